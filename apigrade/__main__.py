@@ -1,0 +1,5 @@
+import sys
+
+from apigrade.cli import main
+
+sys.exit(main())

@@ -1,0 +1,192 @@
+"""Helpers for writing graders: failures that carry the feedback a learner reads.
+
+A failed check tells the learner the request that was sent, what was expected,
+what came back (truncated) and a hint phrased as a question.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+MAX_SHOWN = 300
+
+
+class CheckFailed(AssertionError):
+    """A check failed because of the learner's app; the fields become feedback."""
+
+    def __init__(
+        self,
+        summary: str,
+        *,
+        request: str | None = None,
+        expected: str | None = None,
+        actual: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.request = request
+        self.expected = expected
+        self.actual = actual
+        self.hint = hint
+
+    def feedback(self) -> str:
+        lines = [self.summary]
+        if self.request:
+            lines.append(f"Request: {self.request}")
+        if self.expected:
+            lines.append(f"Expected: {self.expected}")
+        if self.actual:
+            lines.append(f"Received: {self.actual}")
+        if self.hint:
+            lines.append(f"Hint: {self.hint}")
+        return "\n".join(lines)
+
+
+def truncate(text: str, limit: int = MAX_SHOWN) -> str:
+    """Shorten `text` to `limit` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def show(value: Any) -> str:
+    """Render a JSON-like value compactly for feedback."""
+    return truncate(json.dumps(value, ensure_ascii=False, sort_keys=False))
+
+
+def describe_request(response: httpx.Response) -> str:
+    request = response.request
+    target = request.url.raw_path.decode("ascii", errors="replace")
+    text = f"{request.method} {target}"
+    body = request.content
+    if body:
+        text += f" with body {truncate(body.decode('utf-8', errors='replace'))}"
+    return text
+
+
+def describe_response(response: httpx.Response) -> str:
+    text = f"status {response.status_code}"
+    allow = response.headers.get("allow")
+    if allow:
+        text += f", Allow: {allow}"
+    body = response.content
+    if body:
+        text += f", body {truncate(body.decode('utf-8', errors='replace'))}"
+    else:
+        text += ", empty body"
+    return text
+
+
+def json_body(response: httpx.Response, *, hint: str | None = None) -> Any:
+    """Return the response's JSON body, or fail saying the body is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise CheckFailed(
+            "The response body is not valid JSON.",
+            request=describe_request(response),
+            expected="a JSON body",
+            actual=describe_response(response),
+            hint=hint or "Does the endpoint return a dict, list or Pydantic model?",
+        ) from None
+
+
+def expect_status(
+    response: httpx.Response, expected: int, *, hint: str | None = None
+) -> None:
+    """Fail unless the response has status `expected`, diagnosing common causes."""
+    got = response.status_code
+    if got == expected:
+        return
+    summary = f"Expected status {expected}, got {got}."
+    if got == 405 and expected != 405:
+        allowed = response.headers.get("allow", "none listed")
+        method = response.request.method
+        summary = (
+            f"Wrong method: the path exists but does not accept {method}; "
+            f"it allows {allowed}."
+        )
+        hint = (
+            f"Is the route declared with @app.{method.lower()}(...) "
+            "rather than another method's decorator?"
+        )
+    elif got == 404 and expected < 400 and _is_default_not_found(response):
+        summary = f"Route not found: no route matches {response.request.url.path}."
+        hint = hint or "Is the route declared, with exactly this path?"
+    elif expected >= 400 and 200 <= got < 300 and _looks_like_error(response):
+        summary = (
+            f"The app answered {got} with an error in the body, "
+            f"where status {expected} was expected."
+        )
+        hint = (
+            "Did you `return` the HTTPException instead of `raise` it? "
+            "Only a raised HTTPException sets the status code."
+        )
+    raise CheckFailed(
+        summary,
+        request=describe_request(response),
+        expected=f"status {expected}",
+        actual=describe_response(response),
+        hint=hint,
+    )
+
+
+def expect_json(
+    response: httpx.Response,
+    expected: Any,
+    *,
+    status: int = 200,
+    hint: str | None = None,
+) -> None:
+    """Fail unless the response has `status` and exactly the JSON body `expected`."""
+    expect_status(response, status, hint=hint)
+    body = json_body(response, hint=hint)
+    if body != expected:
+        raise CheckFailed(
+            "The response body is not the expected JSON.",
+            request=describe_request(response),
+            expected=f"status {status} with body {show(expected)}",
+            actual=describe_response(response),
+            hint=hint,
+        )
+
+
+def expect_detail_locates(
+    response: httpx.Response, location: list[str | int], *, hint: str | None = None
+) -> None:
+    """Fail unless the response is a 422 whose `detail` has an error at `location`."""
+    expect_status(response, 422, hint=hint)
+    body = json_body(response, hint=hint)
+    details = body.get("detail") if isinstance(body, dict) else None
+    locations = [
+        entry.get("loc")
+        for entry in details or []
+        if isinstance(entry, dict) and isinstance(entry.get("loc"), list)
+    ]
+    if location not in locations:
+        raise CheckFailed(
+            "The 422 response does not locate the invalid value.",
+            request=describe_request(response),
+            expected=f"a detail entry with loc {show(location)}",
+            actual=describe_response(response),
+            hint=hint,
+        )
+
+
+def _is_default_not_found(response: httpx.Response) -> bool:
+    try:
+        return bool(response.json() == {"detail": "Not Found"})
+    except ValueError:
+        return False
+
+
+def _looks_like_error(response: httpx.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and ("detail" in body or "status_code" in body)

@@ -1,0 +1,203 @@
+"""Load the course definition: chapters, their checks and points, from course.toml."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apigrade.errors import CourseError, UnknownChapterError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+COURSE_FILE = "course.toml"
+FORMAT_VERSION = 1
+VISIBILITIES = ("visible", "hidden")
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check of a chapter: its points and whether learners see its details."""
+
+    id: str
+    points: int
+    visibility: str
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One chapter: the folder learners edit, its grader and its checks."""
+
+    id: str
+    folder: str
+    title: str
+    hints: tuple[str, ...]
+    checks: tuple[CheckSpec, ...]
+    timeout: float
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def max_score(self) -> int:
+        return sum(check.points for check in self.checks)
+
+    def check_name(self, check_id: str) -> str:
+        """Return the sentence naming a check: its grader's docstring, or its id."""
+        return self.names.get(check_id) or check_id.replace("_", " ").capitalize()
+
+    def check(self, check_id: str) -> CheckSpec | None:
+        for check in self.checks:
+            if check.id == check_id:
+                return check
+        return None
+
+
+@dataclass(frozen=True)
+class Course:
+    """The whole course as declared in course.toml, rooted at `root`."""
+
+    root: Path
+    title: str
+    chapters: tuple[Chapter, ...]
+
+    @property
+    def graders_dir(self) -> Path:
+        return self.root / "graders"
+
+    def grader_file(self, chapter: Chapter) -> Path:
+        return self.graders_dir / f"test_{chapter.folder}.py"
+
+    def select(self, ids: list[str] | None) -> list[Chapter]:
+        """Return the chapters with these ids, in course order, or all of them."""
+        if not ids:
+            return list(self.chapters)
+        known = {chapter.id: chapter for chapter in self.chapters}
+        by_folder = {chapter.folder: chapter for chapter in self.chapters}
+        wanted: set[str] = set()
+        for raw in ids:
+            chapter = known.get(raw.zfill(2)) or by_folder.get(raw)
+            if chapter is None:
+                choices = ", ".join(known)
+                raise UnknownChapterError(
+                    f"unknown chapter {raw!r}: choose from {choices} "
+                    "(or a folder name such as 01_first_app)"
+                )
+            wanted.add(chapter.id)
+        return [chapter for chapter in self.chapters if chapter.id in wanted]
+
+
+def find_course_root(start: Path | None = None) -> Path:
+    """Find the folder holding course.toml: `start` or a parent, then this package's."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / COURSE_FILE).is_file():
+            return folder
+    package_root = Path(__file__).resolve().parent.parent
+    if (package_root / COURSE_FILE).is_file():
+        return package_root
+    raise CourseError(
+        f"no {COURSE_FILE} found in {here} or its parents: run the command "
+        "from the course repository"
+    )
+
+
+def load_course(root: Path | None = None) -> Course:
+    """Read and validate course.toml under `root` (found from the cwd by default)."""
+    root = find_course_root() if root is None else root.resolve()
+    path = root / COURSE_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CourseError(f"{path} is missing") from None
+    except tomllib.TOMLDecodeError as error:
+        raise CourseError(f"{path} is not valid TOML: {error}") from None
+
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CourseError(
+            f"{path}: format_version is {version!r}, this grader reads "
+            f"{FORMAT_VERSION}; update apigrade or the file"
+        )
+    chapters = tuple(
+        _parse_chapter(path, raw, root / "graders")
+        for raw in _table_list(path, data, "chapter")
+    )
+    ids = [chapter.id for chapter in chapters]
+    if len(set(ids)) != len(ids):
+        raise CourseError(f"{path}: chapter ids repeat: {ids}")
+    return Course(root=root, title=str(data.get("title", "")), chapters=chapters)
+
+
+def _table_list(path: Path, data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    if not isinstance(value, list) or not value:
+        raise CourseError(f"{path}: expected at least one [[{key}]] table")
+    return value
+
+
+def grader_check_names(grader: Path) -> dict[str, str]:
+    """Read each check's name (its docstring's first line) from a grader file.
+
+    The file is parsed, not imported, so this is safe and cheap.
+    """
+    try:
+        tree = ast.parse(grader.read_text(encoding="utf-8"), filename=str(grader))
+    except (OSError, SyntaxError):
+        return {}
+    names = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (
+            node.name.startswith("test_")
+        ):
+            doc = (ast.get_docstring(node) or "").strip()
+            if doc:
+                names[node.name.removeprefix("test_")] = doc.splitlines()[0]
+    return names
+
+
+def _parse_chapter(path: Path, raw: Any, graders_dir: Path) -> Chapter:
+    if not isinstance(raw, dict):
+        raise CourseError(f"{path}: each [[chapter]] must be a table")
+    where = f"{path}: chapter {raw.get('id', '?')!r}"
+    try:
+        chapter_id = str(raw["id"])
+        folder = str(raw["folder"])
+        title = str(raw["title"])
+    except KeyError as error:
+        raise CourseError(f"{where} is missing the key {error}") from None
+    if not folder.startswith(f"{chapter_id}_"):
+        raise CourseError(f"{where}: folder {folder!r} must start with '{chapter_id}_'")
+
+    checks = []
+    for check_id, spec in dict(raw.get("checks", {})).items():
+        points = spec.get("points") if isinstance(spec, dict) else None
+        if not isinstance(points, int) or points < 0:
+            raise CourseError(f"{where}: check {check_id!r} needs points = N (N >= 0)")
+        visibility = spec.get("visibility", "visible")
+        if visibility not in VISIBILITIES:
+            raise CourseError(
+                f"{where}: check {check_id!r} has visibility {visibility!r}; "
+                f"use one of {', '.join(VISIBILITIES)}"
+            )
+        checks.append(CheckSpec(id=check_id, points=points, visibility=visibility))
+    if not checks:
+        raise CourseError(f"{where} declares no [chapter.checks]")
+
+    timeout = raw.get("timeout", 120)
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        raise CourseError(f"{where}: timeout must be a positive number of seconds")
+    hints = raw.get("hints", [])
+    return Chapter(
+        id=chapter_id,
+        folder=folder,
+        title=title,
+        hints=tuple(str(hint) for hint in hints),
+        checks=tuple(checks),
+        timeout=float(timeout),
+        names=grader_check_names(graders_dir / f"test_{folder}.py"),
+    )

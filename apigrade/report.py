@@ -1,0 +1,123 @@
+"""Build, validate and write the JSON score report."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from apigrade import __version__
+from apigrade.course import Chapter, Course
+from apigrade.runner import ChapterResult, iter_submission_files
+
+FORMAT_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent / "schema" / "report.schema.json"
+
+
+def submission_digest(target: Path, chapters: list[Chapter]) -> str:
+    """Hash the files of the graded chapter folders: names and contents."""
+    digest = hashlib.sha256()
+    for chapter in chapters:
+        folder = target / chapter.folder
+        for path in iter_submission_files([folder]):
+            name = path.relative_to(target).as_posix()
+            digest.update(name.encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def grader_version(course: Course) -> str:
+    """Return the package version plus a hash of course.toml and the graders.
+
+    Changing a grader changes the version, so a stored report shows which
+    graders produced it.
+    """
+    digest = hashlib.sha256()
+    files = [course.root / "course.toml", *sorted(course.graders_dir.glob("*"))]
+    files += sorted(Path(__file__).parent.glob("*.py"))
+    for path in files:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+def build_report(
+    *,
+    learner: str,
+    target: Path,
+    course: Course,
+    chapters: list[Chapter],
+    results: list[ChapterResult],
+    duration: float | None = None,
+) -> dict[str, Any]:
+    """Assemble the score report from the chapters' results."""
+    report: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "learner": learner,
+        "target": str(target),
+        "score": sum(result.score for result in results),
+        "max_score": sum(result.max_score for result in results),
+        "graded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "grader_version": grader_version(course),
+        "submission_digest": submission_digest(target, chapters),
+        "chapters": [
+            {
+                "id": result.id,
+                "title": result.title,
+                "status": result.status,
+                "reason": result.reason,
+                "score": result.score,
+                "max_score": result.max_score,
+                "duration": round(result.duration, 3),
+                "checks": [dataclasses.asdict(check) for check in result.checks],
+            }
+            for result in results
+        ],
+    }
+    if duration is not None:
+        report["duration"] = round(duration, 3)
+    return report
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
+
+
+def validate_report(report: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError unless `report` matches the schema."""
+    jsonschema.validate(report, _schema(), format_checker=jsonschema.FormatChecker())
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write `data` as JSON to `path` so readers see the old file or the new one.
+
+    The text goes to a temporary file in the same folder, is flushed to disk,
+    and then replaces `path` in one rename.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
+            json.dump(data, tmp, indent=2, ensure_ascii=False)
+            tmp.write("\n")
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise

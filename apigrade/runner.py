@@ -1,0 +1,321 @@
+"""Run each chapter's grader in its own pytest process and score the results.
+
+A chapter is graded on a copy of the learner's folder in a temporary folder, so
+grading never changes the learner's files. Chapters are independent and run
+concurrently, each with a deadline; a chapter that crashes, hangs or fails to
+start is reported with a reason while the others are graded as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apigrade.course import Chapter, CheckSpec, Course
+from apigrade.plugin import APP_DIR_VARIABLE, WORK_DIR_VARIABLE
+
+logger = logging.getLogger("apigrade")
+
+IGNORED_NAMES = ("__pycache__", "*.pyc", ".pytest_cache", ".venv", "venv", ".git")
+HIDDEN_FEEDBACK = "This check is hidden: its inputs and expected values stay private."
+NOT_RUN_FEEDBACK = "Not run: {reason}"
+OUTPUT_TAIL_LINES = 15
+
+
+@dataclass
+class CheckResult:
+    """The scored outcome of one check."""
+
+    id: str
+    name: str
+    status: str
+    score: int
+    max_score: int
+    visibility: str
+    feedback: str
+
+
+@dataclass
+class ChapterResult:
+    """The scored outcome of one chapter; `reason` explains an `error` status."""
+
+    id: str
+    title: str
+    status: str
+    score: int
+    max_score: int
+    checks: list[CheckResult] = field(default_factory=list)
+    reason: str | None = None
+    duration: float = 0.0
+
+
+def grade_chapters(
+    course: Course,
+    chapters: list[Chapter],
+    target: Path,
+    *,
+    jobs: int | None = None,
+    on_done: Callable[[ChapterResult], None] | None = None,
+) -> list[ChapterResult]:
+    """Grade `chapters` of the folder `target` concurrently, in course order."""
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(chapters)))
+
+    def run(chapter: Chapter) -> ChapterResult:
+        result = grade_chapter(course, chapter, target)
+        if on_done is not None:
+            on_done(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run, chapters))
+
+
+def grade_chapter(course: Course, chapter: Chapter, target: Path) -> ChapterResult:
+    """Grade one chapter of `target`; never raises for problems in learner code."""
+    started = time.monotonic()
+    source = target / chapter.folder
+    if not (source / "main.py").is_file():
+        result = _error_result(
+            chapter,
+            f"{source / 'main.py'} not found: the target folder should hold one "
+            f"folder per chapter, shaped like exercises/{chapter.folder}/",
+        )
+    else:
+        with tempfile.TemporaryDirectory(prefix=f"apigrade-{chapter.id}-") as tmp:
+            result = _run_grader(course, chapter, source, Path(tmp))
+    result.duration = time.monotonic() - started
+    logger.info(
+        "chapter %s: %s, %s/%s in %.1f s",
+        chapter.id,
+        result.status,
+        result.score,
+        result.max_score,
+        result.duration,
+    )
+    return result
+
+
+def _run_grader(
+    course: Course, chapter: Chapter, source: Path, work_dir: Path
+) -> ChapterResult:
+    app_dir = work_dir / "app"
+    shutil.copytree(
+        source, app_dir, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_NAMES)
+    )
+    raw_path = work_dir / "raw.json"
+    output_path = work_dir / "grader.log"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(course.grader_file(chapter)),
+        "-c",
+        str(course.graders_dir / "pytest.ini"),
+        "--rootdir",
+        str(course.graders_dir),
+        "-p",
+        "apigrade.plugin",
+        "-p",
+        "no:cacheprovider",
+        "--json-report",
+        f"--json-report-file={raw_path}",
+        "--json-report-omit",
+        "collectors",
+        "log",
+        "streams",
+        "keywords",
+        "-q",
+    ]
+    env = {
+        **os.environ,
+        APP_DIR_VARIABLE: str(app_dir),
+        WORK_DIR_VARIABLE: str(work_dir),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    with output_path.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=work_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            process.wait(timeout=chapter.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return _error_result(
+                chapter,
+                f"timed out after {chapter.timeout:g} s: grading this chapter took "
+                "too long, so it was stopped. Does the app hang at start-up or "
+                "in a handler?",
+            )
+        finally:
+            _kill_group(process)
+
+    try:
+        raw = json.loads(raw_path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        tail = _tail(output_path)
+        return _error_result(
+            chapter,
+            f"the grader exited with code {process.returncode} without a result. "
+            f"Last lines of its output:\n{tail}",
+        )
+    return score_raw_report(chapter, raw, grader_output=_tail(output_path))
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _tail(path: Path, lines: int = OUTPUT_TAIL_LINES) -> str:
+    try:
+        text = path.read_bytes()[-32_000:].decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return "(no output)"
+    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(no output)"
+
+
+def score_raw_report(
+    chapter: Chapter, raw: dict[str, Any], *, grader_output: str = ""
+) -> ChapterResult:
+    """Turn pytest-json-report output into a scored chapter."""
+    tests: dict[str, dict[str, Any]] = {}
+    for test in raw.get("tests", []):
+        function = str(test.get("nodeid", "")).rpartition("::")[2]
+        tests[function.removeprefix("test_")] = test
+
+    if not tests:
+        return _error_result(
+            chapter,
+            "the grader collected no checks (is the grader file broken?). "
+            f"Last lines of its output:\n{grader_output}",
+        )
+
+    app_error = next(
+        (
+            test["metadata"]["feedback"]
+            for test in tests.values()
+            if test.get("metadata", {}).get("app_error")
+        ),
+        None,
+    )
+    if app_error is not None:
+        return _error_result(chapter, f"The app could not be started: {app_error}")
+
+    checks = [
+        _score_check(chapter, spec, tests.get(spec.id)) for spec in chapter.checks
+    ]
+    score = sum(check.score for check in checks)
+    status = "passed" if score == chapter.max_score else "failed"
+    if any(check.status == "error" for check in checks):
+        status = "error"
+    reason = None
+    if status == "error":
+        reason = "some checks could not run; their feedback says why"
+    return ChapterResult(
+        id=chapter.id,
+        title=chapter.title,
+        status=status,
+        score=score,
+        max_score=chapter.max_score,
+        checks=checks,
+        reason=reason,
+    )
+
+
+def _score_check(
+    chapter: Chapter, spec: CheckSpec, test: dict[str, Any] | None
+) -> CheckResult:
+    if test is None:
+        return CheckResult(
+            id=spec.id,
+            name=chapter.check_name(spec.id),
+            status="error",
+            score=0,
+            max_score=spec.points,
+            visibility=spec.visibility,
+            feedback=NOT_RUN_FEEDBACK.format(
+                reason="the grader has no test for this check; please report it."
+            ),
+        )
+    metadata = test.get("metadata", {})
+    outcome = test.get("outcome")
+    kind = metadata.get("kind")
+    if outcome == "passed":
+        status, feedback = "passed", ""
+    elif outcome == "skipped":
+        status, feedback = "skipped", "Skipped."
+    elif kind in ("failed", "timeout"):
+        status, feedback = "failed", str(metadata.get("feedback", ""))
+    else:
+        status = "error"
+        feedback = str(metadata.get("feedback", "The check could not run."))
+
+    if spec.visibility == "hidden" and status != "passed":
+        feedback = HIDDEN_FEEDBACK
+    return CheckResult(
+        id=spec.id,
+        name=str(metadata.get("name") or chapter.check_name(spec.id)),
+        status=status,
+        score=spec.points if status == "passed" else 0,
+        max_score=spec.points,
+        visibility=spec.visibility,
+        feedback=feedback,
+    )
+
+
+def _error_result(chapter: Chapter, reason: str) -> ChapterResult:
+    """Return a chapter graded `error`: every check unrun, zero points."""
+    checks = [
+        CheckResult(
+            id=spec.id,
+            name=chapter.check_name(spec.id),
+            status="error",
+            score=0,
+            max_score=spec.points,
+            visibility=spec.visibility,
+            feedback=NOT_RUN_FEEDBACK.format(reason="the chapter could not be graded."),
+        )
+        for spec in chapter.checks
+    ]
+    return ChapterResult(
+        id=chapter.id,
+        title=chapter.title,
+        status="error",
+        score=0,
+        max_score=chapter.max_score,
+        checks=checks,
+        reason=reason,
+    )
+
+
+def iter_submission_files(folders: Iterable[Path]) -> Iterable[Path]:
+    """Yield the files grading reads, sorted, skipping caches and environments."""
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            parts = set(path.relative_to(folder).parts)
+            if parts & {"__pycache__", ".pytest_cache", ".venv", "venv", ".git"}:
+                continue
+            if path.is_file() and not path.is_symlink():
+                yield path

@@ -1,0 +1,57 @@
+"""Sessions for grading the course and testing the grader.
+
+Run `nox -s grade` to grade exercises/ and `nox -s test` to run the project's
+checks. Virtual environments are reused between runs and created with uv when
+it is installed (plain virtualenv otherwise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["grade"]
+
+ROOT = Path(__file__).parent
+STAMP = ".apigrade-installed"
+
+
+def install_project(session: nox.Session, extras: str = "") -> None:
+    """Install the project in editable mode, skipping it when nothing changed.
+
+    A stamp file in the venv stores a hash of pyproject.toml, so a reused
+    environment starts grading at once instead of asking the installer again.
+    """
+    requirement = f".[{extras}]" if extras else "."
+    digest = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + requirement.encode()
+    ).hexdigest()
+    venv = session.virtualenv.location
+    stamp = Path(venv) / STAMP if venv else None
+    if stamp is not None and stamp.is_file() and stamp.read_text() == digest:
+        return
+    session.install("-e", requirement)
+    if stamp is not None:
+        stamp.write_text(digest)
+
+
+@nox.session
+def grade(session: nox.Session) -> None:
+    """Grade a folder of chapters (exercises/ by default) and write a report."""
+    install_project(session)
+    session.run("python", "-m", "apigrade", "grade", *session.posargs)
+
+
+@nox.session
+def test(session: nox.Session) -> None:
+    """Run the formatter, linter, type checker and the test suite."""
+    install_project(session, extras="dev")
+    session.run("ruff", "format", "--check", ".")
+    session.run("ruff", "check", ".")
+    session.run("mypy")
+    session.run("pytest", *session.posargs)
