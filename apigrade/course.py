@@ -40,6 +40,8 @@ class Chapter:
     hints: tuple[str, ...]
     checks: tuple[CheckSpec, ...]
     timeout: float
+    check_timeout: float = 10.0
+    start_timeout: float = 20.0
     names: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -123,10 +125,11 @@ def load_course(root: Path | None = None) -> Course:
             f"{path}: format_version is {version!r}, this grader reads "
             f"{FORMAT_VERSION}; update apigrade or the file"
         )
-    chapters = tuple(
+    parsed = [
         _parse_chapter(path, raw, root / "graders")
         for raw in _table_list(path, data, "chapter")
-    )
+    ]
+    chapters = tuple(sorted(parsed, key=lambda chapter: chapter.id))
     ids = [chapter.id for chapter in chapters]
     if len(set(ids)) != len(ids):
         raise CourseError(f"{path}: chapter ids repeat: {ids}")
@@ -188,9 +191,16 @@ def _parse_chapter(path: Path, raw: Any, graders_dir: Path) -> Chapter:
     if not checks:
         raise CourseError(f"{where} declares no [chapter.checks]")
 
-    timeout = raw.get("timeout", 120)
-    if not isinstance(timeout, int | float) or timeout <= 0:
-        raise CourseError(f"{where}: timeout must be a positive number of seconds")
+    timeouts = {}
+    for key, default in (
+        ("timeout", 120),
+        ("check_timeout", 10),
+        ("start_timeout", 20),
+    ):
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise CourseError(f"{where}: {key} must be a positive number of seconds")
+        timeouts[key] = float(value)
     hints = raw.get("hints", [])
     return Chapter(
         id=chapter_id,
@@ -198,6 +208,8 @@ def _parse_chapter(path: Path, raw: Any, graders_dir: Path) -> Chapter:
         title=title,
         hints=tuple(str(hint) for hint in hints),
         checks=tuple(checks),
-        timeout=float(timeout),
+        timeout=timeouts["timeout"],
+        check_timeout=timeouts["check_timeout"],
+        start_timeout=timeouts["start_timeout"],
         names=grader_check_names(graders_dir / f"test_{folder}.py"),
     )

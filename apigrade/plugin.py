@@ -17,10 +17,11 @@ import httpx
 import pytest
 
 from apigrade.checks import CheckFailed
-from apigrade.server import AppStartError, LearnerApp
+from apigrade.server import START_TIMEOUT, AppStartError, LearnerApp
 
 APP_DIR_VARIABLE = "APIGRADE_APP_DIR"
 WORK_DIR_VARIABLE = "APIGRADE_WORK_DIR"
+START_TIMEOUT_VARIABLE = "APIGRADE_START_TIMEOUT"
 TIMEOUT_MESSAGE = re.compile(r"Timeout \(>([0-9.]+)s\) from pytest-timeout")
 
 
@@ -57,7 +58,8 @@ def learner_app(
     app_dir: Path, work_dir: Path, app_env: dict[str, str]
 ) -> Iterator[LearnerApp]:
     """The learner's app, running in its own uvicorn process for this grader."""
-    app = LearnerApp(app_dir, work_dir, env=app_env)
+    start_timeout = float(os.environ.get(START_TIMEOUT_VARIABLE, START_TIMEOUT))
+    app = LearnerApp(app_dir, work_dir, env=app_env, start_timeout=start_timeout)
     app.start()
     try:
         yield app
@@ -65,9 +67,13 @@ def learner_app(
         app.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def http(learner_app: LearnerApp) -> Iterator[httpx.Client]:
-    """An HTTP client talking to the learner's app."""
+    """An HTTP client talking to the learner's app, new for each check.
+
+    A check interrupted by its timeout can leave a connection half-read, so no
+    client is shared between checks.
+    """
     with learner_app.client() as client:
         yield client
 

@@ -25,7 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from apigrade.course import Chapter, CheckSpec, Course
-from apigrade.plugin import APP_DIR_VARIABLE, WORK_DIR_VARIABLE
+from apigrade.plugin import (
+    APP_DIR_VARIABLE,
+    START_TIMEOUT_VARIABLE,
+    WORK_DIR_VARIABLE,
+)
 
 logger = logging.getLogger("apigrade")
 
@@ -128,8 +132,8 @@ def _run_grader(
         str(course.graders_dir),
         "-p",
         "apigrade.plugin",
-        "-p",
-        "no:cacheprovider",
+        "-o",
+        f"timeout={chapter.check_timeout:g}",
         "--json-report",
         f"--json-report-file={raw_path}",
         "--json-report-omit",
@@ -139,12 +143,21 @@ def _run_grader(
         "keywords",
         "-q",
     ]
+    # Variables that would change how pytest or Python runs the grader are left
+    # out, so grading does not depend on the shell it was started from.
     env = {
-        **os.environ,
-        APP_DIR_VARIABLE: str(app_dir),
-        WORK_DIR_VARIABLE: str(work_dir),
-        "PYTHONDONTWRITEBYTECODE": "1",
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PYTEST_", "PYTHON", "APIGRADE_"))
     }
+    env.update(
+        {
+            APP_DIR_VARIABLE: str(app_dir),
+            WORK_DIR_VARIABLE: str(work_dir),
+            START_TIMEOUT_VARIABLE: f"{chapter.start_timeout:g}",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     with output_path.open("wb") as output:
         process = subprocess.Popen(
             command,
@@ -258,8 +271,13 @@ def _score_check(
             ),
         )
     metadata = test.get("metadata", {})
-    outcome = test.get("outcome")
     kind = metadata.get("kind")
+    # The check is what setup and call did; a teardown error is the grader's
+    # own clean-up and does not change the learner's score.
+    setup = test.get("setup", {}).get("outcome")
+    outcome = test.get("call", {}).get("outcome") if setup == "passed" else setup
+    if setup == "failed":
+        outcome = "error"
     if outcome == "passed":
         status, feedback = "passed", ""
     elif outcome == "skipped":

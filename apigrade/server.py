@@ -21,6 +21,7 @@ import httpx
 
 START_TIMEOUT = 20.0
 STOP_GRACE = 3.0
+CLIENT_TIMEOUT = 60.0
 BASE_URL = "http://learner-app"
 LOG_TAIL_LINES = 12
 
@@ -160,11 +161,13 @@ class LearnerApp:
         self.stop()
         self.start()
 
-    def client(self, timeout: float = 5.0) -> httpx.Client:
+    # Clients wait longer than a check's own timeout, so a hung handler is
+    # reported by the check's deadline as "timed out after N s".
+    def client(self, timeout: float = CLIENT_TIMEOUT) -> httpx.Client:
         transport = httpx.HTTPTransport(uds=str(self.socket_path))
         return httpx.Client(transport=transport, base_url=BASE_URL, timeout=timeout)
 
-    def async_client(self, timeout: float = 5.0) -> httpx.AsyncClient:
+    def async_client(self, timeout: float = CLIENT_TIMEOUT) -> httpx.AsyncClient:
         transport = httpx.AsyncHTTPTransport(uds=str(self.socket_path))
         return httpx.AsyncClient(
             transport=transport, base_url=BASE_URL, timeout=timeout

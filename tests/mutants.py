@@ -1,7 +1,9 @@
 """Mutant submissions: a chapter's solution with one known learner mistake.
 
-Each mutant in mutants.toml names its chapter, the edits that turn the solution
-into the mistake, the checks it must fail, and words its feedback must contain.
+Each mutant in tests/mutants/<chapter folder>.toml names its chapter, the edits
+that turn the solution into the mistake, the checks it must fail, and words its
+feedback must contain. A mutant marked `timing = true` is judged by a timing
+check, so scripts/timing_determinism.py grades it repeatedly under load.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
-MUTANTS_FILE = Path(__file__).resolve().parent / "mutants.toml"
+MUTANTS_DIR = Path(__file__).resolve().parent / "mutants"
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,20 @@ class Mutant:
     feedback: tuple[str, ...]
     edits: tuple[Edit, ...]
     files: dict[str, str]
+    timing: bool
 
 
 def load_mutants() -> list[Mutant]:
-    data: dict[str, Any] = tomllib.loads(MUTANTS_FILE.read_text(encoding="utf-8"))
+    """Read every mutant from tests/mutants/*.toml, in file order."""
+    return [
+        mutant
+        for path in sorted(MUTANTS_DIR.glob("*.toml"))
+        for mutant in _load_file(path)
+    ]
+
+
+def _load_file(path: Path) -> list[Mutant]:
+    data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     return [
         Mutant(
             name=raw["name"],
@@ -51,6 +63,7 @@ def load_mutants() -> list[Mutant]:
                 for edit in raw.get("edit", [])
             ),
             files=dict(raw.get("files", {})),
+            timing=bool(raw.get("timing", False)),
         )
         for raw in data["mutant"]
     ]

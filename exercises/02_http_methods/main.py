@@ -1,0 +1,49 @@
+"""Chapter 02: one resource, every HTTP method.
+
+Run it by hand with:  uvicorn main:app --reload
+"""
+
+from fastapi import FastAPI, HTTPException, Response, status
+from pydantic import BaseModel
+
+app = FastAPI(title="Inventory", version="1.0.0")
+
+
+class ItemIn(BaseModel):
+    """What a client sends to create or replace an item."""
+
+    name: str
+    price: float
+    description: str | None = None
+
+
+class ItemPatch(BaseModel):
+    """What a client sends to change some fields of an item."""
+
+    name: str | None = None
+    price: float | None = None
+    description: str | None = None
+
+
+class Item(ItemIn):
+    """An item as stored and returned, with its id."""
+
+    id: int
+
+
+# The items, by id. Kept in memory: they are gone when the server stops.
+items: dict[int, Item] = {}
+next_id = 1
+
+
+# TODO 1: POST /items/ stores a new item with the next id and returns it with
+#         status 201.
+# TODO 2: GET /items/ returns every item as a list.
+# TODO 3: GET /items/{item_id} returns one item, or raises HTTPException(404)
+#         when it is missing.
+# TODO 4: PUT /items/{item_id} replaces the whole item (fields left out go back to their
+#         defaults) and returns it; 404 when it is missing.
+# TODO 5: PATCH /items/{item_id} changes only the fields the client sent and returns the
+#         item; 404 when it is missing. Hint: model_dump(exclude_unset=True).
+# TODO 6: DELETE /items/{item_id} removes the item and returns an empty 204 response;
+#         404 when it is missing.

@@ -1,0 +1,206 @@
+"""Grader for chapter 02: one in-memory resource behind every HTTP method."""
+
+from typing import Any
+
+import httpx
+
+from apigrade.checks import (
+    CheckFailed,
+    describe_request,
+    describe_response,
+    expect_status,
+    json_body,
+    show,
+)
+
+CREATE_HINT = (
+    'Is create_item decorated with @app.post("/items/", status_code=201) and does '
+    "it return the stored item with its id?"
+)
+
+
+def create_item(http: httpx.Client, **fields: Any) -> dict[str, Any]:
+    """POST an item and return the created item, failing with feedback if it can't."""
+    body = {"name": "Hammer", "price": 9.5, **fields}
+    response = http.post("/items/", json=body)
+    expect_status(response, 201, hint=CREATE_HINT)
+    item = json_body(response)
+    if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+        raise CheckFailed(
+            "The created item has no integer id.",
+            request=describe_request(response),
+            expected='the item with an "id" field, for example {"id": 1, ...}',
+            actual=describe_response(response),
+            hint=CREATE_HINT,
+        )
+    for key, value in body.items():
+        if item.get(key) != value:
+            raise CheckFailed(
+                f"The created item's {key!r} is not the value sent.",
+                request=describe_request(response),
+                expected=f"{key} = {show(value)}",
+                actual=describe_response(response),
+                hint="Does create_item store every field of the request body?",
+            )
+    return item
+
+
+def read_item(http: httpx.Client, item_id: int) -> httpx.Response:
+    return http.get(f"/items/{item_id}")
+
+
+def expect_item(response: httpx.Response, expected: dict[str, Any], hint: str) -> None:
+    expect_status(response, 200, hint=hint)
+    body = json_body(response)
+    if body != expected:
+        raise CheckFailed(
+            "The item returned is not the expected one.",
+            request=describe_request(response),
+            expected=show(expected),
+            actual=describe_response(response),
+            hint=hint,
+        )
+
+
+def test_create_item_returns_201(http: httpx.Client) -> None:
+    """POST /items/ creates an item and answers 201 with the item and its id."""
+    create_item(http, description="Claw hammer")
+
+
+def test_read_item_returns_it(http: httpx.Client) -> None:
+    """GET /items/{id} returns the item that was created."""
+    item = create_item(http)
+    expect_item(
+        read_item(http, item["id"]),
+        item,
+        hint="Does read_item look the item up by its id and return it?",
+    )
+
+
+def test_missing_item_returns_404(http: httpx.Client) -> None:
+    """GET /items/{id} for an id that does not exist answers 404 with a detail."""
+    item = create_item(http)
+    expect_status(
+        read_item(http, item["id"]),
+        200,
+        hint="Is there a route for GET /items/{item_id}?",
+    )
+    response = read_item(http, 987654)
+    expect_status(
+        response,
+        404,
+        hint="Does read_item raise HTTPException(status_code=404, ...) when "
+        "the id is not stored?",
+    )
+    body = json_body(response)
+    if not isinstance(body, dict) or "detail" not in body:
+        raise CheckFailed(
+            "The 404 response has no detail.",
+            request=describe_request(response),
+            expected='a body like {"detail": "Item not found"}',
+            actual=describe_response(response),
+            hint="Did you pass detail=... to HTTPException?",
+        )
+
+
+def test_list_items_includes_created(http: httpx.Client) -> None:
+    """GET /items/ returns a list that includes every created item."""
+    first, second = create_item(http, name="Saw"), create_item(http, name="Drill")
+    response = http.get("/items/")
+    expect_status(response, 200, hint="Is there a route for GET /items/?")
+    body = json_body(response)
+    if not isinstance(body, list) or first not in body or second not in body:
+        raise CheckFailed(
+            "The list does not include the items just created.",
+            request=describe_request(response),
+            expected=f"a JSON list containing {show(first)} and {show(second)}",
+            actual=describe_response(response),
+            hint="Does list_items return list(items.values())?",
+        )
+
+
+def test_put_replaces_item(http: httpx.Client) -> None:
+    """PUT /items/{id} replaces the whole item; fields left out are reset."""
+    item = create_item(http, description="old description")
+    replacement = {"name": "Mallet", "price": 12.0}
+    response = http.put(f"/items/{item['id']}", json=replacement)
+    expected = {"id": item["id"], "description": None, **replacement}
+    hint = (
+        "Does replace_item build a new Item from the request body, so fields "
+        "the client left out go back to their defaults?"
+    )
+    expect_item(response, expected, hint=hint)
+    expect_item(read_item(http, item["id"]), expected, hint=hint)
+
+
+def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
+    """PATCH /items/{id} changes only the fields sent and keeps the others."""
+    item = create_item(http, description="keep me")
+    response = http.patch(f"/items/{item['id']}", json={"price": 3.25})
+    expected = {**item, "price": 3.25}
+    hint = (
+        "Does update_item apply changes.model_dump(exclude_unset=True), so "
+        "fields the client did not send keep their values?"
+    )
+    expect_item(response, expected, hint=hint)
+    expect_item(read_item(http, item["id"]), expected, hint=hint)
+
+
+def test_delete_item_returns_204(http: httpx.Client) -> None:
+    """DELETE /items/{id} answers 204 with no body, and the item is gone."""
+    item = create_item(http)
+    response = http.delete(f"/items/{item['id']}")
+    expect_status(
+        response,
+        204,
+        hint='Is delete_item decorated with @app.delete("/items/{item_id}", '
+        "status_code=204)?",
+    )
+    if response.content:
+        raise CheckFailed(
+            "A 204 response must have an empty body.",
+            request=describe_request(response),
+            expected="status 204 and no body",
+            actual=describe_response(response),
+            hint="Does delete_item return Response(status_code=204) rather than "
+            "a dict?",
+        )
+    expect_status(
+        read_item(http, item["id"]),
+        404,
+        hint="Does delete_item remove the item from the items dict?",
+    )
+
+
+def test_wrong_method_gets_405(http: httpx.Client) -> None:
+    """A method a path does not support gets 405 with an Allow header."""
+    response = http.delete("/items/")
+    allowed = {
+        method.strip().upper()
+        for method in response.headers.get("allow", "").split(",")
+        if method.strip()
+    }
+    # Starlette lists the methods of the first route whose path matches, so the
+    # header names GET or POST depending on which route is declared first.
+    if response.status_code != 405 or not allowed & {"GET", "POST"}:
+        raise CheckFailed(
+            "DELETE /items/ should be answered 405 Method Not Allowed, with an "
+            "Allow header naming a method the path supports.",
+            request=describe_request(response),
+            expected="status 405 with Allow: GET or Allow: POST",
+            actual=describe_response(response),
+            hint="Are GET /items/ and POST /items/ declared? FastAPI then answers "
+            "other methods on that path with 405 by itself.",
+        )
+
+
+def test_missing_item_updates_return_404(http: httpx.Client) -> None:
+    """PUT, PATCH and DELETE on an id that does not exist answer 404."""
+    create_item(http)
+    requests = [
+        http.build_request("PUT", "/items/987654", json={"name": "x", "price": 1.0}),
+        http.build_request("PATCH", "/items/987654", json={"price": 1.0}),
+        http.build_request("DELETE", "/items/987654"),
+    ]
+    for request in requests:
+        expect_status(http.send(request), 404)

@@ -1,0 +1,250 @@
+"""The engine, black-box: write a small submission, grade it, read the report."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from apigrade.cli import main
+from apigrade.course import Chapter, Course
+from apigrade.report import validate_report, write_json_atomic
+from apigrade.runner import grade_chapter
+from tests.conftest import ROOT
+
+FIRST_APP = "01_first_app"
+
+
+def make_target(tmp_path: Path, *folders: str) -> Path:
+    """Copy the named solution folders into a fresh target folder."""
+    target = tmp_path / "target"
+    target.mkdir()
+    for folder in folders:
+        shutil.copytree(ROOT / "solutions" / folder, target / folder)
+    return target
+
+
+def write_app(target: Path, folder: str, source: str) -> None:
+    chapter_dir = target / folder
+    chapter_dir.mkdir(parents=True, exist_ok=True)
+    (chapter_dir / "main.py").write_text(source, encoding="utf-8")
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(
+            path.read_bytes()
+        ).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def chapter(
+    course: Course,
+    chapter_id: str,
+    *,
+    check_timeout: float = 10.0,
+    start_timeout: float = 20.0,
+) -> Chapter:
+    """Return a course chapter with shorter timeouts, for tests that wait them out."""
+    found = next(c for c in course.chapters if c.id == chapter_id)
+    return dataclasses.replace(
+        found, check_timeout=check_timeout, start_timeout=start_timeout
+    )
+
+
+def grade(tmp_path: Path, target: Path, *chapters: str) -> dict[str, object]:
+    report_path = tmp_path / "report.json"
+    args = ["grade", "--target", str(target), "--learner", "tester"]
+    args += ["--report", str(report_path), "--chapter", *chapters]
+    assert main(args) == 0
+    report: dict[str, object] = json.loads(report_path.read_text(encoding="utf-8"))
+    return report
+
+
+def chapters_by_id(report: dict[str, object]) -> dict[str, dict[str, object]]:
+    chapters = report["chapters"]
+    assert isinstance(chapters, list)
+    return {chapter["id"]: chapter for chapter in chapters}
+
+
+def test_syntax_error_affects_only_its_chapter(tmp_path: Path) -> None:
+    target = make_target(tmp_path, FIRST_APP, "03_path_parameters")
+    write_app(target, "02_http_methods", "from fastapi import FastAPI\napp = (\n")
+
+    report = grade(tmp_path, target, "01", "02", "03")
+
+    chapters = chapters_by_id(report)
+    assert chapters["02"]["status"] == "error"
+    assert "SyntaxError" in str(chapters["02"]["reason"])
+    assert chapters["02"]["score"] == 0
+    assert chapters["01"]["status"] == "passed"
+    assert chapters["03"]["status"] == "passed"
+
+
+def test_missing_app_is_reported(tmp_path: Path) -> None:
+    target = make_target(tmp_path)
+    write_app(
+        target, FIRST_APP, "from fastapi import FastAPI\napplication = FastAPI()\n"
+    )
+
+    chapters = chapters_by_id(grade(tmp_path, target, "01"))
+
+    assert chapters["01"]["status"] == "error"
+    assert 'Attribute "app" not found' in str(chapters["01"]["reason"])
+
+
+def test_missing_chapter_folder_is_reported(tmp_path: Path) -> None:
+    target = make_target(tmp_path, FIRST_APP)
+
+    chapters = chapters_by_id(grade(tmp_path, target, "01", "02"))
+
+    assert chapters["01"]["status"] == "passed"
+    assert chapters["02"]["status"] == "error"
+    assert "02_http_methods/main.py not found" in str(chapters["02"]["reason"])
+
+
+def test_hanging_start_times_out(tmp_path: Path, course: Course) -> None:
+    target = make_target(tmp_path)
+    write_app(target, FIRST_APP, "import time\ntime.sleep(600)\n")
+
+    result = grade_chapter(course, chapter(course, "01", start_timeout=2), target)
+
+    assert result.status == "error"
+    assert "did not start within 2 s" in str(result.reason)
+
+
+def test_hanging_handler_times_out_check(tmp_path: Path, course: Course) -> None:
+    target = make_target(tmp_path, FIRST_APP)
+    main_py = target / FIRST_APP / "main.py"
+    source = main_py.read_text(encoding="utf-8")
+    source = source.replace(
+        '    return {"Hello": "World"}',
+        "    import asyncio\n"
+        "    await asyncio.sleep(600)\n"
+        '    return {"Hello": "World"}',
+    )
+    main_py.write_text(source, encoding="utf-8")
+
+    result = grade_chapter(course, chapter(course, "01", check_timeout=2), target)
+
+    checks = {check.id: check for check in result.checks}
+    assert checks["root_returns_hello_world"].status == "failed"
+    assert "timed out after 2 s" in checks["root_returns_hello_world"].feedback
+    assert checks["app_has_own_title_and_version"].status == "passed"
+
+
+def test_grading_leaves_target_unchanged(tmp_path: Path) -> None:
+    target = make_target(tmp_path, FIRST_APP, "02_http_methods")
+    before = snapshot(target)
+
+    grade(tmp_path, target, "01", "02")
+
+    assert snapshot(target) == before
+
+
+def test_report_matches_schema(tmp_path: Path) -> None:
+    target = make_target(tmp_path, FIRST_APP)
+    write_app(target, "02_http_methods", "app = None\n")
+
+    report = grade(tmp_path, target, "01", "02")
+
+    validate_report(report)
+    assert report["learner"] == "tester"
+    assert report["score"] == 4
+    assert str(report["submission_digest"]).startswith("sha256:")
+
+
+def test_schema_rejects_unknown_status() -> None:
+    report = json.loads((ROOT / "docs" / "report-example.json").read_text())
+    validate_report(report)
+    report["chapters"][0]["checks"][0]["status"] = "maybe"
+
+    with pytest.raises(jsonschema.ValidationError):
+        validate_report(report)
+
+
+def test_hidden_check_hides_inputs(tmp_path: Path, course: Course) -> None:
+    target = make_target(tmp_path, "02_http_methods")
+    main_py = target / "02_http_methods" / "main.py"
+    source = main_py.read_text(encoding="utf-8")
+    main_py.write_text(
+        source.replace(
+            "    find_item(item_id)\n    del items[item_id]",
+            "    items.pop(item_id, None)",
+        ),
+        encoding="utf-8",
+    )
+
+    result = grade_chapter(course, chapter(course, "02"), target)
+
+    hidden = next(c for c in result.checks if c.id == "missing_item_updates_return_404")
+    assert hidden.status == "failed"
+    assert hidden.visibility == "hidden"
+    assert "987654" not in hidden.feedback
+    assert "hidden" in hidden.feedback
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target", "no/such/folder"], "target 'no/such/folder' does not exist"),
+        (["--target", "course.toml"], "target 'course.toml' is not a folder"),
+        (["--target", "exercises/01_first_app"], "holds no chapter folder"),
+        (["--chapter", "99"], "unknown chapter '99'"),
+        (["--learner", "!!!"], "--learner '!!!' has no letters or digits"),
+        (["--jobs", "0"], "--jobs 0 must be 1 or more"),
+    ],
+)
+def test_bad_input_exits_with_message(
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(ROOT)
+
+    assert main(["grade", *args]) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert message in output
+
+
+def test_report_folder_is_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["grade", "--chapter", "01", "--report", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().out
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    write_json_atomic(path, {"score": 1})
+
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"score": object()})
+
+    assert json.loads(path.read_text()) == {"score": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_learner_name_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEARNER", "Ada Lovelace/../x")
+    monkeypatch.chdir(ROOT)
+    target = make_target(tmp_path, FIRST_APP)
+
+    assert main(["grade", "--target", str(target), "--chapter", "01"]) == 0
+
+    report_path = ROOT / "reports" / "Ada_Lovelace_.._x.json"
+    try:
+        assert json.loads(report_path.read_text())["learner"] == "Ada_Lovelace_.._x"
+    finally:
+        report_path.unlink(missing_ok=True)
