@@ -55,3 +55,10 @@ def test(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("mypy")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(default=False)
+def timing(session: nox.Session) -> None:
+    """Grade timing-sensitive solutions and mutants repeatedly under CPU load."""
+    install_project(session)
+    session.run("python", "scripts/timing_determinism.py", *session.posargs)

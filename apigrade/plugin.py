@@ -18,6 +18,7 @@ import pytest
 
 from apigrade.checks import CheckFailed
 from apigrade.server import START_TIMEOUT, AppStartError, LearnerApp
+from apigrade.timing import pop_measurements
 
 APP_DIR_VARIABLE = "APIGRADE_APP_DIR"
 WORK_DIR_VARIABLE = "APIGRADE_WORK_DIR"
@@ -127,6 +128,9 @@ def pytest_json_runtest_metadata(
     metadata: dict[str, Any] = {}
     if call.when == "setup":
         metadata["name"] = _check_name(item)
+        pop_measurements()
+    if call.when == "call":
+        metadata["measurements"] = pop_measurements()
     if call.excinfo is not None and not call.excinfo.errisinstance(
         pytest.skip.Exception
     ):

@@ -17,7 +17,7 @@ import jsonschema
 
 from apigrade import __version__
 from apigrade.course import Chapter, Course
-from apigrade.runner import ChapterResult, iter_submission_files
+from apigrade.runner import ChapterResult, CheckResult, iter_submission_files
 
 FORMAT_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schema" / "report.schema.json"
@@ -80,7 +80,7 @@ def build_report(
                 "score": result.score,
                 "max_score": result.max_score,
                 "duration": round(result.duration, 3),
-                "checks": [dataclasses.asdict(check) for check in result.checks],
+                "checks": [_check_entry(check) for check in result.checks],
             }
             for result in results
         ],
@@ -88,6 +88,13 @@ def build_report(
     if duration is not None:
         report["duration"] = round(duration, 3)
     return report
+
+
+def _check_entry(check: CheckResult) -> dict[str, Any]:
+    entry = dataclasses.asdict(check)
+    if not entry["measurements"]:
+        del entry["measurements"]
+    return entry
 
 
 @cache

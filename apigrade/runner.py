@@ -50,6 +50,7 @@ class CheckResult:
     max_score: int
     visibility: str
     feedback: str
+    measurements: list[dict[str, float | str]] = field(default_factory=list)
 
 
 @dataclass
@@ -288,8 +289,12 @@ def _score_check(
         status = "error"
         feedback = str(metadata.get("feedback", "The check could not run."))
 
-    if spec.visibility == "hidden" and status != "passed":
-        feedback = HIDDEN_FEEDBACK
+    measurements = list(metadata.get("measurements") or [])
+    if spec.visibility == "hidden":
+        # Labels name the requests sent, which a hidden check keeps private.
+        measurements = []
+        if status != "passed":
+            feedback = HIDDEN_FEEDBACK
     return CheckResult(
         id=spec.id,
         name=str(metadata.get("name") or chapter.check_name(spec.id)),
@@ -298,6 +303,7 @@ def _score_check(
         max_score=spec.points,
         visibility=spec.visibility,
         feedback=feedback,
+        measurements=measurements,
     )
 
 

@@ -21,6 +21,22 @@ from apigrade.server import LearnerApp
 WARM_UPS = 2
 SINGLE_RUNS = 2
 
+# Figures measured during the current check. The grader plugin moves them into
+# the check's result, so reports and the determinism script can show them.
+_measurements: list[dict[str, float | str]] = []
+
+
+def record_measurement(label: str, **figures: float) -> None:
+    """Store named figures (seconds, ratios) measured by the running check."""
+    _measurements.append({"label": label, **figures})
+
+
+def pop_measurements() -> list[dict[str, float | str]]:
+    """Return and forget the figures recorded since the last call."""
+    taken = list(_measurements)
+    _measurements.clear()
+    return taken
+
 
 @dataclass(frozen=True)
 class ConcurrencyTiming:
@@ -96,7 +112,15 @@ def measure_concurrency(
     app: LearnerApp, path: str, count: int, *, timeout: float = 10.0
 ) -> ConcurrencyTiming:
     """Time one request to `path`, then `count` concurrent ones, after a warm-up."""
-    return asyncio.run(_measure(app, path, count, timeout))
+    timing = asyncio.run(_measure(app, path, count, timeout))
+    record_measurement(
+        f"{count} concurrent GET {path}",
+        single=round(timing.single, 4),
+        concurrent=round(timing.concurrent, 4),
+        ratio=round(timing.ratio, 3),
+        pass_line=round(timing.pass_line, 3),
+    )
+    return timing
 
 
 @dataclass(frozen=True)
@@ -154,4 +178,11 @@ def measure_latency_during_load(
     lag: float = 0.05,
 ) -> LatencyDuringLoad:
     """Time `quick_path` while `slow_count` requests to `slow_path` are running."""
-    return asyncio.run(_measure_latency(app, quick_path, slow_path, slow_count, lag))
+    latency = asyncio.run(_measure_latency(app, quick_path, slow_path, slow_count, lag))
+    record_measurement(
+        f"GET {quick_path} during {slow_count} GET {slow_path}",
+        quick_alone=round(latency.quick_alone, 4),
+        quick_during=round(latency.quick_during, 4),
+        slow_total=round(latency.slow_total, 4),
+    )
+    return latency
