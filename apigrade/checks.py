@@ -114,7 +114,7 @@ def expect_status(
             f"Is the route declared with @app.{method.lower()}(...) "
             "rather than another method's decorator?"
         )
-    elif got == 404 and _is_default_not_found(response):
+    elif got == 404 and expected < 400 and _is_default_not_found(response):
         summary = f"Route not found: no route matches {response.request.url.path}."
         hint = hint or "Is the route declared, with exactly this path?"
     elif expected >= 400 and 200 <= got < 300 and _looks_like_error(response):

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,6 +139,16 @@ def resolve_report_path(course: Course, report: Path | None, learner: str) -> Pa
             f"--report {str(path)!r} is a folder: give a file path such as "
             f"{path / (learner + '.json')}"
         )
+    # Check that the folder can take the report now, before minutes of grading.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".apigrade-probe-"):
+            pass
+    except OSError as error:
+        raise GradingError(
+            f"--report {str(path)!r} cannot be written ({error.strerror}): "
+            "choose a path in a folder you can write to"
+        ) from None
     return path
 
 

@@ -135,6 +135,12 @@ def pytest_json_runtest_metadata(
         pytest.skip.Exception
     ):
         metadata.update(_describe_failure(call.excinfo))
+        app = getattr(item, "funcargs", {}).get("learner_app")
+        if "Received: status 500" in metadata["feedback"] and app is not None:
+            metadata["feedback"] += (
+                "\nThe app raised an exception; the end of its output:\n"
+                + app.log_tail()
+            )
         metadata["stage"] = call.when
         if call.excinfo.errisinstance(AppStartError):
             metadata["app_error"] = True

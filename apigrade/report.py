@@ -29,8 +29,8 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
     for chapter in chapters:
         folder = target / chapter.folder
         for path in iter_submission_files([folder]):
-            name = path.relative_to(target).as_posix()
-            digest.update(name.encode() + b"\0")
+            name = os.fsencode(path.relative_to(target).as_posix())
+            digest.update(name + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return f"sha256:{digest.hexdigest()}"
 

@@ -117,9 +117,14 @@ def _run_grader(
     course: Course, chapter: Chapter, source: Path, work_dir: Path
 ) -> ChapterResult:
     app_dir = work_dir / "app"
-    shutil.copytree(
-        source, app_dir, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_NAMES)
-    )
+    try:
+        shutil.copytree(source, app_dir, symlinks=True, ignore=_ignore_entries)
+    except (OSError, shutil.Error) as error:
+        return _error_result(
+            chapter,
+            f"the chapter folder {source} could not be copied for grading "
+            f"({error}). Remove the file it names and grade again.",
+        )
     raw_path = work_dir / "raw.json"
     output_path = work_dir / "grader.log"
     command = [
@@ -192,6 +197,16 @@ def _run_grader(
             f"Last lines of its output:\n{tail}",
         )
     return score_raw_report(chapter, raw, grader_output=_tail(output_path))
+
+
+def _ignore_entries(folder: str, names: list[str]) -> set[str]:
+    """Skip caches and anything that is not a file, folder or symlink (FIFOs)."""
+    ignored = set(shutil.ignore_patterns(*IGNORED_NAMES)(folder, names))
+    for name in names:
+        path = Path(folder, name)
+        if not (path.is_symlink() or path.is_file() or path.is_dir()):
+            ignored.add(name)
+    return ignored
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

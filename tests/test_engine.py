@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -248,3 +249,34 @@ def test_learner_name_from_environment(
         assert json.loads(report_path.read_text())["learner"] == "Ada_Lovelace_.._x"
     finally:
         report_path.unlink(missing_ok=True)
+
+
+def test_unwritable_report_is_rejected_before_grading(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    args = ["grade", "--chapter", "01", "--report", "course.toml/report.json"]
+
+    assert main(args) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert "--report 'course.toml/report.json' cannot be written" in output
+    assert "Grading" not in output
+
+
+def test_fifo_in_submission_is_skipped(tmp_path: Path) -> None:
+    target = make_target(tmp_path, FIRST_APP)
+    os.mkfifo(target / FIRST_APP / "pipe")
+
+    chapters = chapters_by_id(grade(tmp_path, target, "01"))
+
+    assert chapters["01"]["status"] == "passed"
+
+
+def test_non_utf8_file_name_is_graded(tmp_path: Path) -> None:
+    target = make_target(tmp_path, FIRST_APP)
+    (target / FIRST_APP / os.fsdecode(b"notes-\xff.txt")).write_text("x")
+
+    report = grade(tmp_path, target, "01")
+
+    assert report["score"] == 4
