@@ -1,0 +1,381 @@
+"""Grader for chapter 04: query parameters for pagination, filters, flags and lists.
+
+The checks compare item names against the catalogue the starter defines. Every
+request that is not about pagination sets limit=100 (or limit=10 with skip 0), so
+a mistake in skip or limit fails the pagination checks and no others.
+"""
+
+import math
+from typing import Any
+
+import httpx
+
+from apigrade.checks import (
+    CheckFailed,
+    describe_request,
+    describe_response,
+    expect_detail_locates,
+    expect_status,
+    json_body,
+    show,
+)
+
+# The catalogue as the starter defines it: (name, price, tags, in_stock), ids 1 to 25.
+CATALOGUE: list[tuple[str, float, tuple[str, ...], bool]] = [
+    ("apple", 0.5, ("fruit",), True),
+    ("banana", 0.25, ("fruit",), True),
+    ("strawberry", 3.5, ("fruit",), True),
+    ("carrot", 0.75, ("vegetable",), True),
+    ("milk", 1.25, ("dairy", "drink"), True),
+    ("bread", 2.5, ("bakery",), True),
+    ("blueberry", 4.0, ("fruit",), False),
+    ("cheddar", 5.75, ("dairy",), True),
+    ("spinach", 2.25, ("vegetable",), False),
+    ("croissant", 1.5, ("bakery",), True),
+    ("orange juice", 3.25, ("drink",), True),
+    ("raspberry", 4.5, ("fruit",), True),
+    ("yogurt", 1.0, ("dairy",), True),
+    ("potato", 0.5, ("vegetable",), True),
+    ("bagel", 1.25, ("bakery",), False),
+    ("lemonade", 2.0, ("drink",), True),
+    ("blackberry", 4.25, ("fruit",), False),
+    ("butter", 2.75, ("dairy",), True),
+    ("onion", 0.5, ("vegetable",), True),
+    ("sourdough", 4.0, ("bakery",), True),
+    ("sparkling water", 0.75, ("drink",), True),
+    ("cranberry", 3.75, ("fruit",), True),
+    ("cream cheese", 2.5, ("dairy",), False),
+    ("tomato", 1.5, ("vegetable",), True),
+    ("iced tea", 1.75, ("drink",), False),
+]
+NAMES = [name for name, _, _, _ in CATALOGUE]
+IN_STOCK = [name for name, _, _, in_stock in CATALOGUE if in_stock]
+OUT_OF_STOCK = [name for name, _, _, in_stock in CATALOGUE if not in_stock]
+
+# The spellings of a bool that FastAPI (through Pydantic) converts.
+TRUE_SPELLINGS = ("true", "1", "yes")
+FALSE_SPELLINGS = ("false", "0", "no")
+
+LIST_HINT = "Is there a route for GET /items/ that returns a slice of ITEMS, unchanged?"
+
+
+def names_with_tags(*tags: str) -> list[str]:
+    """Return the catalogue names, in order, of items with at least one of `tags`."""
+    return [name for name, _, item_tags, _ in CATALOGUE if set(tags) & set(item_tags)]
+
+
+def item_names(response: httpx.Response) -> list[str]:
+    """Return the names of the items in a 200 list response, or fail with feedback."""
+    expect_status(response, 200, hint=LIST_HINT)
+    body = json_body(response, hint=LIST_HINT)
+    if not isinstance(body, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("name"), str) for item in body
+    ):
+        raise CheckFailed(
+            "The response is not a list of items.",
+            request=describe_request(response),
+            expected='a JSON list of items such as [{"id": 1, "name": "apple", ...}]',
+            actual=describe_response(response),
+            hint=LIST_HINT,
+        )
+    return [item["name"] for item in body]
+
+
+def wrong_items(
+    response: httpx.Response,
+    expected: list[str],
+    names: list[str],
+    *,
+    summary: str = "The response holds the wrong items.",
+    hint: str | None = None,
+) -> CheckFailed:
+    """Build the failure for a list whose item names are not `expected`."""
+    return CheckFailed(
+        summary,
+        request=describe_request(response),
+        expected=f"the items named {show(expected)}",
+        actual=f"status {response.status_code} with the items named {show(names)}",
+        hint=hint,
+    )
+
+
+def operation_parameters(http: httpx.Client, path: str) -> tuple[set[str], bool]:
+    """Return the query parameter names of GET `path` in the OpenAPI document, and
+    whether that operation declares a request body."""
+    response = http.get("/openapi.json")
+    if response.status_code != 200:
+        return set(), False
+    spec = json_body(response)
+    paths = spec.get("paths") if isinstance(spec, dict) else None
+    path_item = paths.get(path) if isinstance(paths, dict) else None
+    operation = path_item.get("get") if isinstance(path_item, dict) else None
+    if not isinstance(operation, dict):
+        return set(), False
+    names = {
+        str(parameter.get("name"))
+        for parameter in operation.get("parameters", [])
+        if isinstance(parameter, dict) and parameter.get("in") == "query"
+    }
+    return names, "requestBody" in operation
+
+
+def test_limit_defaults_to_ten(http: httpx.Client) -> None:
+    """GET /items/ without parameters returns the first ten items."""
+    response = http.get("/items/")
+    names = item_names(response)
+    if names == []:
+        raise wrong_items(
+            response,
+            NAMES[:10],
+            names,
+            summary="GET /items/ without parameters returned no items.",
+            hint="What is limit's default? With a default of 0, a request without "
+            "limit gets ITEMS[0:0], an empty page, where it should get ten items.",
+        )
+    if names != NAMES[:10]:
+        raise wrong_items(
+            response,
+            NAMES[:10],
+            names,
+            hint="Are the defaults skip=0 and limit=10, so that a plain request "
+            "gets ITEMS[0:10]?",
+        )
+
+
+def test_skip_and_limit_paginate(http: httpx.Client) -> None:
+    """GET /items/?skip=5&limit=3 returns three items from the sixth, and so on."""
+    for skip, limit in ((5, 3), (2, 6), (20, 10)):
+        response = http.get("/items/", params={"skip": skip, "limit": limit})
+        names = item_names(response)
+        expected = NAMES[skip : skip + limit]
+        if names == expected:
+            continue
+        if names == NAMES[skip:limit]:
+            raise wrong_items(
+                response,
+                expected,
+                names,
+                summary=f"limit was used as an end index: the response is "
+                f"items[{skip}:{limit}], not the {limit} items from index {skip}.",
+                hint="Do you slice with items[skip:skip + limit]? limit counts "
+                "items, and is not the index where the page ends.",
+            )
+        if names == NAMES[:limit]:
+            raise wrong_items(
+                response,
+                expected,
+                names,
+                summary=f"skip={skip} was ignored: the page starts at the first item.",
+                hint="Does the slice start at skip, as in items[skip:skip + limit]?",
+            )
+        raise wrong_items(
+            response,
+            expected,
+            names,
+            hint="Is the page items[skip:skip + limit], with both values read "
+            "from the query string?",
+        )
+
+
+def test_limit_above_100_is_422(http: httpx.Client) -> None:
+    """GET /items/?limit=100 returns every item, and limit=101 gets a 422."""
+    response = http.get("/items/", params={"limit": 100})
+    names = item_names(response)
+    if names != NAMES:
+        raise wrong_items(
+            response,
+            NAMES,
+            names,
+            hint="Is 100 itself an allowed limit: Query(le=100) rather than lt=100?",
+        )
+    expect_detail_locates(
+        http.get("/items/", params={"limit": 101}),
+        ["query", "limit"],
+        hint="Is limit declared as Annotated[int, Query(le=100)], so FastAPI "
+        "rejects larger values?",
+    )
+
+
+def test_out_of_range_values_are_422(http: httpx.Client) -> None:
+    """Values below a parameter's lower bound get a 422 naming the parameter."""
+    expect_detail_locates(
+        http.get("/items/", params={"skip": -1}),
+        ["query", "skip"],
+        hint="Is skip declared with Query(ge=0)?",
+    )
+    expect_detail_locates(
+        http.get("/items/", params={"limit": 0}),
+        ["query", "limit"],
+        hint="Is limit declared with Query(ge=1)?",
+    )
+    expect_detail_locates(
+        http.get("/items/3/quote", params={"quantity": 0}),
+        ["query", "quantity"],
+        hint="Is quantity declared with Query(ge=1)?",
+    )
+
+
+def test_q_filters_by_name(http: httpx.Client) -> None:
+    """GET /items/?q=berry returns only the items whose name contains "berry"."""
+    expected = [name for name in NAMES if "berry" in name]
+    response = http.get("/items/", params={"q": "berry", "limit": 10})
+    names = item_names(response)
+    if names == [name for name in NAMES[:10] if "berry" in name]:
+        raise wrong_items(
+            response,
+            expected,
+            names,
+            summary="The items were filtered after the page was taken, so berries "
+            "beyond the first ten items are missing.",
+            hint="Do you filter ITEMS by q first, and slice with skip and limit last?",
+        )
+    if names != expected:
+        raise wrong_items(
+            response,
+            expected,
+            names,
+            hint="Does the route keep only the items whose name contains q "
+            '(`q in item["name"]`) when q is given?',
+        )
+
+
+def test_in_stock_accepts_usual_spellings(http: httpx.Client) -> None:
+    """The in_stock filter reads true/1/yes as True and false/0/no as False."""
+    cases = [(spelling, IN_STOCK) for spelling in TRUE_SPELLINGS] + [
+        (spelling, OUT_OF_STOCK) for spelling in FALSE_SPELLINGS
+    ]
+    for spelling, expected in cases:
+        response = http.get("/items/", params={"in_stock": spelling, "limit": 100})
+        if response.status_code == 422:
+            raise CheckFailed(
+                f"in_stock={spelling} was rejected.",
+                request=describe_request(response),
+                expected="status 200 with the matching items",
+                actual=describe_response(response),
+                hint="Is in_stock annotated as `bool | None`? FastAPI then accepts "
+                "true/false, 1/0 and yes/no.",
+            )
+        names = item_names(response)
+        if names == NAMES:
+            raise wrong_items(
+                response,
+                expected,
+                names,
+                summary=f"in_stock={spelling} was ignored: every item came back.",
+                hint='Does the route keep only the items whose "in_stock" equals '
+                "in_stock when it is given?",
+            )
+        if names != expected:
+            raise wrong_items(
+                response,
+                expected,
+                names,
+                summary=f"in_stock={spelling} selected the wrong items.",
+                hint="Is in_stock annotated as `bool | None`, so that FastAPI "
+                "converts the text to True or False? Comparing the text with "
+                '"true" misses 1 and yes.',
+            )
+    expect_detail_locates(
+        http.get("/items/", params={"in_stock": "maybe", "limit": 100}),
+        ["query", "in_stock"],
+        hint="Is in_stock annotated as `bool | None`, so FastAPI rejects text that "
+        "is not a boolean?",
+    )
+
+
+def test_tag_reads_repeated_keys(http: httpx.Client) -> None:
+    """GET /items/?tag=dairy&tag=bakery returns the items with either tag."""
+    for tags in (("bakery",), ("dairy", "bakery")):
+        response = http.get("/items/", params={"tag": list(tags), "limit": 100})
+        expected = names_with_tags(*tags)
+        names = item_names(response)
+        if names == expected:
+            continue
+        query_parameters, has_body = operation_parameters(http, "/items/")
+        if names == NAMES and has_body and "tag" not in query_parameters:
+            raise wrong_items(
+                response,
+                expected,
+                names,
+                summary="tag is read from the request body, not from the query "
+                "string, so ?tag=... is ignored. FastAPI reads a list parameter "
+                "declared without Query() from the body.",
+                hint="Is tag declared as Annotated[list[str] | None, Query()] = None?",
+            )
+        if names == NAMES:
+            raise wrong_items(
+                response,
+                expected,
+                names,
+                summary="The tag parameter was ignored: every item came back.",
+                hint="Does the route keep only the items that have one of the tags "
+                "when tag is given?",
+            )
+        if len(tags) > 1 and names in [names_with_tags(tag) for tag in tags]:
+            raise wrong_items(
+                response,
+                expected,
+                names,
+                summary="Only one of the repeated tag values was used.",
+                hint="Is tag annotated as a list, Annotated[list[str] | None, "
+                "Query()], so FastAPI collects every ?tag=... value?",
+            )
+        raise wrong_items(
+            response,
+            expected,
+            names,
+            hint="Does the route keep the items that have at least one of the "
+            "given tags, in catalogue order?",
+        )
+
+
+def test_missing_quantity_is_422(http: httpx.Client) -> None:
+    """GET /items/3/quote without quantity gets a 422 that names quantity."""
+    response = http.get("/items/3/quote")
+    if response.status_code == 200:
+        raise CheckFailed(
+            "A quote without quantity was accepted, but quantity is required.",
+            request=describe_request(response),
+            expected='status 422 with a detail entry with loc ["query", "quantity"]',
+            actual=describe_response(response),
+            hint="Does quantity have a default? A query parameter without one is "
+            "required.",
+        )
+    expect_detail_locates(
+        response,
+        ["query", "quantity"],
+        hint="Is there a route for GET /items/{item_id}/quote whose quantity "
+        "parameter is an int without a default?",
+    )
+
+
+def test_quote_uses_quantity(http: httpx.Client) -> None:
+    """GET /items/3/quote?quantity=4 returns the total price of four strawberries."""
+    response = http.get("/items/3/quote", params={"quantity": 4})
+    hint = (
+        'Does the route return {"item_id": ..., "quantity": ..., "total": ...} '
+        "with total = price * quantity?"
+    )
+    expect_status(response, 200, hint=hint)
+    body: Any = json_body(response, hint=hint)
+    total = body.get("total") if isinstance(body, dict) else None
+    if (
+        not isinstance(body, dict)
+        or body.get("item_id") != 3
+        or body.get("quantity") != 4
+        or not isinstance(total, (int, float))
+        or not math.isclose(total, 14.0, abs_tol=0.005)
+    ):
+        raise CheckFailed(
+            "The quote is not the expected one.",
+            request=describe_request(response),
+            expected='{"item_id": 3, "quantity": 4, "total": 14.0}',
+            actual=describe_response(response),
+            hint=hint,
+        )
+    expect_status(
+        http.get("/items/999/quote", params={"quantity": 1}),
+        404,
+        hint="Does the route raise HTTPException(status_code=404) when no item "
+        "has the id?",
+    )

@@ -1,0 +1,255 @@
+"""Grader for chapter 05: request bodies, validation and response models.
+
+Every item sent includes a description, except in the check about optional
+fields, so that a required description fails that check alone. Each user check
+signs up its own username, because all checks share one running app.
+"""
+
+import math
+from typing import Any
+
+import httpx
+
+from apigrade.checks import (
+    CheckFailed,
+    describe_request,
+    describe_response,
+    expect_detail_locates,
+    expect_status,
+    json_body,
+    show,
+)
+
+ITEM_HINT = (
+    "Does POST /items/ take an `item: Item` parameter and return "
+    "item.model_dump(), plus price_with_tax when tax is given?"
+)
+USER_HINT = (
+    'Is there a route @app.post("/users/", response_model=UserOut, status_code=201) '
+    "that takes a UserIn body?"
+)
+LEAK_HINT = (
+    "Does the route declare response_model=UserOut? Without it, FastAPI returns "
+    "every field of the UserIn you return, password included."
+)
+ADDRESS = {"street": "12 Harbour Road", "city": "Portsmouth", "postcode": "PO1 3AA"}
+
+
+def post_item(http: httpx.Client, item: dict[str, Any]) -> tuple[httpx.Response, Any]:
+    """POST `item` to /items/ and return the response with its JSON body."""
+    response = http.post("/items/", json=item)
+    expect_status(response, 200, hint=ITEM_HINT)
+    return response, json_body(response, hint=ITEM_HINT)
+
+
+def expect_echo(response: httpx.Response, body: Any, sent: dict[str, Any]) -> None:
+    """Fail unless `body` is an object with every field of `sent`, unchanged."""
+    for key, value in sent.items():
+        if not isinstance(body, dict) or body.get(key) != value:
+            raise CheckFailed(
+                f"The response's {key!r} is not the value sent.",
+                request=describe_request(response),
+                expected=f"{key} = {show(value)}",
+                actual=describe_response(response),
+                hint="Does the route return every field of the request body?",
+            )
+
+
+def expect_price_with_tax(
+    response: httpx.Response, body: Any, expected: float, hint: str
+) -> None:
+    value = body.get("price_with_tax") if isinstance(body, dict) else None
+    if not isinstance(value, (int, float)) or not math.isclose(
+        value, expected, abs_tol=1e-6
+    ):
+        raise CheckFailed(
+            "price_with_tax is missing or wrong.",
+            request=describe_request(response),
+            expected=f'"price_with_tax": {expected}',
+            actual=describe_response(response),
+            hint=hint,
+        )
+
+
+def user_body(username: str) -> dict[str, Any]:
+    return {
+        "username": username,
+        "full_name": f"{username.title()} Example",
+        "address": ADDRESS,
+        "password": f"correct-horse-{username}",
+    }
+
+
+def create_user(http: httpx.Client, user: dict[str, Any]) -> tuple[httpx.Response, Any]:
+    """POST `user` to /users/, expect 201, and return the response and its body."""
+    response = http.post("/users/", json=user)
+    expect_status(response, 201, hint=USER_HINT)
+    return response, json_body(response, hint=USER_HINT)
+
+
+def read_user(http: httpx.Client, username: str) -> tuple[httpx.Response, Any]:
+    """GET /users/{username}, expect 200, and return the response and its body."""
+    response = http.get(f"/users/{username}")
+    expect_status(
+        response,
+        200,
+        hint='Is there a route @app.get("/users/{username}", '
+        "response_model=UserOut) that returns the stored user?",
+    )
+    return response, json_body(response)
+
+
+def expect_no_password(response: httpx.Response, body: Any, password: str) -> None:
+    """Fail if the response contains the password, under any key."""
+    has_key = isinstance(body, dict) and "password" in body
+    if has_key or password in response.text:
+        raise CheckFailed(
+            "The response contains the password.",
+            request=describe_request(response),
+            expected="the user's username, full_name and address, with no password",
+            actual=describe_response(response),
+            hint=LEAK_HINT,
+        )
+
+
+def missing_fields(response: httpx.Response) -> list[str]:
+    """Return the body fields that a 422 response reports as missing."""
+    if response.status_code != 422:
+        return []
+    body = json_body(response)
+    details = body.get("detail") if isinstance(body, dict) else None
+    if not isinstance(details, list):
+        return []
+    fields = []
+    for entry in details:
+        if not isinstance(entry, dict) or entry.get("type") != "missing":
+            continue
+        location = entry.get("loc")
+        if isinstance(location, list) and len(location) == 2 and location[0] == "body":
+            fields.append(str(location[1]))
+    return fields
+
+
+def test_item_with_tax_gets_price_with_tax(http: httpx.Client) -> None:
+    """POST /items/ with a tax returns the item plus price_with_tax."""
+    sent = {"name": "Desk lamp", "description": "Brass", "price": 20.0, "tax": 2.5}
+    response, body = post_item(http, sent)
+    expect_echo(response, body, sent)
+    expect_price_with_tax(
+        response,
+        body,
+        22.5,
+        hint='Do you add "price_with_tax": item.price + item.tax to the returned '
+        "dict when tax is given?",
+    )
+
+
+def test_optional_fields_can_be_omitted(http: httpx.Client) -> None:
+    """POST /items/ with only name and price is accepted, without price_with_tax."""
+    sent = {"name": "Pencil", "price": 0.75}
+    response = http.post("/items/", json=sent)
+    for field in missing_fields(response):
+        if field in ("description", "tax"):
+            raise CheckFailed(
+                f"Leaving out {field} gave a 422: the model requires it.",
+                request=describe_request(response),
+                expected="status 200 with the item",
+                actual=describe_response(response),
+                hint=f"Does {field} have a default, as in `{field}: ... | None = "
+                "None`? In Pydantic v2, Optional[X] without a default is a "
+                "required field that may be null.",
+            )
+    expect_status(response, 200, hint=ITEM_HINT)
+    body = json_body(response, hint=ITEM_HINT)
+    expect_echo(response, body, sent)
+    for field in ("description", "tax"):
+        if body.get(field) is not None:
+            raise CheckFailed(
+                f"The response's {field} is not null, but none was sent.",
+                request=describe_request(response),
+                expected=f'"{field}": null',
+                actual=describe_response(response),
+                hint=f"Is None the default of {field}?",
+            )
+    if "price_with_tax" in body:
+        raise CheckFailed(
+            "The response has price_with_tax, but no tax was sent.",
+            request=describe_request(response),
+            expected="the item without price_with_tax",
+            actual=describe_response(response),
+            hint="Do you add price_with_tax only when item.tax is not None?",
+        )
+
+
+def test_zero_tax_still_adds_price_with_tax(http: httpx.Client) -> None:
+    """The response has price_with_tax whenever a tax is given, whatever its value."""
+    sent = {"name": "Stamp", "description": "First class", "price": 1.5, "tax": 0}
+    response, body = post_item(http, sent)
+    expect_price_with_tax(
+        response,
+        body,
+        1.5,
+        hint="Do you test `item.tax is not None` rather than `if item.tax:`, "
+        "which is false for 0?",
+    )
+
+
+def test_price_must_be_greater_than_zero(http: httpx.Client) -> None:
+    """POST /items/ with a price of 0 or less gets a 422 that locates price."""
+    for price in (0, -2.5):
+        item = {"name": "Gift", "description": "Free", "price": price}
+        expect_detail_locates(
+            http.post("/items/", json=item),
+            ["body", "price"],
+            hint="Is price declared as `price: float = Field(gt=0)`?",
+        )
+
+
+def test_invalid_fields_are_each_located(http: httpx.Client) -> None:
+    """A body with a missing name and a text price and tax gets a 422 for each."""
+    item = {"description": "No name", "price": "free", "tax": "none"}
+    response = http.post("/items/", json=item)
+    for field in ("name", "price", "tax"):
+        expect_detail_locates(
+            response,
+            ["body", field],
+            hint="Is the body declared as one Item parameter, with name as str "
+            "and price and tax as float?",
+        )
+
+
+def test_user_password_left_out(http: httpx.Client) -> None:
+    """POST /users/ and GET /users/{username} never return the password."""
+    user = user_body("ada")
+    response, body = create_user(http, user)
+    expect_no_password(response, body, user["password"])
+    response, body = read_user(http, "ada")
+    expect_no_password(response, body, user["password"])
+
+
+def test_user_address_is_nested(http: httpx.Client) -> None:
+    """A user's address comes back as a nested object, on sign-up and on reading."""
+    user = user_body("grace")
+    expected = {key: user[key] for key in ("username", "full_name", "address")}
+    response, body = create_user(http, user)
+    expect_echo(response, body, expected)
+    response, body = read_user(http, "grace")
+    expect_echo(response, body, expected)
+
+
+def test_invalid_nested_field_is_located(http: httpx.Client) -> None:
+    """An address without a city gets a 422 that locates address.city."""
+    user = user_body("linus")
+    user["address"] = {"street": "1 Kernel Way", "postcode": "00100"}
+    expect_detail_locates(
+        http.post("/users/", json=user),
+        ["body", "address", "city"],
+        hint="Is address annotated as Address, a Pydantic model with a required "
+        "city, rather than dict?",
+    )
+    user["address"] = "1 Kernel Way, Helsinki"
+    expect_detail_locates(
+        http.post("/users/", json=user),
+        ["body", "address"],
+        hint="Is address annotated as Address, so that text is rejected?",
+    )

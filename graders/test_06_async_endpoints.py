@@ -1,0 +1,237 @@
+"""Grader for chapter 06: async endpoints, and what blocks the event loop.
+
+The two timing checks compare the app with itself (see apigrade.timing), never
+with a fixed number of seconds: a blocked event loop makes waits add up instead
+of overlap, whatever the speed of the machine.
+"""
+
+import time
+
+import httpx
+import pytest
+
+from apigrade.checks import (
+    CheckFailed,
+    describe_request,
+    describe_response,
+    expect_detail_locates,
+    expect_json,
+    expect_status,
+    json_body,
+    show,
+)
+from apigrade.server import LearnerApp
+from apigrade.timing import (
+    LatencyDuringLoad,
+    measure_concurrency,
+    measure_latency_during_load,
+    record_measurement,
+)
+
+# Delays the checks request, in seconds: short, so grading stays fast.
+SHORT_DELAY = 0.2
+FRACTIONAL_DELAY = 0.05
+SLOW_DELAY = 0.3
+SLOW_PATH = f"/delay/{SLOW_DELAY}"
+# Well below the 40 threads of AnyIO's default thread pool, so a plain `def`
+# endpoint still runs every request at once.
+CONCURRENT_REQUESTS = 9
+SLOW_REQUESTS_DURING_PING = 3
+# The solution's MAX_DELAY_SECONDS is 10; this value is just above it.
+ABOVE_LIMIT = 10.5
+# A 422 comes back at once; an app that accepts 10.5 s starts sleeping instead.
+REJECTION_TIMEOUT = 3.0
+# Measured /ping time during the slow requests, as a share of the slow batch.
+# Serving apps measured 0.01-0.03 and blocked ones 0.94 (2 cores, two busy
+# CPU-bound processes); 0.15 sits between them with 5x margin on each side.
+PING_SHARE_LINE = 0.15
+# Clock rounding: the app rounds `waited` to 3 decimal places.
+WAIT_TOLERANCE = 0.01
+
+BLOCKING_HINT = (
+    "Does the endpoint call time.sleep (or other blocking code) inside `async "
+    "def`? That blocks the event loop, so no other request is served until it "
+    "returns. Use `await asyncio.sleep(...)`, or make the endpoint a plain `def` "
+    "so that FastAPI runs it in its thread pool."
+)
+FLOAT_HINT = (
+    "Is there a route for GET /delay/{seconds}, with seconds annotated as float "
+    "(an int parameter rejects fractions such as 0.3)?"
+)
+
+
+def test_ping_returns_pong(http: httpx.Client) -> None:
+    """GET /ping returns {"ping": "pong"}."""
+    response = http.get("/ping")
+    expect_json(
+        response,
+        {"ping": "pong"},
+        hint='Is there an @app.get("/ping") route returning {"ping": "pong"}?',
+    )
+
+
+def test_delay_reports_time_waited(http: httpx.Client) -> None:
+    """GET /delay/0.2 waits 0.2 s and reports the seconds requested and waited."""
+    started = time.perf_counter()
+    response = http.get(f"/delay/{SHORT_DELAY}")
+    elapsed = time.perf_counter() - started
+    expect_status(response, 200, hint=FLOAT_HINT)
+    body = json_body(response)
+    waited = body.get("waited") if isinstance(body, dict) else None
+    if (
+        not isinstance(body, dict)
+        or body.get("seconds") != SHORT_DELAY
+        or not isinstance(waited, int | float)
+    ):
+        raise CheckFailed(
+            "The response does not report the seconds requested and waited.",
+            request=describe_request(response),
+            expected=f"a body like {show({'seconds': SHORT_DELAY, 'waited': 0.201})}",
+            actual=describe_response(response),
+            hint='Does the endpoint return {"seconds": seconds, "waited": ...}, '
+            "with waited measured by time.perf_counter() around the sleep?",
+        )
+    if waited < SHORT_DELAY - WAIT_TOLERANCE or elapsed < SHORT_DELAY:
+        raise CheckFailed(
+            "The endpoint responded before the requested time had passed.",
+            request=describe_request(response),
+            expected=f"a wait of at least {SHORT_DELAY} s",
+            actual=f"{describe_response(response)}; the request took {elapsed:.3f} s",
+            hint="Is the sleep awaited? `asyncio.sleep(seconds)` without `await` "
+            "only creates a coroutine and does not wait.",
+        )
+
+
+def test_delay_accepts_fractional_seconds(http: httpx.Client) -> None:
+    """GET /delay/0.05 is accepted, because seconds is a float."""
+    response = http.get(f"/delay/{FRACTIONAL_DELAY}")
+    expect_status(response, 200, hint=FLOAT_HINT)
+    body = json_body(response)
+    if not isinstance(body, dict) or body.get("seconds") != FRACTIONAL_DELAY:
+        raise CheckFailed(
+            "The response does not echo the fractional seconds.",
+            request=describe_request(response),
+            expected=f'a body with "seconds": {FRACTIONAL_DELAY}',
+            actual=describe_response(response),
+            hint="Is seconds annotated as float, and returned as it came in?",
+        )
+
+
+def _get_rejected(http: httpx.Client, path: str) -> httpx.Response:
+    """Send GET `path`, failing if the app starts waiting instead of responding."""
+    try:
+        return http.get(path, timeout=REJECTION_TIMEOUT)
+    except httpx.TimeoutException:
+        raise CheckFailed(
+            "The app accepted the value and started waiting.",
+            request=f"GET {path}",
+            expected="status 422 at once",
+            actual=f"no response within {REJECTION_TIMEOUT:g} s",
+            hint="Is seconds bounded with Path(ge=0, le=MAX_DELAY_SECONDS)?",
+        ) from None
+
+
+def test_delay_above_limit_is_422(http: httpx.Client) -> None:
+    """GET /delay/10.5 returns 422, because 10 seconds is the maximum wait."""
+    response = _get_rejected(http, f"/delay/{ABOVE_LIMIT}")
+    expect_detail_locates(
+        response,
+        ["path", "seconds"],
+        hint="Is seconds bounded with Path(le=MAX_DELAY_SECONDS)?",
+    )
+
+
+def test_negative_delay_is_422(http: httpx.Client) -> None:
+    """A negative delay returns 422."""
+    response = _get_rejected(http, "/delay/-1")
+    expect_detail_locates(
+        response, ["path", "seconds"], hint="Is seconds bounded with Path(ge=0)?"
+    )
+
+
+def _expect_waited(seconds: float, measured: str) -> None:
+    """Fail unless the requests to SLOW_PATH took at least the delay they asked for.
+
+    `measured` names what `seconds` is the time of, for the feedback.
+    """
+    if seconds < SLOW_DELAY:
+        raise CheckFailed(
+            "The endpoint responded before the requested time had passed, so "
+            "there was no wait to overlap.",
+            request=f"GET {SLOW_PATH}",
+            expected=f"a wait of at least {SLOW_DELAY} s",
+            actual=f"{measured} took {seconds:.3f} s",
+            hint="Is the sleep awaited? `asyncio.sleep(seconds)` without `await` "
+            "only creates a coroutine and does not wait.",
+        )
+
+
+@pytest.mark.timeout(30)
+def test_concurrent_delays_overlap(http: httpx.Client, learner_app: LearnerApp) -> None:
+    """Nine concurrent GET /delay/0.3 requests take about as long as one."""
+    expect_status(http.get(SLOW_PATH), 200, hint=FLOAT_HINT)
+
+    timing = measure_concurrency(learner_app, SLOW_PATH, CONCURRENT_REQUESTS)
+    failed = [status for status in timing.statuses if status != 200]
+    if failed:
+        raise CheckFailed(
+            "Some of the concurrent requests failed.",
+            request=f"{CONCURRENT_REQUESTS} concurrent GET {SLOW_PATH}",
+            expected="status 200 for each",
+            actual=f"statuses {list(timing.statuses)}",
+            hint="Does the app keep state that concurrent requests change?",
+        )
+    _expect_waited(timing.single, "one request")
+    if not timing.concurrent_enough:
+        raise CheckFailed(
+            "The requests ran one after another: the event loop was blocked "
+            "while each one waited.",
+            request=f"{CONCURRENT_REQUESTS} concurrent GET {SLOW_PATH}, after a "
+            f"warm-up and single requests to the same path",
+            expected=f"less than {timing.pass_line:.1f} times as long as one request",
+            actual=timing.describe(),
+            hint=BLOCKING_HINT,
+        )
+
+
+def _describe_latency(latency: LatencyDuringLoad, share: float) -> str:
+    return (
+        f"GET {latency.quick_path} alone took {latency.quick_alone:.3f} s; during "
+        f"{latency.slow_count} GET {latency.slow_path} it took "
+        f"{latency.quick_during:.3f} s, {share:.0%} of the "
+        f"{latency.slow_total:.2f} s the slow requests took (an app that keeps "
+        f"serving stays below {PING_SHARE_LINE:.0%})"
+    )
+
+
+@pytest.mark.timeout(30)
+def test_ping_stays_fast_during_delays(
+    http: httpx.Client, learner_app: LearnerApp
+) -> None:
+    """GET /ping responds at once while slow /delay requests are waiting."""
+    expect_status(http.get("/ping"), 200, hint='Is there an @app.get("/ping") route?')
+    expect_status(http.get(SLOW_PATH), 200, hint=FLOAT_HINT)
+
+    latency = measure_latency_during_load(
+        learner_app, "/ping", SLOW_PATH, slow_count=SLOW_REQUESTS_DURING_PING
+    )
+    _expect_waited(
+        latency.slow_total, f"{SLOW_REQUESTS_DURING_PING} concurrent requests"
+    )
+    share = latency.quick_during / latency.slow_total
+    record_measurement(
+        f"GET /ping share of {SLOW_REQUESTS_DURING_PING} GET {SLOW_PATH}",
+        share=round(share, 4),
+        pass_line=PING_SHARE_LINE,
+    )
+    if share >= PING_SHARE_LINE:
+        raise CheckFailed(
+            "GET /ping waited for the slow requests: the event loop was blocked "
+            "while they waited.",
+            request=f"GET /ping while {SLOW_REQUESTS_DURING_PING} GET {SLOW_PATH} "
+            "were running",
+            expected=f"a response within {PING_SHARE_LINE:.0%} of the slow "
+            "requests' time",
+            actual=_describe_latency(latency, share),
+            hint=BLOCKING_HINT,
+        )

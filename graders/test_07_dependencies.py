@@ -1,0 +1,384 @@
+"""Grader for chapter 07: dependencies, shared parameters, token checks and clean-up.
+
+The connection checks read GET /connections/stats (given in the starter) before
+and after a request and compare the counts, so they work in any order.
+"""
+
+import time
+from typing import Any
+
+import httpx
+
+from apigrade.checks import (
+    CheckFailed,
+    describe_request,
+    describe_response,
+    expect_detail_locates,
+    expect_json,
+    expect_status,
+    json_body,
+    show,
+)
+
+# Tokens and data as the starter defines them.
+ALICE_TOKEN = "alice-token"
+BOB_TOKEN = "bob-token"
+WRONG_TOKEN = "not-a-token"
+STATS = {"items": 6, "users": 4, "products": 20}
+SHARED_PARAMETERS = ("q", "skip", "limit")
+
+# With FastAPI's default scope for `yield` dependencies, clean-up runs after the
+# response is sent, so the counts can lag behind the response by a moment. The
+# checks poll the counts this many times, this many seconds apart.
+STATS_POLLS = 50
+STATS_POLL_INTERVAL = 0.02
+
+COMMONS_HINT = (
+    "Does the route take `commons: Annotated[dict, Depends(common_parameters)]` "
+    "and return the dict with the selected names added?"
+)
+TOKEN_HINT = (
+    "Is verify_token listed in the route's dependencies=[Depends(verify_token)], "
+    "and does it `raise` the HTTPException rather than return it?"
+)
+
+
+def test_items_use_common_parameters(http: httpx.Client) -> None:
+    """GET /items/ reads q, skip and limit from the shared dependency."""
+    expect_json(
+        http.get("/items/"),
+        {
+            "q": None,
+            "skip": 0,
+            "limit": 100,
+            "items": ["apple", "banana", "cherry", "grape", "melon", "peach"],
+        },
+        hint=COMMONS_HINT,
+    )
+    expect_json(
+        http.get("/items/", params={"q": "e", "skip": 1, "limit": 2}),
+        {"q": "e", "skip": 1, "limit": 2, "items": ["cherry", "grape"]},
+        hint=COMMONS_HINT + " Are the names filtered by q before skip and limit?",
+    )
+
+
+def test_users_use_common_parameters(http: httpx.Client) -> None:
+    """GET /users/ reads q, skip and limit from the same shared dependency."""
+    expect_json(
+        http.get("/users/"),
+        {
+            "q": None,
+            "skip": 0,
+            "limit": 100,
+            "users": ["alice", "bob", "carol", "dave"],
+        },
+        hint=COMMONS_HINT,
+    )
+    expect_json(
+        http.get("/users/", params={"q": "a", "skip": 1, "limit": 2}),
+        {"q": "a", "skip": 1, "limit": 2, "users": ["carol", "dave"]},
+        hint=COMMONS_HINT + " Are the names filtered by q before skip and limit?",
+    )
+
+
+def test_common_parameters_are_validated(http: httpx.Client) -> None:
+    """Out-of-range skip or limit returns 422 on both routes."""
+    hint = (
+        "Does common_parameters declare skip with Query(ge=0) and limit with "
+        "Query(ge=1, le=100), and do both routes depend on it?"
+    )
+    cases: list[tuple[str, dict[str, int], str]] = [
+        ("/items/", {"limit": 0}, "limit"),
+        ("/items/", {"skip": -1}, "skip"),
+        ("/users/", {"limit": 101}, "limit"),
+        ("/users/", {"skip": -1}, "skip"),
+    ]
+    for path, params, name in cases:
+        response = http.get(path, params=params)
+        expect_detail_locates(response, ["query", name], hint=hint)
+
+
+def _query_parameters(spec: Any, path: str) -> list[str]:
+    """Return the names of the query parameters of GET `path` in an OpenAPI spec."""
+    paths = spec.get("paths") if isinstance(spec, dict) else None
+    item = paths.get(path) if isinstance(paths, dict) else None
+    operation = item.get("get") if isinstance(item, dict) else None
+    parameters = operation.get("parameters") if isinstance(operation, dict) else None
+    return [
+        str(parameter.get("name"))
+        for parameter in parameters or []
+        if isinstance(parameter, dict) and parameter.get("in") == "query"
+    ]
+
+
+def test_openapi_shares_parameters(http: httpx.Client) -> None:
+    """The OpenAPI schema lists q, skip and limit on GET /items/ and GET /users/."""
+    response = http.get("/openapi.json")
+    spec = json_body(response)
+    for path in ("/items/", "/users/"):
+        names = _query_parameters(spec, path)
+        missing = [name for name in SHARED_PARAMETERS if name not in names]
+        if missing:
+            raise CheckFailed(
+                f"/openapi.json does not list {', '.join(missing)} on GET {path}.",
+                request=describe_request(response),
+                expected=f"query parameters {', '.join(SHARED_PARAMETERS)} "
+                f"on GET {path}",
+                actual=f"query parameters {show(names)}",
+                hint=f"Does the route for GET {path} declare the common_parameters "
+                "dependency? FastAPI documents a dependency's parameters on every "
+                "route that uses it.",
+            )
+
+
+def test_products_use_pagination_class(http: httpx.Client) -> None:
+    """GET /products/ pages through PRODUCTS with the Pagination class."""
+    hint = (
+        "Does the route take `pagination: Annotated[Pagination, Depends()]`, and "
+        "is the offset (page - 1) * size?"
+    )
+    expect_json(
+        http.get("/products/", params={"page": 2, "size": 3}),
+        {
+            "page": 2,
+            "size": 3,
+            "offset": 3,
+            "products": ["product-4", "product-5", "product-6"],
+        },
+        hint=hint,
+    )
+    expect_json(
+        http.get("/products/"),
+        {
+            "page": 1,
+            "size": 10,
+            "offset": 0,
+            "products": [f"product-{number}" for number in range(1, 11)],
+        },
+        hint=hint + " Are the defaults page=1 and size=10?",
+    )
+    expect_detail_locates(
+        http.get("/products/", params={"page": 0}),
+        ["query", "page"],
+        hint="Is page declared with Query(ge=1) in Pagination.__init__?",
+    )
+
+
+def _request_text(response: httpx.Response) -> str:
+    """Describe the request like describe_request, adding the X-Token sent."""
+    text = describe_request(response)
+    token = response.request.headers.get("x-token")
+    if token is not None:
+        text += f" with header X-Token: {token}"
+    return text
+
+
+def _expect_json_with_token(
+    response: httpx.Response, expected: Any, *, hint: str
+) -> None:
+    """Fail unless the response is a 200 with body `expected`."""
+    if response.status_code != 200:
+        summary = f"Expected status 200, got {response.status_code}."
+    elif json_body(response, hint=hint) != expected:
+        summary = "The response body is not the expected JSON."
+    else:
+        return
+    raise CheckFailed(
+        summary,
+        request=_request_text(response),
+        expected=f"status 200 with body {show(expected)}",
+        actual=describe_response(response),
+        hint=hint,
+    )
+
+
+def _expect_unauthorized(response: httpx.Response, *, hint: str) -> None:
+    """Fail unless the response is a 401, naming the usual cause of other statuses."""
+    got = response.status_code
+    if got == 401:
+        return
+    if 200 <= got < 300:
+        raise CheckFailed(
+            f"The request was let through without a valid token (status {got}).",
+            request=_request_text(response),
+            expected="status 401",
+            actual=describe_response(response),
+            hint=hint,
+        )
+    if got == 500:
+        raise CheckFailed(
+            "The app crashed (status 500) instead of rejecting the token.",
+            request=_request_text(response),
+            expected="status 401",
+            actual=describe_response(response),
+            hint="Does verify_token `raise` the HTTPException? A returned one is "
+            "only a value, so the next dependency receives it as the token.",
+        )
+    if got == 422:
+        raise CheckFailed(
+            "The app returned 422 for the missing header, not 401.",
+            request=_request_text(response),
+            expected="status 401",
+            actual=describe_response(response),
+            hint="Is the token read only by verify_token, with a default of None, "
+            "and does current_user depend on verify_token instead of reading "
+            "the header itself?",
+        )
+    expect_status(response, 401, hint=hint)
+
+
+def test_missing_token_is_401(http: httpx.Client) -> None:
+    """GET /stats without an X-Token header returns 401."""
+    _expect_unauthorized(http.get("/stats"), hint=TOKEN_HINT)
+
+
+def test_wrong_token_is_401(http: httpx.Client) -> None:
+    """GET /stats with an unknown X-Token returns 401."""
+    response = http.get("/stats", headers={"X-Token": WRONG_TOKEN})
+    _expect_unauthorized(
+        response,
+        hint=TOKEN_HINT + " Is the token compared with the keys of TOKENS?",
+    )
+
+
+def test_valid_token_is_accepted(http: httpx.Client) -> None:
+    """GET /stats with a valid X-Token returns the counts."""
+    response = http.get("/stats", headers={"X-Token": ALICE_TOKEN})
+    if response.status_code == 401:
+        raise CheckFailed(
+            "A valid token was rejected.",
+            request=_request_text(response),
+            expected="status 200",
+            actual=describe_response(response),
+            hint="Is the header parameter named x_token (FastAPI reads it as "
+            "X-Token), and is the token looked up in TOKENS?",
+        )
+    _expect_json_with_token(
+        response,
+        STATS,
+        hint='Is there a route for GET /stats returning {"items": len(ITEMS), '
+        '"users": len(USERS), "products": len(PRODUCTS)}?',
+    )
+
+
+def test_current_user_comes_from_token(http: httpx.Client) -> None:
+    """GET /users/me returns the token's user and 401 without a token."""
+    for token, username in ((BOB_TOKEN, "bob"), (ALICE_TOKEN, "alice")):
+        response = http.get("/users/me", headers={"X-Token": token})
+        _expect_json_with_token(
+            response,
+            {"username": username},
+            hint="Is there a route for GET /users/me whose current_user "
+            "dependency returns TOKENS[token] for the token from verify_token?",
+        )
+    _expect_unauthorized(
+        http.get("/users/me"),
+        hint="Does current_user depend on verify_token, so that GET /users/me "
+        "gets the same token check as GET /stats?",
+    )
+
+
+def _connection_counts(http: httpx.Client) -> tuple[int, int]:
+    """Return (opened, closed) from GET /connections/stats."""
+    response = http.get("/connections/stats")
+    body = json_body(response)
+    opened = body.get("opened") if isinstance(body, dict) else None
+    closed = body.get("closed") if isinstance(body, dict) else None
+    if response.status_code != 200 or not (
+        isinstance(opened, int) and isinstance(closed, int)
+    ):
+        raise CheckFailed(
+            "GET /connections/stats does not report the connection counts.",
+            request=describe_request(response),
+            expected='status 200 with a body like {"opened": 3, "closed": 3}',
+            actual=describe_response(response),
+            hint="Is the starter's /connections/stats route still in main.py?",
+        )
+    return opened, closed
+
+
+def _counts_after(http: httpx.Client, before: tuple[int, int]) -> tuple[int, int]:
+    """Return the (opened, closed) changes since `before`, once clean-up has run.
+
+    Polls until as many connections are closed as were opened, or the polls run
+    out; the caller then compares the changes with what one request should do.
+    """
+    opened, closed = _connection_counts(http)
+    for _ in range(STATS_POLLS):
+        if closed - before[1] >= opened - before[0]:
+            break
+        time.sleep(STATS_POLL_INTERVAL)
+        opened, closed = _connection_counts(http)
+    return opened - before[0], closed - before[1]
+
+
+def _expect_one_open_and_close(
+    response: httpx.Response, changes: tuple[int, int], *, hint: str
+) -> None:
+    opened, closed = changes
+    if (opened, closed) == (1, 1):
+        return
+    if opened == 0:
+        summary = "The request opened no connection."
+        hint = (
+            "Is there a route for GET /rows/{row_id} that takes "
+            "`connection: Annotated[Connection, Depends(get_connection)]`?"
+        )
+    else:
+        summary = "The request did not open and close exactly one connection."
+    raise CheckFailed(
+        summary,
+        request=describe_request(response),
+        expected='one more "opened" and one more "closed" in GET /connections/stats',
+        actual=f"{describe_response(response)}; then {opened} more opened "
+        f"and {closed} more closed",
+        hint=hint,
+    )
+
+
+def test_connection_closed_after_request(http: httpx.Client) -> None:
+    """GET /rows/1 opens one connection for the request and closes it once."""
+    before = _connection_counts(http)
+    response = http.get("/rows/1")
+    expect_status(response, 200, hint="Is there a route for GET /rows/{row_id}?")
+    body = json_body(response)
+    if (
+        not isinstance(body, dict)
+        or body.get("row_id") != 1
+        or body.get("value") != "first row"
+        or body.get("connection_open") is not True
+        or not isinstance(body.get("connection"), int)
+    ):
+        raise CheckFailed(
+            "The row is not returned with an open connection.",
+            request=describe_request(response),
+            expected='a body like {"row_id": 1, "value": "first row", '
+            '"connection": 4, "connection_open": true}',
+            actual=describe_response(response),
+            hint="Does the route get its connection from Depends(get_connection), "
+            "where get_connection yields before it closes the connection?",
+        )
+    _expect_one_open_and_close(
+        response,
+        _counts_after(http, before),
+        hint="Does get_connection call pool.open() once before `yield` and "
+        "pool.close(connection) once after it?",
+    )
+
+
+def test_connection_closed_when_route_raises(http: httpx.Client) -> None:
+    """GET /rows/999 returns 404, and its connection is still closed once."""
+    before = _connection_counts(http)
+    response = http.get("/rows/999")
+    expect_status(
+        response,
+        404,
+        hint="Does the route raise HTTPException(status_code=404) for a missing row?",
+    )
+    _expect_one_open_and_close(
+        response,
+        _counts_after(http, before),
+        hint="Is pool.close(connection) in a `finally:` block around the `yield`? "
+        "When the route raises, FastAPI raises the exception at the `yield`, so "
+        "code after it runs only inside `finally`.",
+    )
