@@ -1,0 +1,564 @@
+"""Grader for chapter 08: a users resource stored in SQLite through aiosqlite.
+
+The app keeps its database in the file DATABASE_PATH names, which this grader
+points into work_dir. Persistence is judged across `learner_app.restart()`, and
+the lock check opens that file with Python's sqlite3 module, as a second
+process writing to the same database would.
+"""
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from apigrade.checks import (
+    CheckFailed,
+    describe_request,
+    describe_response,
+    expect_detail_locates,
+    expect_status,
+    json_body,
+    show,
+)
+from apigrade.server import AppStartError, LearnerApp
+
+DATABASE_FILE = "users.db"
+# A user id the checks never create: each check adds a few users at most.
+MISSING_ID = 987654
+CONCURRENT_CREATES = 20
+# The app's default page size and the largest one it accepts.
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+# Bounds the paging loop that reads every user: 30 pages of 100 users is far
+# more than the checks create.
+MAX_PAGES = 30
+# How long the lock probe waits for SQLite's write lock, in seconds. With no
+# transaction left open it gets the lock at once.
+LOCK_PROBE_TIMEOUT = 1.0
+# Names that break SQL built by pasting text: quotes, a statement separator, a
+# comment, and a value that would close the VALUES list early.
+TRICKY_NAMES = [
+    "Robert'); DROP TABLE users; --",
+    'O\'Brien "Bobby" Tables',
+    "x', 'injected@example.com') --",
+    "1; DELETE FROM users WHERE 1=1",
+]
+
+CREATE_HINT = (
+    'Is there an @app.post("/users/", status_code=201) route that inserts the '
+    "user and returns it with the id the database gave it?"
+)
+NOT_FOUND_HINT = (
+    "Does the route `raise HTTPException(status_code=404, detail=...)` when no "
+    "row matches, rather than return a message with status 200?"
+)
+PLACEHOLDER_HINT = (
+    "Is the SQL built by pasting values into the text (an f-string, + or %)? "
+    "Pass them as parameters instead: db.execute('INSERT INTO users (name, "
+    "email) VALUES (?, ?)', (user.name, user.email))."
+)
+
+
+@pytest.fixture(scope="module")
+def app_env(work_dir: Path) -> dict[str, str]:
+    return {"DATABASE_PATH": str(work_dir / DATABASE_FILE)}
+
+
+def _user_body(name: str, email: str) -> dict[str, str]:
+    return {"name": name, "email": email}
+
+
+def _expect_user(
+    response: httpx.Response, name: str, email: str, *, hint: str
+) -> dict[str, Any]:
+    """Fail unless the body is a user with this name and email and an int id."""
+    body = json_body(response, hint=hint)
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("id"), int)
+        or body.get("name") != name
+        or body.get("email") != email
+    ):
+        raise CheckFailed(
+            "The response is not the user that was sent, with its id.",
+            request=describe_request(response),
+            expected=f"a body like {show({'id': 1, 'name': name, 'email': email})}",
+            actual=describe_response(response),
+            hint=hint,
+        )
+    return body
+
+
+def _create_user(http: httpx.Client, name: str, email: str) -> dict[str, Any]:
+    """Create a user through the API, failing with feedback unless it returns 201."""
+    response = http.post("/users/", json=_user_body(name, email))
+    expect_status(response, 201, hint=CREATE_HINT)
+    return _expect_user(response, name, email, hint=CREATE_HINT)
+
+
+def _expect_stored(
+    http: httpx.Client,
+    user: dict[str, Any],
+    *,
+    hint: str,
+    missing: str = "A user created earlier is not found.",
+    created: str = "",
+) -> None:
+    """Fail unless GET /users/{id} returns exactly `user`.
+
+    `missing` is the summary for a 404, and `created` describes the requests
+    that created the user, for the feedback.
+    """
+    response = http.get(f"/users/{user['id']}")
+    if response.status_code == 404:
+        raise CheckFailed(
+            missing,
+            request=f"{created}{describe_request(response)}",
+            expected=f"status 200 with body {show(user)}",
+            actual=describe_response(response),
+            hint=hint,
+        )
+    expect_status(response, 200, hint=hint)
+    body = json_body(response, hint=hint)
+    if body != user:
+        raise CheckFailed(
+            "GET returned another user than the one created.",
+            request=describe_request(response),
+            expected=f"status 200 with body {show(user)}",
+            actual=describe_response(response),
+            hint=hint,
+        )
+
+
+def _expect_not_found(response: httpx.Response, hint: str) -> None:
+    """Fail unless the response is a 404 whose body is {"detail": <message>}."""
+    expect_status(response, 404, hint=hint)
+    body = json_body(response, hint=hint)
+    if not isinstance(body, dict) or not isinstance(body.get("detail"), str):
+        raise CheckFailed(
+            "The 404 response has no detail message.",
+            request=describe_request(response),
+            expected='status 404 with a body like {"detail": "User 5 not found"}',
+            actual=describe_response(response),
+            hint=hint,
+        )
+
+
+def _read_all_users(http: httpx.Client) -> list[dict[str, Any]]:
+    """Read every user through GET /users/, one page of MAX_LIMIT at a time."""
+    users: list[dict[str, Any]] = []
+    hint = (
+        'Is there an @app.get("/users/") route that takes skip and limit and '
+        "returns a JSON list of users?"
+    )
+    for _ in range(MAX_PAGES):
+        response = http.get("/users/", params={"skip": len(users), "limit": MAX_LIMIT})
+        expect_status(response, 200, hint=hint)
+        page = json_body(response, hint=hint)
+        if not isinstance(page, list) or len(page) > MAX_LIMIT:
+            raise CheckFailed(
+                f"GET /users/ did not return a list of at most {MAX_LIMIT} users.",
+                request=describe_request(response),
+                expected=f"a JSON list of at most {MAX_LIMIT} users",
+                actual=describe_response(response),
+                hint=hint,
+            )
+        users.extend(page)
+        if len(page) < MAX_LIMIT:
+            return users
+    raise CheckFailed(
+        f"GET /users/ kept returning full pages after {MAX_PAGES} pages.",
+        request=f"GET /users/?skip=...&limit={MAX_LIMIT}, {MAX_PAGES} times",
+        expected="a shorter page once skip passes the last user",
+        actual=f"{len(users)} users and still more pages",
+        hint="Does the query use skip as its OFFSET?",
+    )
+
+
+def _expect_not_listed(
+    http: httpx.Client, user: dict[str, Any], when: str, *, hint: str
+) -> None:
+    """Fail if GET /users/ still lists `user`, which should be gone by `when`."""
+    users = _read_all_users(http)
+    if user in users:
+        raise CheckFailed(
+            f"GET /users/ still lists the user {when}.",
+            request=f"DELETE /users/{user['id']}, then GET /users/?skip=0&"
+            f"limit={MAX_LIMIT} and the pages after it",
+            expected=f"a list without {show(user)}",
+            actual=f"{len(users)} users, that one included",
+            hint=hint,
+        )
+
+
+def _restart(learner_app: LearnerApp) -> None:
+    """Restart the app, failing with its output if it does not start again."""
+    try:
+        learner_app.restart()
+    except AppStartError as error:
+        raise CheckFailed(
+            "The app did not start again after a restart.",
+            request="stop the server, then start it again on the same database",
+            expected="the app starts with the tables and rows it already has",
+            actual=str(error),
+            hint="Does the lifespan create the table with CREATE TABLE IF NOT "
+            "EXISTS, so that it starts when the table is already there?",
+        ) from None
+
+
+def test_create_user_returns_201(http: httpx.Client) -> None:
+    """POST /users/ returns 201 with the new user and its id."""
+    _create_user(http, "Ada Lovelace", "ada@example.com")
+
+
+def test_read_user_returns_it(http: httpx.Client) -> None:
+    """GET /users/{id} returns the user created with that id."""
+    user = _create_user(http, "Alan Turing", "alan@example.com")
+    _expect_stored(
+        http,
+        user,
+        hint='Does the @app.get("/users/{user_id}") route select the row with '
+        "WHERE id = ? and return its id, name and email?",
+    )
+
+
+def test_missing_user_returns_404(http: httpx.Client) -> None:
+    """GET /users/{id} for a missing id returns 404 with a detail message."""
+    # A user that can be read first shows that the route exists, so the 404
+    # below comes from the route and not from FastAPI's router.
+    user = _create_user(http, "Claude Shannon", "claude@example.com")
+    _expect_stored(http, user, hint=NOT_FOUND_HINT)
+    _expect_not_found(http.get(f"/users/{MISSING_ID}"), NOT_FOUND_HINT)
+
+
+def test_list_users_paginates(http: httpx.Client) -> None:
+    """GET /users/ returns users in id order, one page per skip and limit."""
+    created = [
+        _create_user(http, f"Page user {number}", f"page{number}@example.com")
+        for number in range(1, 6)
+    ]
+    users = _read_all_users(http)
+    ids = [user.get("id") if isinstance(user, dict) else None for user in users]
+    order_hint = "Does the query end with ORDER BY id, and return every column?"
+    if ids != sorted(id_ for id_ in ids if isinstance(id_, int)):
+        raise CheckFailed(
+            "GET /users/ does not list users in id order.",
+            request=f"GET /users/?skip=0&limit={MAX_LIMIT} and the pages after it",
+            expected="users sorted by id, lowest first",
+            actual=f"ids {show(ids)}",
+            hint=order_hint,
+        )
+    missing = [user for user in created if user not in users]
+    if missing:
+        raise CheckFailed(
+            "GET /users/ does not list every user created.",
+            request=f"GET /users/?skip=0&limit={MAX_LIMIT} and the pages after it",
+            expected=f"a list that includes {show(missing[0])}",
+            actual=f"{len(users)} users with ids {show(ids)}",
+            hint=order_hint,
+        )
+
+    start = users.index(created[0])
+    windows = [
+        ({}, users[:DEFAULT_LIMIT]),
+        ({"skip": start, "limit": 2}, users[start : start + 2]),
+        ({"skip": start + 2, "limit": 3}, users[start + 2 : start + 5]),
+        ({"skip": len(users)}, []),
+    ]
+    for params, expected in windows:
+        response = http.get("/users/", params=params)
+        expect_status(response, 200)
+        if json_body(response) != expected:
+            raise CheckFailed(
+                "This page of users is not the expected slice of the full list.",
+                request=describe_request(response),
+                expected=f"status 200 with body {show(expected)}",
+                actual=describe_response(response),
+                hint=f"Does the query use LIMIT ? OFFSET ? with (limit, skip), "
+                f"and is limit's default {DEFAULT_LIMIT}?",
+            )
+
+
+def test_delete_user_removes_it(http: httpx.Client) -> None:
+    """DELETE /users/{id} returns 204, and the user is gone afterwards."""
+    user = _create_user(http, "Grace Hopper", "grace@example.com")
+    hint = (
+        'Does an @app.delete("/users/{user_id}", status_code=204) route run '
+        "DELETE FROM users WHERE id = ? and commit?"
+    )
+    response = http.delete(f"/users/{user['id']}")
+    expect_status(response, 204, hint=hint)
+    _expect_not_listed(http, user, "after it was deleted", hint=hint)
+
+
+def test_delete_missing_user_returns_404(http: httpx.Client) -> None:
+    """DELETE of a user that is already deleted returns 404 with a detail message."""
+    user = _create_user(http, "John Backus", "john@example.com")
+    response = http.delete(f"/users/{user['id']}")
+    expect_status(response, 204, hint="Does DELETE /users/{user_id} return 204?")
+    _expect_not_found(
+        http.delete(f"/users/{user['id']}"),
+        "Does the delete route check cursor.rowcount and raise a 404 when no row "
+        "was deleted?",
+    )
+
+
+def test_duplicate_email_returns_409(http: httpx.Client) -> None:
+    """A second user with the same email gets 409, and the first is unchanged."""
+    first = _create_user(http, "Edsger Dijkstra", "edsger@example.com")
+    response = http.post("/users/", json=_user_body("Impostor", "edsger@example.com"))
+    hint = (
+        "Is the email column UNIQUE, and does the route catch "
+        "aiosqlite.IntegrityError and raise HTTPException(status_code=409, ...)?"
+    )
+    expect_status(response, 409, hint=hint)
+    body = json_body(response, hint=hint)
+    if not isinstance(body, dict) or not isinstance(body.get("detail"), str):
+        raise CheckFailed(
+            "The 409 response has no detail message.",
+            request=describe_request(response),
+            expected='status 409 with a body like {"detail": "..."}',
+            actual=describe_response(response),
+            hint=hint,
+        )
+    _expect_stored(
+        http,
+        first,
+        missing="The first user is gone after its duplicate was rejected.",
+        created=f"POST /users/ (answered 201 with id {first['id']}), a "
+        "duplicate POST (answered 409), then ",
+        hint="Was the first insert committed? A rollback undoes every change "
+        "since the last commit, so an uncommitted insert disappears with the "
+        "failed one.",
+    )
+
+
+def _probe_write_lock(database: Path) -> str | None:
+    """Take and release SQLite's write lock on `database`, returning any error."""
+    uri = f"{database.resolve().as_uri()}?mode=rw"
+    try:
+        connection = sqlite3.connect(
+            uri, uri=True, timeout=LOCK_PROBE_TIMEOUT, isolation_level=None
+        )
+    except sqlite3.Error as error:
+        return f"{type(error).__name__}: {error}"
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    except sqlite3.Error as error:
+        return f"{type(error).__name__}: {error}"
+    finally:
+        connection.close()
+    return None
+
+
+def _expect_unlocked(database: Path, summary: str, request: str, hint: str) -> None:
+    """Fail unless another connection can take the write lock on `database` now."""
+    if not database.is_file():
+        raise CheckFailed(
+            "There is no database file where DATABASE_PATH points.",
+            request=f"the app was started with DATABASE_PATH={database}",
+            expected=f"a SQLite file at {database}",
+            actual="no such file",
+            hint='Does the app connect to os.environ.get("DATABASE_PATH", '
+            '"users.db") instead of a fixed file name?',
+        )
+    error = _probe_write_lock(database)
+    if error is not None:
+        raise CheckFailed(
+            summary,
+            request=f"{request}, then a write to {database.name} from another "
+            "connection",
+            expected=f"the write lock within {LOCK_PROBE_TIMEOUT:g} s",
+            actual=error,
+            hint=hint,
+        )
+
+
+@pytest.mark.timeout(30)
+def test_failed_insert_leaves_database_unlocked(
+    http: httpx.Client, work_dir: Path
+) -> None:
+    """After a rejected duplicate, the database accepts the next write at once."""
+    database = work_dir / DATABASE_FILE
+    created = http.post(
+        "/users/", json=_user_body("Barbara Liskov", "barbara@example.com")
+    )
+    expect_status(created, 201, hint=CREATE_HINT)
+    _expect_unlocked(
+        database,
+        "The insert was never committed, so its transaction keeps the "
+        "database locked for every other writer.",
+        f"{describe_request(created)} (answered 201)",
+        "Does the route call `await db.commit()` after the INSERT? Until a "
+        "commit or rollback ends the transaction, SQLite keeps the whole file "
+        "locked for writing, and the row is lost when the connection closes.",
+    )
+    duplicate = http.post(
+        "/users/", json=_user_body("Barbara again", "barbara@example.com")
+    )
+    expect_status(
+        duplicate,
+        409,
+        hint="Does the route catch aiosqlite.IntegrityError and raise a 409?",
+    )
+    _expect_unlocked(
+        database,
+        "The failed insert left its transaction open, so the database stays "
+        "locked for every other writer.",
+        f"{describe_request(duplicate)} (answered 409)",
+        "Does the route call `await db.rollback()` when the insert raises "
+        "aiosqlite.IntegrityError? Until a commit or rollback ends the "
+        "transaction, SQLite keeps the whole file locked for writing.",
+    )
+
+    next_user = _create_user(http, "Barbara Colleague", "colleague@example.com")
+    _expect_stored(
+        http,
+        next_user,
+        hint="Does the insert after a failed one still commit its own row?",
+    )
+
+
+def test_name_with_sql_is_stored_verbatim(http: httpx.Client) -> None:
+    """Names with quotes and SQL code are stored verbatim, and the table survives."""
+    before = _create_user(http, "Before the tricky names", "before@example.com")
+    for number, name in enumerate(TRICKY_NAMES, start=1):
+        email = f"tricky{number}@example.com"
+        response = http.post("/users/", json=_user_body(name, email))
+        if response.status_code != 201:
+            raise CheckFailed(
+                "A name with quotes and SQL keywords was not stored.",
+                request=describe_request(response),
+                expected="status 201 with the user, the name exactly as sent",
+                actual=describe_response(response),
+                hint=PLACEHOLDER_HINT,
+            )
+        user = _expect_user(response, name, email, hint=PLACEHOLDER_HINT)
+        _expect_stored(http, user, hint=PLACEHOLDER_HINT)
+    _expect_stored(http, before, hint=PLACEHOLDER_HINT)
+    response = http.get("/users/")
+    expect_status(response, 200, hint=PLACEHOLDER_HINT)
+
+
+async def _create_concurrently(
+    learner_app: LearnerApp,
+) -> list[tuple[dict[str, str], httpx.Response]]:
+    bodies = [
+        _user_body(f"Concurrent user {number}", f"concurrent{number}@example.com")
+        for number in range(1, CONCURRENT_CREATES + 1)
+    ]
+    async with learner_app.async_client(timeout=20.0) as client:
+        responses = await asyncio.gather(
+            *(client.post("/users/", json=body) for body in bodies)
+        )
+    return list(zip(bodies, responses, strict=True))
+
+
+@pytest.mark.timeout(40)
+def test_concurrent_creates_all_stored(
+    http: httpx.Client, learner_app: LearnerApp
+) -> None:
+    """Twenty concurrent POST /users/ all succeed, and all twenty users are stored."""
+    results = asyncio.run(_create_concurrently(learner_app))
+    hint = (
+        "Do concurrent requests share the lifespan's connection, and does each "
+        "insert take its id from cursor.lastrowid rather than a separate query?"
+    )
+    statuses = [response.status_code for _, response in results]
+    if any(status != 201 for status in statuses):
+        failed = next(
+            response for _, response in results if response.status_code != 201
+        )
+        raise CheckFailed(
+            "Some of the concurrent inserts failed.",
+            request=f"{CONCURRENT_CREATES} concurrent POST /users/, each with "
+            "its own email",
+            expected="status 201 for each",
+            actual=f"statuses {statuses}; the first failure: "
+            f"{describe_response(failed)}",
+            hint=hint + " Does each connection that writes commit or roll back?",
+        )
+
+    created = [
+        _expect_user(response, body["name"], body["email"], hint=hint)
+        for body, response in results
+    ]
+
+    ids = [user["id"] for user in created]
+    if len(set(ids)) != len(ids):
+        raise CheckFailed(
+            "Concurrent inserts returned the same id more than once.",
+            request=f"{CONCURRENT_CREATES} concurrent POST /users/",
+            expected=f"{CONCURRENT_CREATES} different ids",
+            actual=f"ids {ids}",
+            hint=hint,
+        )
+
+    for user in created:
+        _expect_stored(http, user, hint=hint)
+
+    listed = _read_all_users(http)
+    missing = [user for user in created if user not in listed]
+    if missing:
+        raise CheckFailed(
+            "GET /users/ does not list every concurrently created user.",
+            request=f"GET /users/?skip=0&limit={MAX_LIMIT} and the pages after it",
+            expected=f"all {CONCURRENT_CREATES} users, for example {show(missing[0])}",
+            actual=f"{len(missing)} of them missing from {len(listed)} users",
+            hint=hint,
+        )
+
+
+def test_pagination_bounds_are_422(http: httpx.Client) -> None:
+    """Out-of-range skip or limit on GET /users/ returns 422."""
+    hint = (
+        f"Is skip declared with Query(ge=0) and limit with Query(ge=1, le={MAX_LIMIT})?"
+    )
+    cases: list[tuple[dict[str, int], str]] = [
+        ({"limit": 0}, "limit"),
+        ({"limit": MAX_LIMIT + 1}, "limit"),
+        ({"skip": -1}, "skip"),
+    ]
+    for params, name in cases:
+        response = http.get("/users/", params=params)
+        expect_detail_locates(response, ["query", name], hint=hint)
+
+
+@pytest.mark.timeout(60)
+def test_rows_survive_restart(http: httpx.Client, learner_app: LearnerApp) -> None:
+    """Users created, and users deleted, stay that way after a server restart."""
+    # kept_user is created last: no other write, and so no commit of
+    # another request, comes between its insert and the restart.
+    removed_user = _create_user(http, "Temporary user", "temporary@example.com")
+    response = http.delete(f"/users/{removed_user['id']}")
+    expect_status(response, 204, hint="Does DELETE /users/{user_id} return 204?")
+    kept_user = _create_user(http, "Katherine Johnson", "katherine@example.com")
+
+    _restart(learner_app)
+
+    hint = (
+        "Does each insert end with `await db.commit()`? Rows that were never "
+        "committed are rolled back when the connection closes. Does the app "
+        'open os.environ.get("DATABASE_PATH", "users.db") rather than '
+        '":memory:"?'
+    )
+    with learner_app.client() as client:
+        _expect_stored(
+            client,
+            kept_user,
+            hint=hint,
+            missing="A user created before the restart is gone after it.",
+            created=f"POST /users/ (answered 201 with id {kept_user['id']}), a "
+            "restart, then ",
+        )
+        _expect_not_listed(
+            client,
+            removed_user,
+            "after it was deleted and the server restarted",
+            hint="Does the delete route commit, so that the deletion outlasts "
+            "a restart?",
+        )

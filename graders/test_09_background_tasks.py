@@ -1,0 +1,334 @@
+"""Grader for chapter 09: background tasks that run after the response is sent.
+
+The app appends one line per notification to the file NOTIFICATION_LOG names,
+NOTIFICATION_DELAY seconds after the response. The grader points the log into
+work_dir, sets the delay to TASK_SECONDS, and reads the file between requests.
+Timing is judged against that configured delay and the same app's quick
+responses, never against a fixed number of seconds alone.
+"""
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from apigrade.checks import (
+    CheckFailed,
+    describe_request,
+    describe_response,
+    expect_status,
+    json_body,
+)
+from apigrade.server import LearnerApp
+from apigrade.timing import record_measurement
+
+LOG_FILE = "notifications.log"
+# The delay each notification takes, in seconds: long enough to tell a
+# response that waited for it from one that did not, short enough to grade fast.
+TASK_SECONDS = 0.4
+# A response that waited for the task takes at least TASK_SECONDS more than a
+# quick one, and one that did not takes about as long as a quick one. The pass
+# line sits halfway, which leaves TASK_SECONDS / 2 of margin for scheduling
+# noise either way.
+WAIT_LINE = TASK_SECONDS / 2
+WARM_UPS = 2
+SAMPLES = 3
+QUICK_PATH = "/openapi.json"
+# How long a line may take to appear after its response, in seconds: the delay
+# plus ample room for a busy machine.
+APPEAR_TIMEOUT = TASK_SECONDS + 5.0
+POLL_INTERVAL = 0.02
+# After the lines appeared, the checks wait this long for extra lines, in seconds.
+SETTLE_SECONDS = TASK_SECONDS
+# Tries at reading the log before the task could have finished. A try counts
+# only when the read came within WAIT_LINE of the response.
+ABSENCE_TRIES = 3
+BURST_SIZE = 5
+INVALID_EMAIL = "not-an-email"
+
+ENDPOINT_HINT = (
+    'Is there an @app.post("/send-notification/{email}", status_code=202) route '
+    'that returns {"message": ..., "email": email}?'
+)
+INLINE_HINT = (
+    "Does the endpoint call write_notification(email) itself? Hand it to "
+    "FastAPI with `background_tasks.add_task(write_notification, email)`, taking "
+    "`background_tasks: BackgroundTasks` as a parameter, so that it runs after "
+    "the response has been sent."
+)
+LOOP_HINT = (
+    "Is the task an `async def` that calls time.sleep? A background task runs "
+    "on the event loop when it is `async def`, and time.sleep there holds up "
+    "every request that comes next. Make the task a plain `def`, or use "
+    "`await asyncio.sleep(...)`."
+)
+LOG_HINT = (
+    "Does the task append to the file named by the NOTIFICATION_LOG environment "
+    'variable, opened with mode "a"?'
+)
+
+
+@pytest.fixture(scope="module")
+def app_env(work_dir: Path) -> dict[str, str]:
+    return {
+        "NOTIFICATION_LOG": str(work_dir / LOG_FILE),
+        "NOTIFICATION_DELAY": f"{TASK_SECONDS:g}",
+    }
+
+
+def _log_lines(work_dir: Path) -> list[str]:
+    """Return the lines of the notification log, or [] when it does not exist yet."""
+    try:
+        text = (work_dir / LOG_FILE).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    return text.splitlines()
+
+
+def _count_lines(lines: list[str], email: str) -> int:
+    return sum(1 for line in lines if email in line)
+
+
+def _send(http: httpx.Client, email: str) -> httpx.Response:
+    return http.post(f"/send-notification/{email}")
+
+
+def _expect_accepted(response: httpx.Response, email: str) -> None:
+    """Fail unless the response is a 202 whose JSON body names `email`."""
+    expect_status(response, 202, hint=ENDPOINT_HINT)
+    body = json_body(response, hint=ENDPOINT_HINT)
+    if not isinstance(body, dict) or body.get("email") != email:
+        raise CheckFailed(
+            "The response does not name the email it queued a notification for.",
+            request=describe_request(response),
+            expected=f'status 202 with a body like {{"message": ..., "email": '
+            f'"{email}"}}',
+            actual=describe_response(response),
+            hint=ENDPOINT_HINT,
+        )
+
+
+def _wait_for_lines(work_dir: Path, emails: list[str], deadline: float) -> None:
+    """Poll the log until each email has a line or `deadline` passes."""
+    while time.monotonic() < deadline:
+        lines = _log_lines(work_dir)
+        if all(_count_lines(lines, email) for email in emails):
+            return
+        time.sleep(POLL_INTERVAL)
+
+
+def _expect_one_line_each(
+    work_dir: Path, emails: list[str], request: str, started: float
+) -> None:
+    """Fail unless each email gets exactly one line in the log, soon after `started`."""
+    _wait_for_lines(work_dir, emails, started + APPEAR_TIMEOUT)
+    time.sleep(SETTLE_SECONDS)
+    lines = _log_lines(work_dir)
+    counts = {email: _count_lines(lines, email) for email in emails}
+    wrong = {email: count for email, count in counts.items() if count != 1}
+    if not wrong:
+        return
+    missing = [email for email, count in wrong.items() if count == 0]
+    if missing and len(missing) == len(emails) and not lines:
+        summary = f"No notification line appeared in {LOG_FILE}."
+    elif missing:
+        summary = "Some notifications left no line in the log."
+    else:
+        summary = "Some notifications left more than one line in the log."
+    raise CheckFailed(
+        summary,
+        request=request,
+        expected=f"exactly one line per email in NOTIFICATION_LOG within "
+        f"{APPEAR_TIMEOUT:g} s",
+        actual=f"lines per email {counts}; the log has {len(lines)} lines",
+        hint=LOG_HINT + " Is the task added once per request, and does it write "
+        "one line?",
+    )
+
+
+def test_notification_is_accepted(http: httpx.Client) -> None:
+    """POST /send-notification/{email} returns 202 and names the email."""
+    email = "accepted@example.com"
+    _expect_accepted(_send(http, email), email)
+
+
+def _timed(request: httpx.Request, http: httpx.Client) -> tuple[float, int]:
+    started = time.perf_counter()
+    response = http.send(request)
+    return time.perf_counter() - started, response.status_code
+
+
+@pytest.mark.timeout(30)
+def test_response_does_not_wait_for_task(http: httpx.Client) -> None:
+    """POST /send-notification responds without waiting for the notification."""
+    for _ in range(WARM_UPS):
+        http.get(QUICK_PATH)
+    warm_up = _send(http, "warm-up@example.com")
+    _expect_accepted(warm_up, "warm-up@example.com")
+
+    quick_times = [
+        _timed(http.build_request("GET", QUICK_PATH), http)[0] for _ in range(SAMPLES)
+    ]
+    post_results = [
+        _timed(
+            http.build_request(
+                "POST", f"/send-notification/timing{number}@example.com"
+            ),
+            http,
+        )
+        for number in range(1, SAMPLES + 1)
+    ]
+    statuses = [status for _, status in post_results]
+    if any(status != 202 for status in statuses):
+        raise CheckFailed(
+            "Some notification requests were not accepted.",
+            request=f"{SAMPLES} POST /send-notification/timing<n>@example.com",
+            expected="status 202 for each",
+            actual=f"statuses {statuses}",
+            hint=ENDPOINT_HINT,
+        )
+
+    quick = statistics.median(quick_times)
+    post = statistics.median(seconds for seconds, _ in post_results)
+    waited = post - quick
+    record_measurement(
+        f"POST /send-notification against GET {QUICK_PATH}",
+        quick=round(quick, 4),
+        post=round(post, 4),
+        waited=round(waited, 4),
+        task=TASK_SECONDS,
+        pass_line=WAIT_LINE,
+    )
+    if waited >= WAIT_LINE:
+        raise CheckFailed(
+            "The response waited for the notification to be sent.",
+            request=f"GET {QUICK_PATH} and POST /send-notification/<email>, "
+            f"{SAMPLES} times each, after a warm-up",
+            expected=f"a POST at most {WAIT_LINE:g} s slower than GET {QUICK_PATH}, "
+            f"because the {TASK_SECONDS:g} s task runs after the response",
+            actual=f"POST took {post:.3f} s and GET {QUICK_PATH} {quick:.3f} s "
+            f"(medians), so the POST waited {waited:.3f} s",
+            hint=f"{INLINE_HINT} {LOOP_HINT}",
+        )
+
+
+@pytest.mark.timeout(30)
+def test_log_line_written_after_response(http: httpx.Client, work_dir: Path) -> None:
+    """The log line is absent when the response arrives and present soon after."""
+    for number in range(1, ABSENCE_TRIES + 1):
+        email = f"after{number}@example.com"
+        started = time.monotonic()
+        response = _send(http, email)
+        responded = time.monotonic()
+        lines = _log_lines(work_dir)
+        read_after = time.monotonic() - responded
+        record_measurement(
+            f"log read after POST /send-notification/{email}",
+            response=round(responded - started, 4),
+            read_after=round(read_after, 4),
+            pass_line=WAIT_LINE,
+        )
+        _expect_accepted(response, email)
+        if _count_lines(lines, email) == 0:
+            break
+        if read_after < WAIT_LINE:
+            took = responded - started
+            hint = (
+                INLINE_HINT
+                if took >= WAIT_LINE
+                else "Does the task wait NOTIFICATION_DELAY seconds before it "
+                "writes the line?"
+            )
+            raise CheckFailed(
+                "The log line was already written when the response arrived.",
+                request=describe_request(response),
+                expected=f"no line for {email} yet, because the task takes "
+                f"{TASK_SECONDS:g} s and starts after the response",
+                actual=f"the response took {took:.3f} s, and the log read "
+                f"{read_after:.3f} s after it had the line",
+                hint=hint,
+            )
+        # The grader itself was delayed, so the task may have finished for
+        # good reasons: try again with a new email.
+    else:
+        raise CheckFailed(
+            "The grader could not read the log soon enough after a response.",
+            request=f"{ABSENCE_TRIES} POST /send-notification/<email>",
+            expected=f"a read of {LOG_FILE} within {WAIT_LINE:g} s of a response",
+            actual="each read came later, and the line was there",
+            hint="Is the machine very busy? Run the grader again.",
+        )
+    _expect_one_line_each(work_dir, [email], describe_request(response), started)
+
+
+async def _send_burst(learner_app: LearnerApp, emails: list[str]) -> list[int]:
+    async with learner_app.async_client(timeout=20.0) as client:
+        responses = await asyncio.gather(
+            *(client.post(f"/send-notification/{email}") for email in emails)
+        )
+    return [response.status_code for response in responses]
+
+
+@pytest.mark.timeout(30)
+def test_several_requests_one_line_each(
+    learner_app: LearnerApp, work_dir: Path
+) -> None:
+    """Five concurrent notifications leave exactly one log line each."""
+    emails = [f"burst{number}@example.com" for number in range(1, BURST_SIZE + 1)]
+    started = time.monotonic()
+    statuses = asyncio.run(_send_burst(learner_app, emails))
+    request = f"{BURST_SIZE} concurrent POST /send-notification/burst<n>@example.com"
+    if any(status != 202 for status in statuses):
+        raise CheckFailed(
+            "Some of the concurrent notification requests were not accepted.",
+            request=request,
+            expected="status 202 for each",
+            actual=f"statuses {statuses}",
+            hint=ENDPOINT_HINT,
+        )
+    _expect_one_line_each(work_dir, emails, request, started)
+
+
+@pytest.mark.timeout(30)
+def test_invalid_email_is_rejected(http: httpx.Client, work_dir: Path) -> None:
+    """An invalid email gets 422 and writes no line to the log."""
+    response = _send(http, INVALID_EMAIL)
+    if response.status_code != 422:
+        raise CheckFailed(
+            f"An invalid email was answered with status {response.status_code}.",
+            request=describe_request(response),
+            expected="status 422",
+            actual=describe_response(response),
+            hint="Is the email path parameter declared as "
+            "Annotated[str, Path(pattern=EMAIL_PATTERN)]?",
+        )
+
+    # A task for the invalid email would finish about when one for a valid
+    # email sent right after it does, so the valid one's line marks the moment
+    # to look.
+    marker = "after-invalid@example.com"
+    started = time.monotonic()
+    _expect_accepted(_send(http, marker), marker)
+    _wait_for_lines(work_dir, [marker], started + APPEAR_TIMEOUT)
+    time.sleep(SETTLE_SECONDS / 2)
+    lines = _log_lines(work_dir)
+    written = [line for line in lines if INVALID_EMAIL in line]
+    if written:
+        raise CheckFailed(
+            "A request rejected with 422 still wrote a notification line.",
+            request=describe_request(response),
+            expected="no line for it in the log",
+            actual=f"the line {written[0]!r}",
+            hint="Does the endpoint add the task before it checks the email? "
+            "A Response returned from the endpoint still runs the tasks added to "
+            "BackgroundTasks, so validate first, best with Path(pattern=...).",
+        )
+
+
+def test_email_variants_are_accepted(http: httpx.Client) -> None:
+    """Emails with dots, plus signs and subdomains are accepted."""
+    for email in ("first.last+tag@mail.example.co.uk", "a_b-c@sub.example.org"):
+        _expect_accepted(_send(http, email), email)
