@@ -1,0 +1,637 @@
+"""Grader for chapter 10: the learner writes tests; the grader tests those tests.
+
+The learner's test files never run in this process. graders/10_testing/
+suite_runner.py runs them in one forked pytest process per version of the app:
+first the reference app (graders/10_testing/main.py), then faulty versions of
+it (the mutants in graders/10_testing/app_mutants.toml). A mutant is caught
+when a test that passes against the reference app fails against it. Each run
+uses this chapter's own pytest configuration, loads only the plugins named
+below, loads no conftest.py and has a deadline. Afterwards the runner's whole
+process group is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apigrade.checks import CheckFailed, truncate
+from apigrade.timing import record_measurement
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+CHAPTER_FILES = Path(__file__).resolve().parent / "10_testing"
+REFERENCE_APP = CHAPTER_FILES / "main.py"
+LEARNER_PYTEST_CONFIG = CHAPTER_FILES / "pytest.ini"
+APP_MUTANTS = CHAPTER_FILES / "app_mutants.toml"
+SUITE_RUNNER = CHAPTER_FILES / "suite_runner.py"
+
+# A run of a typical test file takes under 1 s once the runner has imported
+# its libraries (about 2 s), both measured on 2 loaded cores. The deadlines
+# leave room for a slower machine and keep the worst case, every run hanging
+# (15 + 20 + 5 rounds of 10 s), inside the chapter's default timeout of 120 s.
+RUNNER_START = 15.0
+REFERENCE_DEADLINE = 20.0
+MUTANT_DEADLINE = 10.0
+PARALLEL_RUNS = 2
+PLUGINS = ("pytest_asyncio.plugin", "pytest_jsonreport.plugin", "pytest_timeout")
+SHOWN_FAILURES = 4
+
+RUN_COMMAND = "pytest on your test_*.py files"
+
+
+@dataclass(frozen=True)
+class AppMutant:
+    """A faulty main.py, with the words that describe its fault to a learner."""
+
+    id: str
+    fault: str
+    hint: str
+    source: str
+
+
+@dataclass(frozen=True)
+class LearnerTestResult:
+    """One learner test's result in one run."""
+
+    node_id: str
+    outcome: str
+    is_async: bool
+    message: str
+
+
+@dataclass
+class SuiteRun:
+    """The learner's tests run once against one version of main.py."""
+
+    variant: str
+    ran: bool = False
+    reported: bool = False
+    exit_code: int | None = None
+    outcomes: dict[str, LearnerTestResult] = field(default_factory=dict)
+    collection_errors: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    deadline: float = 0.0
+    duration: float = 0.0
+    output_tail: str = ""
+
+    @property
+    def passed(self) -> list[str]:
+        return [
+            node_id
+            for node_id, test in self.outcomes.items()
+            if test.outcome == "passed"
+        ]
+
+    @property
+    def not_passed(self) -> list[LearnerTestResult]:
+        return [test for test in self.outcomes.values() if test.outcome != "passed"]
+
+
+@dataclass
+class SuiteResults:
+    """Every run of the learner's tests that this grader made."""
+
+    test_files: list[str]
+    main_differs: bool
+    reference: SuiteRun
+    mutants: dict[str, SuiteRun]
+    runner_seconds: float = 0.0
+    runner_error: str = ""
+
+
+def load_app_mutants() -> dict[str, AppMutant]:
+    """Read the mutants and build each one's main.py from the reference app."""
+    reference = REFERENCE_APP.read_text(encoding="utf-8")
+    data = tomllib.loads(APP_MUTANTS.read_text(encoding="utf-8"))
+    mutants = {}
+    for raw in data["mutant"]:
+        source = reference
+        for edit in raw["edit"]:
+            if source.count(edit["old"]) != 1:
+                raise RuntimeError(
+                    f"app mutant {raw['id']}: its edit must match main.py once, "
+                    f"not {source.count(edit['old'])} times: {edit['old']!r}"
+                )
+            source = source.replace(edit["old"], edit["new"])
+        mutants[raw["id"]] = AppMutant(
+            id=raw["id"], fault=raw["fault"], hint=raw["hint"], source=source
+        )
+    return mutants
+
+
+APP_MUTANT_LIST = load_app_mutants()
+
+
+def _first_lines(text: str, count: int = 2) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return truncate(" ".join(lines[:count]), 200)
+
+
+def _error_lines(longrepr: str) -> str:
+    """Return the last lines pytest marks with "E", where it states the error."""
+    lines = [line[1:].strip() for line in longrepr.splitlines() if line[:1] == "E"]
+    return " ".join(lines[-2:])
+
+
+def _outcome_message(test: dict[str, Any]) -> str:
+    for stage in ("setup", "call", "teardown"):
+        part = test.get(stage) or {}
+        crash = part.get("crash") or {}
+        longrepr = part.get("longrepr")
+        if crash.get("message"):
+            return _first_lines(str(crash["message"]))
+        if part.get("outcome") == "skipped":
+            # A skip's longrepr is the text of (path, line, "Skipped: reason").
+            reason = re.search(r"'(Skipped: .*)'\)$", str(longrepr))
+            return _first_lines(reason.group(1) if reason else "skipped")
+        if part.get("outcome") == "failed" and longrepr:
+            return truncate(_error_lines(str(longrepr)) or _first_lines(str(longrepr)))
+    return ""
+
+
+def _read_report(run: SuiteRun, report_path: Path) -> None:
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return
+    run.reported = True
+    run.duration = float(report.get("duration", 0.0))
+    for collector in report.get("collectors", []):
+        if collector.get("outcome") == "failed":
+            where = collector.get("nodeid") or "your test files"
+            longrepr = str(collector.get("longrepr") or "")
+            reason = _error_lines(longrepr) or _first_lines(longrepr, 3)
+            run.collection_errors.append(f"{where}: {truncate(reason, 300)}")
+    for test in report.get("tests", []):
+        node_id = str(test.get("nodeid", ""))
+        run.outcomes[node_id] = LearnerTestResult(
+            node_id=node_id,
+            outcome=str(test.get("outcome", "")),
+            is_async="asyncio" in test.get("keywords", []),
+            message=_outcome_message(test),
+        )
+
+
+def _tail(path: Path, lines: int = 12) -> str:
+    try:
+        text = path.read_bytes()[-16_000:].decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _prepare_job(
+    runs_dir: Path, name: str, app_source: str, test_files: list[Path], deadline: float
+) -> dict[str, Any]:
+    """Create a job's folder: this version of main.py and the learner's tests."""
+    folder = runs_dir / name
+    folder.mkdir(parents=True)
+    (folder / "main.py").write_text(app_source, encoding="utf-8")
+    for test_file in test_files:
+        shutil.copyfile(test_file, folder / test_file.name)
+    return {
+        "name": name,
+        "folder": str(folder),
+        "report": str(runs_dir / f"{name}.json"),
+        "log": str(runs_dir / f"{name}.log"),
+        "deadline": deadline,
+    }
+
+
+def run_suites(test_files: list[Path], work_dir: Path) -> SuiteResults:
+    """Run the tests against the reference app, then, if any passed, the mutants."""
+    runs_dir = work_dir / "runs"
+    jobs = [
+        _prepare_job(
+            runs_dir,
+            "reference",
+            REFERENCE_APP.read_text(encoding="utf-8"),
+            test_files,
+            REFERENCE_DEADLINE,
+        )
+    ]
+    for mutant in APP_MUTANT_LIST.values():
+        jobs.append(
+            _prepare_job(
+                runs_dir, mutant.id, mutant.source, test_files, MUTANT_DEADLINE
+            )
+        )
+    pytest_args = [
+        "-c",
+        str(LEARNER_PYTEST_CONFIG),
+        "--rootdir=.",
+        "-p",
+        "no:cacheprovider",
+        "--noconftest",
+        *(option for plugin in PLUGINS for option in ("-p", plugin)),
+        "--json-report",
+        "--json-report-omit",
+        "log",
+        "streams",
+        "warnings",
+        "-q",
+        # Full tracebacks through TestClient take about 0.5 s each to format;
+        # the report's one-line crash messages are all the feedback uses.
+        "--tb=line",
+        *(test_file.name for test_file in test_files),
+    ]
+    jobs_file = runs_dir / "jobs.json"
+    results_file = runs_dir / "results.json"
+    jobs_file.write_text(
+        json.dumps(
+            {"pytest_args": pytest_args, "parallel": PARALLEL_RUNS, "jobs": jobs}
+        ),
+        encoding="utf-8",
+    )
+    rounds = -(-len(APP_MUTANT_LIST) // PARALLEL_RUNS)
+    deadline = RUNNER_START + REFERENCE_DEADLINE + rounds * MUTANT_DEADLINE
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(runs_dir),
+        "TMPDIR": str(runs_dir),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+    }
+    started = time.monotonic()
+    with (runs_dir / "runner.log").open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, str(SUITE_RUNNER), str(jobs_file), str(results_file)],
+            cwd=runs_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            process.wait(timeout=deadline)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            # Tests may have started processes of their own: the whole group
+            # goes, whether the runner finished or not.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    runner_seconds = time.monotonic() - started
+    runner_error = ""
+    try:
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        # A test that kills its parent process (the runner) ends every run.
+        results = {}
+        runner_error = (
+            f"the test runner stopped with code {process.returncode} before it "
+            f"finished. Its last output: {_tail(runs_dir / 'runner.log') or '(none)'}"
+        )
+
+    runs = {}
+    for job in jobs:
+        outcome = results.get(job["name"], {})
+        run = SuiteRun(
+            variant=job["name"],
+            ran=bool(outcome.get("ran")),
+            exit_code=outcome.get("exit_code"),
+            timed_out=bool(outcome.get("timed_out")),
+            deadline=float(job["deadline"]),
+        )
+        _read_report(run, Path(job["report"]))
+        run.output_tail = _tail(Path(job["log"]))
+        runs[run.variant] = run
+    reference = runs.pop("reference")
+    return SuiteResults(
+        [path.name for path in test_files],
+        main_differs=False,
+        reference=reference,
+        mutants=runs,
+        runner_seconds=runner_seconds,
+        runner_error=runner_error,
+    )
+
+
+@pytest.fixture(scope="module")
+def suite(app_dir: Path, work_dir: Path) -> SuiteResults:
+    """Run the learner's tests against the reference app, then every mutant."""
+    test_files = sorted(path for path in app_dir.glob("test_*.py") if path.is_file())
+    learner_main = app_dir / "main.py"
+    main_differs = not learner_main.is_file() or learner_main.read_bytes() != (
+        REFERENCE_APP.read_bytes()
+    )
+    if not test_files:
+        return SuiteResults([], main_differs, SuiteRun("reference"), {})
+    results = run_suites(test_files, work_dir)
+    results.main_differs = main_differs
+    return results
+
+
+# Known causes of a test failing against the reference app: a pattern in the
+# failure message, and the question that points at the fix.
+DIAGNOSES = (
+    (
+        "Failed: not written yet",
+        'Which TODOs in test_main.py still end in pytest.fail("not written '
+        'yet")? Replace each with the requests and assertions it asks for.',
+    ),
+    (
+        "unexpected keyword argument 'app'",
+        "httpx 0.28 removed AsyncClient(app=...): did you create the client as "
+        'AsyncClient(transport=ASGITransport(app=app), base_url="http://test")?',
+    ),
+    (
+        "async def functions are not natively supported",
+        "pytest runs an async test only when pytest-asyncio handles it: did you "
+        "mark it with @pytest.mark.asyncio?",
+    ),
+    (
+        "requested an async fixture",
+        "An async fixture needs @pytest_asyncio.fixture rather than "
+        "@pytest.fixture: which decorator does yours have?",
+    ),
+    (
+        "fixture '",
+        "pytest did not find a fixture. The grader copies only your test_*.py "
+        "files, not conftest.py: is the fixture defined in the test file, with "
+        "exactly this name?",
+    ),
+    (
+        "Timeout (>",
+        "A test ran for more than 5 s: does it wait for something that never "
+        "happens, such as a request to a server that is not running?",
+    ),
+)
+LIFESPAN_SYNC_HINT = (
+    "The lifespan did not run, so app.state.store was never created: did you "
+    "use TestClient(app) without `with`? Open it as "
+    "`with TestClient(app) as client:` so the lifespan runs."
+)
+LIFESPAN_ASYNC_HINT = (
+    "The lifespan did not run, so app.state.store was never created: "
+    "ASGITransport never runs it. Did you enter it yourself with "
+    "`async with lifespan(app):` around the AsyncClient?"
+)
+
+
+def diagnose(tests: list[LearnerTestResult]) -> str | None:
+    """Return the hint for the first known cause among these failures."""
+    for test in tests:
+        if test.outcome == "skipped":
+            return (
+                "A skipped test never fails, so it catches nothing: can you remove "
+                "its skip mark, or the pytest.skip() call, and make it pass?"
+            )
+        if "'State' object has no attribute" in test.message:
+            return LIFESPAN_ASYNC_HINT if test.is_async else LIFESPAN_SYNC_HINT
+        for pattern, hint in DIAGNOSES:
+            if pattern in test.message:
+                return hint
+    return None
+
+
+def describe_outcomes(tests: list[LearnerTestResult]) -> str:
+    shown = []
+    for test in tests[:SHOWN_FAILURES]:
+        reason = test.message or test.outcome
+        if test.outcome == "skipped":
+            reason = f"skipped ({reason}); a skipped test checks nothing"
+        shown.append(f"{test.node_id}: {reason}")
+    if len(tests) > SHOWN_FAILURES:
+        shown.append(f"... and {len(tests) - SHOWN_FAILURES} more")
+    return "; ".join(shown)
+
+
+def differs_note(suite: SuiteResults) -> str:
+    if not suite.main_differs:
+        return ""
+    return (
+        " Note: your main.py differs from the chapter's; the grader always runs "
+        "your tests against its own copy of the original main.py."
+    )
+
+
+def fail_without_tests(suite: SuiteResults) -> None:
+    """Fail when there is no test file, nothing was collected, or the run hung."""
+    if not suite.test_files:
+        raise CheckFailed(
+            "No test file found in the chapter folder.",
+            request=RUN_COMMAND,
+            expected="a file named test_*.py, such as test_main.py, next to main.py",
+            actual="no test_*.py file",
+            hint="Did you write your tests in test_main.py in the chapter folder?",
+        )
+    if suite.runner_error:
+        raise CheckFailed(
+            "Your tests stopped the grader's test runner.",
+            request=RUN_COMMAND,
+            expected="pytest runs every test and reports the results",
+            actual=truncate(suite.runner_error, 600),
+            hint="Does a test or fixture kill processes, or its parent process?",
+        )
+    reference = suite.reference
+    if reference.timed_out:
+        raise CheckFailed(
+            f"Your tests did not finish within {reference.deadline:g} s.",
+            request=RUN_COMMAND,
+            expected="the whole run finishes in a few seconds",
+            actual=f"still running after {reference.deadline:g} s. Last output: "
+            f"{truncate(reference.output_tail, 300) or '(none)'}",
+            hint="Does a test or fixture wait for something that never happens?",
+        )
+    if reference.collection_errors:
+        raise CheckFailed(
+            "pytest could not collect your tests.",
+            request=RUN_COMMAND,
+            expected="every test file imports and its tests are collected",
+            actual=truncate("; ".join(reference.collection_errors), 600),
+            hint="Does `pytest -q` in the chapter folder run without an error "
+            "before the first test?",
+        )
+    if not reference.reported:
+        raise CheckFailed(
+            "pytest ended without reporting any result.",
+            request=RUN_COMMAND,
+            expected="pytest runs every test and reports the results",
+            actual=f"exit code {reference.exit_code}. Last output: "
+            f"{truncate(reference.output_tail, 300) or '(none)'}",
+            hint="Does a test or fixture call sys.exit() or os._exit(), or stop "
+            "its own process?",
+        )
+    if not reference.outcomes:
+        raise CheckFailed(
+            "pytest collected no tests.",
+            request=f"pytest on {', '.join(suite.test_files)}",
+            expected="at least one test function named test_*",
+            actual="0 tests collected",
+            hint="Are your test functions named test_... at the top level of the "
+            "file, or methods of a class named Test...?",
+        )
+
+
+def test_tests_pass_against_reference(suite: SuiteResults) -> None:
+    """Your tests all pass against the app in main.py."""
+    record_measurement(
+        "pytest runs of the learner's tests",
+        runner=round(suite.runner_seconds, 3),
+        reference=round(suite.reference.duration, 3),
+        slowest_mutant=round(
+            max((run.duration for run in suite.mutants.values()), default=0.0), 3
+        ),
+    )
+    fail_without_tests(suite)
+    failures = suite.reference.not_passed
+    if failures:
+        total = len(suite.reference.outcomes)
+        raise CheckFailed(
+            f"{len(failures)} of your {total} tests did not pass against the "
+            f"original main.py.{differs_note(suite)}",
+            request=f"pytest on {', '.join(suite.test_files)}, against main.py",
+            expected="every test passes (a skipped test counts as not passing)",
+            actual=describe_outcomes(failures),
+            hint=diagnose(failures)
+            or "Does each assertion match what main.py really returns? Run "
+            "`pytest -q` in the chapter folder to see the full output.",
+        )
+
+
+def test_async_test_passes(suite: SuiteResults, app_dir: Path) -> None:
+    """At least one async test with httpx.AsyncClient and ASGITransport passes."""
+    fail_without_tests(suite)
+    async_tests = [test for test in suite.reference.outcomes.values() if test.is_async]
+    if not async_tests:
+        raise CheckFailed(
+            "None of your tests is an async test run by pytest-asyncio.",
+            request=RUN_COMMAND,
+            expected="an `async def test_...` marked with @pytest.mark.asyncio",
+            actual=f"{len(suite.reference.outcomes)} tests, none marked asyncio",
+            hint="Did you write an `async def` test and mark it with "
+            "@pytest.mark.asyncio? pytest-asyncio runs in strict mode here, so "
+            "asyncio_mode = auto in your own configuration does not apply.",
+        )
+    if not any(test.outcome == "passed" for test in async_tests):
+        raise CheckFailed(
+            "None of your async tests passes against main.py.",
+            request=RUN_COMMAND,
+            expected="at least one async test passes",
+            actual=describe_outcomes(async_tests),
+            hint=diagnose(async_tests)
+            or "Does the async test's assertion match what main.py returns?",
+        )
+    sources = [
+        (app_dir / name).read_text(encoding="utf-8", errors="replace")
+        for name in suite.test_files
+    ]
+    if not any("ASGITransport" in source for source in sources):
+        raise CheckFailed(
+            "Your async tests do not use httpx.AsyncClient with ASGITransport.",
+            request=RUN_COMMAND,
+            expected="ASGITransport in a test file, as in "
+            "AsyncClient(transport=ASGITransport(app=app), base_url=...)",
+            actual=f"no mention of ASGITransport in {', '.join(suite.test_files)}",
+            hint="How does an httpx.AsyncClient send requests to the app in "
+            "memory, without a server?",
+        )
+
+
+def check_mutant_caught(suite: SuiteResults, mutant_id: str) -> None:
+    """Fail unless a test that passes against main.py fails against the mutant."""
+    mutant = APP_MUTANT_LIST[mutant_id]
+    fail_without_tests(suite)
+
+    passing = suite.reference.passed
+    if not passing:
+        raise CheckFailed(
+            "None of your tests passes against the original main.py, so none "
+            "can catch a fault.",
+            request=RUN_COMMAND,
+            expected="tests that pass against main.py and fail against an app "
+            f"that {mutant.fault}",
+            actual=f"0 of {len(suite.reference.outcomes)} tests pass against main.py",
+            hint="What does the check 'Your tests all pass against the app in "
+            "main.py' report?",
+        )
+
+    run = suite.mutants[mutant_id]
+    if not run.ran:
+        raise RuntimeError(f"the tests were not run against mutant {mutant_id}")
+    # A fault that makes the run hang until its deadline, or end without a
+    # report, has been noticed by the tests.
+    if run.timed_out or not run.reported:
+        return
+
+    caught = [
+        node_id
+        for node_id in passing
+        if node_id not in run.outcomes or run.outcomes[node_id].outcome != "passed"
+    ]
+    if not caught:
+        raise CheckFailed(
+            "Your tests did not catch a faulty version of the app: every test "
+            "that passes against main.py also passed against a version that "
+            f"{mutant.fault}.",
+            request=f"{RUN_COMMAND}, against main.py with this fault",
+            expected="at least one of your tests fails against the faulty version",
+            actual=f"all {len(passing)} tests that pass against main.py passed "
+            "against it too",
+            hint=mutant.hint,
+        )
+
+
+def test_catches_wrong_status_code(suite: SuiteResults) -> None:
+    """Your tests catch an app that returns the wrong status code."""
+    check_mutant_caught(suite, "wrong_status_code")
+
+
+def test_catches_missing_validation(suite: SuiteResults) -> None:
+    """Your tests catch an app that accepts an invalid request body."""
+    check_mutant_caught(suite, "missing_validation")
+
+
+def test_catches_broken_dependency(suite: SuiteResults) -> None:
+    """Your tests catch an app whose user dependency lets anyone in."""
+    check_mutant_caught(suite, "broken_dependency")
+
+
+def test_catches_pagination_off_by_one(suite: SuiteResults) -> None:
+    """Your tests catch an off-by-one error in pagination."""
+    check_mutant_caught(suite, "pagination_off_by_one")
+
+
+def test_catches_missing_lifespan_setup(suite: SuiteResults) -> None:
+    """Your tests catch an app whose lifespan skips its setup."""
+    check_mutant_caught(suite, "missing_lifespan_setup")
+
+
+def test_catches_other_users_tasks_listed(suite: SuiteResults) -> None:
+    """Your tests catch an app that lists other users' tasks."""
+    check_mutant_caught(suite, "other_users_tasks_listed")
+
+
+def test_catches_other_users_task_readable(suite: SuiteResults) -> None:
+    """Your tests catch an app that lets a user reach another user's task."""
+    check_mutant_caught(suite, "other_users_task_readable")
+
+
+def test_catches_delete_that_keeps_task(suite: SuiteResults) -> None:
+    """Your tests catch a DELETE that does not delete."""
+    check_mutant_caught(suite, "delete_keeps_task")
+
+
+def test_catches_missing_await(suite: SuiteResults) -> None:
+    """Your tests catch a missing await in the async endpoint."""
+    check_mutant_caught(suite, "missing_await")

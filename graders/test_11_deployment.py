@@ -1,0 +1,724 @@
+"""Grader for chapter 11: settings, health, workers, graceful shutdown, Dockerfile.
+
+The production command is the CMD of the learner's Dockerfile. The grader runs
+that command itself, with its bind address swapped for a Unix socket in
+work_dir and its worker count set to 2; it never builds or runs a container.
+The Dockerfile's other rules are read statically.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from apigrade.checks import (
+    CheckFailed,
+    describe_request,
+    describe_response,
+    expect_status,
+    json_body,
+    show,
+    truncate,
+)
+from apigrade.server import AppStartError, LearnerApp
+from apigrade.timing import record_measurement
+
+GRADED_APP_NAME = "Graded service 7"
+DEFAULT_APP_NAME = "Deployment demo"
+GRADER_WORKERS = 2
+# The production runs get the settings a deployment would set, so a missing
+# default fails only the settings check.
+PRODUCTION_ENV = {"APP_NAME": GRADED_APP_NAME, "DOCS_ENABLED": "false"}
+# Fresh connections to send, PROBE_PAUSE apart, before deciding that only one
+# worker responds. Once both workers listen, the kernel hands new connections
+# to either of them, so two pids show up within a few connections. The pauses
+# give a worker that starts late on a loaded machine 6 s to begin listening.
+WORKER_PROBES = 60
+PROBE_PAUSE = 0.1
+# The in-flight request lasts WORK_SECONDS; SIGTERM follows SIGTERM_DELAY after
+# it was sent on a connection the worker has already accepted and reads.
+WORK_SECONDS = 1.0
+SIGTERM_DELAY = 0.3
+EXIT_GRACE = 15.0
+
+UVICORN_MODULE = ["-m", "uvicorn"]
+BIND_OPTIONS = ("--host", "--port", "--uds", "--fd")
+DEPENDENCY_FILES = re.compile(
+    r"(^|/)(requirements[^/]*\.txt|constraints[^/]*\.txt|pyproject\.toml|"
+    r"poetry\.lock|uv\.lock|Pipfile(\.lock)?)$"
+)
+INSTALL_COMMANDS = re.compile(
+    r"\b(pip3?|python3?\s+-m\s+pip|uv\s+pip)\s+install\b|\buv\s+sync\b|"
+    r"\bpoetry\s+install\b|\bpipenv\s+install\b"
+)
+
+
+@pytest.fixture(scope="module")
+def app_env(work_dir: Path) -> dict[str, str]:
+    return {
+        "APP_NAME": GRADED_APP_NAME,
+        "DOCS_ENABLED": "false",
+        "SHUTDOWN_LOG": str(work_dir / "engine-shutdown.log"),
+    }
+
+
+# --- Reading the Dockerfile ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One Dockerfile instruction, its continuation lines joined."""
+
+    line: int
+    keyword: str
+    arguments: str
+
+    def describe(self) -> str:
+        return f"line {self.line}: {truncate(f'{self.keyword} {self.arguments}', 200)}"
+
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Split a Dockerfile into instructions, skipping comments and blank lines.
+
+    NOTE: heredocs (RUN <<EOF) and a changed escape character are not read.
+    """
+    instructions = []
+    parts: list[str] = []
+    start = 0
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        stripped = raw_line.strip()
+        if stripped.startswith("#") or (not parts and not stripped):
+            continue
+        if not parts:
+            start = number
+        if stripped.endswith("\\"):
+            parts.append(stripped[:-1].strip())
+            continue
+        parts.append(stripped)
+        instructions.append(_instruction(start, " ".join(part for part in parts)))
+        parts = []
+    if parts:
+        instructions.append(_instruction(start, " ".join(parts)))
+    return instructions
+
+
+def _instruction(line: int, text: str) -> Instruction:
+    keyword, _, arguments = text.partition(" ")
+    return Instruction(line, keyword.upper(), arguments.strip())
+
+
+def final_stage(instructions: list[Instruction]) -> list[Instruction]:
+    """Return the instructions of the last build stage, the one that runs."""
+    starts = [i for i, item in enumerate(instructions) if item.keyword == "FROM"]
+    return instructions[starts[-1] :] if starts else instructions
+
+
+def exec_form(arguments: str) -> list[str] | None:
+    """Return the JSON array of an exec-form instruction, or None for shell form."""
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    return None
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    """The learner's Dockerfile, with its final stage and CMD."""
+
+    path: Path
+    stage: list[Instruction]
+
+    @property
+    def cmd(self) -> Instruction | None:
+        commands = [item for item in self.stage if item.keyword == "CMD"]
+        return commands[-1] if commands else None
+
+    def cmd_tokens(self) -> list[str]:
+        """Return the CMD as a list of words, from either form.
+
+        A list that is not valid JSON, such as one in single quotes, is read as
+        the list it was meant to be: the exec-form check reports that mistake,
+        and the other checks judge the words.
+        """
+        cmd = self.require_cmd()
+        tokens = exec_form(cmd.arguments) or python_list(cmd.arguments)
+        if tokens is None:
+            try:
+                tokens = shlex.split(cmd.arguments)
+            except ValueError:
+                tokens = cmd.arguments.split()
+            if tokens[:1] == ["exec"]:
+                tokens = tokens[1:]
+        return tokens
+
+    def require_cmd(self) -> Instruction:
+        cmd = self.cmd
+        hint = (
+            "Which Dockerfile instruction names the command a container runs when "
+            "it starts?"
+        )
+        if any(item.keyword == "ENTRYPOINT" for item in self.stage):
+            hint = (
+                "This chapter keeps the production command in CMD, where the grader "
+                "reads it: can you move it from ENTRYPOINT to CMD?"
+            )
+        if cmd is None:
+            raise CheckFailed(
+                "The Dockerfile has no CMD line, so there is no production command.",
+                request=f"read {self.path.name}",
+                expected='a CMD such as CMD ["uvicorn", "main:app", "--host", '
+                '"0.0.0.0", "--port", "8000", "--workers", "4"]',
+                actual=f"instructions: {describe_keywords(self.stage)}",
+                hint=hint,
+            )
+        return cmd
+
+
+def python_list(arguments: str) -> list[str] | None:
+    """Return a list of strings written as a Python literal, or None."""
+    try:
+        value = ast.literal_eval(arguments)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    return None
+
+
+def describe_keywords(stage: Sequence[Instruction]) -> str:
+    return ", ".join(item.keyword for item in stage) or "none"
+
+
+@pytest.fixture(scope="module")
+def dockerfile(app_dir: Path) -> Dockerfile | None:
+    path = app_dir / "Dockerfile"
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return Dockerfile(path, final_stage(parse_dockerfile(text)))
+
+
+def require_dockerfile(dockerfile: Dockerfile | None) -> Dockerfile:
+    if dockerfile is None:
+        raise CheckFailed(
+            "No Dockerfile in the chapter folder.",
+            request="read Dockerfile",
+            expected="a file named Dockerfile next to main.py",
+            actual="no such file",
+            hint="Did you name the file exactly Dockerfile, with no extension?",
+        )
+    return dockerfile
+
+
+def option_value(tokens: Sequence[str], name: str) -> str | None:
+    """Return the value of `--name value` or `--name=value` in `tokens`."""
+    for index, token in enumerate(tokens):
+        if token == name:
+            return tokens[index + 1] if index + 1 < len(tokens) else ""
+        if token.startswith(f"{name}="):
+            return token.partition("=")[2]
+    return None
+
+
+# --- Running the production command -----------------------------------------
+
+
+def uvicorn_arguments(cmd: Instruction, tokens: list[str]) -> list[str]:
+    """Return the options after `uvicorn` in the CMD, or fail if it runs no uvicorn."""
+    program = Path(tokens[0]).name if tokens else ""
+    if program == "uvicorn":
+        return tokens[1:]
+    if re.fullmatch(r"python(3(\.\d+)?)?", program) and tokens[1:3] == UVICORN_MODULE:
+        return tokens[3:]
+    hint = (
+        "This chapter runs the app with uvicorn's own --workers: does your CMD "
+        "call uvicorn directly?"
+    )
+    if any(token.endswith(".py") for token in tokens):
+        hint = (
+            "uvicorn.run(app, workers=N) with an app object exits with an error, "
+            "because each worker must import the app itself from a string such as "
+            "'main:app'. Could the CMD call uvicorn main:app --workers N instead?"
+        )
+    raise CheckFailed(
+        "The CMD does not start uvicorn, so the grader cannot run it.",
+        request=cmd.describe(),
+        expected='a CMD that starts with "uvicorn" or "python", "-m", "uvicorn"',
+        actual=f"the command {show(tokens)}",
+        hint=hint,
+    )
+
+
+def production_command(dockerfile: Dockerfile, socket_path: Path) -> list[str]:
+    """Return the CMD, bound to `socket_path` with GRADER_WORKERS workers."""
+    cmd = dockerfile.require_cmd()
+    arguments = uvicorn_arguments(cmd, dockerfile.cmd_tokens())
+    workers = option_value(arguments, "--workers")
+    if workers is None or not workers.isdigit() or int(workers) < 2:
+        raise CheckFailed(
+            "The production command does not start several worker processes.",
+            request=cmd.describe(),
+            expected="--workers with a number of 2 or more",
+            actual="no --workers option" if workers is None else f"--workers {workers}",
+            hint="How many processes does uvicorn start without --workers, and how "
+            "many CPU cores can one Python process keep busy?",
+        )
+    kept = []
+    skip_next = False
+    for token in arguments:
+        if skip_next:
+            skip_next = False
+            continue
+        name = token.partition("=")[0]
+        if name in (*BIND_OPTIONS, "--workers"):
+            skip_next = "=" not in token
+            continue
+        kept.append(token)
+    return [
+        sys.executable,
+        *UVICORN_MODULE,
+        *kept,
+        "--uds",
+        str(socket_path),
+        "--workers",
+        str(GRADER_WORKERS),
+    ]
+
+
+class ProductionApp(LearnerApp):
+    """The learner's app started with the Dockerfile's CMD instead of the default."""
+
+    def __init__(
+        self, app_dir: Path, work_dir: Path, name: str, env: dict[str, str]
+    ) -> None:
+        super().__init__(app_dir, work_dir, env=env)
+        self.socket_path = work_dir / f"{name}.sock"
+        self.log_path = work_dir / f"{name}.log"
+        self.argv: list[str] = []
+
+    @property
+    def command(self) -> list[str]:
+        return self.argv
+
+
+@contextmanager
+def production_app(
+    dockerfile: Dockerfile | None,
+    app_dir: Path,
+    work_dir: Path,
+    name: str,
+    env: dict[str, str],
+) -> Iterator[ProductionApp]:
+    """Run the production command until the block ends, failing if it won't start."""
+    app = ProductionApp(app_dir, work_dir, name, env)
+    app.argv = production_command(require_dockerfile(dockerfile), app.socket_path)
+    try:
+        app.start()
+    except AppStartError as error:
+        raise CheckFailed(
+            "The production command did not start.",
+            request=f"{shlex.join(['python', *app.argv[1:]])}, in the app's folder",
+            expected="a server that accepts connections",
+            actual=last_characters(str(error)),
+            hint="Does the same command start the app when you run it by hand?",
+        ) from None
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def last_characters(text: str, limit: int = 600) -> str:
+    """Shorten `text` from the start, keeping its end, where errors are printed."""
+    if len(text) <= limit:
+        return text
+    return f"({len(text) - limit} characters before) ...{text[-limit:]}"
+
+
+def worker_pid(response: httpx.Response) -> int:
+    """Return the pid from a GET /health response, or fail with feedback."""
+    hint = 'Does GET /health return {"status": "ok", "app": ..., "pid": os.getpid()}?'
+    expect_status(response, 200, hint=hint)
+    body = json_body(response, hint=hint)
+    pid = body.get("pid") if isinstance(body, dict) else None
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        raise CheckFailed(
+            "GET /health does not report the worker's process id.",
+            request=describe_request(response),
+            expected='a "pid" field holding an integer, from os.getpid()',
+            actual=describe_response(response),
+            hint=hint,
+        )
+    return pid
+
+
+# --- Checks on the running app ----------------------------------------------
+
+
+def test_health_reports_ok(http: httpx.Client) -> None:
+    """GET /health returns status "ok" and the worker's process id."""
+    response = http.get("/health")
+    worker_pid(response)
+    body = json_body(response)
+    if body.get("status") != "ok":
+        raise CheckFailed(
+            'GET /health does not report status "ok".',
+            request=describe_request(response),
+            expected='{"status": "ok", ...}',
+            actual=describe_response(response),
+            hint='Does the health endpoint return "status": "ok"?',
+        )
+
+
+@pytest.mark.timeout(30)
+def test_settings_come_from_environment(
+    http: httpx.Client, app_dir: Path, work_dir: Path
+) -> None:
+    """Settings come from environment variables and have defaults."""
+    response = http.get("/health")
+    expect_status(response, 200, hint="Does the app have a GET /health route?")
+    body = json_body(response)
+    app_name = body.get("app") if isinstance(body, dict) else None
+    if app_name != GRADED_APP_NAME:
+        raise CheckFailed(
+            "The app name does not come from APP_NAME.",
+            request=f"{describe_request(response)}, with APP_NAME={GRADED_APP_NAME!r}",
+            expected=f'"app": {show(GRADED_APP_NAME)}',
+            actual=describe_response(response),
+            hint="Does the app read os.environ.get('APP_NAME', ...) when it "
+            "starts, rather than use a fixed name?",
+        )
+    docs = http.get("/docs")
+    spec = http.get("/openapi.json")
+    if docs.status_code != 404 or spec.status_code != 404:
+        raise CheckFailed(
+            "DOCS_ENABLED=false does not turn off the API docs.",
+            request="GET /docs and GET /openapi.json, with DOCS_ENABLED=false",
+            expected="status 404 for both",
+            actual=f"GET /docs: status {docs.status_code}; GET /openapi.json: "
+            f"status {spec.status_code}",
+            hint="bool('false') is True in Python: how does your app turn the text "
+            "of DOCS_ENABLED into a bool, and does it pass docs_url=None and "
+            "openapi_url=None when it is false?",
+        )
+
+    defaults_dir = work_dir / "defaults"
+    defaults_dir.mkdir(exist_ok=True)
+    app = LearnerApp(app_dir, defaults_dir)
+    try:
+        app.start()
+    except AppStartError as error:
+        raise CheckFailed(
+            "The app does not start without its environment variables.",
+            request="uvicorn main:app, with APP_NAME, DOCS_ENABLED and SHUTDOWN_LOG "
+            "unset",
+            expected="the app starts with default settings",
+            actual=last_characters(str(error)),
+            hint="Does every setting have a default, as in "
+            "os.environ.get('APP_NAME', 'Deployment demo')?",
+        ) from None
+    try:
+        with app.client() as client:
+            health = client.get("/health")
+            docs = client.get("/docs")
+    finally:
+        app.stop()
+    expect_status(health, 200, hint="Does the app have a GET /health route?")
+    default_body = json_body(health)
+    default_name = default_body.get("app") if isinstance(default_body, dict) else None
+    if default_name != DEFAULT_APP_NAME or docs.status_code != 200:
+        raise CheckFailed(
+            "Without environment variables, the app does not use the defaults.",
+            request="GET /health and GET /docs, with no setting in the environment",
+            expected=f'"app": {show(DEFAULT_APP_NAME)} and the docs served (200)',
+            actual=f'"app": {show(default_name)}; GET /docs: status {docs.status_code}',
+            hint="Are the defaults APP_NAME='Deployment demo' and DOCS_ENABLED=true?",
+        )
+
+
+@pytest.mark.timeout(40)
+def test_production_command_runs_two_workers(
+    dockerfile: Dockerfile | None, app_dir: Path, work_dir: Path
+) -> None:
+    """The production command serves requests from at least 2 worker processes."""
+    with production_app(
+        dockerfile, app_dir, work_dir, "workers", PRODUCTION_ENV
+    ) as app:
+        pids = []
+        for _ in range(WORKER_PROBES):
+            with app.client(timeout=10) as client:
+                pids.append(worker_pid(client.get("/health")))
+            if len(set(pids)) >= GRADER_WORKERS:
+                record_measurement(
+                    "new connections until 2 pids", connections=len(pids)
+                )
+                return
+            time.sleep(PROBE_PAUSE)
+    cmd = require_dockerfile(dockerfile).require_cmd()
+    hint = "Is --workers passed to uvicorn itself, in the CMD?"
+    if "--reload" in require_dockerfile(dockerfile).cmd_tokens():
+        hint = (
+            "uvicorn ignores --workers when --reload is on and runs one process: "
+            "did you remove --reload from the production command?"
+        )
+    raise CheckFailed(
+        f"All {len(pids)} requests were answered by one process.",
+        request=f"{len(pids)} requests GET /health on new connections, with the CMD of "
+        f"{cmd.describe()}, run with --workers {GRADER_WORKERS}",
+        expected=f"at least {GRADER_WORKERS} different pids",
+        actual=f"pids {sorted(set(pids))}",
+        hint=hint,
+    )
+
+
+@pytest.mark.timeout(40)
+def test_shutdown_finishes_requests(
+    dockerfile: Dockerfile | None, app_dir: Path, work_dir: Path
+) -> None:
+    """On SIGTERM the app finishes a request in flight, then runs its shutdown."""
+    shutdown_log = work_dir / "production-shutdown.log"
+    env = {**PRODUCTION_ENV, "SHUTDOWN_LOG": str(shutdown_log)}
+    outcome: dict[str, httpx.Response | Exception] = {}
+    timings: dict[str, float] = {}
+    with production_app(dockerfile, app_dir, work_dir, "shutdown", env) as app:
+        process = app.process
+        assert process is not None
+        with app.client(timeout=20) as client:
+            # The same connection carries both requests, so the worker that
+            # reported its pid is the one serving the slow request.
+            pid = worker_pid(client.get("/health"))
+
+            def send_slow_request() -> None:
+                try:
+                    outcome["response"] = client.get(f"/work?seconds={WORK_SECONDS}")
+                except httpx.HTTPError as error:
+                    outcome["error"] = error
+                timings["request"] = time.monotonic() - sent
+
+            sender = threading.Thread(target=send_slow_request)
+            sent = time.monotonic()
+            sender.start()
+            time.sleep(SIGTERM_DELAY)
+            early_lines = read_lines(shutdown_log)
+            process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            try:
+                exit_code: int | None = process.wait(timeout=EXIT_GRACE)
+            except subprocess.TimeoutExpired:
+                exit_code = None
+            timings["exit"] = time.monotonic() - signalled
+            sender.join(timeout=EXIT_GRACE)
+    record_measurement(
+        f"SIGTERM during GET /work?seconds={WORK_SECONDS:g}",
+        request=round(timings.get("request", -1.0), 3),
+        sigterm_to_exit=round(timings["exit"], 3),
+    )
+
+    request = (
+        f"GET /work?seconds={WORK_SECONDS:g}, then SIGTERM to the server after "
+        f"{SIGTERM_DELAY:g} s, with SHUTDOWN_LOG set"
+    )
+    response = outcome.get("response")
+    if not isinstance(response, httpx.Response) or response.status_code != 200:
+        received = (
+            describe_response(response)
+            if isinstance(response, httpx.Response)
+            else f"no response: {outcome.get('error', 'the request did not end')!r}"
+        )
+        raise CheckFailed(
+            "The request in flight did not complete after SIGTERM.",
+            request=request,
+            expected="status 200 once the request has waited its time",
+            actual=received,
+            hint="Does the CMD set --timeout-graceful-shutdown to 0, or does the "
+            "app stop in a way that cancels the requests in flight?",
+        )
+    if exit_code is None:
+        raise CheckFailed(
+            f"The server did not exit within {EXIT_GRACE:g} s of SIGTERM.",
+            request=request,
+            expected="the server exits once its requests are done",
+            actual="still running",
+            hint="Does the lifespan's shutdown part wait for something that "
+            "never ends?",
+        )
+    pid_line = re.compile(rf"\b{pid}\b")
+    if any(pid_line.search(line) for line in early_lines):
+        raise CheckFailed(
+            "The shutdown line was written before the server was stopped.",
+            request=request,
+            expected=f"a line with pid {pid} appended after SIGTERM",
+            actual=f"{shutdown_log.name} already had it: {show(early_lines)}",
+            hint="Is the line written after the lifespan's `yield`, not before it?",
+        )
+    lines = read_lines(shutdown_log)
+    if not any(pid_line.search(line) for line in lines):
+        raise CheckFailed(
+            "The lifespan's shutdown did not record the worker's pid.",
+            request=request,
+            expected=f'a line "worker {pid} shut down" in the file SHUTDOWN_LOG names',
+            actual=f"lines in it: {show(lines)}",
+            hint="Does the code after the lifespan's `yield` append the line to "
+            "the file that SHUTDOWN_LOG names?",
+        )
+
+
+def read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+# --- Checks on the Dockerfile, read statically ------------------------------
+
+
+def test_dockerfile_binds_all_interfaces(dockerfile: Dockerfile | None) -> None:
+    """The Dockerfile's CMD binds the server to 0.0.0.0."""
+    found = require_dockerfile(dockerfile)
+    cmd = found.require_cmd()
+    host = option_value(found.cmd_tokens(), "--host")
+    if host != "0.0.0.0":
+        raise CheckFailed(
+            "The server in the container would not accept outside connections.",
+            request=cmd.describe(),
+            expected="--host 0.0.0.0",
+            actual="no --host, so uvicorn binds 127.0.0.1"
+            if host is None
+            else f"--host {host}",
+            hint="Inside a container, 127.0.0.1 is the container's own loopback: "
+            "which address accepts connections that Docker forwards from outside?",
+        )
+
+
+def test_dockerfile_cmd_in_exec_form(dockerfile: Dockerfile | None) -> None:
+    """The Dockerfile's CMD is in exec form (a JSON array)."""
+    cmd = require_dockerfile(dockerfile).require_cmd()
+    if exec_form(cmd.arguments) is not None:
+        return
+    if cmd.arguments.startswith("["):
+        raise CheckFailed(
+            "The CMD is not valid JSON, so Docker reads it as shell form.",
+            request=cmd.describe(),
+            expected='exec form: CMD ["uvicorn", "main:app", ...]',
+            actual="a list that is not valid JSON: Docker passes the whole text to "
+            "/bin/sh, which looks for a command named like its first word, so the "
+            "container does not start",
+            hint="JSON needs double quotes: are all the strings in double quotes?",
+        )
+    raise CheckFailed(
+        "The CMD is in shell form, so /bin/sh runs the server and receives "
+        "SIGTERM in its place.",
+        request=cmd.describe(),
+        expected='exec form: CMD ["uvicorn", "main:app", ...]',
+        actual="shell form: CMD uvicorn main:app ...",
+        hint="With a shell as PID 1, docker stop's SIGTERM never reaches uvicorn, "
+        "which is killed 10 s later without a graceful shutdown: how does the "
+        'JSON-array form CMD ["uvicorn", ...] avoid the shell?',
+    )
+
+
+def test_dockerfile_has_no_reload(dockerfile: Dockerfile | None) -> None:
+    """The production command does not use --reload."""
+    found = require_dockerfile(dockerfile)
+    cmd = found.require_cmd()
+    if "--reload" in found.cmd_tokens():
+        raise CheckFailed(
+            "The production command uses --reload.",
+            request=cmd.describe(),
+            expected="no --reload",
+            actual="--reload is on",
+            hint="--reload is for development: it watches files, restarts on "
+            "changes and makes uvicorn ignore --workers. Did you remove it?",
+        )
+
+
+def test_dockerfile_installs_dependencies_first(
+    dockerfile: Dockerfile | None,
+) -> None:
+    """The Dockerfile installs the dependencies before it copies the code."""
+    found = require_dockerfile(dockerfile)
+    install = next((item for item in found.stage if installs(item)), None)
+    code = next((item for item in found.stage if copies_code(item)), None)
+    if install is None:
+        raise CheckFailed(
+            "The Dockerfile installs no dependencies.",
+            request="read Dockerfile",
+            expected="a RUN pip install -r requirements.txt line",
+            actual=f"instructions: {describe_keywords(found.stage)}",
+            hint="How do FastAPI and uvicorn get into the image?",
+        )
+    if code is None:
+        raise CheckFailed(
+            "The Dockerfile copies no code into the image.",
+            request="read Dockerfile",
+            expected="a COPY of main.py after the dependencies are installed",
+            actual=f"instructions: {describe_keywords(found.stage)}",
+            hint="How does main.py get into the image?",
+        )
+    if code.line < install.line:
+        raise CheckFailed(
+            "The code is copied before the dependencies are installed.",
+            request="read Dockerfile",
+            expected="COPY requirements.txt, RUN pip install, then COPY of the code",
+            actual=f"{code.describe()} comes before {install.describe()}",
+            hint="Docker rebuilds every layer after the first one that changed: "
+            "which order keeps the install layer cached when only main.py changes?",
+        )
+
+
+def installs(item: Instruction) -> bool:
+    if item.keyword == "RUN":
+        return INSTALL_COMMANDS.search(item.arguments) is not None
+    return item.keyword == "COPY" and "--from=" in item.arguments
+
+
+def copies_code(item: Instruction) -> bool:
+    """Tell whether a COPY or ADD brings in more than dependency manifests."""
+    if item.keyword not in ("COPY", "ADD") or "--from=" in item.arguments:
+        return False
+    words = exec_form(item.arguments) or shlex.split(item.arguments)
+    sources = [word for word in words if not word.startswith("--")][:-1]
+    return any(DEPENDENCY_FILES.search(source) is None for source in sources)
+
+
+def test_dockerfile_runs_as_non_root(dockerfile: Dockerfile | None) -> None:
+    """The container runs as a user other than root."""
+    found = require_dockerfile(dockerfile)
+    users = [item for item in found.stage if item.keyword == "USER"]
+    if not users:
+        raise CheckFailed(
+            "The container runs as root: the Dockerfile has no USER line.",
+            request="read Dockerfile",
+            expected="a USER line naming a user without root rights, before CMD",
+            actual=f"instructions: {describe_keywords(found.stage)}",
+            hint="If the app is broken into, which user does the attacker get? "
+            "Did you create one with useradd and switch to it with USER?",
+        )
+    last = users[-1]
+    user = last.arguments.split(":")[0].strip()
+    if user in ("root", "0"):
+        raise CheckFailed(
+            "The container runs as root.",
+            request=last.describe(),
+            expected="a USER other than root (uid 0)",
+            actual=f"USER {last.arguments}",
+            hint="Which user did you create for the app, and is it the last USER?",
+        )
