@@ -126,7 +126,7 @@ def resolve_target(course: Course, target: Path | None) -> Path:
     if not any((path / chapter.folder).is_dir() for chapter in course.chapters):
         example = course.chapters[0].folder
         raise TargetError(
-            f"target {str(shown)!r} holds no chapter folder (such as {example}/): "
+            f"target {str(shown)!r} contains no chapter folder (such as {example}/): "
             "pass the folder that contains the chapters, not a chapter itself"
         )
     return path

@@ -89,7 +89,7 @@ def grade_chapters(
 
 
 def grade_chapter(course: Course, chapter: Chapter, target: Path) -> ChapterResult:
-    """Grade one chapter of `target`; never raises for problems in learner code."""
+    """Grade one chapter of `target`; learner code problems become an `error` result."""
     started = time.monotonic()
     source = target / chapter.folder
     if not (source / "main.py").is_file():

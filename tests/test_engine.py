@@ -197,7 +197,7 @@ def test_hidden_check_hides_inputs(tmp_path: Path, course: Course) -> None:
     [
         (["--target", "no/such/folder"], "target 'no/such/folder' does not exist"),
         (["--target", "course.toml"], "target 'course.toml' is not a folder"),
-        (["--target", "exercises/01_first_app"], "holds no chapter folder"),
+        (["--target", "exercises/01_first_app"], "contains no chapter folder"),
         (["--chapter", "99"], "unknown chapter '99'"),
         (["--learner", "!!!"], "--learner '!!!' has no letters or digits"),
         (["--jobs", "0"], "--jobs 0 must be 1 or more"),
