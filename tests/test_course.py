@@ -81,3 +81,14 @@ def test_mutants_name_real_checks(course: Course) -> None:
     for mutant in load_mutants():
         declared = {check.id for check in chapters[mutant.chapter].checks}
         assert set(mutant.fails) <= declared, mutant.name
+
+
+def test_testing_chapter_apps_are_identical() -> None:
+    """Chapter 10's learners test the same app the grader mutates."""
+    copies = [
+        ROOT / "exercises" / "10_testing" / "main.py",
+        ROOT / "solutions" / "10_testing" / "main.py",
+        ROOT / "graders" / "10_testing" / "main.py",
+    ]
+    texts = {path.read_text(encoding="utf-8") for path in copies}
+    assert len(texts) == 1
