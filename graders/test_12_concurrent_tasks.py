@@ -1,0 +1,364 @@
+"""Grader for chapter 12: concurrent fetches with asyncio.gather and a deadline.
+
+GET /concurrent?delay=0.3&delay=0.1 runs one simulated fetch per delay. The two
+timing checks compare the app with itself, never with a fixed number of
+seconds: a request for several fetches against the same app's request for one,
+and a request cut by its deadline against a request that lasts that long.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from apigrade.checks import (
+    CheckFailed,
+    describe_request,
+    describe_response,
+    expect_detail_locates,
+    expect_json,
+    expect_status,
+    json_body,
+    show,
+)
+from apigrade.timing import SINGLE_RUNS, WARM_UPS, pass_line, record_measurement
+
+# Delays the checks request, in seconds: short, so grading stays fast. The
+# order check requests the slowest fetch first, so completion order differs
+# from request order.
+SINGLE_DELAY = 0.1
+ORDER_DELAYS = (0.3, 0.1, 0.2)
+# Rising delays finish in request order, so only the failure decides the check.
+FAILURE_DELAYS = (0.05, 0.1, 0.15)
+FAILING_INDEX = 1
+CONCURRENT_DELAY = 0.3
+CONCURRENT_FETCHES = 4
+DEADLINE = 0.2
+# The slow fetch is CONCURRENT_FETCHES times the deadline, so an app that waits
+# for it takes about that many times as long as one that stops at the deadline.
+# The pass line sits at the geometric middle, as for the concurrency check.
+SLOW_FETCH = DEADLINE * CONCURRENT_FETCHES
+DEADLINE_STATUS_DELAYS = (0.1, 1.0)
+# Runs of each timed request. The fastest run counts, so a moment of load on a
+# busy machine does not decide the verdict.
+TIMED_RUNS = 2
+# Invalid values get a 422 at once, but an app that accepts them starts waiting.
+REJECTION_TIMEOUT = 3.0
+
+ROUTE_HINT = (
+    'Is there an @app.get("/concurrent") route that takes `delay` as '
+    "Annotated[list[float], Query()]? A list parameter without Query() is read "
+    "from the request body."
+)
+SHAPE_HINT = (
+    'Does each entry hold "index", "delay" and "ok", plus "value" (from fetch) '
+    'when ok is true or "error" (str(error)) when it is false?'
+)
+SEQUENTIAL_HINT = (
+    "Are the fetches awaited one after another, for example `await fetch(...)` "
+    "inside a for loop? Each await then waits for the previous fetch to finish. "
+    "Create all the coroutines first and await them together with "
+    "`await asyncio.gather(*fetches, return_exceptions=True)`."
+)
+DEADLINE_HINT = (
+    "Does the endpoint wrap the gather in `asyncio.wait_for(..., timeout=deadline)` "
+    "and turn asyncio.TimeoutError into HTTPException(status_code=504, ...)?"
+)
+
+
+def _query(delays: tuple[float, ...], **extra: float | int) -> str:
+    parts = [f"delay={seconds:g}" for seconds in delays]
+    parts += [f"{name}={value:g}" for name, value in extra.items()]
+    return "/concurrent?" + "&".join(parts)
+
+
+def _ok_entry(index: int, delay: float) -> dict[str, Any]:
+    return {
+        "index": index,
+        "delay": delay,
+        "ok": True,
+        "value": f"data from source {index}",
+    }
+
+
+def _failed_entry(index: int, delay: float) -> dict[str, Any]:
+    return {
+        "index": index,
+        "delay": delay,
+        "ok": False,
+        "error": f"source {index} failed",
+    }
+
+
+def _results(response: httpx.Response, hint: str) -> list[Any]:
+    """Return the "results" list of a 200 response, or fail explaining its shape."""
+    expect_status(response, 200, hint=ROUTE_HINT)
+    body = json_body(response, hint=hint)
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list):
+        raise CheckFailed(
+            'The response has no "results" list.',
+            request=describe_request(response),
+            expected='a body like {"results": [...]}, one entry per delay',
+            actual=describe_response(response),
+            hint=hint,
+        )
+    return results
+
+
+def test_single_fetch_returns_result(http: httpx.Client) -> None:
+    """GET /concurrent?delay=0.1 returns one result entry for the one fetch."""
+    response = http.get(_query((SINGLE_DELAY,)))
+    expect_status(response, 200, hint=ROUTE_HINT)
+    expect_json(response, {"results": [_ok_entry(0, SINGLE_DELAY)]}, hint=SHAPE_HINT)
+
+
+def test_results_keep_request_order(http: httpx.Client) -> None:
+    """Results come back in the order of the delays, not the order fetches finish."""
+    response = http.get(_query(ORDER_DELAYS))
+    results = _results(response, SHAPE_HINT)
+    expected = [_ok_entry(index, delay) for index, delay in enumerate(ORDER_DELAYS)]
+    if results == expected:
+        return
+    # An app that collects outcomes as fetches finish still numbers its entries
+    # 0, 1, 2, so the values, which name their source, show the order.
+    values = [entry.get("value") for entry in results if isinstance(entry, dict)]
+    finished_first = sorted(expected, key=lambda entry: float(entry["delay"]))
+    if values == [entry["value"] for entry in finished_first]:
+        raise CheckFailed(
+            "The results are in the order the fetches finished, not the order of "
+            "the delays in the request.",
+            request=describe_request(response),
+            expected=f'"results": {show(expected)}',
+            actual=describe_response(response),
+            hint="Are results appended as each fetch finishes (a callback, "
+            "asyncio.as_completed)? asyncio.gather returns the outcomes in the "
+            "order of its arguments, so zip them with the delays.",
+        )
+    raise CheckFailed(
+        "The results do not match the requested delays, one entry per delay in "
+        "request order.",
+        request=describe_request(response),
+        expected=f'"results": {show(expected)}',
+        actual=describe_response(response),
+        hint=SHAPE_HINT,
+    )
+
+
+def test_failure_is_isolated(http: httpx.Client) -> None:
+    """A failing fetch is reported in its entry while the others still succeed."""
+    response = http.get(_query(FAILURE_DELAYS, fail=FAILING_INDEX))
+    expected = [
+        _failed_entry(index, delay)
+        if index == FAILING_INDEX
+        else _ok_entry(index, delay)
+        for index, delay in enumerate(FAILURE_DELAYS)
+    ]
+    if response.status_code >= 500:
+        raise CheckFailed(
+            f"One failing fetch made the whole request fail with status "
+            f"{response.status_code}.",
+            request=describe_request(response),
+            expected=f'status 200 with "results": {show(expected)}',
+            actual=describe_response(response),
+            hint="Is asyncio.gather called without return_exceptions=True? Then "
+            "the first FetchError propagates out of the gather and the other "
+            "results are lost. With return_exceptions=True it comes back as that "
+            "fetch's outcome.",
+        )
+    results = _results(response, SHAPE_HINT)
+    if results != expected:
+        raise CheckFailed(
+            f"The entries do not report the failure of fetch {FAILING_INDEX} "
+            "next to the results of the others.",
+            request=describe_request(response),
+            expected=f'"results": {show(expected)}',
+            actual=describe_response(response),
+            hint=SHAPE_HINT,
+        )
+
+
+def test_invalid_parameters_are_422(http: httpx.Client) -> None:
+    """Delays out of range, too many delays and a zero deadline return 422."""
+    # The solution's MAX_FETCHES is 10 and its MAX_DELAY_SECONDS is 5.
+    too_many = (0.0,) * 11
+    cases: list[tuple[str, list[str | int]]] = [
+        (_query((-1.0,)), ["query", "delay", 0]),
+        (_query((0.1, 6.0), deadline=0.5), ["query", "delay", 1]),
+        (_query(too_many), ["query", "delay"]),
+        ("/concurrent", ["query", "delay"]),
+        (_query((0.1,), deadline=0), ["query", "deadline"]),
+    ]
+    for path, location in cases:
+        try:
+            response = http.get(path, timeout=REJECTION_TIMEOUT)
+        except httpx.TimeoutException:
+            raise CheckFailed(
+                "The app accepted an invalid value and started waiting.",
+                request=f"GET {path}",
+                expected="status 422 at once",
+                actual=f"no response within {REJECTION_TIMEOUT:g} s",
+            ) from None
+        expect_detail_locates(
+            response,
+            location,
+            hint="Are the delays bounded with Field(ge=0, le=MAX_DELAY_SECONDS) "
+            "inside the list type, the list with Query(min_length=1, "
+            "max_length=MAX_FETCHES), and the deadline with Query(gt=0, ...)?",
+        )
+
+
+@dataclass(frozen=True)
+class TimedPair:
+    """The fastest time of a reference request and of the request judged."""
+
+    reference_path: str
+    judged_path: str
+    reference: float
+    judged: float
+    judged_status: int
+
+    @property
+    def ratio(self) -> float:
+        return self.judged / self.reference
+
+
+def _fastest(http: httpx.Client, path: str, runs: int) -> tuple[float, httpx.Response]:
+    """Return the fastest of `runs` timings of GET `path`, and its last response."""
+    times = []
+    response: httpx.Response | None = None
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = http.get(path)
+        times.append(time.perf_counter() - started)
+    assert response is not None
+    return min(times), response
+
+
+def _time_pair(
+    http: httpx.Client, reference_path: str, judged_path: str, reference_delay: float
+) -> TimedPair:
+    """Time `reference_path` after a warm-up, then `judged_path`, fastest of each.
+
+    Fails when the reference request is not a 200 that took at least
+    `reference_delay`, because then there is no wait to compare with.
+    """
+    for _ in range(WARM_UPS):
+        expect_status(http.get(reference_path), 200, hint=ROUTE_HINT)
+    reference, response = _fastest(http, reference_path, SINGLE_RUNS)
+    if reference < reference_delay:
+        raise CheckFailed(
+            "The request returned before its fetch could have finished, so there "
+            "is no wait to compare with.",
+            request=describe_request(response),
+            expected=f"a request that takes at least {reference_delay:g} s",
+            actual=f"{describe_response(response)}; it took {reference:.3f} s",
+            hint="Is every fetch awaited? A coroutine that is never awaited "
+            "does not run.",
+        )
+    judged, judged_response = _fastest(http, judged_path, TIMED_RUNS)
+    return TimedPair(
+        reference_path=reference_path,
+        judged_path=judged_path,
+        reference=reference,
+        judged=judged,
+        judged_status=judged_response.status_code,
+    )
+
+
+def _describe_pair(pair: TimedPair, line: float) -> str:
+    return (
+        f"GET {pair.reference_path} took {pair.reference:.3f} s; GET "
+        f"{pair.judged_path} took {pair.judged:.3f} s, {pair.ratio:.1f} times as "
+        f"long (the pass line is {line:.1f} times; each is the fastest of "
+        f"{SINGLE_RUNS} and {TIMED_RUNS} runs after {WARM_UPS} warm-up requests)"
+    )
+
+
+@pytest.mark.timeout(30)
+def test_fetches_run_concurrently(http: httpx.Client) -> None:
+    """Four fetches of 0.3 s take about as long as one fetch of 0.3 s."""
+    single_path = _query((CONCURRENT_DELAY,))
+    several_path = _query((CONCURRENT_DELAY,) * CONCURRENT_FETCHES)
+    expect_status(http.get(several_path), 200, hint=ROUTE_HINT)
+
+    pair = _time_pair(http, single_path, several_path, CONCURRENT_DELAY)
+    line = pass_line(CONCURRENT_FETCHES)
+    record_measurement(
+        f"GET with {CONCURRENT_FETCHES} delays of {CONCURRENT_DELAY:g} s against one",
+        single=round(pair.reference, 4),
+        several=round(pair.judged, 4),
+        ratio=round(pair.ratio, 3),
+        pass_line=round(line, 3),
+    )
+    if pair.ratio >= line:
+        raise CheckFailed(
+            "The fetches ran one after another: the request took about the sum "
+            "of the delays instead of the longest one.",
+            request=f"GET {several_path}, compared with GET {single_path}",
+            expected=f"less than {line:.1f} times as long as the single fetch "
+            f"(running them all at once takes about 1 time, one after another "
+            f"{CONCURRENT_FETCHES} times)",
+            actual=_describe_pair(pair, line),
+            hint=SEQUENTIAL_HINT,
+        )
+
+
+def _deadline_hint(response: httpx.Response) -> str:
+    if response.status_code == 500:
+        return (
+            "Does the endpoint let asyncio.TimeoutError escape? Catch it and "
+            "raise HTTPException(status_code=504, detail=...) instead."
+        )
+    return DEADLINE_HINT
+
+
+def test_deadline_returns_504(http: httpx.Client) -> None:
+    """A request whose fetches outlast its deadline gets status 504."""
+    response = http.get(_query(DEADLINE_STATUS_DELAYS, deadline=DEADLINE))
+    expect_status(response, 504, hint=_deadline_hint(response))
+
+
+@pytest.mark.timeout(30)
+def test_deadline_stops_slow_fetches(http: httpx.Client) -> None:
+    """A request past its deadline gets its 504 at the deadline, not after the fetch."""
+    reference_path = _query((DEADLINE,))
+    judged_path = _query((SLOW_FETCH,), deadline=DEADLINE)
+    expect_status(http.get(reference_path), 200, hint=ROUTE_HINT)
+    # A 500 can close the connection, so the status is checked before timing.
+    response = http.get(judged_path)
+    expect_status(response, 504, hint=_deadline_hint(response))
+
+    pair = _time_pair(http, reference_path, judged_path, DEADLINE)
+    if pair.judged_status != 504:
+        raise CheckFailed(
+            f"Expected status 504, got {pair.judged_status}.",
+            request=f"GET {judged_path}",
+            expected="status 504 once the deadline has passed",
+            actual=f"status {pair.judged_status}",
+            hint=DEADLINE_HINT,
+        )
+    line = pass_line(CONCURRENT_FETCHES)
+    record_measurement(
+        f"GET with a {SLOW_FETCH:g} s fetch and a {DEADLINE:g} s deadline against "
+        f"a {DEADLINE:g} s fetch",
+        reference=round(pair.reference, 4),
+        cut=round(pair.judged, 4),
+        ratio=round(pair.ratio, 3),
+        pass_line=round(line, 3),
+    )
+    if pair.ratio >= line:
+        raise CheckFailed(
+            "The 504 came only after the slow fetch had finished: the app waited "
+            "for every fetch before it looked at the deadline.",
+            request=f"GET {judged_path}, compared with GET {reference_path}",
+            expected=f"less than {line:.1f} times as long as a {DEADLINE:g} s fetch "
+            f"(stopping at the deadline takes about 1 time, waiting for the "
+            f"{SLOW_FETCH:g} s fetch {CONCURRENT_FETCHES} times)",
+            actual=_describe_pair(pair, line),
+            hint="Does the endpoint measure the time after the gather has "
+            "returned? Wrap the gather in asyncio.wait_for(..., timeout=deadline), "
+            "which cancels the fetches still running when the deadline passes.",
+        )

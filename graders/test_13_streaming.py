@@ -1,0 +1,423 @@
+"""Grader for chapter 13: a line stream with StreamingResponse, and server-sent events.
+
+Every check reads the response from the running server as it arrives, because
+an in-process client collects the whole body before it returns. The timing
+checks note when each complete line arrived, whatever chunks carried it, and
+compare those times with each other, never with a fixed number of seconds.
+"""
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from apigrade.checks import (
+    CheckFailed,
+    describe_request,
+    expect_detail_locates,
+    expect_status,
+    show,
+    truncate,
+)
+from apigrade.server import LearnerApp
+from apigrade.timing import record_measurement
+
+SHORT_PATH = "/stream?count=4&interval=0.05"
+# Six lines 0.2 s apart: a stream of about 1 s, long enough for the timing
+# checks to tell a streamed body from one built before the response.
+TIMED_COUNT = 6
+TIMED_INTERVAL = 0.2
+TIMED_PATH = f"/stream?count={TIMED_COUNT}&interval={TIMED_INTERVAL:g}"
+QUICK_PATH = "/stream?count=1&interval=0"
+EVENTS_COUNT = 3
+EVENTS_PATH = f"/events?count={EVENTS_COUNT}&interval=0.05"
+
+# A streamed first line arrives within a few percent of the stream's time, and
+# a body built first arrives with the last line, at 100%. The pass lines sit
+# between, with room for a loaded machine on both sides.
+FIRST_LINE_SHARE_LINE = 0.25
+QUICK_SHARE_LINE = 0.25
+# Streamed lines arrive one interval apart, so the median gap between two lines
+# is about the average spacing over the stream (1 time). Lines sent together
+# arrive microseconds apart (about 0 times).
+GAP_SHARE_LINE = 0.5
+# Invalid values get a 422 at once, but an app that accepts them starts streaming.
+REJECTION_TIMEOUT = 3.0
+
+STREAM_HINT = (
+    'Is there an @app.get("/stream") route returning StreamingResponse(generator, '
+    'media_type="text/plain"), where the generator yields f"line {n} of {count}\\n" '
+    "for n from 1 to count?"
+)
+BUFFERED_HINT = (
+    "Is the whole body built before the response is returned, for example by "
+    "collecting the lines in a list, or by iterating the generator before "
+    "passing it on? Pass the generator itself to StreamingResponse, so that each "
+    "line is sent as soon as it is yielded."
+)
+BLOCKING_HINT = (
+    "Does the async generator call time.sleep between lines? That blocks the "
+    "event loop, so no other request is served until the stream ends. Use "
+    "`await asyncio.sleep(interval)`, or make the generator a plain `def`, which "
+    "StreamingResponse runs in a thread pool."
+)
+EVENTS_HINT = (
+    'Is the route declared with @app.get("/events", response_class='
+    "EventSourceResponse), yielding ServerSentEvent(data={...}, id=...)? Without "
+    "response_class, FastAPI streams a generator's items as JSON Lines."
+)
+
+
+@dataclass(frozen=True)
+class StreamRead:
+    """A response read as it arrived, with the arrival time of each line."""
+
+    path: str
+    status: int
+    content_type: str
+    body: str
+    # Seconds from sending the request to the arrival of the chunk that
+    # completed each line ("\n"), in line order.
+    line_times: tuple[float, ...]
+    # Seconds from sending the request to the end of the body.
+    total: float
+
+    def describe(self) -> str:
+        if not self.body:
+            return f"status {self.status}, empty body"
+        return f"status {self.status}, body {truncate(self.body)}"
+
+
+async def _read_stream(
+    client: httpx.AsyncClient,
+    path: str,
+    first_bytes: asyncio.Event | None = None,
+) -> StreamRead:
+    """Read GET `path` chunk by chunk.
+
+    Sets `first_bytes` when the first chunk of the body arrives, or when the
+    read ends without one, so that a task waiting for it never waits forever.
+    """
+    received = b""
+    line_times: list[float] = []
+    started = time.perf_counter()
+    try:
+        async with client.stream("GET", path) as response:
+            async for chunk in response.aiter_bytes():
+                now = time.perf_counter() - started
+                if first_bytes is not None:
+                    first_bytes.set()
+                received += chunk
+                line_times.extend([now] * (received.count(b"\n") - len(line_times)))
+    finally:
+        if first_bytes is not None:
+            first_bytes.set()
+    total = time.perf_counter() - started
+    return StreamRead(
+        path=path,
+        status=response.status_code,
+        content_type=response.headers.get("content-type", ""),
+        body=received.decode("utf-8", errors="replace"),
+        line_times=tuple(line_times),
+        total=total,
+    )
+
+
+def read_stream(learner_app: LearnerApp, path: str) -> StreamRead:
+    async def run() -> StreamRead:
+        async with learner_app.async_client() as client:
+            return await _read_stream(client, path)
+
+    return asyncio.run(run())
+
+
+def _expected_lines(count: int) -> str:
+    return "".join(f"line {number} of {count}\n" for number in range(1, count + 1))
+
+
+def _expect_lines(read: StreamRead, count: int) -> None:
+    """Fail unless `read` is a 200 whose body is exactly the `count` lines."""
+    expected = _expected_lines(count)
+    if read.status == 404:
+        raise CheckFailed(
+            f"Route not found: no route matches {read.path.partition('?')[0]}.",
+            request=f"GET {read.path}",
+            expected="status 200",
+            actual=read.describe(),
+            hint=STREAM_HINT,
+        )
+    if read.status != 200:
+        raise CheckFailed(
+            f"Expected status 200, got {read.status}.",
+            request=f"GET {read.path}",
+            expected="status 200",
+            actual=read.describe(),
+            hint=STREAM_HINT,
+        )
+    if read.body == expected:
+        return
+    hint = STREAM_HINT
+    if read.body == expected.replace("\n", ""):
+        hint = (
+            'Does each line end with "\\n"? A StreamingResponse sends exactly the '
+            "strings the generator yields, without adding line breaks."
+        )
+    raise CheckFailed(
+        "The stream's content is not the expected lines.",
+        request=f"GET {read.path}",
+        expected=f"status 200, body {show(expected)}",
+        actual=read.describe(),
+        hint=hint,
+    )
+
+
+def _describe_arrivals(read: StreamRead) -> str:
+    times = ", ".join(f"{seconds:.3f}" for seconds in read.line_times)
+    return f"the lines arrived at {times} s after the request was sent"
+
+
+def test_stream_lines_are_exact(learner_app: LearnerApp) -> None:
+    """GET /stream?count=4&interval=0.05 streams exactly four numbered lines."""
+    _expect_lines(read_stream(learner_app, SHORT_PATH), 4)
+
+
+@pytest.mark.timeout(30)
+def test_first_line_arrives_early(learner_app: LearnerApp) -> None:
+    """The first line arrives long before the last one of a 1 s stream."""
+    read = read_stream(learner_app, TIMED_PATH)
+    _expect_lines(read, TIMED_COUNT)
+
+    share = read.line_times[0] / read.line_times[-1]
+    record_measurement(
+        f"first line of GET {TIMED_PATH}",
+        first_line=round(read.line_times[0], 4),
+        last_line=round(read.line_times[-1], 4),
+        share=round(share, 4),
+        pass_line=FIRST_LINE_SHARE_LINE,
+    )
+    if share >= FIRST_LINE_SHARE_LINE:
+        raise CheckFailed(
+            "The first line arrived only when the whole stream was ready: the "
+            "body was built before the response was sent.",
+            request=f"GET {TIMED_PATH}",
+            expected=f"the first line within {FIRST_LINE_SHARE_LINE:.0%} of the time "
+            "the last line took",
+            actual=f"{_describe_arrivals(read)}; the first took {share:.0%} of the "
+            "last one's time",
+            hint=BUFFERED_HINT,
+        )
+
+
+@pytest.mark.timeout(30)
+def test_lines_arrive_spread_over_time(learner_app: LearnerApp) -> None:
+    """The lines of a 1 s stream arrive one by one, spread over the stream."""
+    read = read_stream(learner_app, TIMED_PATH)
+    _expect_lines(read, TIMED_COUNT)
+
+    gaps = [
+        later - earlier
+        for earlier, later in zip(read.line_times, read.line_times[1:], strict=False)
+    ]
+    spacing = read.line_times[-1] / (TIMED_COUNT - 1)
+    share = statistics.median(gaps) / spacing
+    record_measurement(
+        f"line gaps of GET {TIMED_PATH}",
+        median_gap=round(statistics.median(gaps), 4),
+        average_spacing=round(spacing, 4),
+        share=round(share, 4),
+        pass_line=GAP_SHARE_LINE,
+    )
+    if share < GAP_SHARE_LINE:
+        raise CheckFailed(
+            "The lines arrived together instead of one by one.",
+            request=f"GET {TIMED_PATH}",
+            expected=f"a median gap between lines of at least {GAP_SHARE_LINE:.0%} "
+            f"of the average spacing (the last line's time divided by "
+            f"{TIMED_COUNT - 1} gaps)",
+            actual=f"{_describe_arrivals(read)}; the median gap is "
+            f"{statistics.median(gaps):.3f} s, {share:.0%} of {spacing:.3f} s",
+            hint=BUFFERED_HINT,
+        )
+
+
+@dataclass(frozen=True)
+class QuickDuringStream:
+    """A quick request sent once the stream had started, and the stream itself."""
+
+    stream: StreamRead
+    quick_status: int
+    quick_elapsed: float
+
+
+async def _quick_during_stream(learner_app: LearnerApp) -> QuickDuringStream:
+    async with learner_app.async_client() as client:
+        # The warm-up lets the app load anything it loads on the first request.
+        await client.get(QUICK_PATH)
+        first_bytes = asyncio.Event()
+        stream_task = asyncio.ensure_future(
+            _read_stream(client, TIMED_PATH, first_bytes)
+        )
+        await first_bytes.wait()
+        started = time.perf_counter()
+        quick = await client.get(QUICK_PATH)
+        quick_elapsed = time.perf_counter() - started
+        stream = await stream_task
+    return QuickDuringStream(
+        stream=stream, quick_status=quick.status_code, quick_elapsed=quick_elapsed
+    )
+
+
+@pytest.mark.timeout(30)
+def test_other_requests_served_during_stream(learner_app: LearnerApp) -> None:
+    """Another request gets its response at once while a 1 s stream is running."""
+    measured = asyncio.run(_quick_during_stream(learner_app))
+    _expect_lines(measured.stream, TIMED_COUNT)
+    if measured.quick_status != 200:
+        raise CheckFailed(
+            f"Expected status 200, got {measured.quick_status}.",
+            request=f"GET {QUICK_PATH} while GET {TIMED_PATH} was streaming",
+            expected="status 200",
+            actual=f"status {measured.quick_status}",
+            hint=STREAM_HINT,
+        )
+
+    share = measured.quick_elapsed / measured.stream.total
+    record_measurement(
+        f"GET {QUICK_PATH} during GET {TIMED_PATH}",
+        quick=round(measured.quick_elapsed, 4),
+        stream=round(measured.stream.total, 4),
+        share=round(share, 4),
+        pass_line=QUICK_SHARE_LINE,
+    )
+    if share >= QUICK_SHARE_LINE:
+        raise CheckFailed(
+            "The other request waited for the stream: the event loop was "
+            "blocked between lines.",
+            request=f"GET {QUICK_PATH}, sent when the first bytes of GET "
+            f"{TIMED_PATH} had arrived",
+            expected=f"a response within {QUICK_SHARE_LINE:.0%} of the stream's time",
+            actual=f"it took {measured.quick_elapsed:.3f} s, {share:.0%} of the "
+            f"{measured.stream.total:.3f} s the stream took",
+            hint=BLOCKING_HINT,
+        )
+
+
+def test_events_use_event_stream_type(http: httpx.Client) -> None:
+    """GET /events responds with the media type text/event-stream."""
+    response = http.get(EVENTS_PATH)
+    expect_status(response, 200, hint=EVENTS_HINT)
+    media_type = response.headers.get("content-type", "").partition(";")[0].strip()
+    if media_type != "text/event-stream":
+        raise CheckFailed(
+            "The response is not declared as server-sent events.",
+            request=describe_request(response),
+            expected="the header Content-Type: text/event-stream",
+            actual=f"Content-Type: {response.headers.get('content-type', '(none)')}",
+            hint=EVENTS_HINT,
+        )
+
+
+def parse_events(text: str) -> tuple[list[dict[str, str]], str]:
+    """Parse a text/event-stream body the way a browser's EventSource does.
+
+    Returns the dispatched events, each a dict of its fields with "data" holding
+    the data lines joined by "\\n", and the text after the last blank line. A
+    browser discards that text, because no blank line ends it.
+    """
+    normalized = text.replace("\r\n", "\n").replace("\r", "\n")
+    *blocks, leftover = normalized.split("\n\n")
+    events: list[dict[str, str]] = []
+    for block in blocks:
+        fields: dict[str, str] = {}
+        data: list[str] = []
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                data.append(value)
+            else:
+                fields[name] = value
+        # An event without data lines is not dispatched.
+        if data:
+            events.append({**fields, "data": "\n".join(data)})
+    return events, leftover
+
+
+def test_events_are_framed_correctly(learner_app: LearnerApp) -> None:
+    """GET /events?count=3 sends three events, each with an id and JSON data."""
+    read = read_stream(learner_app, EVENTS_PATH)
+    if read.status != 200:
+        raise CheckFailed(
+            f"Expected status 200, got {read.status}.",
+            request=f"GET {EVENTS_PATH}",
+            expected="status 200",
+            actual=read.describe(),
+            hint=EVENTS_HINT,
+        )
+    expected = [
+        {"id": str(tick), "data": {"tick": tick}} for tick in range(1, EVENTS_COUNT + 1)
+    ]
+    events, leftover = parse_events(read.body)
+    if leftover.strip():
+        raise CheckFailed(
+            "The stream ends with text that no blank line closes, so an "
+            "EventSource client never dispatches it.",
+            request=f"GET {EVENTS_PATH}",
+            expected=f"{EVENTS_COUNT} events, each made of lines such as "
+            '"data: {...}" and "id: 1", and ended by a blank line ("\\n\\n")',
+            actual=f"{len(events)} complete events, then {show(leftover)}",
+            hint="Does each event end with two newlines? A single \\n only ends "
+            "one field line; the blank line that follows ends the event.",
+        )
+    decoded: list[dict[str, Any]] = []
+    for event in events:
+        try:
+            data: Any = json.loads(event["data"])
+        except ValueError:
+            data = event["data"]
+        decoded.append({"id": event.get("id"), "data": data})
+    if decoded != expected:
+        raise CheckFailed(
+            "The events do not carry the expected ids and data.",
+            request=f"GET {EVENTS_PATH}",
+            expected=f"events (id and JSON data) {show(expected)}",
+            actual=f"events {show(decoded)}, from the body "
+            f"{truncate(json.dumps(read.body))}",
+            hint="Does event N carry id=str(N) and data={'tick': N}, for N from 1 "
+            "to count?",
+        )
+
+
+def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
+    """A count or interval out of range returns 422 on both endpoints."""
+    # The solution's MAX_COUNT is 100 and its MAX_INTERVAL_SECONDS is 2.
+    cases: list[tuple[str, list[str | int]]] = [
+        ("/stream?count=0", ["query", "count"]),
+        ("/stream?count=101&interval=0", ["query", "count"]),
+        ("/stream?count=1&interval=-1", ["query", "interval"]),
+        ("/stream?count=1&interval=2.5", ["query", "interval"]),
+        ("/events?count=0", ["query", "count"]),
+        ("/events?count=1&interval=2.5", ["query", "interval"]),
+    ]
+    for path, location in cases:
+        try:
+            response = http.get(path, timeout=REJECTION_TIMEOUT)
+        except httpx.TimeoutException:
+            raise CheckFailed(
+                "The app accepted an invalid value and started streaming.",
+                request=f"GET {path}",
+                expected="status 422 at once",
+                actual=f"no complete response within {REJECTION_TIMEOUT:g} s",
+            ) from None
+        expect_detail_locates(
+            response,
+            location,
+            hint="Are count and interval bounded with Query(ge=..., le=...)?",
+        )
