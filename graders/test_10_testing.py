@@ -484,7 +484,7 @@ def fail_without_tests(suite: SuiteResults) -> None:
 
 
 def test_tests_pass_against_reference(suite: SuiteResults) -> None:
-    """Your tests all pass against the app in main.py."""
+    """Your tests pass against main.py, and some fail against a faulty version."""
     record_measurement(
         "pytest runs of the learner's tests",
         runner=round(suite.runner_seconds, 3),
@@ -506,6 +506,18 @@ def test_tests_pass_against_reference(suite: SuiteResults) -> None:
             hint=diagnose(failures)
             or "Does each assertion match what main.py really returns? Run "
             "`pytest -q` in the chapter folder to see the full output.",
+        )
+    if suite.mutants and not any(caught_by(suite, name) for name in suite.mutants):
+        raise CheckFailed(
+            "Your tests pass against main.py, and just as well against every "
+            "faulty version of it: they do not check what the app returns.",
+            request=f"{RUN_COMMAND}, against main.py and {len(suite.mutants)} "
+            "faulty versions",
+            expected="each test fails when the behaviour it tests is broken",
+            actual=f"all {len(suite.reference.passed)} tests passed against every "
+            "faulty version",
+            hint="Does each test assert the status code and the body of a "
+            "response, rather than `assert True` or only that no error was raised?",
         )
 
 
@@ -548,6 +560,25 @@ def test_async_test_passes(suite: SuiteResults, app_dir: Path) -> None:
         )
 
 
+def caught_by(suite: SuiteResults, mutant_id: str) -> list[str]:
+    """Return the tests that pass against main.py but not against the mutant.
+
+    A fault that makes the run hang until its deadline, or end without a
+    report, has been noticed by the tests: every passing test counts.
+    """
+    run = suite.mutants[mutant_id]
+    if not run.ran:
+        raise RuntimeError(f"the tests were not run against mutant {mutant_id}")
+    passing = suite.reference.passed
+    if run.timed_out or not run.reported:
+        return list(passing)
+    return [
+        node_id
+        for node_id in passing
+        if node_id not in run.outcomes or run.outcomes[node_id].outcome != "passed"
+    ]
+
+
 def check_mutant_caught(suite: SuiteResults, mutant_id: str) -> None:
     """Fail unless a test that passes against main.py fails against the mutant."""
     mutant = APP_MUTANT_LIST[mutant_id]
@@ -562,24 +593,11 @@ def check_mutant_caught(suite: SuiteResults, mutant_id: str) -> None:
             expected="tests that pass against main.py and fail against an app "
             f"that {mutant.fault}",
             actual=f"0 of {len(suite.reference.outcomes)} tests pass against main.py",
-            hint="What does the check 'Your tests all pass against the app in "
-            "main.py' report?",
+            hint="What does the check 'Your tests pass against main.py, and some "
+            "fail against a faulty version' report?",
         )
 
-    run = suite.mutants[mutant_id]
-    if not run.ran:
-        raise RuntimeError(f"the tests were not run against mutant {mutant_id}")
-    # A fault that makes the run hang until its deadline, or end without a
-    # report, has been noticed by the tests.
-    if run.timed_out or not run.reported:
-        return
-
-    caught = [
-        node_id
-        for node_id in passing
-        if node_id not in run.outcomes or run.outcomes[node_id].outcome != "passed"
-    ]
-    if not caught:
+    if not caught_by(suite, mutant_id):
         raise CheckFailed(
             "Your tests did not catch a faulty version of the app: every test "
             "that passes against main.py also passed against a version that "

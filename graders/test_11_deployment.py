@@ -650,6 +650,38 @@ def test_dockerfile_has_no_reload(dockerfile: Dockerfile | None) -> None:
         )
 
 
+def test_dockerfile_limits_graceful_shutdown(dockerfile: Dockerfile | None) -> None:
+    """The CMD sets --timeout-graceful-shutdown below Docker's 10 s stop timeout."""
+    found = require_dockerfile(dockerfile)
+    cmd = found.require_cmd()
+    value = option_value(found.cmd_tokens(), "--timeout-graceful-shutdown")
+    hint = (
+        "docker stop sends SIGTERM, waits 10 s, then sends SIGKILL: does the CMD "
+        "pass --timeout-graceful-shutdown with a number of seconds below 10, such "
+        "as 8, so uvicorn ends slow requests itself and runs its shutdown in time?"
+    )
+    if value is None:
+        raise CheckFailed(
+            "The CMD does not limit how long a graceful shutdown may take.",
+            request=cmd.describe(),
+            expected="--timeout-graceful-shutdown N with 0 < N < 10",
+            actual="no --timeout-graceful-shutdown",
+            hint=hint,
+        )
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 10:
+        raise CheckFailed(
+            "The graceful shutdown limit does not fit in Docker's 10 s stop timeout.",
+            request=cmd.describe(),
+            expected="--timeout-graceful-shutdown N with 0 < N < 10",
+            actual=f"--timeout-graceful-shutdown {value}",
+            hint=hint,
+        )
+
+
 def test_dockerfile_installs_dependencies_first(
     dockerfile: Dockerfile | None,
 ) -> None:

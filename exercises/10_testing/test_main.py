@@ -1,6 +1,10 @@
 """Tests for the task API in main.py.
 
-Run them from this folder with:  pytest -q
+Run them from this folder with:  ../../.nox/grade/bin/pytest -q
+
+A test uses a fixture by naming it as a parameter, for example
+`def test_create_task_returns_201(client: TestClient) -> None:`; add the
+parameters each test needs.
 """
 
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,7 +17,9 @@ from main import User, app, get_current_user, lifespan
 
 # TODO 1: Write a fixture that overrides get_current_user with a User of your
 #         choice through app.dependency_overrides, and clears the overrides when
-#         the test ends, so no test gets another test's user.
+#         the test ends, so no test gets another test's user. TODO 8 needs two
+#         users in one test: the fixture can yield a function that sets the
+#         current user, such as `login("alice")`.
 
 # TODO 2: Write a fixture `client` that yields a TestClient opened with
 #         `with TestClient(app) as client:`, so the app's lifespan runs.
@@ -40,7 +46,9 @@ def test_invalid_task_is_422() -> None:
 
 def test_missing_or_bad_token_is_401() -> None:
     # TODO 7: Without overriding get_current_user, send no token and a wrong
-    #         token; assert 401 and the WWW-Authenticate header.
+    #         token; assert 401 and the WWW-Authenticate header. Use a client
+    #         that does not request the fixture from TODO 1, so the real
+    #         dependency runs.
     pytest.fail("not written yet")
 
 

@@ -36,10 +36,10 @@ async def fetch(index: int, delay: float, fail: bool) -> str:
 
 
 # TODO 1: GET /concurrent takes `delay` as a repeated query parameter: a list of 1 to
-#         MAX_FETCHES floats, each from 0 to MAX_DELAY_SECONDS. It also takes `fail`, a
-#         list of positions (ints, default none), and `deadline`, a float above 0 and
-#         up to MAX_DEADLINE_SECONDS (default DEFAULT_DEADLINE_SECONDS). Other values
-#         get 422.
+#         MAX_FETCHES floats, each from 0 to MAX_DELAY_SECONDS. It also takes `fail`,
+#         a list of positions (ints, default: an empty list), and `deadline`, a
+#         float above 0 and up to MAX_DEADLINE_SECONDS (default
+#         DEFAULT_DEADLINE_SECONDS). Other values get 422.
 # TODO 2: Call fetch(index, seconds, index in fail) once per delay, where index is the
 #         delay's position from 0. Await all of them at once with asyncio.gather, in a
 #         way that returns a FetchError as a value instead of losing the other results.
