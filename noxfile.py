@@ -47,6 +47,27 @@ def grade(session: nox.Session) -> None:
     session.run("python", "-m", "apigrade", "grade", *session.posargs)
 
 
+@nox.session(name="grade_class", default=False)
+def grade_class(session: nox.Session) -> None:
+    """Grade every learner in a folder of submissions; write reports and grades.csv."""
+    install_project(session)
+    session.run("python", "-m", "apigrade", "grade-class", *session.posargs)
+
+
+@nox.session(default=False)
+def report(session: nox.Session) -> None:
+    """Show a score report, or a class summary, in the terminal."""
+    install_project(session)
+    session.run("python", "-m", "apigrade", "report", *session.posargs)
+
+
+@nox.session(default=False)
+def export(session: nox.Session) -> None:
+    """Convert a score report to Gradescope's results.json or JUnit XML."""
+    install_project(session)
+    session.run("python", "-m", "apigrade", "export", *session.posargs)
+
+
 @nox.session
 def test(session: nox.Session) -> None:
     """Run the formatter, linter, type checker and the test suite."""

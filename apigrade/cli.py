@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
+import json
 import logging
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -16,26 +16,38 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from apigrade.classroom import (
+    ClassInterrupted,
+    Learner,
+    check_reports_dir,
+    find_learners,
+    grade_class,
+)
 from apigrade.course import Course, load_course
 from apigrade.errors import GradingError, TargetError
-from apigrade.report import build_report, validate_report, write_json_atomic
+from apigrade.export import to_gradescope, to_junit
+from apigrade.html import render_class_html, render_learner_html
+from apigrade.report import (
+    build_report,
+    safe_name,
+    validate_report,
+    write_json_atomic,
+    write_text_atomic,
+)
 from apigrade.runner import ChapterResult, grade_chapters
 
 logger = logging.getLogger("apigrade")
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+CLASS_STYLES = {"ok": "green", "error": "red", "timeout": "red", "crashed": "red"}
 STATUS_STYLES = {"passed": "green", "failed": "yellow", "error": "red"}
-
-
-def safe_name(raw: str) -> str:
-    """Make `raw` usable as a file name: letters, digits, dot, dash, underscore."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", raw.strip())
-    return name.strip("._-")[:64]
 
 
 def _git_user_name() -> str | None:
@@ -106,6 +118,79 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="chapters graded at once (default: the number of CPUs)",
     )
+
+    grade_class = commands.add_parser(
+        "grade-class",
+        help="grade every learner in a folder of submissions",
+        description=(
+            "Grade every learner folder in SUBMISSIONS (one folder per learner, each "
+            "shaped like exercises/). Writes <learner>.json for each learner, "
+            "class.json and grades.csv. Reports of unchanged submissions are reused."
+        ),
+    )
+    grade_class.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
+    grade_class.add_argument(
+        "--chapter",
+        nargs="+",
+        action="extend",
+        metavar="ID",
+        help="grade only these chapters, by id (01) or folder (01_first_app)",
+    )
+    grade_class.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="chapters graded at once, across learners (default: the number of CPUs)",
+    )
+    grade_class.add_argument(
+        "--reports",
+        type=Path,
+        default=None,
+        help="folder for the reports and the gradebook (default: reports)",
+    )
+    grade_class.add_argument(
+        "--regrade",
+        action="store_true",
+        help="grade every learner again, even when their files and the graders "
+        "are unchanged",
+    )
+
+    show = commands.add_parser(
+        "report",
+        help="show a score report or a class summary in the terminal",
+        description="Show a score report (or reports/class.json) in the terminal.",
+    )
+    show.add_argument(
+        "path",
+        type=Path,
+        nargs="?",
+        metavar="REPORT",
+        help="the report to show (default: reports/<learner>.json for you)",
+    )
+    show.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the report as a web page to PATH",
+    )
+
+    export = commands.add_parser(
+        "export",
+        help="convert a score report to Gradescope's results.json or JUnit XML",
+        description="Convert a score report to Gradescope's results.json or JUnit XML.",
+    )
+    export.add_argument("path", type=Path, metavar="REPORT")
+    export.add_argument(
+        "--format", choices=["gradescope", "junit"], required=True, dest="fmt"
+    )
+    export.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file to write (default: print to the terminal)",
+    )
     return parser
 
 
@@ -152,6 +237,11 @@ def resolve_report_path(course: Course, report: Path | None, learner: str) -> Pa
     return path
 
 
+def check_jobs(jobs: int | None) -> None:
+    if jobs is not None and jobs < 1:
+        raise GradingError(f"--jobs {jobs} must be 1 or more")
+
+
 def run_grade(args: argparse.Namespace, console: Console) -> int:
     course = load_course()
     chapters = course.select(args.chapter)
@@ -169,8 +259,7 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
     else:
         learner = default_learner()
     report_path = resolve_report_path(course, args.report, learner)
-    if args.jobs is not None and args.jobs < 1:
-        raise GradingError(f"--jobs {args.jobs} must be 1 or more")
+    check_jobs(args.jobs)
 
     console.print(
         f"Grading [bold]{target}[/] for [bold]{learner}[/]: {len(chapters)} chapter(s)."
@@ -184,9 +273,15 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
             f"{result.score}/{result.max_score} ({result.duration:.1f} s)"
         )
 
-    results = grade_chapters(
-        course, chapters, target, jobs=args.jobs, on_done=show_progress
-    )
+    try:
+        results = grade_chapters(
+            course, chapters, target, jobs=args.jobs, on_done=show_progress
+        )
+    except KeyboardInterrupt:
+        console.print(
+            "[red]Interrupted[/]: no report written; earlier reports are kept."
+        )
+        return EXIT_INTERRUPTED
     report = build_report(
         learner=learner,
         target=target,
@@ -197,8 +292,13 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
     )
     validate_report(report)
     write_json_atomic(report_path, report)
+    page_path = report_path.with_suffix(".html")
+    write_text_atomic(page_path, render_learner_html(report))
     print_summary(console, report)
-    console.print(f"Report written to [bold]{report_path}[/].")
+    console.print(
+        f"Report written to [bold]{report_path}[/] (web page: {page_path}); "
+        "`nox -s report` shows every check's feedback."
+    )
     return EXIT_OK
 
 
@@ -236,6 +336,184 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
             return
 
 
+def run_grade_class(args: argparse.Namespace, console: Console) -> int:
+    course = load_course()
+    chapters = course.select(args.chapter)
+    check_jobs(args.jobs)
+    learners = find_learners(course, args.submissions)
+    reports_dir = check_reports_dir(
+        args.reports if args.reports is not None else course.root / "reports"
+    )
+    console.print(
+        f"Grading {len(learners)} learner(s) in [bold]{args.submissions}[/], "
+        f"{len(chapters)} chapter(s) each; reports go to [bold]{reports_dir}[/]."
+    )
+    done = 0
+
+    def show_progress(learner: Learner) -> None:
+        nonlocal done
+        done += 1
+        style = CLASS_STYLES.get(learner.status, "")
+        score = learner.report["score"] if learner.report else 0
+        how = (
+            "unchanged, report reused"
+            if learner.reused
+            else f"{learner.duration:.1f} s"
+        )
+        line = (
+            f"  [{done}/{len(learners)}] {learner.name}: [{style}]{learner.status}[/] "
+            f"{score}/{learner.report['max_score'] if learner.report else '-'} ({how})"
+        )
+        console.print(line)
+        if learner.reason and learner.status != "ok":
+            console.print(f"      {escape(learner.reason[:300])}", highlight=False)
+
+    try:
+        run = grade_class(
+            course,
+            chapters,
+            learners,
+            reports_dir,
+            jobs=args.jobs,
+            regrade=args.regrade,
+            on_learner_done=show_progress,
+            submissions=args.submissions.resolve(),
+        )
+    except ClassInterrupted as interrupt:
+        finished = sum(1 for x in interrupt.run.learners if x.status != "not_graded")
+        console.print(
+            f"[red]Interrupted[/] after {finished} of {len(learners)} learner(s). "
+            "Their reports are kept, and grades.csv marks the others not_graded. "
+            "Run the same command again to grade the rest: unchanged learners "
+            "are not graded twice."
+        )
+        return EXIT_INTERRUPTED
+    print_class_summary(console, run.summary)
+    console.print(
+        f"Graded in {run.duration:.1f} s. Wrote {reports_dir / 'grades.csv'}, "
+        f"{reports_dir / 'class.json'} and one report per learner."
+    )
+    return EXIT_OK
+
+
+def print_class_summary(console: Console, summary: dict[str, Any]) -> None:
+    """Print learners' totals and the checks the class fails most."""
+    table = Table(title="Class")
+    table.add_column("Learner")
+    table.add_column("Status")
+    table.add_column("Score", justify="right")
+    table.add_column("Percent", justify="right")
+    for row in summary["learners"]:
+        style = CLASS_STYLES.get(row["status"], "")
+        table.add_row(
+            escape(row["learner"]),
+            f"[{style}]{row['status']}[/]",
+            f"{row['score']}/{row['max_score']}",
+            f"{row['percent']:.1f}",
+        )
+    console.print(table)
+    rated = [c for c in summary["checks"] if c["pass_rate"] is not None]
+    hardest = sorted(rated, key=lambda c: c["pass_rate"])[:5]
+    if hardest and hardest[0]["pass_rate"] < 1:
+        console.print("Checks the class fails most:")
+        for check in hardest:
+            console.print(
+                f"  {check['pass_rate']:.0%} passed  chapter {check['chapter']}: "
+                f"{escape(check['name'])}"
+            )
+
+
+def load_json_file(path: Path) -> Any:
+    """Read a report or class summary, or raise GradingError naming the fix."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GradingError(
+            f"report {str(path)!r} does not exist: grade first with `nox -s grade`, "
+            "or pass the report's path"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise GradingError(f"report {str(path)!r} cannot be read: {error}") from None
+    return data
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    data = load_json_file(path)
+    try:
+        validate_report(data)
+    except jsonschema.ValidationError as error:
+        raise GradingError(
+            f"{str(path)!r} is not a score report ({error.message}): pass a file "
+            "written by `nox -s grade` or `nox -s grade_class`"
+        ) from None
+    report: dict[str, Any] = data
+    return report
+
+
+def is_class_summary(data: Any) -> bool:
+    return isinstance(data, dict) and "learners" in data and "checks" in data
+
+
+def run_show_report(args: argparse.Namespace, console: Console) -> int:
+    course = load_course()
+    path = args.path
+    if path is None:
+        path = course.root / "reports" / f"{default_learner()}.json"
+    data = load_json_file(path)
+    if is_class_summary(data):
+        print_class_summary(console, data)
+        page = render_class_html(data)
+    else:
+        data = load_report(path)
+        print_report(console, data)
+        page = render_learner_html(data)
+    if args.html is not None:
+        write_text_atomic(args.html, page)
+        console.print(f"Web page written to [bold]{escape(str(args.html))}[/].")
+    return EXIT_OK
+
+
+def run_export(args: argparse.Namespace, console: Console) -> int:
+    report = load_report(args.path)
+    if args.fmt == "gradescope":
+        text = json.dumps(to_gradescope(report), indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = to_junit(report)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        write_text_atomic(args.output, text)
+        console.print(f"Wrote {escape(str(args.output))}.")
+    return EXIT_OK
+
+
+def print_report(console: Console, report: dict[str, Any]) -> None:
+    """Print every chapter's checks, with the feedback of those that failed."""
+    total = f"{report['score']}/{report['max_score']}"
+    console.print(
+        f"[bold]{escape(report['learner'])}[/]: {total}, "
+        f"graded {report['graded_at']} from {escape(report['target'])}"
+    )
+    marks = {"passed": "[green]pass[/]", "failed": "[yellow]FAIL[/]"}
+    for chapter in report["chapters"]:
+        style = STATUS_STYLES.get(chapter["status"], "")
+        title = escape(f"{chapter['id']} {chapter['title']}")
+        console.rule(
+            f"{title}: [{style}]{chapter['status']}[/] "
+            f"{chapter['score']}/{chapter['max_score']}",
+            align="left",
+        )
+        if chapter.get("reason"):
+            console.print(chapter["reason"], markup=False)
+        for check in chapter["checks"]:
+            mark = marks.get(check["status"], f"[red]{check['status']}[/]")
+            points = f"{check['score']}/{check['max_score']}"
+            console.print(f"  {mark} {points}  {escape(check['name'])}")
+            if check["status"] != "passed" and check["feedback"]:
+                for line in check["feedback"].splitlines():
+                    console.print(f"        {line}", markup=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -247,6 +525,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "grade":
             return run_grade(args, console)
+        if args.command == "grade-class":
+            return run_grade_class(args, console)
+        if args.command == "report":
+            return run_show_report(args, console)
+        if args.command == "export":
+            return run_export(args, console)
     except GradingError as error:
         console.print(f"[red]error:[/] {escape(str(error))}")
         return EXIT_USAGE

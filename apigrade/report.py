@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -21,6 +22,12 @@ from apigrade.runner import ChapterResult, CheckResult, iter_submission_files
 
 FORMAT_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schema" / "report.schema.json"
+
+
+def safe_name(raw: str) -> str:
+    """Make `raw` usable as a file name: letters, digits, dot, dash, underscore."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", raw.strip())
+    return name.strip("._-")[:64]
 
 
 def submission_digest(target: Path, chapters: list[Chapter]) -> str:
@@ -80,6 +87,7 @@ def build_report(
                 "score": result.score,
                 "max_score": result.max_score,
                 "duration": round(result.duration, 3),
+                "timed_out": result.timed_out,
                 "checks": [_check_entry(check) for check in result.checks],
             }
             for result in results
@@ -109,7 +117,13 @@ def validate_report(report: dict[str, Any]) -> None:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write `data` as JSON to `path` so readers see the old file or the new one.
+    """Write `data` as indented JSON to `path` with `write_text_atomic`."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    write_text_atomic(path, text)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` so readers see the old file or the new one.
 
     The text goes to a temporary file in the same folder, is flushed to disk,
     and then replaces `path` in one rename.
@@ -117,9 +131,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
-            json.dump(data, tmp, indent=2, ensure_ascii=False)
-            tmp.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as tmp:
+            tmp.write(text)
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp_name, 0o644)

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,49 @@ class ChapterResult:
     checks: list[CheckResult] = field(default_factory=list)
     reason: str | None = None
     duration: float = 0.0
+    timed_out: bool = False
+
+
+class _RunningGraders:
+    """The grader processes alive now, so an interrupt can stop them all.
+
+    Graders run in their own sessions, so Ctrl-C in the terminal does not
+    reach them; `stop()` kills every process group and refuses new ones.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._processes: set[subprocess.Popen[bytes]] = set()
+        self.stopping = threading.Event()
+
+    def add(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._processes.add(process)
+            stopping = self.stopping.is_set()
+        if stopping:
+            _kill_group(process)
+
+    def discard(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._processes.discard(process)
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopping.set()
+            processes = list(self._processes)
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def reset(self) -> None:
+        self.stopping.clear()
+
+
+RUNNING = _RunningGraders()
+
+
+class Interrupted(Exception):
+    """Grading was stopped (Ctrl-C) before this chapter finished."""
 
 
 def grade_chapters(
@@ -84,12 +128,24 @@ def grade_chapters(
             on_done(result)
         return result
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         return list(pool.map(run, chapters))
+    except BaseException:
+        # Ctrl-C: kill the graders that are running and start no others.
+        RUNNING.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def grade_chapter(course: Course, chapter: Chapter, target: Path) -> ChapterResult:
-    """Grade one chapter of `target`; learner code problems become an `error` result."""
+    """Grade one chapter of `target`; learner code problems become an `error` result.
+
+    Raises Interrupted when `RUNNING.stop()` was called before or during grading.
+    """
+    if RUNNING.stopping.is_set():
+        raise Interrupted(chapter.id)
     started = time.monotonic()
     source = target / chapter.folder
     if not (source / "main.py").is_file():
@@ -174,29 +230,52 @@ def _run_grader(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        RUNNING.add(process)
         try:
             process.wait(timeout=chapter.timeout)
         except subprocess.TimeoutExpired:
             _kill_group(process)
-            return _error_result(
+            result = _error_result(
                 chapter,
                 f"timed out after {chapter.timeout:g} s: grading this chapter took "
                 "too long, so it was stopped. Does the app hang at start-up or "
                 "in a handler?",
             )
+            result.timed_out = True
+            return result
         finally:
             _kill_group(process)
+            RUNNING.discard(process)
+    if RUNNING.stopping.is_set():
+        raise Interrupted(chapter.id)
 
     try:
         raw = json.loads(raw_path.read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         tail = _tail(output_path)
-        return _error_result(
+        result = _error_result(
             chapter,
             f"the grader exited with code {process.returncode} without a result. "
             f"Last lines of its output:\n{tail}",
         )
-    return score_raw_report(chapter, raw, grader_output=_tail(output_path))
+        return _point_at_learner_files(result, app_dir, source)
+    result = score_raw_report(chapter, raw, grader_output=_tail(output_path))
+    return _point_at_learner_files(result, app_dir, source)
+
+
+def _point_at_learner_files(
+    result: ChapterResult, app_dir: Path, source: Path
+) -> ChapterResult:
+    """Show paths in the graded copy as the learner's own files.
+
+    Tracebacks name the copy in a temporary folder; the learner edits `source`.
+    """
+    copy, own = str(app_dir), str(source.resolve())
+    if result.reason:
+        result.reason = result.reason.replace(copy, own)
+    for check in result.checks:
+        check.feedback = check.feedback.replace(copy, own)
+    return result
 
 
 def _ignore_entries(folder: str, names: list[str]) -> set[str]:
@@ -260,6 +339,16 @@ def score_raw_report(
     reason = None
     if status == "error":
         reason = "some checks could not run; their feedback says why"
+    timed_out = [
+        spec.id
+        for spec in chapter.checks
+        if (tests.get(spec.id) or {}).get("metadata", {}).get("kind") == "timeout"
+    ]
+    if timed_out:
+        reason = (
+            f"{len(timed_out)} check(s) timed out after {chapter.check_timeout:g} s: "
+            f"{', '.join(timed_out)}. Does the app hang or block in a handler?"
+        )
     return ChapterResult(
         id=chapter.id,
         title=chapter.title,
@@ -268,6 +357,7 @@ def score_raw_report(
         max_score=chapter.max_score,
         checks=checks,
         reason=reason,
+        timed_out=bool(timed_out),
     )
 
 

@@ -139,6 +139,10 @@ def test_hanging_handler_times_out_check(tmp_path: Path, course: Course) -> None
     assert checks["root_returns_hello_world"].status == "failed"
     assert "timed out after 2 s" in checks["root_returns_hello_world"].feedback
     assert checks["app_has_own_title_and_version"].status == "passed"
+    assert result.timed_out
+    assert "1 check(s) timed out after 2 s: root_returns_hello_world" in str(
+        result.reason
+    )
 
 
 def test_grading_leaves_target_unchanged(tmp_path: Path) -> None:

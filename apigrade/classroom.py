@@ -1,0 +1,449 @@
+"""Grade a whole class: one folder per learner, one report each, and a gradebook.
+
+Chapters of every learner share one pool of workers, so two cores stay busy
+whether the class has 3 learners or 300. A learner's report is written the
+moment their last chapter finishes; an interrupted run keeps those reports,
+and the next run reuses every report whose submission and graders have not
+changed since.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from apigrade.course import Chapter, Course
+from apigrade.errors import GradingError, TargetError
+from apigrade.html import render_class_html, render_learner_html
+from apigrade.report import (
+    build_report,
+    grader_version,
+    safe_name,
+    submission_digest,
+    validate_report,
+    write_json_atomic,
+    write_text_atomic,
+)
+from apigrade.runner import RUNNING, ChapterResult, Interrupted, grade_chapter
+
+logger = logging.getLogger("apigrade")
+
+SUMMARY_FORMAT_VERSION = 1
+CLASS_SUMMARY = "class.json"
+GRADEBOOK = "grades.csv"
+DASHBOARD = "class.html"
+# Learner statuses, from best to worst; see docs/class-grading.md.
+OK, ERROR, TIMEOUT, CRASHED, NOT_GRADED = (
+    "ok",
+    "error",
+    "timeout",
+    "crashed",
+    "not_graded",
+)
+
+
+@dataclass
+class Learner:
+    """One learner's folder in the submissions folder and their grading outcome."""
+
+    name: str
+    folder: Path
+    status: str = NOT_GRADED
+    reason: str | None = "grading was interrupted before this learner finished"
+    report: dict[str, Any] | None = None
+    reused: bool = False
+    duration: float = 0.0
+    results: dict[str, ChapterResult] = field(default_factory=dict)
+
+
+def find_learners(course: Course, submissions: Path) -> list[Learner]:
+    """List the learner folders in `submissions`, sorted by name.
+
+    Raises TargetError for a missing folder, a folder that is one learner's
+    work rather than a class, or two folders whose names collide.
+    """
+    shown = str(submissions)
+    if not submissions.is_dir():
+        what = "does not exist" if not submissions.exists() else "is not a folder"
+        raise TargetError(
+            f"submissions folder {shown!r} {what}: pass a folder that holds one "
+            "folder per learner, each shaped like exercises/"
+        )
+    chapter_folders = {chapter.folder for chapter in course.chapters}
+    entries = sorted(
+        path
+        for path in submissions.iterdir()
+        if path.is_dir() and not path.name.startswith((".", "_"))
+    )
+    if any(path.name in chapter_folders for path in entries):
+        raise TargetError(
+            f"submissions folder {shown!r} holds chapter folders such as "
+            f"{course.chapters[0].folder}/, so it is one learner's work: grade it with "
+            f"`nox -s grade -- --target {shown}`, or pass the folder above it"
+        )
+    learners: dict[str, Learner] = {}
+    for path in entries:
+        name = safe_name(path.name)
+        if not name:
+            raise TargetError(
+                f"learner folder {path.name!r} has no letters or digits in its name: "
+                "rename it, for example to the learner's user name"
+            )
+        if name in learners:
+            raise TargetError(
+                f"learner folders {learners[name].folder.name!r} and {path.name!r} "
+                f"both give the report name {name!r}: rename one of them"
+            )
+        learners[name] = Learner(name=name, folder=path.resolve())
+    if not learners:
+        raise TargetError(
+            f"submissions folder {shown!r} holds no learner folders: put one folder "
+            "per learner in it, each shaped like exercises/"
+        )
+    return list(learners.values())
+
+
+def learner_status(report: dict[str, Any]) -> tuple[str, str | None]:
+    """Sum up a learner's report as a status and a one-line reason."""
+    timed_out = [c for c in report["chapters"] if c.get("timed_out")]
+    errors = [c for c in report["chapters"] if c["status"] == "error"]
+    if timed_out:
+        status, chapters = TIMEOUT, timed_out
+    elif errors:
+        status, chapters = ERROR, errors
+    else:
+        return OK, None
+    reasons = []
+    for chapter in chapters:
+        reasons.append(f"chapter {chapter['id']}: {_one_line(chapter.get('reason'))}")
+    return status, "; ".join(reasons)
+
+
+def _one_line(reason: str | None) -> str:
+    """Shorten a chapter's reason to its first line and, after a colon, its last.
+
+    A reason such as "the app exited ... Last lines of its output:" followed by
+    a traceback becomes its first line plus the exception line at the end.
+    """
+    lines = [line.strip() for line in (reason or "").splitlines() if line.strip()]
+    if not lines:
+        return "error"
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} ... {lines[-1]}"
+    return lines[0]
+
+
+def _reusable_report(
+    path: Path, digest: str, version: str, chapter_ids: list[str]
+) -> dict[str, Any] | None:
+    """Return the stored report at `path` if it graded these same files."""
+    try:
+        report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        validate_report(report)
+    except (OSError, ValueError, jsonschema.ValidationError):
+        return None
+    same = (
+        report.get("submission_digest") == digest
+        and report.get("grader_version") == version
+        and [c["id"] for c in report["chapters"]] == chapter_ids
+    )
+    return report if same else None
+
+
+@dataclass
+class ClassRun:
+    """What `grade_class` did: every learner, in name order, and the run's time."""
+
+    learners: list[Learner]
+    duration: float
+    interrupted: bool
+    summary: dict[str, Any]
+
+
+def grade_class(
+    course: Course,
+    chapters: list[Chapter],
+    learners: list[Learner],
+    reports_dir: Path,
+    *,
+    jobs: int | None = None,
+    regrade: bool = False,
+    on_learner_done: Callable[[Learner], None] | None = None,
+    submissions: Path | None = None,
+) -> ClassRun:
+    """Grade every learner's `chapters`, writing each report as soon as it is done.
+
+    Ctrl-C stops the running graders, keeps the finished reports and still
+    writes the class summary and gradebook, with unfinished learners marked
+    `not_graded`; KeyboardInterrupt is re-raised after that.
+    """
+    started = time.monotonic()
+    version = grader_version(course)
+    chapter_ids = [chapter.id for chapter in chapters]
+    lock = threading.Lock()
+    pending: dict[str, int] = {}
+    to_grade: list[Learner] = []
+
+    for learner in learners:
+        if not regrade:
+            digest = submission_digest(learner.folder, chapters)
+            stored = _reusable_report(
+                reports_dir / f"{learner.name}.json", digest, version, chapter_ids
+            )
+            if stored is not None:
+                learner.report, learner.reused = stored, True
+                learner.status, learner.reason = learner_status(stored)
+                if on_learner_done is not None:
+                    on_learner_done(learner)
+                continue
+        pending[learner.name] = len(chapters)
+        to_grade.append(learner)
+
+    def finish(learner: Learner) -> None:
+        learner.duration = sum(r.duration for r in learner.results.values())
+        if learner.status != CRASHED:
+            results = [learner.results[chapter.id] for chapter in chapters]
+            report = build_report(
+                learner=learner.name,
+                target=learner.folder,
+                course=course,
+                chapters=chapters,
+                results=results,
+                duration=learner.duration,
+            )
+            validate_report(report)
+            write_json_atomic(reports_dir / f"{learner.name}.json", report)
+            page = render_learner_html(report)
+            write_text_atomic(reports_dir / f"{learner.name}.html", page)
+            learner.report = report
+            learner.status, learner.reason = learner_status(report)
+        if on_learner_done is not None:
+            on_learner_done(learner)
+
+    def grade_one(learner: Learner, chapter: Chapter) -> None:
+        try:
+            result = grade_chapter(course, chapter, learner.folder)
+        except Interrupted:
+            return
+        except Exception as error:
+            logger.exception("grading %s chapter %s failed", learner.name, chapter.id)
+            with lock:
+                learner.status = CRASHED
+                kind = type(error).__name__
+                learner.reason = f"grading chapter {chapter.id} raised {kind}: {error}"
+                pending[learner.name] -= 1
+                done = pending[learner.name] == 0
+            if done:
+                finish(learner)
+            return
+        with lock:
+            learner.results[chapter.id] = result
+            pending[learner.name] -= 1
+            done = pending[learner.name] == 0
+        if done:
+            finish(learner)
+
+    workers = max(1, jobs or os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(max_workers=workers)
+    interrupted = False
+    RUNNING.reset()
+    try:
+        # Learner by learner, so reports appear steadily rather than all at the end.
+        futures: list[Future[None]] = [
+            pool.submit(grade_one, learner, chapter)
+            for learner in to_grade
+            for chapter in chapters
+        ]
+        for future in futures:
+            future.result()
+    except KeyboardInterrupt:
+        interrupted = True
+        RUNNING.stop()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        RUNNING.reset()
+
+    summary = build_class_summary(
+        course, chapters, learners, version=version, submissions=submissions
+    )
+    write_class_files(reports_dir, summary, chapters)
+    run = ClassRun(
+        learners=learners,
+        duration=time.monotonic() - started,
+        interrupted=interrupted,
+        summary=summary,
+    )
+    if interrupted:
+        raise ClassInterrupted(run)
+    return run
+
+
+class ClassInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `grade_class`; `run` holds what was finished."""
+
+    def __init__(self, run: ClassRun) -> None:
+        super().__init__()
+        self.run = run
+
+
+def build_class_summary(
+    course: Course,
+    chapters: list[Chapter],
+    learners: list[Learner],
+    *,
+    version: str,
+    submissions: Path | None,
+) -> dict[str, Any]:
+    """Sum up the class: learner totals, chapter averages, check pass rates."""
+    max_score = sum(chapter.max_score for chapter in chapters)
+    rows = []
+    for learner in learners:
+        report = learner.report
+        scores: dict[str, int | None] = dict.fromkeys((c.id for c in chapters), None)
+        score = 0
+        if report is not None and learner.status != CRASHED:
+            for chapter in report["chapters"]:
+                scores[chapter["id"]] = chapter["score"]
+            score = report["score"]
+        rows.append(
+            {
+                "learner": learner.name,
+                "status": learner.status,
+                "reason": learner.reason,
+                "score": score,
+                "max_score": max_score,
+                "percent": round(100 * score / max_score, 1) if max_score else 0.0,
+                "chapters": scores,
+                "report": f"{learner.name}.json" if report is not None else None,
+            }
+        )
+
+    reports = [
+        learner.report
+        for learner in learners
+        if learner.report is not None and learner.status != CRASHED
+    ]
+    chapter_rows = []
+    check_rows = []
+    for chapter in chapters:
+        entries = [
+            c for report in reports for c in report["chapters"] if c["id"] == chapter.id
+        ]
+        chapter_rows.append(
+            {
+                "id": chapter.id,
+                "title": chapter.title,
+                "max_score": chapter.max_score,
+                "graded": len(entries),
+                "average": round(sum(c["score"] for c in entries) / len(entries), 2)
+                if entries
+                else None,
+            }
+        )
+        for spec in chapter.checks:
+            outcomes = [
+                check["status"]
+                for entry in entries
+                for check in entry["checks"]
+                if check["id"] == spec.id
+            ]
+            passed = outcomes.count("passed")
+            check_rows.append(
+                {
+                    "chapter": chapter.id,
+                    "id": spec.id,
+                    "name": chapter.check_name(spec.id),
+                    "max_score": spec.points,
+                    "graded": len(outcomes),
+                    "passed": passed,
+                    "pass_rate": round(passed / len(outcomes), 3) if outcomes else None,
+                }
+            )
+    return {
+        "format_version": SUMMARY_FORMAT_VERSION,
+        "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "grader_version": version,
+        "submissions": str(submissions) if submissions is not None else None,
+        "max_score": max_score,
+        "learners": rows,
+        "chapters": chapter_rows,
+        "checks": check_rows,
+    }
+
+
+def gradebook_csv(summary: dict[str, Any], chapters: list[Chapter]) -> str:
+    """Build the gradebook: a row per learner with chapter scores and status."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "learner",
+            *(chapter.folder for chapter in chapters),
+            "total",
+            "max_score",
+            "percent",
+            "status",
+            "reason",
+        ]
+    )
+    for row in summary["learners"]:
+        writer.writerow(
+            [
+                row["learner"],
+                *(
+                    "" if row["chapters"][c.id] is None else row["chapters"][c.id]
+                    for c in chapters
+                ),
+                row["score"],
+                row["max_score"],
+                f"{row['percent']:.1f}",
+                row["status"],
+                _spreadsheet_safe(row["reason"] or ""),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """Keep a spreadsheet from reading learner-influenced text as a formula."""
+    text = " ".join(text.split())
+    return "'" + text if text.startswith(("=", "+", "-", "@")) else text
+
+
+def write_class_files(
+    reports_dir: Path, summary: dict[str, Any], chapters: list[Chapter]
+) -> None:
+    """Write class.json, grades.csv and the class.html dashboard, each atomically."""
+    write_json_atomic(reports_dir / CLASS_SUMMARY, summary)
+    write_text_atomic(reports_dir / GRADEBOOK, gradebook_csv(summary, chapters))
+    write_text_atomic(reports_dir / DASHBOARD, render_class_html(summary))
+
+
+def check_reports_dir(reports_dir: Path) -> Path:
+    """Create `reports_dir` if needed and make sure it can be written."""
+    try:
+        reports_dir.mkdir(parents=True, exist_ok=True)
+        probe = reports_dir / ".apigrade-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise GradingError(
+            f"--reports {str(reports_dir)!r} cannot be written ({error.strerror}): "
+            "choose a folder you can write to"
+        ) from None
+    return reports_dir

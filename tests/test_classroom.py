@@ -1,0 +1,253 @@
+"""Grading a class: a folder of learners, their reports, class.json and grades.csv."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from apigrade.classroom import (
+    ClassRun,
+    find_learners,
+    grade_class,
+    gradebook_csv,
+    learner_status,
+)
+from apigrade.course import Chapter, Course
+from apigrade.errors import TargetError
+from apigrade.report import validate_report
+from tests.conftest import ROOT
+
+FIRST_APP = "01_first_app"
+# A busy loop in a middleware: the server never answers any request.
+HANG = """
+
+@app.middleware("http")
+async def never_answer(request, call_next):
+    while True:
+        pass
+"""
+
+
+def first_chapter(course: Course, check_timeout: float) -> Chapter:
+    return dataclasses.replace(course.chapters[0], check_timeout=check_timeout)
+
+
+def add_learner(submissions: Path, name: str, source: str = "solutions") -> Path:
+    folder = submissions / name / FIRST_APP
+    shutil.copytree(ROOT / source / FIRST_APP, folder)
+    return folder / "main.py"
+
+
+@pytest.fixture(scope="module")
+def graded_class(
+    course: Course, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, ClassRun]:
+    """A class of five learners, chapter 01 only, with 3 s per check."""
+    submissions = tmp_path_factory.mktemp("class")
+    add_learner(submissions, "ada")
+    add_learner(submissions, "bob", source="exercises")
+    broken = add_learner(submissions, "cy")
+    broken.write_text(broken.read_text() + "\ndef unfinished(:\n")
+    hangs = add_learner(submissions, "dee")
+    hangs.write_text(hangs.read_text() + HANG)
+    no_version = add_learner(submissions, "Eve Smith")
+    no_version.write_text(no_version.read_text().replace('version="', 'summary="'))
+    reports = tmp_path_factory.mktemp("reports")
+    chapters = [first_chapter(course, check_timeout=3)]
+    learners = find_learners(course, submissions)
+    run = grade_class(course, chapters, learners, reports, submissions=submissions)
+    return submissions, reports, run
+
+
+def test_every_learner_gets_a_report_and_a_row(
+    graded_class: tuple[Path, Path, ClassRun],
+) -> None:
+    _, reports, run = graded_class
+    rows = list(csv.DictReader(io.StringIO((reports / "grades.csv").read_text())))
+
+    by_name = {row["learner"]: row for row in rows}
+    assert list(by_name) == ["Eve_Smith", "ada", "bob", "cy", "dee"]
+    assert {name: row["status"] for name, row in by_name.items()} == {
+        "Eve_Smith": "ok",
+        "ada": "ok",
+        "bob": "ok",
+        "cy": "error",
+        "dee": "timeout",
+    }
+    assert by_name["ada"][FIRST_APP] == by_name["ada"]["total"] == "4"
+    assert by_name["ada"]["percent"] == "100.0"
+    assert by_name["bob"]["total"] == "0"
+    assert "SyntaxError" in by_name["cy"]["reason"]
+    assert "3 check(s) timed out after 3 s" in by_name["dee"]["reason"]
+    for learner in run.learners:
+        report = json.loads((reports / f"{learner.name}.json").read_text())
+        validate_report(report)
+        assert report["learner"] == learner.name
+
+
+def test_class_summary_counts_checks(graded_class: tuple[Path, Path, ClassRun]) -> None:
+    _, reports, _ = graded_class
+    summary = json.loads((reports / "class.json").read_text())
+
+    checks = {check["id"]: check for check in summary["checks"]}
+    # Ada and Eve pass the root check; Bob's starter, Cy's syntax error and
+    # Dee's hang do not.
+    assert checks["root_returns_hello_world"]["graded"] == 5
+    assert checks["root_returns_hello_world"]["passed"] == 2
+    assert checks["root_returns_hello_world"]["pass_rate"] == 0.4
+    assert checks["app_has_own_title_and_version"]["passed"] == 1
+    assert summary["chapters"][0]["graded"] == 5
+    assert summary["chapters"][0]["average"] == pytest.approx((4 + 3) / 5)
+
+
+def test_rerun_grades_only_changed_learners(
+    course: Course, graded_class: tuple[Path, Path, ClassRun]
+) -> None:
+    submissions, reports, _ = graded_class
+    before = (reports / "ada.json").read_text()
+    main_py = submissions / "bob" / FIRST_APP / "main.py"
+    main_py.write_text(main_py.read_text() + "\n# edited\n")
+    chapters = [first_chapter(course, check_timeout=3)]
+
+    run = grade_class(course, chapters, find_learners(course, submissions), reports)
+
+    reused = {learner.name: learner.reused for learner in run.learners}
+    assert reused == {
+        "Eve_Smith": True,
+        "ada": True,
+        "bob": False,
+        "cy": True,
+        "dee": True,
+    }
+    assert (reports / "ada.json").read_text() == before
+    statuses = [row["status"] for row in run.summary["learners"]]
+    assert statuses == ["ok", "ok", "ok", "error", "timeout"]
+
+
+def test_changed_graders_regrade_everyone(
+    course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submissions = tmp_path / "class"
+    add_learner(submissions, "ada")
+    chapters = [course.chapters[0]]
+    grade_class(course, chapters, find_learners(course, submissions), tmp_path)
+    monkeypatch.setattr(
+        "apigrade.classroom.grader_version", lambda course: "0.0.0+changed"
+    )
+
+    run = grade_class(course, chapters, find_learners(course, submissions), tmp_path)
+
+    assert [learner.reused for learner in run.learners] == [False]
+
+
+def test_interrupt_keeps_finished_reports(tmp_path: Path) -> None:
+    submissions = tmp_path / "class"
+    add_learner(submissions, "a_first")
+    for name in ("b_hangs", "c_waits"):
+        hangs = add_learner(submissions, name)
+        hangs.write_text(hangs.read_text() + HANG)
+    reports = tmp_path / "reports"
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    command = [sys.executable, "-m", "apigrade", "grade-class", str(submissions)]
+    command += ["--chapter", "01", "--jobs", "1", "--reports", str(reports)]
+    env = {**os.environ, "TMPDIR": str(private_tmp)}
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (reports / "a_first.json").exists():
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "a_first was not graded in 60 s"
+            time.sleep(0.1)
+        time.sleep(1)  # b_hangs is being graded now
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0].decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 130, output
+    assert "Interrupted after 1 of 3 learner(s)" in output
+    rows = list(csv.DictReader(io.StringIO((reports / "grades.csv").read_text())))
+    assert [row["status"] for row in rows] == ["ok", "not_graded", "not_graded"]
+    validate_report(json.loads((reports / "a_first.json").read_text()))
+    assert not (reports / "b_hangs.json").exists()
+    # The graders and servers were stopped, and their temporary folders removed.
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_submissions_folder_errors_name_the_fix(course: Course, tmp_path: Path) -> None:
+    with pytest.raises(TargetError, match="does not exist"):
+        find_learners(course, tmp_path / "missing")
+    with pytest.raises(TargetError, match="holds no learner folders"):
+        find_learners(course, tmp_path)
+    add_learner(tmp_path / "one", "ignored")
+    shutil.copytree(ROOT / "solutions" / FIRST_APP, tmp_path / "single" / FIRST_APP)
+    with pytest.raises(TargetError, match="one learner's work"):
+        find_learners(course, tmp_path / "single")
+    (tmp_path / "two" / "a b").mkdir(parents=True)
+    (tmp_path / "two" / "a_b").mkdir()
+    with pytest.raises(TargetError, match="'a b' and 'a_b' both give"):
+        find_learners(course, tmp_path / "two")
+
+
+def test_gradebook_keeps_text_out_of_formulas(course: Course) -> None:
+    summary = {
+        "learners": [
+            {
+                "learner": "ada",
+                "status": "error",
+                "reason": '=HYPERLINK("x")\nsecond line',
+                "score": 0,
+                "max_score": 4,
+                "percent": 0.0,
+                "chapters": {"01": None},
+            }
+        ]
+    }
+
+    rows = list(csv.reader(io.StringIO(gradebook_csv(summary, [course.chapters[0]]))))
+
+    assert rows[1] == [
+        "ada",
+        "",
+        "0",
+        "4",
+        "0.0",
+        "error",
+        '\'=HYPERLINK("x") second line',
+    ]
+
+
+def test_status_prefers_timeout_over_error() -> None:
+    report = {
+        "chapters": [
+            {
+                "id": "01",
+                "status": "error",
+                "reason": "app failed:\nTraceback\nNameError: x",
+            },
+            {"id": "02", "status": "failed", "timed_out": True, "reason": "2 check(s)"},
+        ]
+    }
+
+    assert learner_status(report) == ("timeout", "chapter 02: 2 check(s)")
+    del report["chapters"][1]
+    assert learner_status(report) == (
+        "error",
+        "chapter 01: app failed: ... NameError: x",
+    )

@@ -1,0 +1,73 @@
+"""The `report` and `export` commands, on the example report in docs/."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from apigrade.cli import main
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "docs" / "report-example.json"
+
+
+def test_report_shows_every_check(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(EXAMPLE)]) == 0
+
+    output = capsys.readouterr().out
+    report = json.loads(EXAMPLE.read_text())
+    for chapter in report["chapters"]:
+        assert f"{chapter['id']} {chapter['title']}" in output
+        for check in chapter["checks"]:
+            assert check["name"][:40] in " ".join(output.split())
+
+
+def test_report_writes_web_page(tmp_path: Path) -> None:
+    page = tmp_path / "ada.html"
+
+    assert main(["report", str(EXAMPLE), "--html", str(page)]) == 0
+
+    assert page.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_export_writes_both_formats(tmp_path: Path) -> None:
+    gradescope = tmp_path / "results.json"
+    junit = tmp_path / "junit.xml"
+
+    assert (
+        main(
+            [
+                "export",
+                str(EXAMPLE),
+                "--format",
+                "gradescope",
+                "--output",
+                str(gradescope),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["export", str(EXAMPLE), "--format", "junit", "--output", str(junit)]) == 0
+    )
+
+    report = json.loads(EXAMPLE.read_text())
+    assert json.loads(gradescope.read_text())["score"] == report["score"]
+    assert ET.parse(junit).getroot().tag == "testsuites"
+
+
+def test_report_that_is_not_a_report_names_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.json"
+    other.write_text('{"score": 1}')
+
+    assert main(["report", str(other)]) == 2
+    assert main(["export", str(tmp_path / "missing.json"), "--format", "junit"]) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert "is not a score report" in output
+    assert "does not exist: grade first with `nox -s grade`" in output
