@@ -19,6 +19,7 @@ nox.options.sessions = ["grade"]
 
 ROOT = Path(__file__).parent
 STAMP = ".apigrade-installed"
+STOP_TIMEOUT = 30.0
 
 
 def install_project(session: nox.Session, extras: str = "") -> None:
@@ -44,14 +45,30 @@ def install_project(session: nox.Session, extras: str = "") -> None:
 def grade(session: nox.Session) -> None:
     """Grade a folder of chapters (exercises/ by default) and write a report."""
     install_project(session)
-    session.run("python", "-m", "apigrade", "grade", *session.posargs)
+    # On Ctrl-C nox waits this long after its SIGTERM, so the engine can stop
+    # its graders and keep what is finished.
+    session.run(
+        "python",
+        "-m",
+        "apigrade",
+        "grade",
+        *session.posargs,
+        terminate_timeout=STOP_TIMEOUT,
+    )
 
 
 @nox.session(name="grade_class", default=False)
 def grade_class(session: nox.Session) -> None:
     """Grade every learner in a folder of submissions; write reports and grades.csv."""
     install_project(session)
-    session.run("python", "-m", "apigrade", "grade-class", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "apigrade",
+        "grade-class",
+        *session.posargs,
+        terminate_timeout=STOP_TIMEOUT,
+    )
 
 
 @nox.session(default=False)

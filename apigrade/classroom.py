@@ -31,13 +31,21 @@ from apigrade.html import render_class_html, render_learner_html
 from apigrade.report import (
     build_report,
     grader_version,
+    reason_summary,
     safe_name,
     submission_digest,
     validate_report,
     write_json_atomic,
     write_text_atomic,
 )
-from apigrade.runner import RUNNING, ChapterResult, Interrupted, grade_chapter
+from apigrade.runner import (
+    MISSING_MAIN,
+    RUNNING,
+    ChapterResult,
+    Interrupted,
+    grade_chapter,
+)
+from apigrade.sandbox import choose_isolation
 
 logger = logging.getLogger("apigrade")
 
@@ -45,7 +53,8 @@ SUMMARY_FORMAT_VERSION = 1
 CLASS_SUMMARY = "class.json"
 GRADEBOOK = "grades.csv"
 DASHBOARD = "class.html"
-# Learner statuses, from best to worst; see docs/class-grading.md.
+MAX_CSV_REASON = 500
+# Learner statuses, from best to worst; docs/report-format.md describes them.
 OK, ERROR, TIMEOUT, CRASHED, NOT_GRADED = (
     "ok",
     "error",
@@ -120,34 +129,28 @@ def learner_status(report: dict[str, Any]) -> tuple[str, str | None]:
     """Sum up a learner's report as a status and a one-line reason."""
     timed_out = [c for c in report["chapters"] if c.get("timed_out")]
     errors = [c for c in report["chapters"] if c["status"] == "error"]
+    missing = [c for c in errors if MISSING_MAIN in (c.get("reason") or "")]
     if timed_out:
         status, chapters = TIMEOUT, timed_out
     elif errors:
         status, chapters = ERROR, errors
     else:
         return OK, None
-    reasons = []
-    for chapter in chapters:
-        reasons.append(f"chapter {chapter['id']}: {_one_line(chapter.get('reason'))}")
+    if missing and len(missing) == len(report["chapters"]):
+        return ERROR, "nothing handed in: no chapter folder has a main.py"
+    reasons = [
+        f"chapter {c['id']}: {reason_summary(c.get('reason'), limit=200)}"
+        for c in chapters
+        if c not in missing
+    ]
+    if missing:
+        ids = ", ".join(c["id"] for c in missing)
+        reasons.append(f"chapters {ids}: no main.py")
     return status, "; ".join(reasons)
 
 
-def _one_line(reason: str | None) -> str:
-    """Shorten a chapter's reason to its first line and, after a colon, its last.
-
-    A reason such as "the app exited ... Last lines of its output:" followed by
-    a traceback becomes its first line plus the exception line at the end.
-    """
-    lines = [line.strip() for line in (reason or "").splitlines() if line.strip()]
-    if not lines:
-        return "error"
-    if len(lines) > 1 and lines[0].endswith(":"):
-        return f"{lines[0]} ... {lines[-1]}"
-    return lines[0]
-
-
 def _reusable_report(
-    path: Path, digest: str, version: str, chapter_ids: list[str]
+    path: Path, digest: str, version: str, chapter_ids: list[str], isolation: str
 ) -> dict[str, Any] | None:
     """Return the stored report at `path` if it graded these same files."""
     try:
@@ -159,6 +162,7 @@ def _reusable_report(
         report.get("submission_digest") == digest
         and report.get("grader_version") == version
         and [c["id"] for c in report["chapters"]] == chapter_ids
+        and report.get("isolation") == isolation
     )
     return report if same else None
 
@@ -181,6 +185,7 @@ def grade_class(
     *,
     jobs: int | None = None,
     regrade: bool = False,
+    isolation: str | None = None,
     on_learner_done: Callable[[Learner], None] | None = None,
     submissions: Path | None = None,
 ) -> ClassRun:
@@ -191,7 +196,17 @@ def grade_class(
     `not_graded`; KeyboardInterrupt is re-raised after that.
     """
     started = time.monotonic()
+    level = isolation or choose_isolation()
     version = grader_version(course)
+    # --regrade makes every older report stale. If that run is interrupted,
+    # the next one goes on regrading what is still older than its start.
+    previous = read_class_summary(reports_dir)
+    if regrade:
+        stale_before: str | None = _now()
+    elif previous is not None and not previous.get("complete", True):
+        stale_before = previous.get("regrade_before")
+    else:
+        stale_before = None
     chapter_ids = [chapter.id for chapter in chapters]
     lock = threading.Lock()
     pending: dict[str, int] = {}
@@ -201,9 +216,15 @@ def grade_class(
         if not regrade:
             digest = submission_digest(learner.folder, chapters)
             stored = _reusable_report(
-                reports_dir / f"{learner.name}.json", digest, version, chapter_ids
+                reports_dir / f"{learner.name}.json",
+                digest,
+                version,
+                chapter_ids,
+                level,
             )
-            if stored is not None:
+            if stored is not None and (
+                stale_before is None or stored["graded_at"] >= stale_before
+            ):
                 learner.report, learner.reused = stored, True
                 learner.status, learner.reason = learner_status(stored)
                 if on_learner_done is not None:
@@ -223,6 +244,7 @@ def grade_class(
                 chapters=chapters,
                 results=results,
                 duration=learner.duration,
+                isolation=level,
             )
             validate_report(report)
             write_json_atomic(reports_dir / f"{learner.name}.json", report)
@@ -235,7 +257,7 @@ def grade_class(
 
     def grade_one(learner: Learner, chapter: Chapter) -> None:
         try:
-            result = grade_chapter(course, chapter, learner.folder)
+            result = grade_chapter(course, chapter, learner.folder, isolation=level)
         except Interrupted:
             return
         except Exception as error:
@@ -279,6 +301,8 @@ def grade_class(
     summary = build_class_summary(
         course, chapters, learners, version=version, submissions=submissions
     )
+    summary["complete"] = not interrupted
+    summary["regrade_before"] = stale_before
     write_class_files(reports_dir, summary, chapters)
     run = ClassRun(
         learners=learners,
@@ -297,6 +321,37 @@ class ClassInterrupted(KeyboardInterrupt):
     def __init__(self, run: ClassRun) -> None:
         super().__init__()
         self.run = run
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def read_class_summary(reports_dir: Path) -> dict[str, Any] | None:
+    """Return the class.json of an earlier run in `reports_dir`, if readable."""
+    try:
+        data = json.loads((reports_dir / CLASS_SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def reports_losing_chapters(
+    learners: list[Learner], chapters: list[Chapter], reports_dir: Path
+) -> list[str]:
+    """Name the stored reports that hold chapters a partial run would drop."""
+    wanted = {chapter.id for chapter in chapters}
+    losing = []
+    for learner in learners:
+        path = reports_dir / f"{learner.name}.json"
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            ids = {chapter["id"] for chapter in stored["chapters"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if ids - wanted:
+            losing.append(path.name)
+    return losing
 
 
 def build_class_summary(
@@ -354,11 +409,13 @@ def build_class_summary(
             }
         )
         for spec in chapter.checks:
+            # A check that could not run (no main.py, an app that did not
+            # start) says nothing about how hard the check is.
             outcomes = [
                 check["status"]
                 for entry in entries
                 for check in entry["checks"]
-                if check["id"] == spec.id
+                if check["id"] == spec.id and check["status"] in ("passed", "failed")
             ]
             passed = outcomes.count("passed")
             check_rows.append(
@@ -374,9 +431,7 @@ def build_class_summary(
             )
     return {
         "format_version": SUMMARY_FORMAT_VERSION,
-        "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
+        "generated_at": _now(),
         "grader_version": version,
         "submissions": str(submissions) if submissions is not None else None,
         "max_score": max_score,
@@ -402,6 +457,9 @@ def gradebook_csv(summary: dict[str, Any], chapters: list[Chapter]) -> str:
         ]
     )
     for row in summary["learners"]:
+        # No grade at all (crashed, not graded) leaves the totals empty, so a
+        # gradebook import does not record a zero.
+        graded = row["status"] not in (CRASHED, NOT_GRADED)
         writer.writerow(
             [
                 row["learner"],
@@ -409,11 +467,11 @@ def gradebook_csv(summary: dict[str, Any], chapters: list[Chapter]) -> str:
                     "" if row["chapters"][c.id] is None else row["chapters"][c.id]
                     for c in chapters
                 ),
-                row["score"],
+                row["score"] if graded else "",
                 row["max_score"],
-                f"{row['percent']:.1f}",
+                f"{row['percent']:.1f}" if graded else "",
                 row["status"],
-                _spreadsheet_safe(row["reason"] or ""),
+                _spreadsheet_safe(row["reason"] or "")[:MAX_CSV_REASON],
             ]
         )
     return buffer.getvalue()

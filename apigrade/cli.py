@@ -8,6 +8,7 @@ import getpass
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from apigrade.classroom import (
     check_reports_dir,
     find_learners,
     grade_class,
+    reports_losing_chapters,
 )
 from apigrade.course import Course, load_course
 from apigrade.errors import GradingError, TargetError
@@ -40,6 +42,7 @@ from apigrade.report import (
     write_text_atomic,
 )
 from apigrade.runner import ChapterResult, grade_chapters
+from apigrade.sandbox import choose_isolation
 
 logger = logging.getLogger("apigrade")
 
@@ -118,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="chapters graded at once (default: the number of CPUs)",
     )
+    grade.add_argument(
+        "--isolation",
+        choices=["auto", "bubblewrap", "limits"],
+        default="auto",
+        help="how learner code is isolated (default: bubblewrap when it works here, "
+        "else limits only)",
+    )
 
     grade_class = commands.add_parser(
         "grade-class",
@@ -147,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="folder for the reports and the gradebook (default: reports)",
+    )
+    grade_class.add_argument(
+        "--isolation",
+        choices=["auto", "bubblewrap", "limits"],
+        default="auto",
+        help="how learner code is isolated (default: bubblewrap when it works here, "
+        "else limits only)",
     )
     grade_class.add_argument(
         "--regrade",
@@ -210,9 +227,20 @@ def resolve_target(course: Course, target: Path | None) -> Path:
         )
     if not any((path / chapter.folder).is_dir() for chapter in course.chapters):
         example = course.chapters[0].folder
+        folders = [child for child in path.iterdir() if child.is_dir()]
+        if any((child / example).is_dir() for child in folders):
+            raise TargetError(
+                f"target {str(shown)!r} holds one folder per learner: grade them all "
+                f"with `nox -s grade_class -- {shown}`, or pass one learner's folder"
+            )
+        if path.name in {chapter.folder for chapter in course.chapters}:
+            raise TargetError(
+                f"target {str(shown)!r} is a chapter folder: pass the folder above "
+                f"it, and --chapter {path.name[:2]} to grade only that chapter"
+            )
         raise TargetError(
             f"target {str(shown)!r} contains no chapter folder (such as {example}/): "
-            "pass the folder that contains the chapters, not a chapter itself"
+            "pass the folder that holds the chapter folders, shaped like exercises/"
         )
     return path
 
@@ -230,11 +258,24 @@ def resolve_report_path(course: Course, report: Path | None, learner: str) -> Pa
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".apigrade-probe-"):
             pass
     except OSError as error:
+        blocking = next((parent for parent in path.parents if parent.is_file()), None)
+        if blocking is not None:
+            raise GradingError(
+                f"--report {str(path)!r} cannot be written: {blocking} is a file, "
+                "not a folder. Choose a path in a folder"
+            ) from None
         raise GradingError(
             f"--report {str(path)!r} cannot be written ({error.strerror}): "
             "choose a path in a folder you can write to"
         ) from None
     return path
+
+
+def resolve_isolation(requested: str) -> str:
+    try:
+        return choose_isolation(requested)
+    except ValueError as error:
+        raise GradingError(str(error)) from None
 
 
 def check_jobs(jobs: int | None) -> None:
@@ -260,9 +301,11 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
         learner = default_learner()
     report_path = resolve_report_path(course, args.report, learner)
     check_jobs(args.jobs)
+    isolation = resolve_isolation(args.isolation)
 
     console.print(
-        f"Grading [bold]{target}[/] for [bold]{learner}[/]: {len(chapters)} chapter(s)."
+        f"Grading [bold]{target}[/] for [bold]{learner}[/]: {len(chapters)} "
+        f"chapter(s), isolation: {isolation}."
     )
     started = time.monotonic()
 
@@ -275,7 +318,12 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
 
     try:
         results = grade_chapters(
-            course, chapters, target, jobs=args.jobs, on_done=show_progress
+            course,
+            chapters,
+            target,
+            jobs=args.jobs,
+            on_done=show_progress,
+            isolation=isolation,
         )
     except KeyboardInterrupt:
         console.print(
@@ -289,6 +337,7 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
         chapters=chapters,
         results=results,
         duration=time.monotonic() - started,
+        isolation=isolation,
     )
     validate_report(report)
     write_json_atomic(report_path, report)
@@ -340,10 +389,20 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
     course = load_course()
     chapters = course.select(args.chapter)
     check_jobs(args.jobs)
+    isolation = resolve_isolation(args.isolation)
     learners = find_learners(course, args.submissions)
     reports_dir = check_reports_dir(
         args.reports if args.reports is not None else course.root / "reports"
     )
+    losing = reports_losing_chapters(learners, chapters, reports_dir)
+    if losing:
+        shown = ", ".join(losing[:3]) + (" ..." if len(losing) > 3 else "")
+        raise GradingError(
+            f"{reports_dir} holds reports with more chapters than this run grades "
+            f"({shown}); they would be replaced by reports of "
+            f"{', '.join(c.id for c in chapters)} only. Pass --reports with another "
+            "folder for a partial run, or grade every chapter"
+        )
     console.print(
         f"Grading {len(learners)} learner(s) in [bold]{args.submissions}[/], "
         f"{len(chapters)} chapter(s) each; reports go to [bold]{reports_dir}[/]."
@@ -376,6 +435,7 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
             reports_dir,
             jobs=args.jobs,
             regrade=args.regrade,
+            isolation=isolation,
             on_learner_done=show_progress,
             submissions=args.submissions.resolve(),
         )
@@ -514,6 +574,10 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
                     console.print(f"        {line}", markup=False)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -522,6 +586,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     console = Console(highlight=False)
+    # A process manager, or nox when it is interrupted, stops the engine with
+    # SIGTERM: it gets the same clean stop as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.command == "grade":
             return run_grade(args, console)

@@ -10,6 +10,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from apigrade.report import reason_summary
+
 # Gradescope's visibility values: "hidden" would never show the test to the
 # learner, so our hidden checks are shown once the due date has passed.
 GRADESCOPE_VISIBILITY = {"visible": "visible", "hidden": "after_due_date"}
@@ -95,22 +97,18 @@ def _summary(report: dict[str, Any]) -> str:
         f"{report['learner']} scored {report['score']} of {report['max_score']} "
         f"points in {len(chapters)} graded chapter(s)."
     )
-    errors = [chapter for chapter in chapters if chapter["status"] == "error"]
+    errors = [
+        chapter
+        for chapter in chapters
+        if chapter["status"] == "error" or chapter.get("timed_out")
+    ]
     if not errors:
-        return text + " No chapter had an error."
+        return text + " No chapter had an error or a timeout."
     parts = []
     for chapter in errors:
-        reason = _shorten(chapter.get("reason") or "no reason given")
+        reason = reason_summary(chapter.get("reason"), limit=SUMMARY_REASON_CHARS)
         parts.append(f"{_chapter_label(chapter)} ({reason})")
-    return text + " Chapters with errors: " + "; ".join(parts) + "."
-
-
-def _shorten(text: str) -> str:
-    """Join `text` into one line and cut it to SUMMARY_REASON_CHARS."""
-    line = " ".join(text.split())
-    if len(line) <= SUMMARY_REASON_CHARS:
-        return line
-    return line[: SUMMARY_REASON_CHARS - 1].rstrip() + "…"
+    return text + " Chapters with errors or timeouts: " + "; ".join(parts) + "."
 
 
 def _gradescope_test(

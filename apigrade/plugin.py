@@ -17,7 +17,12 @@ import httpx
 import pytest
 
 from apigrade.checks import CheckFailed
-from apigrade.server import START_TIMEOUT, AppStartError, LearnerApp
+from apigrade.server import (
+    START_TIMEOUT,
+    AppStartError,
+    LearnerApp,
+    ResponseTooLarge,
+)
 from apigrade.timing import pop_measurements
 
 APP_DIR_VARIABLE = "APIGRADE_APP_DIR"
@@ -104,6 +109,12 @@ def _describe_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> dict[str,
             "kind": "timeout",
             "feedback": f"timed out: the app did not answer a request in time "
             f"({type(error).__name__}). Is a handler blocked or waiting forever?",
+        }
+    if isinstance(error, ResponseTooLarge):
+        return {
+            "kind": "failed",
+            "feedback": f"The response was too large: {error}. Does the handler "
+            "build a huge body, or stream without end?",
         }
     if isinstance(error, httpx.HTTPError):
         return {

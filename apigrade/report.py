@@ -10,6 +10,7 @@ import json
 import os
 import re
 import tempfile
+import unicodedata
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,36 @@ SCHEMA_PATH = Path(__file__).parent / "schema" / "report.schema.json"
 
 
 def safe_name(raw: str) -> str:
-    """Make `raw` usable as a file name: letters, digits, dot, dash, underscore."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", raw.strip())
+    """Make `raw` usable as a file name: letters, digits, dot, dash, underscore.
+
+    Accents are dropped first (José becomes Jose); any other run of characters
+    becomes one underscore, and the name is cut to 64 characters.
+    """
+    plain = unicodedata.normalize("NFKD", raw.strip())
+    plain = "".join(char for char in plain if not unicodedata.combining(char))
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", plain)
     return name.strip("._-")[:64]
+
+
+def reason_summary(reason: str | None, limit: int = 300) -> str:
+    """Shorten a chapter's reason to one line: its first, and after a colon its last.
+
+    "The app could not be started: ... Last lines of its output:" followed by a
+    traceback becomes that first line, " ... " and the exception at the end.
+    """
+    lines = [line.strip() for line in (reason or "").splitlines() if line.strip()]
+    if not lines:
+        return "error"
+    exception = next(
+        (line for line in reversed(lines) if not line.startswith("Hint:")), lines[-1]
+    )
+    if len(lines) > 1 and lines[0].endswith(":"):
+        summary = f"{lines[0]} ... {exception}"
+    else:
+        summary = lines[0]
+    if len(summary) > limit:
+        summary = summary[: limit - 3].rstrip() + "..."
+    return summary
 
 
 def submission_digest(target: Path, chapters: list[Chapter]) -> str:
@@ -65,6 +93,7 @@ def build_report(
     chapters: list[Chapter],
     results: list[ChapterResult],
     duration: float | None = None,
+    isolation: str | None = None,
 ) -> dict[str, Any]:
     """Assemble the score report from the chapters' results."""
     report: dict[str, Any] = {
@@ -95,6 +124,8 @@ def build_report(
     }
     if duration is not None:
         report["duration"] = round(duration, 3)
+    if isolation is not None:
+        report["isolation"] = isolation
     return report
 
 

@@ -9,6 +9,7 @@ start is reported with a reason while the others are graded as usual.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from apigrade.plugin import (
     START_TIMEOUT_VARIABLE,
     WORK_DIR_VARIABLE,
 )
+from apigrade.sandbox import ISOLATION_VARIABLE, choose_isolation
 
 logger = logging.getLogger("apigrade")
 
@@ -38,6 +40,8 @@ IGNORED_NAMES = ("__pycache__", "*.pyc", ".pytest_cache", ".venv", "venv", ".git
 HIDDEN_FEEDBACK = "This check is hidden: its inputs and expected values stay private."
 NOT_RUN_FEEDBACK = "Not run: {reason}"
 OUTPUT_TAIL_LINES = 15
+MISSING_MAIN = "no main.py in"
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -118,12 +122,13 @@ def grade_chapters(
     *,
     jobs: int | None = None,
     on_done: Callable[[ChapterResult], None] | None = None,
+    isolation: str | None = None,
 ) -> list[ChapterResult]:
     """Grade `chapters` of the folder `target` concurrently, in course order."""
     workers = max(1, min(jobs or os.cpu_count() or 1, len(chapters)))
 
     def run(chapter: Chapter) -> ChapterResult:
-        result = grade_chapter(course, chapter, target)
+        result = grade_chapter(course, chapter, target, isolation=isolation)
         if on_done is not None:
             on_done(result)
         return result
@@ -139,11 +144,16 @@ def grade_chapters(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def grade_chapter(course: Course, chapter: Chapter, target: Path) -> ChapterResult:
+def grade_chapter(
+    course: Course, chapter: Chapter, target: Path, *, isolation: str | None = None
+) -> ChapterResult:
     """Grade one chapter of `target`; learner code problems become an `error` result.
 
+    `isolation` is a level from apigrade.sandbox; None picks the best available.
     Raises Interrupted when `RUNNING.stop()` was called before or during grading.
     """
+    if isolation is None:
+        isolation = choose_isolation()
     if RUNNING.stopping.is_set():
         raise Interrupted(chapter.id)
     started = time.monotonic()
@@ -151,12 +161,12 @@ def grade_chapter(course: Course, chapter: Chapter, target: Path) -> ChapterResu
     if not (source / "main.py").is_file():
         result = _error_result(
             chapter,
-            f"{source / 'main.py'} not found: the target folder should hold one "
-            f"folder per chapter, shaped like exercises/{chapter.folder}/",
+            f"{MISSING_MAIN} {source}: the target folder should hold one folder "
+            f"per chapter, shaped like exercises/{chapter.folder}/",
         )
     else:
         with tempfile.TemporaryDirectory(prefix=f"apigrade-{chapter.id}-") as tmp:
-            result = _run_grader(course, chapter, source, Path(tmp))
+            result = _run_grader(course, chapter, source, Path(tmp), isolation)
     result.duration = time.monotonic() - started
     logger.info(
         "chapter %s: %s, %s/%s in %.1f s",
@@ -170,7 +180,7 @@ def grade_chapter(course: Course, chapter: Chapter, target: Path) -> ChapterResu
 
 
 def _run_grader(
-    course: Course, chapter: Chapter, source: Path, work_dir: Path
+    course: Course, chapter: Chapter, source: Path, work_dir: Path, isolation: str
 ) -> ChapterResult:
     app_dir = work_dir / "app"
     try:
@@ -217,6 +227,7 @@ def _run_grader(
             APP_DIR_VARIABLE: str(app_dir),
             WORK_DIR_VARIABLE: str(work_dir),
             START_TIMEOUT_VARIABLE: f"{chapter.start_timeout:g}",
+            ISOLATION_VARIABLE: isolation,
             "PYTHONDONTWRITEBYTECODE": "1",
         }
     )
@@ -229,6 +240,7 @@ def _run_grader(
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_engine,
         )
         RUNNING.add(process)
         try:
@@ -276,6 +288,14 @@ def _point_at_learner_files(
     for check in result.checks:
         check.feedback = check.feedback.replace(copy, own)
     return result
+
+
+def _die_with_engine() -> None:
+    """Ask Linux to kill the grader if the engine dies without stopping it."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _ignore_entries(folder: str, names: list[str]) -> set[str]:

@@ -14,20 +14,102 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from apigrade import sandbox
+from apigrade.sandbox import SandboxedProcess
 
 START_TIMEOUT = 20.0
 STOP_GRACE = 3.0
 CLIENT_TIMEOUT = 60.0
 BASE_URL = "http://learner-app"
 LOG_TAIL_LINES = 12
+MAX_LINE = 300
+MIB = 1024 * 1024
+# A check never needs more than this of one response; a body that keeps
+# coming (hundreds of MB, or a stream without end) must not fill the grader.
+MAX_RESPONSE_BYTES = 16 * MIB
+
+
+# Signals the kernel sends to a process that passes one of the sandbox's limits.
+LIMIT_SIGNALS = {
+    signal.SIGXFSZ: "it wrote a file, or output, past the size limit",
+    signal.SIGXCPU: "it used up its CPU time limit",
+    signal.SIGKILL: "it was killed, for example for using too much memory",
+    signal.SIGSEGV: "it crashed (segmentation fault), for example out of memory",
+}
+
+
+def describe_exit(code: int) -> str:
+    """Say how a process ended, from its exit code, for feedback."""
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        sig = signal.Signals(-code)
+    except ValueError:
+        return f"was stopped by signal {-code}"
+    reason = LIMIT_SIGNALS.get(sig)
+    return f"was stopped by {sig.name}" + (f": {reason}" if reason else "")
 
 
 class AppStartError(Exception):
     """The learner's app did not start; the message says why, for the learner."""
+
+
+class ResponseTooLarge(httpx.HTTPError):
+    """A response body passed MAX_RESPONSE_BYTES; the grader stops reading it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the response body passed {limit // MIB} MB, the most the grader reads"
+        )
+
+
+class _LimitedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body that raises ResponseTooLarge past `limit` bytes."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._seen = 0
+
+    def _count(self, chunk: bytes) -> bytes:
+        self._seen += len(chunk)
+        if self._seen > self._limit:
+            raise ResponseTooLarge(self._limit)
+        return chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            yield self._count(chunk)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield self._count(chunk)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class _LimitedTransport(httpx.HTTPTransport):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        response.stream = _LimitedStream(response.stream, MAX_RESPONSE_BYTES)
+        return response
+
+
+class _AsyncLimitedTransport(httpx.AsyncHTTPTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        response.stream = _LimitedStream(response.stream, MAX_RESPONSE_BYTES)
+        return response
 
 
 class LearnerApp:
@@ -51,7 +133,7 @@ class LearnerApp:
         self.start_timeout = start_timeout
         self.socket_path = work_dir / "app.sock"
         self.log_path = work_dir / "app.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: SandboxedProcess | None = None
         self.starts = 0
 
     @property
@@ -90,14 +172,16 @@ class LearnerApp:
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self.starts} ---\n".encode())
             log.flush()
-            self.process = subprocess.Popen(
+            self.process = sandbox.start(
                 self.command,
                 cwd=self.app_dir,
                 env=env,
-                stdin=subprocess.DEVNULL,
                 stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                writable=self.work_dir,
+                # A second app may run from the first one's copy of the code.
+                also_writable=[]
+                if self.app_dir.is_relative_to(self.work_dir)
+                else [self.app_dir],
             )
         self._wait_until_ready()
 
@@ -105,12 +189,12 @@ class LearnerApp:
         assert self.process is not None
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            code = self.process.poll()
+            code = self.process.popen.poll()
             if code is not None:
                 self.process = None
                 raise AppStartError(
-                    f"the app exited with code {code} before it served a request. "
-                    f"Last lines of its output:\n{self.log_tail()}"
+                    f"the app {describe_exit(code)} before it served a request. "
+                    f"Last lines of its output:\n{self.log_tail()}{self._diagnose()}"
                 )
             if self._accepts_connections():
                 return
@@ -119,8 +203,25 @@ class LearnerApp:
         raise AppStartError(
             f"the app did not start within {self.start_timeout:g} s "
             "(is something at import time or in the lifespan waiting forever?). "
-            f"Last lines of its output:\n{self.log_tail()}"
+            f"Last lines of its output:\n{self.log_tail()}{self._diagnose()}"
         )
+
+    def _diagnose(self) -> str:
+        """Add a hint for start-up failures whose output alone is unclear."""
+        hints = []
+        with contextlib.suppress(OSError):
+            if self.log_path.stat().st_size >= sandbox.LIMITS_DEFAULT.file_size:
+                limit = sandbox.LIMITS_DEFAULT.file_size // MIB
+                hints.append(
+                    f"The app's output reached the {limit} MB limit for a file, so "
+                    "the rest of it, errors included, was lost: does it print in a "
+                    "loop?"
+                )
+        if "UnicodeDecodeError" in self.log_tail():
+            hints.append(
+                "A source file is not UTF-8 text: save it as UTF-8 in your editor."
+            )
+        return "".join(f"\nHint: {hint}" for hint in hints)
 
     def _accepts_connections(self) -> bool:
         if not self.socket_path.exists():
@@ -141,21 +242,15 @@ class LearnerApp:
         if process is None:
             return None
         code: int | None = None
-        self._signal_group(process, signal.SIGTERM)
+        process.terminate()
         try:
-            code = process.wait(timeout=grace)
+            code = process.popen.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             code = None
-        # Children the app started may outlive the server, so the group is
+        # Children the app started may outlive the server, so they are
         # killed even after a clean exit.
-        self._signal_group(process, signal.SIGKILL)
-        process.wait()
+        process.kill()
         return code
-
-    @staticmethod
-    def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
 
     def restart(self) -> None:
         self.stop()
@@ -164,11 +259,11 @@ class LearnerApp:
     # Clients wait longer than a check's own timeout, so a hung handler is
     # reported by the check's deadline as "timed out after N s".
     def client(self, timeout: float = CLIENT_TIMEOUT) -> httpx.Client:
-        transport = httpx.HTTPTransport(uds=str(self.socket_path))
+        transport = _LimitedTransport(uds=str(self.socket_path))
         return httpx.Client(transport=transport, base_url=BASE_URL, timeout=timeout)
 
     def async_client(self, timeout: float = CLIENT_TIMEOUT) -> httpx.AsyncClient:
-        transport = httpx.AsyncHTTPTransport(uds=str(self.socket_path))
+        transport = _AsyncLimitedTransport(uds=str(self.socket_path))
         return httpx.AsyncClient(
             transport=transport, base_url=BASE_URL, timeout=timeout
         )
@@ -184,4 +279,8 @@ class LearnerApp:
         except FileNotFoundError:
             return "(no output)"
         text = data.decode("utf-8", errors="replace").rstrip()
-        return "\n".join(text.splitlines()[-lines:]) or "(no output)"
+        tail = [
+            line if len(line) <= MAX_LINE else f"{line[:MAX_LINE]}... (line cut)"
+            for line in text.splitlines()[-lines:]
+        ]
+        return "\n".join(tail) or "(no output)"

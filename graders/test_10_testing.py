@@ -12,12 +12,10 @@ process group is killed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from apigrade import sandbox
 from apigrade.checks import CheckFailed, truncate
 from apigrade.timing import record_measurement
 
@@ -232,9 +231,15 @@ def run_suites(test_files: list[Path], work_dir: Path) -> SuiteResults:
                 runs_dir, mutant.id, mutant.source, test_files, MUTANT_DEADLINE
             )
         )
+    # The runner and its pytest settings are copied next to the jobs: the
+    # sandbox the tests run in shows this folder and nothing of the course.
+    runner_dir = runs_dir / "runner"
+    runner_dir.mkdir()
+    runner = Path(shutil.copy(SUITE_RUNNER, runner_dir))
+    config = Path(shutil.copy(LEARNER_PYTEST_CONFIG, runner_dir))
     pytest_args = [
         "-c",
-        str(LEARNER_PYTEST_CONFIG),
+        str(config),
         "--rootdir=.",
         "-p",
         "no:cacheprovider",
@@ -271,25 +276,21 @@ def run_suites(test_files: list[Path], work_dir: Path) -> SuiteResults:
     }
     started = time.monotonic()
     with (runs_dir / "runner.log").open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, str(SUITE_RUNNER), str(jobs_file), str(results_file)],
+        process = sandbox.start(
+            [sys.executable, str(runner), str(jobs_file), str(results_file)],
             cwd=runs_dir,
             env=env,
-            stdin=subprocess.DEVNULL,
             stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            writable=runs_dir,
         )
         try:
-            process.wait(timeout=deadline)
+            process.popen.wait(timeout=deadline)
         except subprocess.TimeoutExpired:
             pass
         finally:
-            # Tests may have started processes of their own: the whole group
-            # goes, whether the runner finished or not.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            # Tests may have started processes of their own: they all go,
+            # whether the runner finished or not.
+            process.kill()
     runner_seconds = time.monotonic() - started
     runner_error = ""
     try:
@@ -298,7 +299,7 @@ def run_suites(test_files: list[Path], work_dir: Path) -> SuiteResults:
         # A test that kills its parent process (the runner) ends every run.
         results = {}
         runner_error = (
-            f"the test runner stopped with code {process.returncode} before it "
+            f"the test runner stopped with code {process.popen.returncode} before it "
             f"finished. Its last output: {_tail(runs_dir / 'runner.log') or '(none)'}"
         )
 

@@ -12,7 +12,6 @@ import ast
 import json
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import threading
@@ -517,10 +516,10 @@ def test_shutdown_finishes_requests(
             sender.start()
             time.sleep(SIGTERM_DELAY)
             early_lines = read_lines(shutdown_log)
-            process.send_signal(signal.SIGTERM)
+            process.terminate()
             signalled = time.monotonic()
             try:
-                exit_code: int | None = process.wait(timeout=EXIT_GRACE)
+                exit_code: int | None = process.popen.wait(timeout=EXIT_GRACE)
             except subprocess.TimeoutExpired:
                 exit_code = None
             timings["exit"] = time.monotonic() - signalled

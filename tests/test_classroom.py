@@ -22,6 +22,7 @@ from apigrade.classroom import (
     grade_class,
     gradebook_csv,
     learner_status,
+    reports_losing_chapters,
 )
 from apigrade.course import Chapter, Course
 from apigrade.errors import TargetError
@@ -29,7 +30,7 @@ from apigrade.report import validate_report
 from tests.conftest import ROOT
 
 FIRST_APP = "01_first_app"
-# A busy loop in a middleware: the server never answers any request.
+# A busy loop in a middleware: no request ever gets a response.
 HANG = """
 
 @app.middleware("http")
@@ -101,11 +102,11 @@ def test_class_summary_counts_checks(graded_class: tuple[Path, Path, ClassRun]) 
     summary = json.loads((reports / "class.json").read_text())
 
     checks = {check["id"]: check for check in summary["checks"]}
-    # Ada and Eve pass the root check; Bob's starter, Cy's syntax error and
-    # Dee's hang do not.
-    assert checks["root_returns_hello_world"]["graded"] == 5
+    # Ada and Eve pass the root check; Bob's starter and Dee's hang fail it.
+    # Cy's checks could not run (a syntax error), so they are not counted.
+    assert checks["root_returns_hello_world"]["graded"] == 4
     assert checks["root_returns_hello_world"]["passed"] == 2
-    assert checks["root_returns_hello_world"]["pass_rate"] == 0.4
+    assert checks["root_returns_hello_world"]["pass_rate"] == 0.5
     assert checks["app_has_own_title_and_version"]["passed"] == 1
     assert summary["chapters"][0]["graded"] == 5
     assert summary["chapters"][0]["average"] == pytest.approx((4 + 3) / 5)
@@ -184,6 +185,8 @@ def test_interrupt_keeps_finished_reports(tmp_path: Path) -> None:
     assert "Interrupted after 1 of 3 learner(s)" in output
     rows = list(csv.DictReader(io.StringIO((reports / "grades.csv").read_text())))
     assert [row["status"] for row in rows] == ["ok", "not_graded", "not_graded"]
+    # No grade is not a zero: the totals stay empty for a gradebook import.
+    assert [(row["total"], row["percent"]) for row in rows[1:]] == [("", "")] * 2
     validate_report(json.loads((reports / "a_first.json").read_text()))
     assert not (reports / "b_hangs.json").exists()
     # The graders and servers were stopped, and their temporary folders removed.
@@ -250,4 +253,44 @@ def test_status_prefers_timeout_over_error() -> None:
     assert learner_status(report) == (
         "error",
         "chapter 01: app failed: ... NameError: x",
+    )
+
+
+def test_interrupted_regrade_goes_on_next_run(course: Course, tmp_path: Path) -> None:
+    submissions = tmp_path / "class"
+    add_learner(submissions, "ada")
+    chapters = [course.chapters[0]]
+    grade_class(course, chapters, find_learners(course, submissions), tmp_path)
+    summary = json.loads((tmp_path / "class.json").read_text())
+    # As an interrupted --regrade leaves it: started after ada was graded.
+    summary["complete"] = False
+    summary["regrade_before"] = "9999-01-01T00:00:00+00:00"
+    (tmp_path / "class.json").write_text(json.dumps(summary))
+
+    run = grade_class(course, chapters, find_learners(course, submissions), tmp_path)
+
+    assert [learner.reused for learner in run.learners] == [False]
+    assert run.summary["complete"] is True
+
+
+def test_partial_run_would_replace_reports(course: Course, tmp_path: Path) -> None:
+    submissions = tmp_path / "class"
+    add_learner(submissions, "ada")
+    learners = find_learners(course, submissions)
+    stored = {"chapters": [{"id": "01"}, {"id": "02"}]}
+    (tmp_path / "ada.json").write_text(json.dumps(stored))
+
+    assert reports_losing_chapters(learners, [course.chapters[0]], tmp_path) == [
+        "ada.json"
+    ]
+    assert reports_losing_chapters(learners, list(course.chapters), tmp_path) == []
+
+
+def test_empty_folder_is_nothing_handed_in() -> None:
+    missing = {"status": "error", "reason": "no main.py in /x/01_first_app: ..."}
+    report = {"chapters": [{"id": "01", **missing}, {"id": "02", **missing}]}
+
+    assert learner_status(report) == (
+        "error",
+        "nothing handed in: no chapter folder has a main.py",
     )

@@ -14,7 +14,7 @@ import pytest
 
 from apigrade.cli import main
 from apigrade.course import Chapter, Course
-from apigrade.report import validate_report, write_json_atomic
+from apigrade.report import safe_name, validate_report, write_json_atomic
 from apigrade.runner import grade_chapter
 from tests.conftest import ROOT
 
@@ -108,7 +108,8 @@ def test_missing_chapter_folder_is_reported(tmp_path: Path) -> None:
 
     assert chapters["01"]["status"] == "passed"
     assert chapters["02"]["status"] == "error"
-    assert "02_http_methods/main.py not found" in str(chapters["02"]["reason"])
+    assert "no main.py in" in str(chapters["02"]["reason"])
+    assert str(chapters["02"]["reason"]).split(":")[0].endswith("02_http_methods")
 
 
 def test_hanging_start_times_out(tmp_path: Path, course: Course) -> None:
@@ -201,7 +202,8 @@ def test_hidden_check_hides_inputs(tmp_path: Path, course: Course) -> None:
     [
         (["--target", "no/such/folder"], "target 'no/such/folder' does not exist"),
         (["--target", "course.toml"], "target 'course.toml' is not a folder"),
-        (["--target", "exercises/01_first_app"], "contains no chapter folder"),
+        (["--target", "exercises/01_first_app"], "is a chapter folder"),
+        (["--target", "docs"], "contains no chapter folder"),
         (["--chapter", "99"], "unknown chapter '99'"),
         (["--learner", "!!!"], "--learner '!!!' has no letters or digits"),
         (["--jobs", "0"], "--jobs 0 must be 1 or more"),
@@ -284,3 +286,22 @@ def test_non_utf8_file_name_is_graded(tmp_path: Path) -> None:
     report = grade(tmp_path, target, "01")
 
     assert report["score"] == 4
+
+
+def test_names_lose_accents_and_odd_characters() -> None:
+    assert safe_name("José María Núñez") == "Jose_Maria_Nunez"
+    assert safe_name("  ../../etc/passwd ") == "etc_passwd"
+
+
+def test_class_folder_as_target_points_at_grade_class(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    learner = tmp_path / "class" / "ada"
+    shutil.copytree(ROOT / "solutions" / FIRST_APP, learner / FIRST_APP)
+
+    assert main(["grade", "--target", str(tmp_path / "class")]) == 2
+    assert main(["grade", "--target", str(learner / FIRST_APP)]) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert "nox -s grade_class --" in output
+    assert "is a chapter folder: pass the folder above it, and --chapter 01" in output

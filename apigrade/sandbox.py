@@ -1,0 +1,439 @@
+"""Start learner code with resource limits, in a bubblewrap sandbox where possible.
+
+Two isolation levels, chosen once by the engine and passed to every grader in
+the APIGRADE_ISOLATION variable:
+
+- `bubblewrap`: the process runs under bwrap in new mount, PID, network, IPC
+  and UTS namespaces. It sees the system's programs and libraries, the Python
+  environment, a private /tmp and the chapter's temporary folder, with the
+  learner's code read-only; the course (graders, solutions, reports) and other
+  learners' folders do not exist in it. Its network has only a loopback
+  interface: the grader reaches the app through a Unix socket in the temporary
+  folder. When the engine runs as root, the code runs as an unprivileged user
+  of its own, so the process limit applies. When the first process ends, the
+  kernel ends every process left in the sandbox.
+- `limits`: where bubblewrap is missing or cannot create namespaces (macOS,
+  containers without user namespaces), the process still gets the resource
+  limits below, a process group that the grader kills, and the checks'
+  deadlines; as root, a pids and memory cgroup where the machine lets one be
+  made.
+
+Limits, per process: address space, CPU time, file size, open files, and the
+number of processes and threads of the sandbox user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+ISOLATION_VARIABLE = "APIGRADE_ISOLATION"
+BUBBLEWRAP = "bubblewrap"
+LIMITS = "limits"
+LEVELS = (BUBBLEWRAP, LIMITS)
+MIB = 1024 * 1024
+# The sandbox user, when the grader runs as root: a uid no account uses, one
+# per grader process, so concurrent chapters neither share a process count nor
+# reach each other's files.
+FIRST_SANDBOX_UID = 200_000
+PROBE_TIMEOUT = 10.0
+# System folders a sandbox can read, where they exist.
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for learner code; see docs/architecture.md."""
+
+    address_space: int = 2048 * MIB
+    cpu_seconds: int = 600
+    file_size: int = 256 * MIB
+    open_files: int = 1024
+    # Processes and threads: uvicorn's thread pool alone may start 40.
+    tasks: int = 512
+    tmp_size: int = 64 * MIB
+    memory: int = 3072 * MIB
+
+
+LIMITS_DEFAULT = Limits()
+
+
+@functools.cache
+def bubblewrap_works() -> bool:
+    """Return True when bwrap is installed and can create a sandbox here."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return False
+    probe = [bwrap, *_namespace_args(), "--ro-bind", "/", "/", "--", "true"]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            return False
+        probe[-1:] = [*_drop_privileges_args(setpriv, FIRST_SANDBOX_UID), "true"]
+    try:
+        completed = subprocess.run(
+            probe, capture_output=True, timeout=PROBE_TIMEOUT, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return completed.returncode == 0
+
+
+def choose_isolation(requested: str = "auto") -> str:
+    """Return the isolation level to use for `requested` (auto, bubblewrap, limits).
+
+    Raises ValueError, naming the fix, when bubblewrap is asked for but cannot run.
+    """
+    if requested == LIMITS:
+        return LIMITS
+    if requested not in ("auto", BUBBLEWRAP):
+        raise ValueError(
+            f"isolation {requested!r} is not one of auto, {BUBBLEWRAP}, {LIMITS}"
+        )
+    if bubblewrap_works():
+        return BUBBLEWRAP
+    if requested == BUBBLEWRAP:
+        raise ValueError(
+            "isolation 'bubblewrap' was asked for, but bwrap is not installed or "
+            "cannot create namespaces here: install it (apt-get install bubblewrap) "
+            "or pass --isolation limits"
+        )
+    return LIMITS
+
+
+def current_isolation() -> str:
+    """The level the engine chose for this grader; `limits` when it set none."""
+    level = os.environ.get(ISOLATION_VARIABLE, LIMITS)
+    return level if level in LEVELS else LIMITS
+
+
+@dataclass
+class SandboxedProcess:
+    """A started learner process and how to signal it.
+
+    `pid_to_signal` is the learner's first process: under bubblewrap it is not
+    the Popen process (bwrap itself), which does not pass signals on.
+    """
+
+    popen: subprocess.Popen[bytes]
+    pid_to_signal: int
+    cgroups: list[Path] = field(default_factory=list)
+
+    def terminate(self) -> None:
+        """Ask the learner's process to stop (SIGTERM), as a process manager would."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.pid_to_signal, signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Kill every process of the sandbox and wait for the first one."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        for cgroup in self.cgroups:
+            _kill_cgroup(cgroup)
+        self.popen.wait()
+        for cgroup in self.cgroups:
+            with contextlib.suppress(OSError):
+                cgroup.rmdir()
+
+
+def start(
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdout: IO[bytes] | int,
+    writable: Path,
+    readable: Sequence[Path] = (),
+    read_only: Sequence[Path] = (),
+    also_writable: Sequence[Path] = (),
+    isolation: str | None = None,
+    limits: Limits = LIMITS_DEFAULT,
+) -> SandboxedProcess:
+    """Start `command` as learner code, in its own session, and return it.
+
+    `writable` is the temporary folder the code may write in, and
+    `also_writable` are more such folders; `read_only` are folders inside them
+    that the code may only read; `readable` are other paths it needs to read.
+    The Python environment running this grader is always readable.
+    """
+    level = isolation or current_isolation()
+    cgroups: list[Path] = []
+    if level == BUBBLEWRAP:
+        uid = _sandbox_uid()
+        folders = [writable, *also_writable]
+        if uid is not None:
+            for folder in folders:
+                _hand_over(folder, read_only, uid)
+        info_read, info_write = os.pipe()
+        wrapped = _bubblewrap_command(
+            command,
+            cwd=cwd,
+            writable=folders,
+            readable=readable,
+            read_only=read_only,
+            uid=uid,
+            info_fd=info_write,
+            limits=limits,
+        )
+        try:
+            popen = subprocess.Popen(
+                wrapped,
+                cwd="/",
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(info_write,),
+                preexec_fn=_set_limits_function(limits, cgroups=()),
+            )
+        finally:
+            os.close(info_write)
+        pid = _read_child_pid(info_read, popen)
+        return SandboxedProcess(popen=popen, pid_to_signal=pid)
+
+    if os.geteuid() == 0:
+        cgroups = _make_cgroups(limits)
+    popen = subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_set_limits_function(limits, cgroups=cgroups),
+    )
+    return SandboxedProcess(popen=popen, pid_to_signal=popen.pid, cgroups=cgroups)
+
+
+def _namespace_args() -> list[str]:
+    # As root, bwrap makes the namespaces itself and setpriv then drops to the
+    # sandbox user; a user namespace would leave that uid unmapped. Without
+    # root, the user namespace is what lets bwrap make the others.
+    if os.geteuid() == 0:
+        unshare = ["--unshare-pid", "--unshare-net", "--unshare-ipc"]
+        unshare += ["--unshare-uts", "--unshare-cgroup-try"]
+    else:
+        unshare = ["--unshare-all", "--disable-userns"]
+    return [*unshare, "--die-with-parent", "--as-pid-1", "--hostname", "sandbox"]
+
+
+def _drop_privileges_args(setpriv: str, uid: int) -> list[str]:
+    return [
+        setpriv,
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--no-new-privs",
+        "--",
+    ]
+
+
+def _sandbox_uid() -> int | None:
+    """The uid learner code runs as: its own when the grader is root, else None."""
+    if os.geteuid() != 0:
+        return None
+    return FIRST_SANDBOX_UID + os.getpid() % 100_000
+
+
+def _hand_over(writable: Path, read_only: Sequence[Path], uid: int) -> None:
+    """Give the sandbox user the writable folder; the read-only folders stay root's."""
+    kept = {path.resolve() for path in read_only}
+    for folder in kept:
+        # The copy keeps the learner's modes; the sandbox user must read it.
+        # Symlinks are skipped: chmod would change the file they point at.
+        for root, folders, files in os.walk(folder):
+            for name in [root, *(os.path.join(root, item) for item in folders)]:
+                _add_mode(name, 0o555)
+            for name in files:
+                _add_mode(os.path.join(root, name), 0o444)
+    os.chown(writable, uid, uid)
+    for root, folders, files in os.walk(writable):
+        here = Path(root)
+        folders[:] = [name for name in folders if (here / name).resolve() not in kept]
+        for name in [*folders, *files]:
+            with contextlib.suppress(OSError):
+                os.chown(here / name, uid, uid, follow_symlinks=False)
+
+
+def _add_mode(path: str, bits: int) -> None:
+    with contextlib.suppress(OSError):
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISLNK(mode):
+            os.chmod(path, stat.S_IMODE(mode) | bits)
+
+
+def _bubblewrap_command(
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    writable: Sequence[Path],
+    readable: Sequence[Path],
+    read_only: Sequence[Path],
+    uid: int | None,
+    info_fd: int,
+    limits: Limits,
+) -> list[str]:
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise RuntimeError("bwrap disappeared after the isolation level was chosen")
+    args = [bwrap, *_namespace_args(), "--info-fd", str(info_fd)]
+    for system_path in SYSTEM_PATHS:
+        args += ["--ro-bind-try", system_path, system_path]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp"]
+    args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/dev/shm"]
+    prefixes = (Path(sys.prefix), Path(sys.base_prefix))
+    python_paths = {*prefixes, *(prefix.resolve() for prefix in prefixes)}
+    bound = sorted({*python_paths, *readable, *writable})
+    # bwrap makes missing parent folders readable by root only; these are
+    # made first, open to all, so the sandbox user can reach what is bound.
+    parents = sorted(
+        {str(parent) for path in bound for parent in path.parents}
+        - {"/", *SYSTEM_PATHS, "/tmp", "/proc", "/dev"},
+        key=lambda name: (name.count("/"), name),
+    )
+    for parent in parents:
+        if not any(parent.startswith(f"{system}/") for system in SYSTEM_PATHS):
+            args += ["--perms", "0755", "--dir", parent]
+    for path in sorted({*python_paths, *readable}):
+        args += ["--ro-bind", str(path), str(path)]
+    for folder in writable:
+        args += ["--bind", str(folder), str(folder)]
+    for path in read_only:
+        args += ["--ro-bind", str(path), str(path)]
+    args += ["--chdir", str(cwd), "--"]
+    if uid is not None:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise RuntimeError(
+                "setpriv disappeared after the isolation level was chosen"
+            )
+        args += _drop_privileges_args(setpriv, uid)
+    return args + list(command)
+
+
+def _read_child_pid(info_read: int, popen: subprocess.Popen[bytes]) -> int:
+    """Read bwrap's --info-fd JSON for the pid of the sandbox's first process.
+
+    bwrap writes it before it runs the command and closes the pipe; if bwrap
+    fails first, the pipe closes empty and bwrap's own pid is used.
+    """
+    with os.fdopen(info_read, "rb") as info:
+        data = info.read()
+    try:
+        pid = json.loads(data)["child-pid"]
+    except (ValueError, KeyError, TypeError):
+        return popen.pid
+    return int(pid)
+
+
+def _set_limits_function(
+    limits: Limits, *, cgroups: Sequence[Path]
+) -> Callable[[], None]:
+    """Return the function the child runs before exec: limits, then cgroups."""
+    tasks = limits.tasks
+    if os.geteuid() != 0:
+        # The process count is per user: leave room for what already runs.
+        tasks += _count_own_processes()
+
+    def set_limits() -> None:
+        for kind, value in (
+            (resource.RLIMIT_AS, limits.address_space),
+            (resource.RLIMIT_CPU, limits.cpu_seconds),
+            (resource.RLIMIT_FSIZE, limits.file_size),
+            (resource.RLIMIT_NOFILE, limits.open_files),
+            (resource.RLIMIT_NPROC, tasks),
+            (resource.RLIMIT_CORE, 0),
+        ):
+            with contextlib.suppress(ValueError, OSError):
+                _, hard = resource.getrlimit(kind)
+                if hard != resource.RLIM_INFINITY:
+                    value = min(value, hard)
+                resource.setrlimit(kind, (value, value))
+        for cgroup in cgroups:
+            with contextlib.suppress(OSError):
+                (cgroup / "cgroup.procs").write_text("0")
+
+    return set_limits
+
+
+def _count_own_processes() -> int:
+    uid = os.getuid()
+    count = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_uid == uid:
+                        count += 1
+    return count
+
+
+def _make_cgroups(limits: Limits) -> list[Path]:
+    """Make a pids and a memory cgroup (v1 or v2) where the machine allows it."""
+    name = f"apigrade-{uuid.uuid4().hex[:12]}"
+    made: list[Path] = []
+    wanted: dict[str, dict[str, int]] = {
+        "pids": {"pids.max": limits.tasks},
+        "memory": {"memory.limit_in_bytes": limits.memory},
+    }
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        # cgroup v2: one folder holds both limits.
+        folder = CGROUP_ROOT / name
+        settings = {"pids.max": limits.tasks, "memory.max": limits.memory}
+        return [folder] if _make_cgroup(folder, settings) else []
+    for controller, settings in wanted.items():
+        folder = CGROUP_ROOT / controller / name
+        if _make_cgroup(folder, settings):
+            made.append(folder)
+    return made
+
+
+def _make_cgroup(folder: Path, settings: Mapping[str, int]) -> bool:
+    try:
+        folder.mkdir()
+    except OSError:
+        return False
+    try:
+        for setting, value in settings.items():
+            (folder / setting).write_text(str(value))
+    except OSError:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+        return False
+    return True
+
+
+def _kill_cgroup(folder: Path) -> None:
+    """SIGKILL every process left in a cgroup, a few rounds at most."""
+    for _ in range(5):
+        try:
+            pids = (folder / "cgroup.procs").read_text().split()
+        except OSError:
+            return
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+def describe(level: str) -> dict[str, Any]:
+    """Describe an isolation level for the score report."""
+    return {"level": level}

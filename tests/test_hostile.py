@@ -1,0 +1,300 @@
+"""Hostile submissions: each must be graded, scored zero with a reason, and contained.
+
+Every case is a chapter 01 folder that misbehaves, graded next to an honest
+chapter 03, under each isolation level this machine offers (bubblewrap, and
+the limits-only fallback, forced). The graded target, the course and the
+reports folder must be unchanged afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from apigrade.course import Chapter, Course
+from apigrade.runner import ChapterResult, grade_chapter
+from apigrade.sandbox import BUBBLEWRAP, LIMITS, bubblewrap_works
+from tests.conftest import ROOT
+
+FIRST, HONEST = "01_first_app", "03_path_parameters"
+# Outside every temporary folder: a learner's code must not create this.
+CANARY = Path("/tmp") / f"apigrade-canary-{uuid.uuid4().hex}"
+STARTER = (ROOT / "exercises" / FIRST / "main.py").read_text(encoding="utf-8")
+SOLUTION = (ROOT / "solutions" / FIRST / "main.py").read_text(encoding="utf-8")
+# How a learner's code finds the course: the grader's Python runs from
+# .nox/<session>/ or a venv inside the repository, whose parents it walks.
+FIND_COURSE = """
+import sys
+from pathlib import Path
+
+def course_folders():
+    for start in (Path(sys.prefix), Path.cwd()):
+        for folder in (start, *start.parents):
+            if (folder / "course.toml").exists():
+                yield folder
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    files: dict[str, str | bytes]
+    reason: str  # words the chapter's reason or a check's feedback must contain
+    only_with_bubblewrap: bool = False
+
+
+CASES = [
+    Case("loop_at_import", {"main.py": "while True:\n    pass\n"}, "did not start"),
+    Case(
+        "loop_in_handler",
+        {
+            "main.py": SOLUTION
+            + "\n\n@app.middleware('http')\nasync def spin(request, call_next):\n"
+            "    while True:\n        pass\n"
+        },
+        "timed out",
+    ),
+    Case("sys_exit_at_import", {"main.py": "import sys\nsys.exit(3)\n"}, "code 3"),
+    Case("os_exit_at_import", {"main.py": "import os\nos._exit(4)\n"}, "code 4"),
+    Case(
+        "memory_bomb",
+        {
+            "main.py": "blocks = []\nwhile True:\n"
+            "    blocks.append(bytearray(64 * 1024 * 1024))\n"
+        },
+        "MemoryError",
+    ),
+    Case(
+        "process_bomb",
+        {
+            "main.py": "import os, time\nchildren = 0\n"
+            "for _ in range(100_000):\n"
+            "    try:\n        if os.fork() == 0:\n            time.sleep(600)\n"
+            "            os._exit(0)\n        children += 1\n"
+            "    except OSError:\n        break\n"
+            "raise SystemExit(f'stopped after {children} processes')\n"
+        },
+        "stopped after",
+    ),
+    Case(
+        "huge_response",
+        {
+            "main.py": "from fastapi import FastAPI\n"
+            "from fastapi.responses import Response\n\n"
+            "app = FastAPI(docs_url=None, openapi_url=None)\n\n"
+            "@app.get('/')\ndef root():\n"
+            "    return Response(b'x' * 300_000_000, media_type='application/json')\n"
+        },
+        "too large",
+    ),
+    Case(
+        "floods_stdout",
+        {"main.py": "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"},
+        "reached the 256 MB limit",
+    ),
+    Case(
+        "conftest_passes_everything",
+        {
+            "main.py": STARTER,
+            "conftest.py": "import pytest\n\n@pytest.hookimpl(hookwrapper=True)\n"
+            "def pytest_runtest_makereport(item, call):\n"
+            "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n",
+        },
+        "",
+    ),
+    Case(
+        "sitecustomize",
+        {
+            "main.py": STARTER,
+            "sitecustomize.py": f"open({str(CANARY)!r}, 'w').write('site')\n",
+            "evil.pth": f"import os; open({str(CANARY)!r}, 'w').write('pth')\n",
+        },
+        "",
+    ),
+    Case(
+        "writes_into_course",
+        {
+            "main.py": FIND_COURSE + STARTER + "\nfor course in course_folders():\n"
+            "    for target in ('graders/test_01_first_app.py', 'reports/x.json', "
+            "'course.toml'):\n"
+            "        try:\n"
+            "            (course / target).write_text('def test_all(): pass\\n')\n"
+            "        except OSError:\n            pass\n"
+            f"open({str(CANARY)!r}, 'w').write('tmp')\n"
+        },
+        "",
+        only_with_bubblewrap=True,
+    ),
+    Case(
+        "reads_solution",
+        {
+            "main.py": FIND_COURSE + "for course in course_folders():\n"
+            "    exec((course / 'solutions/01_first_app/main.py').read_text())\n"
+            "    break\n"
+            "else:\n    raise SystemExit('no course found')\n"
+        },
+        "no course found",
+        only_with_bubblewrap=True,
+    ),
+    Case(
+        "symlink_out",
+        {
+            "main.py": "from pathlib import Path\n"
+            "exec(Path('solution.py').read_text())\n",
+            "solution.py": f"symlink:{ROOT / 'solutions' / FIRST / 'main.py'}",
+        },
+        "No such file",
+        only_with_bubblewrap=True,
+    ),
+    Case(
+        "not_utf8",
+        {"main.py": b"app = 'caf\xe9'\n\xff\xfe\n"},
+        "not UTF-8 text: save it as UTF-8",
+    ),
+    Case(
+        "binds_the_socket",
+        {
+            "main.py": "import os, socket\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "s.bind(os.path.join(os.environ['HOME'], 'app.sock'))\n"
+            "s.listen()\n" + STARTER
+        },
+        "",
+    ),
+    Case(
+        "patches_time",
+        {
+            "main.py": "import asyncio, time\n"
+            "time.perf_counter = time.monotonic = lambda: 0.0\n"
+            "asyncio.sleep = lambda *args, **kwargs: asyncio.get_event_loop()"
+            ".create_future()\n" + STARTER
+        },
+        "",
+    ),
+]
+
+
+def write_case(target: Path, case: Case) -> None:
+    folder = target / FIRST
+    folder.mkdir(parents=True)
+    for name, content in case.files.items():
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif content.startswith("symlink:"):
+            path.symlink_to(content.removeprefix("symlink:"))
+        else:
+            path.write_text(content, encoding="utf-8")
+    shutil.copytree(ROOT / "solutions" / HONEST, target / HONEST)
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    """Hash every file under `folder`, skipping caches and environments."""
+    skipped = {".nox", ".git", "__pycache__", ".pytest_cache", ".mypy_cache"}
+    skipped |= {".ruff_cache", "artifacts", ".venv", "venv"}
+    found = {}
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if name not in skipped]
+        for name in files:
+            path = Path(root, name)
+            if path.is_symlink():
+                found[str(path)] = f"link:{os.readlink(path)}"
+            else:
+                found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def short(chapter: Chapter) -> Chapter:
+    return dataclasses.replace(
+        chapter, start_timeout=8.0, check_timeout=4.0, timeout=60.0
+    )
+
+
+# CI sets APIGRADE_REQUIRE_SANDBOX=1, so a missing bubblewrap fails there.
+SKIP_BUBBLEWRAP = not bubblewrap_works() and not os.environ.get(
+    "APIGRADE_REQUIRE_SANDBOX"
+)
+LEVELS = [
+    pytest.param(
+        BUBBLEWRAP,
+        marks=pytest.mark.skipif(
+            SKIP_BUBBLEWRAP,
+            reason="bubblewrap cannot run here (apt-get install bubblewrap)",
+        ),
+    ),
+    LIMITS,
+]
+
+
+@pytest.fixture(scope="module", params=LEVELS)
+def graded(
+    request: pytest.FixtureRequest,
+    course: Course,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[str, dict[str, tuple[ChapterResult, ChapterResult]], list[str]]:
+    """Grade every case under one isolation level; return results and changes."""
+    level: str = request.param
+    chapters = {chapter.folder: short(chapter) for chapter in course.chapters}
+    cases = [c for c in CASES if level == BUBBLEWRAP or not c.only_with_bubblewrap]
+    targets = {}
+    for case in cases:
+        targets[case.name] = tmp_path_factory.mktemp(case.name)
+        write_case(targets[case.name], case)
+    before = fingerprint(ROOT) | {
+        name: str(fingerprint(target)) for name, target in targets.items()
+    }
+    CANARY.unlink(missing_ok=True)
+
+    def grade(case: Case) -> tuple[str, tuple[ChapterResult, ChapterResult]]:
+        target = targets[case.name]
+        first = grade_chapter(course, chapters[FIRST], target, isolation=level)
+        honest = grade_chapter(course, chapters[HONEST], target, isolation=level)
+        return case.name, (first, honest)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = dict(pool.map(grade, cases))
+    after = fingerprint(ROOT) | {
+        name: str(fingerprint(target)) for name, target in targets.items()
+    }
+    changed = sorted(
+        name
+        for name in before.keys() | after.keys()
+        if before.get(name) != after.get(name)
+    )
+    if level == BUBBLEWRAP and CANARY.exists():
+        changed.append(str(CANARY))
+    CANARY.unlink(missing_ok=True)
+    return level, results, changed
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_hostile_chapter_scores_zero(
+    case: Case,
+    graded: tuple[str, dict[str, tuple[ChapterResult, ChapterResult]], list[str]],
+) -> None:
+    level, results, _ = graded
+    if case.name not in results:
+        pytest.skip(f"{level} isolation does not hide files; the report says so")
+    first, honest = results[case.name]
+
+    assert first.score == 0, [(c.id, c.status, c.feedback) for c in first.checks]
+    messages = " ".join([str(first.reason), *(c.feedback for c in first.checks)])
+    assert case.reason in messages
+    assert first.duration < 60 + 30
+    assert honest.status == "passed", honest.reason
+
+
+def test_hostile_cases_change_no_files(
+    graded: tuple[str, dict[str, tuple[ChapterResult, ChapterResult]], list[str]],
+) -> None:
+    _, _, changed = graded
+
+    assert changed == []
