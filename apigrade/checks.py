@@ -6,7 +6,11 @@ what came back (truncated) and a hint phrased as a question.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -190,3 +194,39 @@ def _looks_like_error(response: httpx.Response) -> bool:
     except ValueError:
         return False
     return isinstance(body, dict) and ("detail" in body or "status_code" in body)
+
+
+MAX_LEARNER_FILE = 4 * 1024 * 1024
+
+
+def read_learner_file(path: Path, limit: int = MAX_LEARNER_FILE) -> str | None:
+    """Read a file the learner's app wrote, as text; None when it does not exist.
+
+    The grader runs outside the sandbox, so it never follows a link the app
+    put in place of the file (which could lead to the course's files), reads
+    only regular files, and reads at most the last `limit` bytes.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise CheckFailed(
+            f"{path.name} is a link, not a file the app wrote.",
+            expected=f"a regular file at {path.name}",
+            actual="a symbolic link",
+            hint="Does the app create the file itself, with open(path, 'a')?",
+        ) from None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise CheckFailed(
+                f"{path.name} is not a regular file.",
+                expected=f"a regular file at {path.name}",
+                actual="a folder, pipe or device",
+                hint="Does the app create the file itself, with open(path, 'a')?",
+            )
+        size = os.fstat(file.fileno()).st_size
+        file.seek(max(0, size - limit))
+        return file.read(limit).decode("utf-8", errors="replace")

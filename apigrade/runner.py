@@ -180,19 +180,28 @@ def grade_chapter(
 
 
 def _run_grader(
-    course: Course, chapter: Chapter, source: Path, work_dir: Path, isolation: str
+    course: Course, chapter: Chapter, source: Path, tmp: Path, isolation: str
 ) -> ChapterResult:
+    # The app may write in work_dir; the grader's own files stay in a folder
+    # the app cannot reach, so it cannot replace them or plant links there.
+    private = tmp / "grader"
+    work_dir = tmp / "work"
+    private.mkdir(mode=0o700)
+    work_dir.mkdir()
     app_dir = work_dir / "app"
+    left_out: list[str] = []
     try:
-        shutil.copytree(source, app_dir, symlinks=True, ignore=_ignore_entries)
+        shutil.copytree(
+            source, app_dir, symlinks=True, ignore=_entries_to_skip(source, left_out)
+        )
     except (OSError, shutil.Error) as error:
         return _error_result(
             chapter,
             f"the chapter folder {source} could not be copied for grading "
             f"({error}). Remove the file it names and grade again.",
         )
-    raw_path = work_dir / "raw.json"
-    output_path = work_dir / "grader.log"
+    raw_path = private / "raw.json"
+    output_path = private / "grader.log"
     command = [
         sys.executable,
         "-m",
@@ -234,7 +243,7 @@ def _run_grader(
     with output_path.open("wb") as output:
         process = subprocess.Popen(
             command,
-            cwd=work_dir,
+            cwd=private,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=output,
@@ -272,6 +281,11 @@ def _run_grader(
         )
         return _point_at_learner_files(result, app_dir, source)
     result = score_raw_report(chapter, raw, grader_output=_tail(output_path))
+    if left_out and result.status == "error":
+        result.reason = (
+            f"{result.reason}\nLinks to files outside the chapter folder are left "
+            f"out of the graded copy: {', '.join(left_out)}. Make them regular files."
+        )
     return _point_at_learner_files(result, app_dir, source)
 
 
@@ -298,14 +312,35 @@ def _die_with_engine() -> None:
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _ignore_entries(folder: str, names: list[str]) -> set[str]:
-    """Skip caches and anything that is not a file, folder or symlink (FIFOs)."""
-    ignored = set(shutil.ignore_patterns(*IGNORED_NAMES)(folder, names))
-    for name in names:
-        path = Path(folder, name)
-        if not (path.is_symlink() or path.is_file() or path.is_dir()):
-            ignored.add(name)
-    return ignored
+def _entries_to_skip(
+    source: Path, left_out: list[str]
+) -> Callable[[str, list[str]], set[str]]:
+    """Return copytree's `ignore` function for a chapter folder.
+
+    It skips caches, anything that is not a file, folder or symlink (FIFOs),
+    and symlinks that lead out of the chapter folder: the grader runs outside
+    the sandbox and would follow them to the course's or anyone's files. The
+    names of those links are added to `left_out`.
+    """
+    root = source.resolve()
+
+    def skip(folder: str, names: list[str]) -> set[str]:
+        ignored = set(shutil.ignore_patterns(*IGNORED_NAMES)(folder, names))
+        for name in names:
+            path = Path(folder, name)
+            if path.is_symlink():
+                target = Path(os.readlink(path))
+                inside = not target.is_absolute() and path.resolve().is_relative_to(
+                    root
+                )
+                if not inside:
+                    ignored.add(name)
+                    left_out.append(f"{path.relative_to(source)} -> {target}")
+            elif not (path.is_file() or path.is_dir()):
+                ignored.add(name)
+        return ignored
+
+    return skip
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

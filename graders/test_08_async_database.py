@@ -338,6 +338,9 @@ def test_duplicate_email_returns_409(http: httpx.Client) -> None:
 
 def _probe_write_lock(database: Path) -> str | None:
     """Take and release SQLite's write lock on `database`, returning any error."""
+    if database.is_symlink():
+        # The grader runs outside the sandbox: it does not follow the app's links.
+        return "the database file is a symbolic link, not a file the app created"
     uri = f"{database.resolve().as_uri()}?mode=rw"
     try:
         connection = sqlite3.connect(

@@ -21,6 +21,7 @@ from apigrade.checks import (
     describe_response,
     expect_status,
     json_body,
+    read_learner_file,
 )
 from apigrade.server import LearnerApp
 from apigrade.timing import record_measurement
@@ -81,11 +82,8 @@ def app_env(work_dir: Path) -> dict[str, str]:
 
 def _log_lines(work_dir: Path) -> list[str]:
     """Return the lines of the notification log, or [] when it does not exist yet."""
-    try:
-        text = (work_dir / LOG_FILE).read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    return text.splitlines()
+    text = read_learner_file(work_dir / LOG_FILE)
+    return [] if text is None else text.splitlines()
 
 
 def _count_lines(lines: list[str], email: str) -> int:

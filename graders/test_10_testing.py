@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from apigrade import sandbox
-from apigrade.checks import CheckFailed, truncate
+from apigrade.checks import CheckFailed, read_learner_file, truncate
 from apigrade.timing import record_measurement
 
 if sys.version_info >= (3, 11):
@@ -166,8 +166,11 @@ def _outcome_message(test: dict[str, Any]) -> str:
 
 def _read_report(run: SuiteRun, report_path: Path) -> None:
     try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        text = read_learner_file(report_path, limit=64 * 1024 * 1024)
+        report = json.loads(text) if text is not None else None
+    except (CheckFailed, json.JSONDecodeError):
+        return
+    if not isinstance(report, dict):
         return
     run.reported = True
     run.duration = float(report.get("duration", 0.0))
@@ -189,9 +192,9 @@ def _read_report(run: SuiteRun, report_path: Path) -> None:
 
 def _tail(path: Path, lines: int = 12) -> str:
     try:
-        text = path.read_bytes()[-16_000:].decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
+        text = read_learner_file(path, limit=16_000) or ""
+    except CheckFailed:
+        return "(the log was replaced by a link or a folder)"
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
@@ -294,8 +297,8 @@ def run_suites(test_files: list[Path], work_dir: Path) -> SuiteResults:
     runner_seconds = time.monotonic() - started
     runner_error = ""
     try:
-        results = json.loads(results_file.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        results = json.loads(read_learner_file(results_file) or "")
+    except (CheckFailed, json.JSONDecodeError):
         # A test that kills its parent process (the runner) ends every run.
         results = {}
         runner_error = (

@@ -30,6 +30,7 @@ from apigrade.checks import (
     describe_response,
     expect_status,
     json_body,
+    read_learner_file,
     show,
     truncate,
 )
@@ -580,10 +581,8 @@ def test_shutdown_finishes_requests(
 
 
 def read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        return []
+    text = read_learner_file(path)
+    return [] if text is None else text.splitlines()
 
 
 # --- Checks on the Dockerfile, read statically ------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from apigrade.checks import CheckFailed, read_learner_file
 from apigrade.cli import main
 from apigrade.course import Chapter, Course
 from apigrade.report import safe_name, validate_report, write_json_atomic
@@ -305,3 +306,20 @@ def test_class_folder_as_target_points_at_grade_class(
     output = " ".join(capsys.readouterr().out.split())
     assert "nox -s grade_class --" in output
     assert "is a chapter folder: pass the folder above it, and --chapter 01" in output
+
+
+def test_learner_files_are_read_without_following_links(tmp_path: Path) -> None:
+    written = tmp_path / "notifications.log"
+    written.write_text("one\ntwo\n")
+    link = tmp_path / "link.log"
+    link.symlink_to(ROOT / "course.toml")
+    pipe = tmp_path / "pipe.log"
+    os.mkfifo(pipe)
+
+    assert read_learner_file(written) == "one\ntwo\n"
+    assert read_learner_file(written, limit=4) == "two\n"
+    assert read_learner_file(tmp_path / "missing.log") is None
+    with pytest.raises(CheckFailed, match="is a link"):
+        read_learner_file(link)
+    with pytest.raises(CheckFailed, match="not a regular file"):
+        read_learner_file(pipe)

@@ -152,7 +152,11 @@ CASES = [
             "solution.py": f"symlink:{ROOT / 'solutions' / FIRST / 'main.py'}",
         },
         "No such file",
-        only_with_bubblewrap=True,
+    ),
+    Case(
+        "main_is_link_to_solution",
+        {"main.py": f"symlink:{ROOT / 'solutions' / FIRST / 'main.py'}"},
+        "Links to files outside the chapter folder are left out",
     ),
     Case(
         "not_utf8",
