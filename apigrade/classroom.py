@@ -54,6 +54,7 @@ CLASS_SUMMARY = "class.json"
 GRADEBOOK = "grades.csv"
 DASHBOARD = "class.html"
 MAX_CSV_REASON = 500
+RESERVED_NAMES = {"class", "grades"}
 # Learner statuses, from best to worst; docs/report-format.md describes them.
 OK, ERROR, TIMEOUT, CRASHED, NOT_GRADED = (
     "ok",
@@ -110,6 +111,11 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
             raise TargetError(
                 f"learner folder {path.name!r} has no letters or digits in its name: "
                 "rename it, for example to the learner's user name"
+            )
+        if name in RESERVED_NAMES:
+            raise TargetError(
+                f"learner folder {path.name!r} would give reports named like the "
+                f"class files ({name}.json, {name}.html): rename the folder"
             )
         if name in learners:
             raise TargetError(

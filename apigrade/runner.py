@@ -33,6 +33,7 @@ from apigrade.plugin import (
     WORK_DIR_VARIABLE,
 )
 from apigrade.sandbox import ISOLATION_VARIABLE, choose_isolation
+from apigrade.server import GRADER_DIR_VARIABLE
 
 logger = logging.getLogger("apigrade")
 
@@ -158,7 +159,16 @@ def grade_chapter(
         raise Interrupted(chapter.id)
     started = time.monotonic()
     source = target / chapter.folder
-    if not (source / "main.py").is_file():
+    if source.is_symlink() or (
+        source.exists() and not source.resolve().is_relative_to(target.resolve())
+    ):
+        result = _error_result(
+            chapter,
+            f"{source} is a link to {source.resolve()}: a chapter folder must be a "
+            "real folder inside the learner's folder. Replace the link with the "
+            "folder itself",
+        )
+    elif not (source / "main.py").is_file():
         result = _error_result(
             chapter,
             f"{MISSING_MAIN} {source}: the target folder should hold one folder "
@@ -235,6 +245,7 @@ def _run_grader(
         {
             APP_DIR_VARIABLE: str(app_dir),
             WORK_DIR_VARIABLE: str(work_dir),
+            GRADER_DIR_VARIABLE: str(private),
             START_TIMEOUT_VARIABLE: f"{chapter.start_timeout:g}",
             ISOLATION_VARIABLE: isolation,
             "PYTHONDONTWRITEBYTECODE": "1",

@@ -15,11 +15,12 @@ the APIGRADE_ISOLATION variable:
 - `limits`: where bubblewrap is missing or cannot create namespaces (macOS,
   containers without user namespaces), the process still gets the resource
   limits below, a process group that the grader kills, and the checks'
-  deadlines; as root, a pids and memory cgroup where the machine lets one be
-  made.
+  deadlines.
 
 Limits, per process: address space, CPU time, file size, open files, and the
-number of processes and threads of the sandbox user.
+number of processes and threads of the sandbox user. As root, at both levels,
+a pids and memory cgroup caps all of the code's processes together, where the
+machine lets one be made.
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ def start(
     The Python environment running this grader is always readable.
     """
     level = isolation or current_isolation()
-    cgroups: list[Path] = []
+    # As root, a cgroup caps the memory and processes of everything the code
+    # starts, together; rlimits cap each process on its own.
+    cgroups = _make_cgroups(limits) if os.geteuid() == 0 else []
     if level == BUBBLEWRAP:
         uid = _sandbox_uid()
         folders = [writable, *also_writable]
@@ -199,15 +202,13 @@ def start(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 pass_fds=(info_write,),
-                preexec_fn=_set_limits_function(limits, cgroups=()),
+                preexec_fn=_set_limits_function(limits, cgroups=cgroups),
             )
         finally:
             os.close(info_write)
         pid = _read_child_pid(info_read, popen)
-        return SandboxedProcess(popen=popen, pid_to_signal=pid)
+        return SandboxedProcess(popen=popen, pid_to_signal=pid, cgroups=cgroups)
 
-    if os.geteuid() == 0:
-        cgroups = _make_cgroups(limits)
     popen = subprocess.Popen(
         list(command),
         cwd=cwd,

@@ -28,6 +28,7 @@ STOP_GRACE = 3.0
 CLIENT_TIMEOUT = 60.0
 BASE_URL = "http://learner-app"
 LOG_TAIL_LINES = 12
+GRADER_DIR_VARIABLE = "APIGRADE_GRADER_DIR"
 MAX_LINE = 300
 MIB = 1024 * 1024
 # A check never needs more than this of one response; a body that keeps
@@ -112,6 +113,16 @@ class _AsyncLimitedTransport(httpx.AsyncHTTPTransport):
         return response
 
 
+def log_folder(work_dir: Path) -> Path:
+    """Return where the app's output goes: the grader's own folder, if set.
+
+    The app can write in `work_dir`, so a log there could be swapped for a
+    link that the grader, outside the sandbox, would then follow.
+    """
+    private = os.environ.get(GRADER_DIR_VARIABLE)
+    return Path(private) if private else work_dir
+
+
 class LearnerApp:
     """One learner app served by uvicorn on a Unix socket in `work_dir`."""
 
@@ -132,7 +143,7 @@ class LearnerApp:
         self.extra_args = list(extra_args)
         self.start_timeout = start_timeout
         self.socket_path = work_dir / "app.sock"
-        self.log_path = work_dir / "app.log"
+        self.log_path = log_folder(work_dir) / "app.log"
         self.process: SandboxedProcess | None = None
         self.starts = 0
 
@@ -191,6 +202,8 @@ class LearnerApp:
         while time.monotonic() < deadline:
             code = self.process.popen.poll()
             if code is not None:
+                # Processes the app started may still run: end them too.
+                self.process.kill()
                 self.process = None
                 raise AppStartError(
                     f"the app {describe_exit(code)} before it served a request. "
@@ -271,13 +284,13 @@ class LearnerApp:
     def log_tail(self, lines: int = LOG_TAIL_LINES, max_bytes: int = 64_000) -> str:
         """Return the last lines the server printed, read from the end of its log."""
         try:
-            with self.log_path.open("rb") as log:
-                log.seek(0, os.SEEK_END)
-                size = log.tell()
-                log.seek(max(0, size - max_bytes))
-                data = log.read()
-        except FileNotFoundError:
+            fd = os.open(self.log_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
             return "(no output)"
+        with os.fdopen(fd, "rb") as log:
+            size = os.fstat(log.fileno()).st_size
+            log.seek(max(0, size - max_bytes))
+            data = log.read(max_bytes)
         text = data.decode("utf-8", errors="replace").rstrip()
         tail = [
             line if len(line) <= MAX_LINE else f"{line[:MAX_LINE]}... (line cut)"

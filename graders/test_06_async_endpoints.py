@@ -33,6 +33,9 @@ SHORT_DELAY = 0.2
 FRACTIONAL_DELAY = 0.05
 SLOW_DELAY = 0.3
 SLOW_PATH = f"/delay/{SLOW_DELAY}"
+# A request alone waits SLOW_DELAY plus milliseconds of overhead; this line
+# leaves twice the delay, so load on the machine cannot reach it.
+SINGLE_LINE = 2 * SLOW_DELAY
 # Well below the 40 threads of AnyIO's default thread pool, so a plain `def`
 # endpoint still runs every request at once.
 CONCURRENT_REQUESTS = 9
@@ -182,6 +185,17 @@ def test_concurrent_delays_overlap(http: httpx.Client, learner_app: LearnerApp) 
             hint="Does the app keep state that concurrent requests change?",
         )
     _expect_waited(timing.single, "one request")
+    # The ratio compares the app with itself, so an app that made a request
+    # alone slower would look concurrent: one request must take about the delay.
+    if timing.single > SINGLE_LINE:
+        raise CheckFailed(
+            "One request alone took much longer than the delay it asked for.",
+            request=f"GET {SLOW_PATH}, one at a time, after a warm-up",
+            expected=f"about {SLOW_DELAY} s (at most {SINGLE_LINE:g} s)",
+            actual=f"the fastest of several took {timing.single:.3f} s",
+            hint="Does the endpoint wait longer than `seconds`, or do extra work "
+            "when a request comes alone?",
+        )
     if not timing.concurrent_enough:
         raise CheckFailed(
             "The requests ran one after another: the event loop was blocked "

@@ -201,14 +201,22 @@ def _tail(path: Path, lines: int = 12) -> str:
 def _prepare_job(
     runs_dir: Path, name: str, app_source: str, test_files: list[Path], deadline: float
 ) -> dict[str, Any]:
-    """Create a job's folder: this version of main.py and the learner's tests."""
+    """Create a job's folder: the original main.py and the learner's tests.
+
+    The version to test goes in the job as `source`: the runner loads it as
+    the module `main`, so every job's main.py file is the same and a test
+    cannot tell the versions apart by reading or hashing the file.
+    """
     folder = runs_dir / name
     folder.mkdir(parents=True)
-    (folder / "main.py").write_text(app_source, encoding="utf-8")
+    (folder / "main.py").write_text(
+        REFERENCE_APP.read_text(encoding="utf-8"), encoding="utf-8"
+    )
     for test_file in test_files:
         shutil.copyfile(test_file, folder / test_file.name)
     return {
         "name": name,
+        "source": app_source,
         "folder": str(folder),
         "report": str(runs_dir / f"{name}.json"),
         "log": str(runs_dir / f"{name}.log"),

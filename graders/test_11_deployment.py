@@ -34,7 +34,7 @@ from apigrade.checks import (
     show,
     truncate,
 )
-from apigrade.server import AppStartError, LearnerApp
+from apigrade.server import AppStartError, LearnerApp, log_folder
 from apigrade.timing import record_measurement
 
 GRADED_APP_NAME = "Graded service 7"
@@ -310,7 +310,7 @@ class ProductionApp(LearnerApp):
     ) -> None:
         super().__init__(app_dir, work_dir, env=env)
         self.socket_path = work_dir / f"{name}.sock"
-        self.log_path = work_dir / f"{name}.log"
+        self.log_path = log_folder(work_dir) / f"{name}.log"
         self.argv: list[str] = []
 
     @property

@@ -206,6 +206,9 @@ def test_submissions_folder_errors_name_the_fix(course: Course, tmp_path: Path) 
     (tmp_path / "two" / "a_b").mkdir()
     with pytest.raises(TargetError, match="'a b' and 'a_b' both give"):
         find_learners(course, tmp_path / "two")
+    (tmp_path / "three" / "class").mkdir(parents=True)
+    with pytest.raises(TargetError, match="named like the class files"):
+        find_learners(course, tmp_path / "three")
 
 
 def test_gradebook_keeps_text_out_of_formulas(course: Course) -> None:

@@ -49,6 +49,8 @@ class Case:
     files: dict[str, str | bytes]
     reason: str  # words the chapter's reason or a check's feedback must contain
     only_with_bubblewrap: bool = False
+    # Make the chapter folder itself a link to this folder of the course.
+    folder_link: str = ""
 
 
 CASES = [
@@ -159,6 +161,25 @@ CASES = [
         "Links to files outside the chapter folder are left out",
     ),
     Case(
+        "links_in_work_folder",
+        {
+            "main.py": "import os\n"
+            + "".join(
+                f"os.symlink({str(ROOT / 'graders' / 'test_03_path_parameters.py')!r}, "
+                f"os.path.join(os.environ['HOME'], {name!r}))\n"
+                for name in ("raw.json", "app.log", "grader.log")
+            )
+            + "raise SystemExit(7)\n"
+        },
+        "code 7",
+    ),
+    Case(
+        "chapter_folder_is_link",
+        {},
+        "a chapter folder must be a real folder",
+        folder_link="solutions/" + FIRST,
+    ),
+    Case(
         "not_utf8",
         {"main.py": b"app = 'caf\xe9'\n\xff\xfe\n"},
         "not UTF-8 text: save it as UTF-8",
@@ -188,6 +209,11 @@ CASES = [
 
 def write_case(target: Path, case: Case) -> None:
     folder = target / FIRST
+    if case.folder_link:
+        target.mkdir(parents=True, exist_ok=True)
+        folder.symlink_to(ROOT / case.folder_link)
+        shutil.copytree(ROOT / "solutions" / HONEST, target / HONEST)
+        return
     folder.mkdir(parents=True)
     for name, content in case.files.items():
         path = folder / name
@@ -290,6 +316,8 @@ def test_hostile_chapter_scores_zero(
     first, honest = results[case.name]
 
     assert first.score == 0, [(c.id, c.status, c.feedback) for c in first.checks]
+    # Nothing of the course reaches the feedback through a planted link.
+    assert "def test_" not in str(first.reason)
     messages = " ".join([str(first.reason), *(c.feedback for c in first.checks)])
     assert case.reason in messages
     assert first.duration < 60 + 30

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import traceback
+import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ CRASH_EXIT_CODE = 3
 @dataclass
 class Job:
     name: str
+    source: str
     folder: str
     report: str
     log: str
@@ -78,6 +80,7 @@ def run_child(job: Job, pytest_args: list[str]) -> NoReturn:
         os.dup2(log, 2)
         os.chdir(job.folder)
         sys.path.insert(0, job.folder)
+        load_app(job)
         os.environ["HOME"] = job.folder
         os.environ["TMPDIR"] = job.folder
         tempfile.tempdir = None
@@ -88,6 +91,19 @@ def run_child(job: Job, pytest_args: list[str]) -> NoReturn:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def load_app(job: Job) -> None:
+    """Put this job's version of the app in sys.modules as `main`.
+
+    main.py on disk is the original for every job; `import main` in the tests
+    finds this module first, with __file__ pointing at that file.
+    """
+    path = os.path.join(job.folder, "main.py")
+    module = types.ModuleType("main")
+    module.__file__ = path
+    sys.modules["main"] = module
+    exec(compile(job.source, path, "exec"), module.__dict__)
 
 
 def start(job: Job, pytest_args: list[str]) -> int:
@@ -135,6 +151,9 @@ def passed_any(report_path: str) -> bool:
 
 def main(jobs_file: str, results_file: str) -> None:
     spec = json.loads(Path(jobs_file).read_text(encoding="utf-8"))
+    # The tests run in this sandbox too: they must not read which version
+    # each job tests.
+    Path(jobs_file).unlink()
     jobs = [Job(**raw) for raw in spec["jobs"]]
     pytest_args = [str(arg) for arg in spec["pytest_args"]]
     outcomes = {job.name: Outcome() for job in jobs}
