@@ -8,6 +8,7 @@ it is installed (plain virtualenv otherwise).
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from pathlib import Path
 
 import nox
@@ -92,7 +93,11 @@ def test(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
     session.run("mypy")
-    session.run("pytest", *session.posargs)
+    # A folder of its own for pytest's temporary files: runs started at the
+    # same time by the same user would otherwise share /tmp/pytest-of-<user>,
+    # where each one deletes the oldest runs' folders.
+    basetemp = tempfile.mkdtemp(prefix="apigrade-tests-")
+    session.run("pytest", f"--basetemp={basetemp}", *session.posargs)
 
 
 @nox.session(default=False)
