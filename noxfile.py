@@ -93,11 +93,11 @@ def test(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
     session.run("mypy")
-    # A folder of its own for pytest's temporary files: runs started at the
+    # A root of its own for pytest's temporary folders: runs started at the
     # same time by the same user would otherwise share /tmp/pytest-of-<user>,
     # where each one deletes the oldest runs' folders.
-    basetemp = tempfile.mkdtemp(prefix="apigrade-tests-")
-    session.run("pytest", f"--basetemp={basetemp}", *session.posargs)
+    temp_root = tempfile.mkdtemp(prefix="apigrade-tests-")
+    session.run("pytest", *session.posargs, env={"PYTEST_DEBUG_TEMPROOT": temp_root})
 
 
 @nox.session(default=False)

@@ -8,6 +8,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,6 +50,7 @@ logger = logging.getLogger("apigrade")
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 CLASS_STYLES = {"ok": "green", "error": "red", "timeout": "red", "crashed": "red"}
 STATUS_STYLES = {"passed": "green", "failed": "yellow", "error": "red"}
 
@@ -351,6 +353,11 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def terminal_safe(text: str) -> str:
+    """Drop control characters (escape sequences) from learner text, keeping lines."""
+    return CONTROL_CHARACTERS.sub("", text)
+
+
 def print_summary(console: Console, report: dict[str, Any]) -> None:
     """Print a table of chapter scores and the first thing to fix."""
     table = Table(title=f"Score for {report['learner']}")
@@ -372,7 +379,8 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
     for chapter in report["chapters"]:
         if chapter["status"] == "error" and chapter.get("reason"):
             console.print(
-                f"[red]Chapter {chapter['id']}[/]: {escape(chapter['reason'])}"
+                f"[red]Chapter {chapter['id']}[/]: "
+                f"{escape(terminal_safe(chapter['reason']))}"
             )
             return
         failing = [c for c in chapter["checks"] if c["status"] != "passed"]
@@ -381,7 +389,7 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
             console.print(
                 f"Next: chapter {chapter['id']}, [bold]{escape(check['name'])}[/]"
             )
-            console.print(check["feedback"], markup=False)
+            console.print(terminal_safe(check["feedback"]), markup=False)
             return
 
 
@@ -425,7 +433,8 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
         )
         console.print(line)
         if learner.reason and learner.status != "ok":
-            console.print(f"      {escape(learner.reason[:300])}", highlight=False)
+            reason = escape(terminal_safe(learner.reason[:300]))
+            console.print(f"      {reason}", highlight=False)
 
     try:
         run = grade_class(
@@ -564,13 +573,13 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             align="left",
         )
         if chapter.get("reason"):
-            console.print(chapter["reason"], markup=False)
+            console.print(terminal_safe(chapter["reason"]), markup=False)
         for check in chapter["checks"]:
             mark = marks.get(check["status"], f"[red]{check['status']}[/]")
             points = f"{check['score']}/{check['max_score']}"
             console.print(f"  {mark} {points}  {escape(check['name'])}")
             if check["status"] != "passed" and check["feedback"]:
-                for line in check["feedback"].splitlines():
+                for line in terminal_safe(check["feedback"]).splitlines():
                     console.print(f"        {line}", markup=False)
 
 

@@ -66,7 +66,14 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
         for path in iter_submission_files([folder]):
             name = os.fsencode(path.relative_to(target).as_posix())
             digest.update(name + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+            if path.is_symlink():
+                digest.update(b"link:" + os.fsencode(os.readlink(path)) + b"\0")
+                continue
+            content = hashlib.sha256()
+            with path.open("rb") as file:
+                while chunk := file.read(1 << 20):
+                    content.update(chunk)
+            digest.update(content.digest())
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -162,7 +169,11 @@ def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as tmp:
+        # Text from learner output may hold lone surrogates from undecodable
+        # file names: they are written escaped rather than failing the write.
+        with os.fdopen(
+            fd, "w", encoding="utf-8", errors="backslashreplace", newline=""
+        ) as tmp:
             tmp.write(text)
             tmp.flush()
             os.fsync(tmp.fileno())

@@ -43,6 +43,11 @@ NOT_RUN_FEEDBACK = "Not run: {reason}"
 OUTPUT_TAIL_LINES = 15
 MISSING_MAIN = "no main.py in"
 PR_SET_PDEATHSIG = 1
+# A chapter is a few small source files; bigger files are left out of the copy.
+MAX_COPIED_FILE = 16 * 2**20
+# Longest temporary folder that leaves room for ".../apigrade-NN-xxxxxxxx/work/
+# workers.sock" within the 107 bytes a Unix socket path may have.
+MAX_ROOT_LENGTH = 60
 
 
 @dataclass
@@ -175,7 +180,9 @@ def grade_chapter(
             f"per chapter, shaped like exercises/{chapter.folder}/",
         )
     else:
-        with tempfile.TemporaryDirectory(prefix=f"apigrade-{chapter.id}-") as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix=f"apigrade-{chapter.id}-", dir=_grading_root()
+        ) as tmp:
             result = _run_grader(course, chapter, source, Path(tmp), isolation)
     result.duration = time.monotonic() - started
     logger.info(
@@ -204,11 +211,12 @@ def _run_grader(
         shutil.copytree(
             source, app_dir, symlinks=True, ignore=_entries_to_skip(source, left_out)
         )
-    except (OSError, shutil.Error) as error:
+    except (OSError, shutil.Error, RecursionError, ValueError) as error:
         return _error_result(
             chapter,
             f"the chapter folder {source} could not be copied for grading "
-            f"({error}). Remove the file it names and grade again.",
+            f"({printable(str(error))[:300]}). Remove the file or folder it names "
+            "and grade again.",
         )
     raw_path = private / "raw.json"
     output_path = private / "grader.log"
@@ -294,8 +302,9 @@ def _run_grader(
     result = score_raw_report(chapter, raw, grader_output=_tail(output_path))
     if left_out and result.status == "error":
         result.reason = (
-            f"{result.reason}\nLinks to files outside the chapter folder are left "
-            f"out of the graded copy: {', '.join(left_out)}. Make them regular files."
+            f"{result.reason}\nLeft out of the graded copy: {', '.join(left_out)}. "
+            "Links to files outside the chapter folder and very large files are "
+            "not graded: make them regular files inside the folder, or remove them."
         )
     return _point_at_learner_files(result, app_dir, source)
 
@@ -313,6 +322,24 @@ def _point_at_learner_files(
     for check in result.checks:
         check.feedback = check.feedback.replace(copy, own)
     return result
+
+
+def _grading_root() -> str:
+    """Return the folder for grading's temporary folders: the system's, if short.
+
+    The app's Unix socket lives in there, and a socket path may not be longer
+    than 107 bytes; a long TMPDIR (macOS, or a test's) falls back to /tmp.
+    """
+    root = tempfile.gettempdir()
+    if len(os.fsencode(root)) > MAX_ROOT_LENGTH and os.access("/tmp", os.W_OK):
+        return "/tmp"
+    return root
+
+
+def printable(text: str) -> str:
+    """Make a file name safe to store and show: no undecodable bytes or controls."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def _die_with_engine() -> None:
@@ -339,6 +366,7 @@ def _entries_to_skip(
         ignored = set(shutil.ignore_patterns(*IGNORED_NAMES)(folder, names))
         for name in names:
             path = Path(folder, name)
+            shown = printable(str(path.relative_to(source)))
             if path.is_symlink():
                 target = Path(os.readlink(path))
                 inside = not target.is_absolute() and path.resolve().is_relative_to(
@@ -346,7 +374,10 @@ def _entries_to_skip(
                 )
                 if not inside:
                     ignored.add(name)
-                    left_out.append(f"{path.relative_to(source)} -> {target}")
+                    left_out.append(f"{shown} -> {printable(str(target))}")
+            elif path.is_file() and path.stat().st_size > MAX_COPIED_FILE:
+                ignored.add(name)
+                left_out.append(f"{shown} (over {MAX_COPIED_FILE // 2**20} MB)")
             elif not (path.is_file() or path.is_dir()):
                 ignored.add(name)
         return ignored
@@ -504,13 +535,29 @@ def _error_result(chapter: Chapter, reason: str) -> ChapterResult:
 
 
 def iter_submission_files(folders: Iterable[Path]) -> Iterable[Path]:
-    """Yield the files grading reads, sorted, skipping caches and environments."""
+    """Yield the files and links grading reads, sorted, skipping caches.
+
+    The walk keeps its own stack rather than recursing, so a folder nested
+    thousands deep cannot exhaust Python's recursion limit.
+    """
+    skipped = {"__pycache__", ".pytest_cache", ".venv", "venv", ".git"}
     for folder in folders:
-        if not folder.is_dir():
+        if not folder.is_dir() or folder.is_symlink():
             continue
-        for path in sorted(folder.rglob("*")):
-            parts = set(path.relative_to(folder).parts)
-            if parts & {"__pycache__", ".pytest_cache", ".venv", "venv", ".git"}:
+        found: list[Path] = []
+        stack = [folder]
+        while stack:
+            current = stack.pop()
+            try:
+                entries = list(os.scandir(current))
+            except OSError:
                 continue
-            if path.is_file() and not path.is_symlink():
-                yield path
+            for entry in entries:
+                if entry.name in skipped:
+                    continue
+                path = Path(entry.path)
+                if entry.is_symlink() or entry.is_file(follow_symlinks=False):
+                    found.append(path)
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(path)
+        yield from sorted(found)

@@ -4,14 +4,15 @@ Two isolation levels, chosen once by the engine and passed to every grader in
 the APIGRADE_ISOLATION variable:
 
 - `bubblewrap`: the process runs under bwrap in new mount, PID, network, IPC
-  and UTS namespaces. It sees the system's programs and libraries, the Python
-  environment, a private /tmp and the chapter's temporary folder, with the
-  learner's code read-only; the course (graders, solutions, reports) and other
-  learners' folders do not exist in it. Its network has only a loopback
-  interface: the grader reaches the app through a Unix socket in the temporary
-  folder. When the engine runs as root, the code runs as an unprivileged user
-  of its own, so the process limit applies. When the first process ends, the
-  kernel ends every process left in the sandbox.
+  and UTS namespaces. It can read the system's programs and libraries and
+  the Python environment, and write in a private /tmp and in the chapter's
+  temporary folder, which holds a copy of the learner's code; the course
+  (graders, solutions, reports) and other learners' folders do not exist in
+  it. Its network has only a loopback interface: the grader reaches the app
+  through a Unix socket in the temporary folder. When the engine runs as
+  root, the code runs as an unprivileged user of its own, so the process
+  limit applies. When the first process ends, the kernel ends every process
+  left in the sandbox.
 - `limits`: where bubblewrap is missing or cannot create namespaces (macOS,
   containers without user namespaces), the process still gets the resource
   limits below, a process group that the grader kills, and the checks'
@@ -117,7 +118,7 @@ def choose_isolation(requested: str = "auto") -> str:
 
 
 def current_isolation() -> str:
-    """The level the engine chose for this grader; `limits` when it set none."""
+    """Return the level the engine chose for this grader; `limits` if it set none."""
     level = os.environ.get(ISOLATION_VARIABLE, LIMITS)
     return level if level in LEVELS else LIMITS
 

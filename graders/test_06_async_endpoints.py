@@ -185,6 +185,9 @@ def test_concurrent_delays_overlap(http: httpx.Client, learner_app: LearnerApp) 
             hint="Does the app keep state that concurrent requests change?",
         )
     _expect_waited(timing.single, "one request")
+    # Each of the concurrent requests must wait too: an app that skipped the
+    # wait for some of them would finish the batch early.
+    _expect_waited(timing.fastest, "the quickest of the concurrent requests")
     # The ratio compares the app with itself, so an app that made a request
     # alone slower would look concurrent: one request must take about the delay.
     if timing.single > SINGLE_LINE:

@@ -43,6 +43,8 @@ def mutant_results(
 ) -> Iterator[dict[str, ChapterResult]]:
     mutants = load_mutants()
     chapters = {chapter.id: chapter for chapter in course.chapters}
+    # Made once here: threads that make it at the same time collide.
+    tmp_path_factory.getbasetemp()
 
     def grade_mutant(mutant: Mutant) -> tuple[str, ChapterResult]:
         chapter = chapters[mutant.chapter]

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from apigrade.checks import CheckFailed, read_learner_file
-from apigrade.cli import main
+from apigrade.cli import main, terminal_safe
 from apigrade.course import Chapter, Course
 from apigrade.report import safe_name, validate_report, write_json_atomic
 from apigrade.runner import grade_chapter
@@ -228,7 +228,7 @@ def test_report_folder_is_rejected(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["grade", "--chapter", "01", "--report", str(tmp_path)]) == 2
-    assert "is a folder" in capsys.readouterr().out
+    assert "is a folder" in " ".join(capsys.readouterr().out.split())
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
@@ -323,3 +323,17 @@ def test_learner_files_are_read_without_following_links(tmp_path: Path) -> None:
         read_learner_file(link)
     with pytest.raises(CheckFailed, match="not a regular file"):
         read_learner_file(pipe)
+
+
+def test_terminal_output_drops_escape_sequences() -> None:
+    assert terminal_safe("red \x1b[31mtext\x1b[2J\nnext\tline") == (
+        "red [31mtext[2J\nnext\tline"
+    )
+
+
+def test_report_with_undecodable_name_is_written(tmp_path: Path) -> None:
+    name = os.fsdecode(b"\xff\xfe")
+
+    write_json_atomic(tmp_path / "r.json", {"reason": f"left out: {name}"})
+
+    assert json.loads((tmp_path / "r.json").read_text())["reason"].startswith("left")

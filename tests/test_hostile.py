@@ -51,6 +51,12 @@ class Case:
     only_with_bubblewrap: bool = False
     # Make the chapter folder itself a link to this folder of the course.
     folder_link: str = ""
+    # Folders nested this deep inside the chapter folder.
+    nested: int = 0
+    # A sparse file of this many bytes in the chapter folder.
+    sparse: int = 0
+    # A link with a name that is not UTF-8, pointing at /etc/passwd.
+    odd_link: bool = False
 
 
 CASES = [
@@ -158,7 +164,7 @@ CASES = [
     Case(
         "main_is_link_to_solution",
         {"main.py": f"symlink:{ROOT / 'solutions' / FIRST / 'main.py'}"},
-        "Links to files outside the chapter folder are left out",
+        "Left out of the graded copy: main.py ->",
     ),
     Case(
         "links_in_work_folder",
@@ -172,6 +178,14 @@ CASES = [
             + "raise SystemExit(7)\n"
         },
         "code 7",
+    ),
+    Case("nested_folders", {"main.py": STARTER}, "could not be copied", nested=900),
+    Case("huge_sparse_file", {"main.py": STARTER}, "", sparse=200 * 2**20),
+    Case(
+        "undecodable_link_name",
+        {"main.py": "raise SystemExit(5)\n"},
+        "Left out of the graded copy",
+        odd_link=True,
     ),
     Case(
         "chapter_folder_is_link",
@@ -223,6 +237,16 @@ def write_case(target: Path, case: Case) -> None:
             path.symlink_to(content.removeprefix("symlink:"))
         else:
             path.write_text(content, encoding="utf-8")
+    deepest = folder
+    for _ in range(case.nested):
+        deepest = deepest / "d"
+    if case.nested:
+        os.makedirs(deepest)
+    if case.sparse:
+        with (folder / "data.bin").open("wb") as data:
+            data.truncate(case.sparse)
+    if case.odd_link:
+        os.symlink("/etc/passwd", os.fsencode(folder) + b"/\xff\xfe")
     shutil.copytree(ROOT / "solutions" / HONEST, target / HONEST)
 
 
