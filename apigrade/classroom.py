@@ -89,7 +89,7 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
     if not submissions.is_dir():
         what = "does not exist" if not submissions.exists() else "is not a folder"
         raise TargetError(
-            f"submissions folder {shown!r} {what}: pass a folder that holds one "
+            f"submissions folder {shown!r} {what}: pass a folder that contains one "
             "folder per learner, each shaped like exercises/"
         )
     chapter_folders = {chapter.folder for chapter in course.chapters}
@@ -100,7 +100,7 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
     )
     if any(path.name in chapter_folders for path in entries):
         raise TargetError(
-            f"submissions folder {shown!r} holds chapter folders such as "
+            f"submissions folder {shown!r} contains chapter folders such as "
             f"{course.chapters[0].folder}/, so it is one learner's work: grade it with "
             f"`nox -s grade -- --target {shown}`, or pass the folder above it"
         )
@@ -125,7 +125,7 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
         learners[name] = Learner(name=name, folder=path.resolve())
     if not learners:
         raise TargetError(
-            f"submissions folder {shown!r} holds no learner folders: put one folder "
+            f"submissions folder {shown!r} contains no learner folders: put one folder "
             "per learner in it, each shaped like exercises/"
         )
     return list(learners.values())
@@ -175,7 +175,7 @@ def _reusable_report(
 
 @dataclass
 class ClassRun:
-    """What `grade_class` did: every learner, in name order, and the run's time."""
+    """The outcome of `grade_class`: every learner, by name, and the run's time."""
 
     learners: list[Learner]
     duration: float
@@ -322,7 +322,7 @@ def grade_class(
 
 
 class ClassInterrupted(KeyboardInterrupt):
-    """Ctrl-C during `grade_class`; `run` holds what was finished."""
+    """Ctrl-C during `grade_class`; `run` contains what was finished."""
 
     def __init__(self, run: ClassRun) -> None:
         super().__init__()
@@ -416,7 +416,7 @@ def build_class_summary(
         )
         for spec in chapter.checks:
             # A check that could not run (no main.py, an app that did not
-            # start) says nothing about how hard the check is.
+            # start) tells nothing about how hard the check is.
             outcomes = [
                 check["status"]
                 for entry in entries

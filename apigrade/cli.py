@@ -232,8 +232,9 @@ def resolve_target(course: Course, target: Path | None) -> Path:
         folders = [child for child in path.iterdir() if child.is_dir()]
         if any((child / example).is_dir() for child in folders):
             raise TargetError(
-                f"target {str(shown)!r} holds one folder per learner: grade them all "
-                f"with `nox -s grade_class -- {shown}`, or pass one learner's folder"
+                f"target {str(shown)!r} contains one folder per learner: grade them "
+                f"all with `nox -s grade_class -- {shown}`, or pass one learner's "
+                "folder"
             )
         if path.name in {chapter.folder for chapter in course.chapters}:
             raise TargetError(
@@ -406,7 +407,7 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
     if losing:
         shown = ", ".join(losing[:3]) + (" ..." if len(losing) > 3 else "")
         raise GradingError(
-            f"{reports_dir} holds reports with more chapters than this run grades "
+            f"{reports_dir} contains reports with more chapters than this run grades "
             f"({shown}); they would be replaced by reports of "
             f"{', '.join(c.id for c in chapters)} only. Pass --reports with another "
             "folder for a partial run, or grade every chapter"

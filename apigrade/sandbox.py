@@ -6,7 +6,7 @@ the APIGRADE_ISOLATION variable:
 - `bubblewrap`: the process runs under bwrap in new mount, PID, network, IPC
   and UTS namespaces. It can read the system's programs and libraries and
   the Python environment, and write in a private /tmp and in the chapter's
-  temporary folder, which holds a copy of the learner's code; the course
+  temporary folder, which contains a copy of the learner's code; the course
   (graders, solutions, reports) and other learners' folders do not exist in
   it. Its network has only a loopback interface: the grader reaches the app
   through a Unix socket in the temporary folder. When the engine runs as
@@ -33,14 +33,13 @@ import os
 import resource
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 ISOLATION_VARIABLE = "APIGRADE_ISOLATION"
 BUBBLEWRAP = "bubblewrap"
@@ -159,8 +158,6 @@ def start(
     env: Mapping[str, str],
     stdout: IO[bytes] | int,
     writable: Path,
-    readable: Sequence[Path] = (),
-    read_only: Sequence[Path] = (),
     also_writable: Sequence[Path] = (),
     isolation: str | None = None,
     limits: Limits = LIMITS_DEFAULT,
@@ -168,9 +165,8 @@ def start(
     """Start `command` as learner code, in its own session, and return it.
 
     `writable` is the temporary folder the code may write in, and
-    `also_writable` are more such folders; `read_only` are folders inside them
-    that the code may only read; `readable` are other paths it needs to read.
-    The Python environment running this grader is always readable.
+    `also_writable` lists more such folders. The code can also read the
+    system's folders and the Python environment running this grader.
     """
     level = isolation or current_isolation()
     # As root, a cgroup caps the memory and processes of everything the code
@@ -181,14 +177,12 @@ def start(
         folders = [writable, *also_writable]
         if uid is not None:
             for folder in folders:
-                _hand_over(folder, read_only, uid)
+                _hand_over(folder, uid)
         info_read, info_write = os.pipe()
         wrapped = _bubblewrap_command(
             command,
             cwd=cwd,
             writable=folders,
-            readable=readable,
-            read_only=read_only,
             uid=uid,
             info_fd=info_write,
             limits=limits,
@@ -247,37 +241,22 @@ def _drop_privileges_args(setpriv: str, uid: int) -> list[str]:
 
 
 def _sandbox_uid() -> int | None:
-    """The uid learner code runs as: its own when the grader is root, else None."""
+    """Return the uid learner code runs as: its own if the grader is root, else None."""
     if os.geteuid() != 0:
         return None
     return FIRST_SANDBOX_UID + os.getpid() % 100_000
 
 
-def _hand_over(writable: Path, read_only: Sequence[Path], uid: int) -> None:
-    """Give the sandbox user the writable folder; the read-only folders stay root's."""
-    kept = {path.resolve() for path in read_only}
-    for folder in kept:
-        # The copy keeps the learner's modes; the sandbox user must read it.
-        # Symlinks are skipped: chmod would change the file they point at.
-        for root, folders, files in os.walk(folder):
-            for name in [root, *(os.path.join(root, item) for item in folders)]:
-                _add_mode(name, 0o555)
-            for name in files:
-                _add_mode(os.path.join(root, name), 0o444)
+def _hand_over(writable: Path, uid: int) -> None:
+    """Give the sandbox user the writable folder and everything in it.
+
+    Links are changed themselves (lchown), never the files they point at.
+    """
     os.chown(writable, uid, uid)
     for root, folders, files in os.walk(writable):
-        here = Path(root)
-        folders[:] = [name for name in folders if (here / name).resolve() not in kept]
         for name in [*folders, *files]:
             with contextlib.suppress(OSError):
-                os.chown(here / name, uid, uid, follow_symlinks=False)
-
-
-def _add_mode(path: str, bits: int) -> None:
-    with contextlib.suppress(OSError):
-        mode = os.lstat(path).st_mode
-        if not stat.S_ISLNK(mode):
-            os.chmod(path, stat.S_IMODE(mode) | bits)
+                os.chown(Path(root, name), uid, uid, follow_symlinks=False)
 
 
 def _bubblewrap_command(
@@ -285,8 +264,6 @@ def _bubblewrap_command(
     *,
     cwd: Path,
     writable: Sequence[Path],
-    readable: Sequence[Path],
-    read_only: Sequence[Path],
     uid: int | None,
     info_fd: int,
     limits: Limits,
@@ -302,7 +279,7 @@ def _bubblewrap_command(
     args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/dev/shm"]
     prefixes = (Path(sys.prefix), Path(sys.base_prefix))
     python_paths = {*prefixes, *(prefix.resolve() for prefix in prefixes)}
-    bound = sorted({*python_paths, *readable, *writable})
+    bound = sorted({*python_paths, *writable})
     # bwrap makes missing parent folders readable by root only; these are
     # made first, open to all, so the sandbox user can reach what is bound.
     parents = sorted(
@@ -313,12 +290,10 @@ def _bubblewrap_command(
     for parent in parents:
         if not any(parent.startswith(f"{system}/") for system in SYSTEM_PATHS):
             args += ["--perms", "0755", "--dir", parent]
-    for path in sorted({*python_paths, *readable}):
+    for path in sorted(python_paths):
         args += ["--ro-bind", str(path), str(path)]
     for folder in writable:
         args += ["--bind", str(folder), str(folder)]
-    for path in read_only:
-        args += ["--ro-bind", str(path), str(path)]
     args += ["--chdir", str(cwd), "--"]
     if uid is not None:
         setpriv = shutil.which("setpriv")
@@ -396,7 +371,7 @@ def _make_cgroups(limits: Limits) -> list[Path]:
         "memory": {"memory.limit_in_bytes": limits.memory},
     }
     if (CGROUP_ROOT / "cgroup.controllers").exists():
-        # cgroup v2: one folder holds both limits.
+        # cgroup v2: one folder sets both limits.
         folder = CGROUP_ROOT / name
         settings = {"pids.max": limits.tasks, "memory.max": limits.memory}
         return [folder] if _make_cgroup(folder, settings) else []
@@ -434,8 +409,3 @@ def _kill_cgroup(folder: Path) -> None:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
-
-
-def describe(level: str) -> dict[str, Any]:
-    """Describe an isolation level for the score report."""
-    return {"level": level}

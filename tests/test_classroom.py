@@ -198,7 +198,7 @@ def test_interrupt_keeps_finished_reports(tmp_path: Path) -> None:
 def test_submissions_folder_errors_name_the_fix(course: Course, tmp_path: Path) -> None:
     with pytest.raises(TargetError, match="does not exist"):
         find_learners(course, tmp_path / "missing")
-    with pytest.raises(TargetError, match="holds no learner folders"):
+    with pytest.raises(TargetError, match="contains no learner folders"):
         find_learners(course, tmp_path)
     add_learner(tmp_path / "one", "ignored")
     shutil.copytree(ROOT / "solutions" / FIRST_APP, tmp_path / "single" / FIRST_APP)
