@@ -43,7 +43,7 @@ from apigrade.report import (
     write_text_atomic,
 )
 from apigrade.runner import ChapterResult, grade_chapters
-from apigrade.sandbox import choose_isolation
+from apigrade.sandbox import LEVELS, choose_isolation
 
 logger = logging.getLogger("apigrade")
 
@@ -125,10 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.add_argument(
         "--isolation",
-        choices=["auto", "bubblewrap", "limits"],
+        choices=["auto", *LEVELS],
         default="auto",
         help="how learner code is isolated (default: bubblewrap when it works here, "
-        "else limits only)",
+        "else landlock, else limits only)",
     )
 
     grade_class = commands.add_parser(
@@ -162,10 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade_class.add_argument(
         "--isolation",
-        choices=["auto", "bubblewrap", "limits"],
+        choices=["auto", *LEVELS],
         default="auto",
         help="how learner code is isolated (default: bubblewrap when it works here, "
-        "else limits only)",
+        "else landlock, else limits only)",
     )
     grade_class.add_argument(
         "--regrade",

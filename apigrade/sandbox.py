@@ -1,7 +1,7 @@
-"""Start learner code with resource limits, in a bubblewrap sandbox where possible.
+"""Start learner code with resource limits, in a sandbox where possible.
 
-Two isolation levels, chosen once by the engine and passed to every grader in
-the APIGRADE_ISOLATION variable:
+Three isolation levels, chosen once by the engine and passed to every grader
+in the APIGRADE_ISOLATION variable:
 
 - `bubblewrap`: the process runs under bwrap in new mount, PID, network, IPC
   and UTS namespaces. It can read the system's programs and libraries and
@@ -13,13 +13,21 @@ the APIGRADE_ISOLATION variable:
   root, the code runs as an unprivileged user of its own, so the process
   limit applies. When the first process ends, the kernel ends every process
   left in the sandbox.
-- `limits`: where bubblewrap is missing or cannot create namespaces (macOS,
-  containers without user namespaces), the process still gets the resource
-  limits below, a process group that the grader kills, and the checks'
-  deadlines.
+- `landlock`: where bubblewrap cannot run but the kernel has Landlock
+  (Linux 5.13 and later), the process restricts itself before it starts the
+  code. It can read the same system folders and Python environment, and
+  /proc and /dev; it can write only in its temporary folders, /dev/shm and
+  existing devices. The course and other learners' folders can be neither
+  read nor written, no TCP port can be bound or connected to (from Landlock
+  ABI 4), and no signal can reach a process outside the sandbox (ABI 6).
+  As root, the process also loses every capability. UDP and the PID and
+  network namespaces stay shared with the machine.
+- `limits`: where neither works (macOS, old kernels), the process still
+  gets the resource limits below, a process group that the grader kills,
+  and the checks' deadlines. It can read what the grader's user can.
 
 Limits, per process: address space, CPU time, file size, open files, and the
-number of processes and threads of the sandbox user. As root, at both levels,
+number of processes and threads of the sandbox user. As root, at every level,
 a pids and memory cgroup caps all of the code's processes together, where the
 machine lets one be made.
 """
@@ -41,10 +49,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from apigrade import landlock
+
 ISOLATION_VARIABLE = "APIGRADE_ISOLATION"
 BUBBLEWRAP = "bubblewrap"
+LANDLOCK = "landlock"
 LIMITS = "limits"
-LEVELS = (BUBBLEWRAP, LIMITS)
+LEVELS = (BUBBLEWRAP, LANDLOCK, LIMITS)
 MIB = 1024 * 1024
 # The sandbox user, when the grader runs as root: a uid no account uses, one
 # per grader process, so concurrent chapters neither share a process count nor
@@ -94,24 +105,38 @@ def bubblewrap_works() -> bool:
     return completed.returncode == 0
 
 
-def choose_isolation(requested: str = "auto") -> str:
-    """Return the isolation level to use for `requested` (auto, bubblewrap, limits).
+def landlock_works() -> bool:
+    """Return True when the kernel offers Landlock to unprivileged processes."""
+    return landlock.abi_version() > 0
 
-    Raises ValueError, naming the fix, when bubblewrap is asked for but cannot run.
+
+def choose_isolation(requested: str = "auto") -> str:
+    """Return the isolation level to use for `requested` (auto or a level).
+
+    `auto` picks the strongest level that works here. Raises ValueError,
+    naming the fix, when a level is asked for but cannot run.
     """
+    if requested not in ("auto", *LEVELS):
+        raise ValueError(
+            f"isolation {requested!r} is not one of auto, {', '.join(LEVELS)}"
+        )
     if requested == LIMITS:
         return LIMITS
-    if requested not in ("auto", BUBBLEWRAP):
-        raise ValueError(
-            f"isolation {requested!r} is not one of auto, {BUBBLEWRAP}, {LIMITS}"
-        )
-    if bubblewrap_works():
+    if requested in ("auto", BUBBLEWRAP) and bubblewrap_works():
         return BUBBLEWRAP
     if requested == BUBBLEWRAP:
         raise ValueError(
-            "isolation 'bubblewrap' was asked for, but bwrap is not installed or "
+            "isolation 'bubblewrap' was requested, but bwrap is not installed or "
             "cannot create namespaces here: install it (apt-get install bubblewrap) "
-            "or pass --isolation limits"
+            "or pass --isolation auto"
+        )
+    if landlock_works():
+        return LANDLOCK
+    if requested == LANDLOCK:
+        raise ValueError(
+            "isolation 'landlock' was requested, but this kernel does not offer "
+            "Landlock (Linux 5.13 or later, with landlock in its lsm= list): "
+            "pass --isolation limits"
         )
     return LIMITS
 
@@ -204,6 +229,9 @@ def start(
         pid = _read_child_pid(info_read, popen)
         return SandboxedProcess(popen=popen, pid_to_signal=pid, cgroups=cgroups)
 
+    rules: list[tuple[str, int]] = []
+    if level == LANDLOCK:
+        rules = _landlock_rules([writable, *also_writable])
     popen = subprocess.Popen(
         list(command),
         cwd=cwd,
@@ -212,7 +240,7 @@ def start(
         stdout=stdout,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_set_limits_function(limits, cgroups=cgroups),
+        preexec_fn=_set_limits_function(limits, cgroups=cgroups, landlock_rules=rules),
     )
     return SandboxedProcess(popen=popen, pid_to_signal=popen.pid, cgroups=cgroups)
 
@@ -305,6 +333,19 @@ def _bubblewrap_command(
     return args + list(command)
 
 
+def _landlock_rules(writable: Sequence[Path]) -> list[tuple[str, int]]:
+    """Return the paths a process under Landlock may use, with their rights."""
+    prefixes = (Path(sys.prefix), Path(sys.base_prefix))
+    readable = [*SYSTEM_PATHS, "/proc", *(str(prefix) for prefix in prefixes)]
+    readable += [str(prefix.resolve()) for prefix in prefixes]
+    rules = [(path, landlock.READ) for path in readable]
+    rules.append(("/dev", landlock.READ_WRITE_FILES))
+    # multiprocessing makes its semaphores in /dev/shm.
+    rules.append(("/dev/shm", landlock.ALL))
+    rules += [(str(folder), landlock.ALL) for folder in writable]
+    return rules
+
+
 def _read_child_pid(info_read: int, popen: subprocess.Popen[bytes]) -> int:
     """Read bwrap's --info-fd JSON for the pid of the sandbox's first process.
 
@@ -321,13 +362,25 @@ def _read_child_pid(info_read: int, popen: subprocess.Popen[bytes]) -> int:
 
 
 def _set_limits_function(
-    limits: Limits, *, cgroups: Sequence[Path]
+    limits: Limits,
+    *,
+    cgroups: Sequence[Path],
+    landlock_rules: Sequence[tuple[str, int]] = (),
 ) -> Callable[[], None]:
-    """Return the function the child runs before exec: limits, then cgroups."""
+    """Return the function the child runs before exec.
+
+    It sets the limits, joins the cgroups and, given Landlock rules,
+    restricts the child to them; as root it then also drops every
+    capability. A failure to apply Landlock rules raises, so the code never
+    starts less confined than the report says.
+    """
     tasks = limits.tasks
-    if os.geteuid() != 0:
-        # The process count is per user: leave room for what already runs.
+    root = os.geteuid() == 0
+    if not root or landlock_rules:
+        # The process count is per user, and under Landlock a root process
+        # has no capability to exceed it: leave room for what already runs.
         tasks += _count_own_processes()
+    abi = landlock.abi_version() if landlock_rules else 0
 
     def set_limits() -> None:
         for kind, value in (
@@ -346,6 +399,10 @@ def _set_limits_function(
         for cgroup in cgroups:
             with contextlib.suppress(OSError):
                 (cgroup / "cgroup.procs").write_text("0")
+        if landlock_rules:
+            landlock.restrict_self(landlock_rules, abi=abi)
+            if root:
+                landlock.drop_capabilities()
 
     return set_limits
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from apigrade import sandbox
 from apigrade.checks import CheckFailed, read_learner_file
 from apigrade.cli import main, terminal_safe
 from apigrade.course import Chapter, Course
@@ -337,3 +338,26 @@ def test_report_with_undecodable_name_is_written(tmp_path: Path) -> None:
     write_json_atomic(tmp_path / "r.json", {"reason": f"left out: {name}"})
 
     assert json.loads((tmp_path / "r.json").read_text())["reason"].startswith("left")
+
+
+def test_isolation_rejects_unknown_level() -> None:
+    with pytest.raises(ValueError, match="'jail' is not one of auto, bubblewrap"):
+        sandbox.choose_isolation("jail")
+
+
+def test_isolation_without_landlock_names_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "bubblewrap_works", lambda: False)
+    monkeypatch.setattr(sandbox, "landlock_works", lambda: False)
+
+    assert sandbox.choose_isolation("auto") == sandbox.LIMITS
+    with pytest.raises(ValueError, match="pass --isolation limits"):
+        sandbox.choose_isolation("landlock")
+
+
+def test_isolation_falls_back_to_landlock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "bubblewrap_works", lambda: False)
+    monkeypatch.setattr(sandbox, "landlock_works", lambda: True)
+
+    assert sandbox.choose_isolation("auto") == sandbox.LANDLOCK
+    with pytest.raises(ValueError, match="apt-get install bubblewrap"):
+        sandbox.choose_isolation("bubblewrap")

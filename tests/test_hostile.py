@@ -2,7 +2,7 @@
 
 Every case is a chapter 01 folder that misbehaves, graded next to an honest
 chapter 03, under each isolation level this machine offers (bubblewrap, and
-the limits-only fallback, forced). The graded target, the course and the
+the Landlock and limits-only fallbacks, forced). The graded target, the course and the
 reports folder must be unchanged afterwards.
 """
 
@@ -21,7 +21,13 @@ import pytest
 
 from apigrade.course import Chapter, Course
 from apigrade.runner import ChapterResult, grade_chapter
-from apigrade.sandbox import BUBBLEWRAP, LIMITS, bubblewrap_works
+from apigrade.sandbox import (
+    BUBBLEWRAP,
+    LANDLOCK,
+    LIMITS,
+    bubblewrap_works,
+    landlock_works,
+)
 from tests.conftest import ROOT
 
 FIRST, HONEST = "01_first_app", "03_path_parameters"
@@ -48,7 +54,8 @@ class Case:
     name: str
     files: dict[str, str | bytes]
     reason: str  # words the chapter's reason or a check's feedback must contain
-    only_with_bubblewrap: bool = False
+    # Passes only at a level that hides the course from the code.
+    needs_hidden_files: bool = False
     # Make the chapter folder itself a link to this folder of the course.
     folder_link: str = ""
     # Folders nested this deep inside the chapter folder.
@@ -139,7 +146,7 @@ CASES = [
             f"open({str(CANARY)!r}, 'w').write('tmp')\n"
         },
         "",
-        only_with_bubblewrap=True,
+        needs_hidden_files=True,
     ),
     Case(
         "reads_solution",
@@ -150,7 +157,7 @@ CASES = [
             "else:\n    raise SystemExit('no course found')\n"
         },
         "no course found",
-        only_with_bubblewrap=True,
+        needs_hidden_files=True,
     ),
     Case(
         "symlink_out",
@@ -272,16 +279,21 @@ def short(chapter: Chapter) -> Chapter:
     )
 
 
-# CI sets APIGRADE_REQUIRE_SANDBOX=1, so a missing bubblewrap fails there.
-SKIP_BUBBLEWRAP = not bubblewrap_works() and not os.environ.get(
-    "APIGRADE_REQUIRE_SANDBOX"
-)
+# CI sets APIGRADE_REQUIRE_SANDBOX=1, so a missing sandbox fails there.
+REQUIRE_SANDBOX = bool(os.environ.get("APIGRADE_REQUIRE_SANDBOX"))
 LEVELS = [
     pytest.param(
         BUBBLEWRAP,
         marks=pytest.mark.skipif(
-            SKIP_BUBBLEWRAP,
+            not bubblewrap_works() and not REQUIRE_SANDBOX,
             reason="bubblewrap cannot run here (apt-get install bubblewrap)",
+        ),
+    ),
+    pytest.param(
+        LANDLOCK,
+        marks=pytest.mark.skipif(
+            not landlock_works() and not REQUIRE_SANDBOX,
+            reason="this kernel has no Landlock",
         ),
     ),
     LIMITS,
@@ -297,7 +309,7 @@ def graded(
     """Grade every case under one isolation level; return results and changes."""
     level: str = request.param
     chapters = {chapter.folder: short(chapter) for chapter in course.chapters}
-    cases = [c for c in CASES if level == BUBBLEWRAP or not c.only_with_bubblewrap]
+    cases = [c for c in CASES if level != LIMITS or not c.needs_hidden_files]
     targets = {}
     for case in cases:
         targets[case.name] = tmp_path_factory.mktemp(case.name)
@@ -323,7 +335,7 @@ def graded(
         for name in before.keys() | after.keys()
         if before.get(name) != after.get(name)
     )
-    if level == BUBBLEWRAP and CANARY.exists():
+    if level != LIMITS and CANARY.exists():
         changed.append(str(CANARY))
     CANARY.unlink(missing_ok=True)
     return level, results, changed
