@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chapter10_audit import audit_source
 
 from apigrade import sandbox
 from apigrade.checks import CheckFailed, read_learner_file, truncate
+from apigrade.server import log_folder
 from apigrade.timing import record_measurement
 
 if sys.version_info >= (3, 11):
@@ -39,14 +41,20 @@ REFERENCE_APP = CHAPTER_FILES / "main.py"
 LEARNER_PYTEST_CONFIG = CHAPTER_FILES / "pytest.ini"
 APP_MUTANTS = CHAPTER_FILES / "app_mutants.toml"
 SUITE_RUNNER = CHAPTER_FILES / "suite_runner.py"
+# Names inside each job's folder: the runner and its pytest settings, the job
+# file the runner reads and deletes, and pytest-json-report's output.
+RUNNER_FOLDER = "_grader"
+JOB_FILE = "job.json"
+REPORT_NAME = "report.json"
+POLL_INTERVAL = 0.02
 
-# A run of a typical test file takes under 1 s once the runner has imported
-# its libraries (about 2 s), both measured on 2 loaded cores. The deadlines
-# leave room for a slower machine and keep the worst case, every run hanging
-# (15 + 20 + 5 rounds of 10 s), inside the chapter's default timeout of 120 s.
-RUNNER_START = 15.0
-REFERENCE_DEADLINE = 20.0
-MUTANT_DEADLINE = 10.0
+# A run starts a fresh interpreter (its imports take about 1 s of CPU) and a
+# typical test file then runs in under 1 s, both measured on 2 loaded cores.
+# The deadlines, start included, leave room for a slower machine and keep the
+# worst case, every run hanging (25 s, then 5 rounds of 15 s), inside the
+# chapter's default timeout of 120 s.
+REFERENCE_DEADLINE = 25.0
+MUTANT_DEADLINE = 15.0
 PARALLEL_RUNS = 2
 PLUGINS = ("pytest_asyncio.plugin", "pytest_jsonreport.plugin", "pytest_timeout")
 SHOWN_FAILURES = 4
@@ -111,7 +119,8 @@ class SuiteResults:
     reference: SuiteRun
     mutants: dict[str, SuiteRun]
     runner_seconds: float = 0.0
-    runner_error: str = ""
+    # Constructs in the test files that inspect the app; none were run if any.
+    refused: list[str] = field(default_factory=list)
 
 
 def load_app_mutants() -> dict[str, AppMutant]:
@@ -198,65 +207,49 @@ def _tail(path: Path, lines: int = 12) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def _prepare_job(
-    runs_dir: Path, name: str, app_source: str, test_files: list[Path], deadline: float
-) -> dict[str, Any]:
-    """Create a job's folder: the original main.py and the learner's tests.
+@dataclass
+class Job:
+    """One run of the learner's tests against one version of main.py."""
 
-    The version to test goes in the job as `source`: the runner loads it as
-    the module `main`, so every job's main.py file is the same and a test
-    cannot tell the versions apart by reading or hashing the file.
+    variant: str
+    source: str
+    folder: Path
+    deadline: float
+
+
+def _prepare_job(
+    runs_dir: Path, variant: str, source: str, test_files: list[Path], deadline: float
+) -> Job:
+    """Create a job's folder: the original main.py, the tests and the runner.
+
+    The folder's name is random, and every job's folder has the same files,
+    so nothing in it tells a test which version it runs against.
     """
-    folder = runs_dir / name
+    folder = runs_dir / secrets.token_hex(8)
     folder.mkdir(parents=True)
     (folder / "main.py").write_text(
         REFERENCE_APP.read_text(encoding="utf-8"), encoding="utf-8"
     )
     for test_file in test_files:
         shutil.copyfile(test_file, folder / test_file.name)
-    return {
-        "name": name,
-        "source": app_source,
-        "folder": str(folder),
-        "report": str(runs_dir / f"{name}.json"),
-        "log": str(runs_dir / f"{name}.log"),
-        "deadline": deadline,
-    }
-
-
-def run_suites(test_files: list[Path], work_dir: Path) -> SuiteResults:
-    """Run the tests against the reference app, then, if any passed, the mutants."""
-    runs_dir = work_dir / "runs"
-    jobs = [
-        _prepare_job(
-            runs_dir,
-            "reference",
-            REFERENCE_APP.read_text(encoding="utf-8"),
-            test_files,
-            REFERENCE_DEADLINE,
-        )
-    ]
-    for mutant in APP_MUTANT_LIST.values():
-        jobs.append(
-            _prepare_job(
-                runs_dir, mutant.id, mutant.source, test_files, MUTANT_DEADLINE
-            )
-        )
-    # The runner and its pytest settings are copied next to the jobs: the
-    # sandbox the tests run in shows this folder and nothing of the course.
-    runner_dir = runs_dir / "runner"
+    runner_dir = folder / RUNNER_FOLDER
     runner_dir.mkdir()
-    runner = Path(shutil.copy(SUITE_RUNNER, runner_dir))
-    config = Path(shutil.copy(LEARNER_PYTEST_CONFIG, runner_dir))
-    pytest_args = [
+    shutil.copyfile(SUITE_RUNNER, runner_dir / SUITE_RUNNER.name)
+    shutil.copyfile(LEARNER_PYTEST_CONFIG, runner_dir / LEARNER_PYTEST_CONFIG.name)
+    return Job(variant=variant, source=source, folder=folder, deadline=deadline)
+
+
+def _pytest_args(test_files: list[Path]) -> list[str]:
+    return [
         "-c",
-        str(config),
+        f"{RUNNER_FOLDER}/{LEARNER_PYTEST_CONFIG.name}",
         "--rootdir=.",
         "-p",
         "no:cacheprovider",
         "--noconftest",
         *(option for plugin in PLUGINS for option in ("-p", plugin)),
         "--json-report",
+        f"--json-report-file={REPORT_NAME}",
         "--json-report-omit",
         "log",
         "streams",
@@ -267,74 +260,108 @@ def run_suites(test_files: list[Path], work_dir: Path) -> SuiteResults:
         "--tb=line",
         *(test_file.name for test_file in test_files),
     ]
-    jobs_file = runs_dir / "jobs.json"
-    results_file = runs_dir / "results.json"
-    jobs_file.write_text(
-        json.dumps(
-            {"pytest_args": pytest_args, "parallel": PARALLEL_RUNS, "jobs": jobs}
-        ),
+
+
+def _start_job(job: Job, pytest_args: list[str], log: Path) -> sandbox.SandboxedProcess:
+    """Start the runner for `job` in a sandbox that contains only its folder."""
+    job_file = job.folder / JOB_FILE
+    job_file.write_text(
+        json.dumps({"source": job.source, "pytest_args": pytest_args}),
         encoding="utf-8",
     )
-    rounds = -(-len(APP_MUTANT_LIST) // PARALLEL_RUNS)
-    deadline = RUNNER_START + REFERENCE_DEADLINE + rounds * MUTANT_DEADLINE
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(runs_dir),
-        "TMPDIR": str(runs_dir),
+        "HOME": str(job.folder),
+        "TMPDIR": str(job.folder),
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONNOUSERSITE": "1",
     }
-    started = time.monotonic()
-    with (runs_dir / "runner.log").open("wb") as output:
-        process = sandbox.start(
-            [sys.executable, str(runner), str(jobs_file), str(results_file)],
-            cwd=runs_dir,
+    with log.open("wb") as output:
+        return sandbox.start(
+            [sys.executable, f"{RUNNER_FOLDER}/{SUITE_RUNNER.name}", JOB_FILE],
+            cwd=job.folder,
             env=env,
             stdout=output,
-            writable=runs_dir,
-        )
-        try:
-            process.popen.wait(timeout=deadline)
-        except subprocess.TimeoutExpired:
-            pass
-        finally:
-            # Tests may have started processes of their own: they all go,
-            # whether the runner finished or not.
-            process.kill()
-    runner_seconds = time.monotonic() - started
-    runner_error = ""
-    try:
-        results = json.loads(read_learner_file(results_file) or "")
-    except (CheckFailed, json.JSONDecodeError):
-        # A test that kills its parent process (the runner) ends every run.
-        results = {}
-        runner_error = (
-            f"the test runner stopped with code {process.popen.returncode} before it "
-            f"finished. Its last output: {_tail(runs_dir / 'runner.log') or '(none)'}"
+            writable=job.folder,
         )
 
-    runs = {}
-    for job in jobs:
-        outcome = results.get(job["name"], {})
-        run = SuiteRun(
-            variant=job["name"],
-            ran=bool(outcome.get("ran")),
-            exit_code=outcome.get("exit_code"),
-            timed_out=bool(outcome.get("timed_out")),
-            deadline=float(job["deadline"]),
-        )
-        _read_report(run, Path(job["report"]))
-        run.output_tail = _tail(Path(job["log"]))
-        runs[run.variant] = run
-    reference = runs.pop("reference")
+
+def _run_jobs(
+    jobs: list[Job], pytest_args: list[str], logs: Path, parallel: int
+) -> dict[str, SuiteRun]:
+    """Run `jobs`, `parallel` at a time, each killed at its deadline."""
+    runs = {
+        job.variant: SuiteRun(variant=job.variant, deadline=job.deadline)
+        for job in jobs
+    }
+    pending = list(jobs)
+    running: list[tuple[Job, sandbox.SandboxedProcess, float]] = []
+    try:
+        while pending or running:
+            while pending and len(running) < parallel:
+                job = pending.pop(0)
+                log = logs / f"{job.folder.name}.log"
+                running.append(
+                    (job, _start_job(job, pytest_args, log), time.monotonic())
+                )
+                runs[job.variant].ran = True
+            time.sleep(POLL_INTERVAL)
+            still_running = []
+            for job, process, started in running:
+                run = runs[job.variant]
+                if process.popen.poll() is None:
+                    if time.monotonic() - started <= job.deadline:
+                        still_running.append((job, process, started))
+                        continue
+                    run.timed_out = True
+                # Tests may have started processes of their own: they all go.
+                process.kill()
+                run.exit_code = process.popen.returncode
+                _read_report(run, job.folder / REPORT_NAME)
+                run.output_tail = _tail(logs / f"{job.folder.name}.log")
+            running = still_running
+    finally:
+        for _, process, _ in running:
+            process.kill()
+    return runs
+
+
+def run_suites(test_files: list[Path], work_dir: Path) -> SuiteResults:
+    """Run the tests against the reference app, then, if any passed, the mutants.
+
+    Each run is a fresh interpreter in a sandbox of its own (the runner's
+    imports cost about 1 s of CPU), so a test can neither see which run it
+    is in nor change another run's results.
+    """
+    runs_dir = work_dir / "runs"
+    logs = log_folder(work_dir) / "run-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    reference = _prepare_job(
+        runs_dir,
+        "reference",
+        REFERENCE_APP.read_text(encoding="utf-8"),
+        test_files,
+        REFERENCE_DEADLINE,
+    )
+    mutants = [
+        _prepare_job(runs_dir, mutant.id, mutant.source, test_files, MUTANT_DEADLINE)
+        for mutant in APP_MUTANT_LIST.values()
+    ]
+    pytest_args = _pytest_args(test_files)
+    started = time.monotonic()
+    runs = _run_jobs([reference], pytest_args, logs, 1)
+    if runs["reference"].passed:
+        runs.update(_run_jobs(mutants, pytest_args, logs, PARALLEL_RUNS))
+    else:
+        runs.update({job.variant: SuiteRun(variant=job.variant) for job in mutants})
+    runner_seconds = time.monotonic() - started
     return SuiteResults(
         [path.name for path in test_files],
         main_differs=False,
-        reference=reference,
+        reference=runs.pop("reference"),
         mutants=runs,
         runner_seconds=runner_seconds,
-        runner_error=runner_error,
     )
 
 
@@ -348,6 +375,16 @@ def suite(app_dir: Path, work_dir: Path) -> SuiteResults:
     )
     if not test_files:
         return SuiteResults([], main_differs, SuiteRun("reference"), {})
+    refused = [
+        f"{path.name} line {finding.line}: {finding.what}"
+        for path in test_files
+        for finding in audit_source(read_learner_file(path) or "")
+    ]
+    if refused:
+        names = [path.name for path in test_files]
+        return SuiteResults(
+            names, main_differs, SuiteRun("reference"), {}, 0.0, refused
+        )
     results = run_suites(test_files, work_dir)
     results.main_differs = main_differs
     return results
@@ -447,13 +484,17 @@ def fail_without_tests(suite: SuiteResults) -> None:
             actual="no test_*.py file",
             hint="Did you write your tests in test_main.py in the chapter folder?",
         )
-    if suite.runner_error:
+    if suite.refused:
         raise CheckFailed(
-            "Your tests stopped the grader's test runner.",
-            request=RUN_COMMAND,
-            expected="pytest runs every test and reports the results",
-            actual=truncate(suite.runner_error, 600),
-            hint="Does a test or fixture kill processes, or its parent process?",
+            "Your tests inspect the app's code instead of sending it requests, "
+            "so the grader did not run them.",
+            request=f"reading {', '.join(suite.test_files)}",
+            expected="tests that use the app only through a client (TestClient "
+            "or httpx.AsyncClient), its dependency overrides and its models",
+            actual=truncate("; ".join(suite.refused), 600),
+            hint="A test that reads code, frames, files or modules could tell "
+            "the faulty versions apart without testing them. Can you check the "
+            "same thing with a request and an assertion on the response?",
         )
     reference = suite.reference
     if reference.timed_out:

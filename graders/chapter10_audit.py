@@ -1,0 +1,225 @@
+"""Find code in a learner's chapter 10 tests that inspects the app instead of using it.
+
+Chapter 10 scores a test file by the faulty versions of main.py it catches.
+A test that compares the loaded app's code, frames or source with the
+original could "catch" every version without sending one request, so the
+grader reads each test file first (it never runs it) and refuses these:
+
+- imports of modules other than the ones tests of a web API use;
+- the builtins that run, compile or open code, or reach attributes by name;
+- names and attributes that lead to code, frames, tracebacks, modules or
+  annotation evaluation (anything starting with `_`, `f_`, `co_`, `tb_`,
+  `gi_`, `cr_` or `ag_`, and a list of module and function names);
+- strings that read attributes when formatted ("{0.attr}"), and string
+  annotations, which are checked as code.
+
+NOTE: Python has no boundary inside a process, so a determined test can
+still find a way this list misses; the list makes inspection deliberate.
+"""
+
+from __future__ import annotations
+
+import ast
+import string
+from dataclasses import dataclass
+
+ALLOWED_MODULES = frozenset(
+    {
+        "__future__",
+        "anyio",
+        "asyncio",
+        "collections",
+        "contextlib",
+        "dataclasses",
+        "datetime",
+        "decimal",
+        "enum",
+        "fastapi",
+        "functools",
+        "httpx",
+        "itertools",
+        "json",
+        "main",
+        "math",
+        "pydantic",
+        "pytest",
+        "pytest_asyncio",
+        "random",
+        "re",
+        "starlette",
+        "time",
+        "typing",
+        "typing_extensions",
+        "uuid",
+    }
+)
+BLOCKED_BUILTINS = frozenset(
+    {
+        "__import__",
+        "breakpoint",
+        "compile",
+        "delattr",
+        "eval",
+        "exec",
+        "getattr",
+        "globals",
+        "help",
+        "input",
+        "locals",
+        "memoryview",
+        "open",
+        "setattr",
+        "vars",
+    }
+)
+BLOCKED_PREFIXES = ("_", "f_", "co_", "tb_", "gi_", "cr_", "ag_")
+# Names that reach modules, frames, code or an evaluator from an allowed
+# module's attributes (typing.sys, asyncio.coroutines.inspect, ...).
+BLOCKED_NAMES = frozenset(
+    {
+        "ForwardRef",
+        "TypeAdapter",
+        "ast",
+        "builtins",
+        "code",
+        "codeop",
+        "create_model",
+        "ctypes",
+        "dis",
+        "eval_type",
+        "format_map",
+        "frame",
+        "gc",
+        "get_type_hints",
+        "importlib",
+        "importorskip",
+        "inspect",
+        "io",
+        "linecache",
+        "marshal",
+        "modules",
+        "operator",
+        "os",
+        "pathlib",
+        "pickle",
+        "pkgutil",
+        "runpy",
+        "shutil",
+        "stack",
+        "subprocess",
+        "sys",
+        "tb",
+        "traceback",
+        "types",
+        "weakref",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A construct the grader refuses, where it is, and why."""
+
+    line: int
+    what: str
+
+
+def audit_source(source: str) -> list[Finding]:
+    """Return the constructs in a test file's source that inspect rather than test.
+
+    A file that does not parse returns no finding: pytest reports the
+    syntax error itself.
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    findings: list[Finding] = []
+    for node in ast.walk(tree):
+        findings += _audit_node(node)
+    return sorted(set(findings), key=lambda finding: (finding.line, finding.what))
+
+
+def _audit_node(node: ast.AST) -> list[Finding]:
+    line = getattr(node, "lineno", 0)
+    if isinstance(node, ast.Import):
+        return [
+            Finding(line, f"import {alias.name}")
+            for alias in node.names
+            if alias.name.split(".")[0] not in ALLOWED_MODULES
+        ]
+    if isinstance(node, ast.ImportFrom):
+        module = node.module or ""
+        if node.level or module.split(".")[0] not in ALLOWED_MODULES:
+            return [Finding(line, f"from {'.' * node.level}{module} import ...")]
+        return [
+            Finding(line, f"from {module} import {alias.name}")
+            for alias in node.names
+            if _blocked_name(alias.name)
+        ]
+    if isinstance(node, ast.Name) and (
+        node.id in BLOCKED_BUILTINS or _blocked_name(node.id)
+    ):
+        return [Finding(line, f"the name {node.id}")]
+    if isinstance(node, ast.Attribute) and _blocked_name(node.attr):
+        return [Finding(line, f"the attribute .{node.attr}")]
+    if (
+        isinstance(node, ast.Attribute)
+        and node.attr == "format"
+        and not _plain_format_call(node)
+    ):
+        return [Finding(line, ".format on a string built at run time")]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return _audit_string(node.value, line)
+    for annotation in _string_annotations(node):
+        return [
+            Finding(line, f"in the string annotation: {finding.what}")
+            for finding in _audit_expression(annotation)
+        ]
+    return []
+
+
+def _blocked_name(name: str) -> bool:
+    if name == "_":  # the usual name for a value left unused
+        return False
+    return name.startswith(BLOCKED_PREFIXES) or name in BLOCKED_NAMES
+
+
+def _plain_format_call(node: ast.Attribute) -> bool:
+    """Return True for "literal".format(...), whose fields _audit_string checks."""
+    return isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def _audit_string(text: str, line: int) -> list[Finding]:
+    if "__" in text:
+        return [Finding(line, f"a string containing '__': {text[:40]!r}")]
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(text)]
+    except ValueError:
+        return []
+    if any(field and ("." in field or "[" in field) for field in fields):
+        return [Finding(line, f"a format field that reads attributes: {text[:40]!r}")]
+    return []
+
+
+def _string_annotations(node: ast.AST) -> list[str]:
+    annotations: list[ast.expr | None] = []
+    if isinstance(node, ast.arg):
+        annotations.append(node.annotation)
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        annotations.append(node.returns)
+    elif isinstance(node, ast.AnnAssign):
+        annotations.append(node.annotation)
+    return [
+        annotation.value
+        for annotation in annotations
+        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str)
+    ]
+
+
+def _audit_expression(text: str) -> list[Finding]:
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError):
+        return []
+    return [finding for node in ast.walk(tree) for finding in _audit_node(node)]

@@ -1,0 +1,147 @@
+"""Chapter 10's defences: the test-file audit, and runs that cannot see each other.
+
+The calibration mutants show the audit refusing whole files. These tests pin
+down single constructs, and run the grader's job runner directly with test
+files the audit would refuse, to show that the sandbox alone also keeps each
+run from learning which version of the app it tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import uuid
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from apigrade.sandbox import BUBBLEWRAP, LANDLOCK, bubblewrap_works, landlock_works
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "graders"))
+audit = importlib.import_module("chapter10_audit")
+
+ALLOWED = [
+    "from fastapi.testclient import TestClient\nfrom main import app\n",
+    "import pytest\nfor _ in range(3):\n    pass\n",
+    "x = f'{1 + 1}'\ny = '{} and {name}'.format(1, name=2)\n",
+    "def f(client: 'TestClient') -> None:\n    pass\n",
+]
+REFUSED = [
+    ("import inspect\n", "import inspect"),
+    ("from os import path\n", "from os import ..."),
+    ("from . import main\n", "from . import ..."),
+    ("import main\nmain.create.__code__\n", "the attribute .__code__"),
+    ("eval('1')\n", "the name eval"),
+    ("open('main.py')\n", "the name open"),
+    ("getattr(object, 'x')\n", "the name getattr"),
+    ("import asyncio\nasyncio.coroutines.inspect\n", "the attribute .inspect"),
+    ("import typing\ntyping.sys\n", "the attribute .sys"),
+    ("from typing import get_type_hints\n", "from typing import get_type_hints"),
+    ("e = None\ne.tb.tb_frame.f_back\n", "the attribute .tb_frame"),
+    ("'{0.tb}'.format(x)\n", "a format field that reads attributes"),
+    ("template = 'x'\ntemplate.format(1)\n", ".format on a string built at run time"),
+    ("key = 'a__b'\n", "a string containing '__'"),
+    ("def f(x: 'open(\"main.py\")') -> None:\n    pass\n", "the name open"),
+    ("import pytest\npytest.importorskip('os')\n", "the attribute .importorskip"),
+]
+
+
+@pytest.mark.parametrize("source", ALLOWED)
+def test_audit_allows_ordinary_tests(source: str) -> None:
+    assert audit.audit_source(source) == []
+
+
+@pytest.mark.parametrize(("source", "what"), REFUSED)
+def test_audit_refuses_inspection(source: str, what: str) -> None:
+    findings = audit.audit_source(source)
+
+    assert any(what in finding.what for finding in findings), findings
+
+
+def test_audit_allows_both_test_files() -> None:
+    for folder in ("exercises", "solutions"):
+        source = (ROOT / folder / "10_testing" / "test_main.py").read_text("utf-8")
+        assert audit.audit_source(source) == []
+
+
+def test_audit_ignores_syntax_errors() -> None:
+    assert audit.audit_source("def broken(:\n") == []
+
+
+# A test that passes only in the first run to leave its marker: if runs
+# shared a file system, it would pass against the reference app (run first)
+# and fail against every faulty version, catching them all.
+FIRST_RUN_ONLY = """
+import os
+
+
+def marker_paths():
+    yield os.path.join("/tmp", "apigrade-first-run-{token}")
+    yield os.path.join(os.path.dirname(os.getcwd()), "first-run-{token}")
+
+
+def test_first_run_only():
+    for path in marker_paths():
+        try:
+            with open(path, "x"):
+                pass
+        except FileExistsError:
+            raise AssertionError("a run before this one left its marker")
+        except OSError:
+            pass
+
+
+def test_alone_in_parent_folder():
+    try:
+        neighbours = os.listdir(os.path.dirname(os.getcwd()))
+    except OSError:
+        neighbours = []
+    assert len(neighbours) <= 1, neighbours
+"""
+
+
+@pytest.fixture
+def chapter10_grader() -> ModuleType:
+    return importlib.import_module("test_10_testing")
+
+
+LEVELS = [
+    pytest.param(
+        BUBBLEWRAP,
+        marks=pytest.mark.skipif(not bubblewrap_works(), reason="no bubblewrap here"),
+    ),
+    pytest.param(
+        LANDLOCK,
+        marks=pytest.mark.skipif(not landlock_works(), reason="no Landlock here"),
+    ),
+]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_runs_cannot_see_each_other(
+    level: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chapter10_grader: ModuleType,
+) -> None:
+    monkeypatch.setenv("APIGRADE_ISOLATION", level)
+    token = uuid.uuid4().hex
+    test_file = tmp_path / "submission" / "test_main.py"
+    test_file.parent.mkdir()
+    test_file.write_text(FIRST_RUN_ONLY.format(token=token), encoding="utf-8")
+    work_dir = tmp_path / "work"
+    work_dir.mkdir()
+
+    results = chapter10_grader.run_suites([test_file], work_dir)
+
+    assert sorted(results.reference.passed) == [
+        "test_main.py::test_alone_in_parent_folder",
+        "test_main.py::test_first_run_only",
+    ]
+    for name, run in results.mutants.items():
+        assert run.ran, name
+        assert not run.timed_out, name
+        assert sorted(run.passed) == sorted(results.reference.passed), name
+    assert not Path("/tmp", f"apigrade-first-run-{token}").exists()
