@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from apigrade.classroom import (
+    RESERVED_NAMES,
     ClassInterrupted,
     Learner,
     check_reports_dir,
@@ -302,6 +303,12 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
             console.print(f"Learner name {args.learner!r} is saved as {learner!r}.")
     else:
         learner = default_learner()
+    if learner in RESERVED_NAMES:
+        raise GradingError(
+            f"the learner name {learner!r} is kept for the class files "
+            f"({learner}.json, {learner}.html in reports/): pass --learner with "
+            "another name"
+        )
     report_path = resolve_report_path(course, args.report, learner)
     check_jobs(args.jobs)
     isolation = resolve_isolation(args.isolation)
@@ -355,7 +362,11 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
 
 
 def terminal_safe(text: str) -> str:
-    """Drop control characters (escape sequences) from learner text, keeping lines."""
+    """Drop control characters (escape sequences) from learner text, keeping lines.
+
+    Lone surrogates, which no terminal encoding can write, become "?".
+    """
+    text = text.encode("utf-8", errors="replace").decode("utf-8")
     return CONTROL_CHARACTERS.sub("", text)
 
 

@@ -18,6 +18,7 @@ import ctypes
 import errno
 import functools
 import os
+import stat
 import sys
 from collections.abc import Iterable
 
@@ -99,11 +100,12 @@ def _handled_fs(abi: int) -> int:
     return rights
 
 
-def restrict_self(rules: Iterable[tuple[str, int]], *, abi: int) -> None:
+def restrict_self(rules: Iterable[tuple[str | int, int]], *, abi: int) -> None:
     """Limit this process and its future children to the given paths.
 
-    Each rule is a path and the rights (READ, READ_WRITE_FILES or ALL) that
-    it grants beneath it. Paths that do not exist are skipped. Rights this
+    Each rule is a path, or an open descriptor of a folder, and the rights
+    (READ, READ_WRITE_FILES or ALL) that it grants beneath it. Paths that do
+    not exist are skipped. Rights this
     kernel does not know are left out. From ABI 4, no TCP port may
     be bound or connected to; from ABI 6, no signal may be sent outside the
     domain and no abstract Unix socket outside it reached. Raises
@@ -134,13 +136,18 @@ def restrict_self(rules: Iterable[tuple[str, int]], *, abi: int) -> None:
         os.close(ruleset)
 
 
-def _add_path_rule(libc: ctypes.CDLL, ruleset: int, path: str, rights: int) -> None:
+def _add_path_rule(
+    libc: ctypes.CDLL, ruleset: int, path: str | int, rights: int
+) -> None:
+    if isinstance(path, int):
+        fd = os.dup(path)
+    else:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            return
     try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        if not os.path.isdir(path):
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
             rights &= _FILE_RIGHTS
         rule = _PathBeneathAttr(allowed_access=rights, parent_fd=fd)
         if libc.syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0):

@@ -19,7 +19,12 @@ import jsonschema
 
 from apigrade import __version__
 from apigrade.course import Chapter, Course
-from apigrade.runner import ChapterResult, CheckResult, iter_submission_files
+from apigrade.runner import (
+    MAX_COPIED_FILE,
+    ChapterResult,
+    CheckResult,
+    iter_submission_files,
+)
 
 FORMAT_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schema" / "report.schema.json"
@@ -68,6 +73,11 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
             digest.update(name + b"\0")
             if path.is_symlink():
                 digest.update(b"link:" + os.fsencode(os.readlink(path)) + b"\0")
+                continue
+            size = path.stat().st_size
+            if size > MAX_COPIED_FILE:
+                # Never graded, so its size alone tells the submissions apart.
+                digest.update(f"size:{size}".encode() + b"\0")
                 continue
             content = hashlib.sha256()
             with path.open("rb") as file:

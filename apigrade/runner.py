@@ -45,6 +45,10 @@ MISSING_MAIN = "no main.py in"
 PR_SET_PDEATHSIG = 1
 # A chapter is a few small source files; bigger files are left out of the copy.
 MAX_COPIED_FILE = 16 * 2**20
+# A chapter folder past either bound is not graded: copying it would cost
+# the machine's disk or minutes before the chapter's deadline starts.
+MAX_CHAPTER_ENTRIES = 5_000
+MAX_CHAPTER_BYTES = 64 * 2**20
 # Longest temporary folder that leaves room for ".../apigrade-NN-xxxxxxxx/work/
 # workers.sock" within the 107 bytes a Unix socket path may have.
 MAX_ROOT_LENGTH = 60
@@ -211,6 +215,13 @@ def _run_grader(
         shutil.copytree(
             source, app_dir, symlinks=True, ignore=_entries_to_skip(source, left_out)
         )
+    except ChapterTooLarge as error:
+        return _error_result(
+            chapter,
+            f"the chapter folder {source} {error}. A chapter needs only its source "
+            "files: remove the rest (data, a virtual environment, build output) "
+            "and grade again.",
+        )
     except (OSError, shutil.Error, RecursionError, ValueError) as error:
         return _error_result(
             chapter,
@@ -361,9 +372,15 @@ def _entries_to_skip(
     names of those links are added to `left_out`.
     """
     root = source.resolve()
+    copied = {"entries": 0, "bytes": 0}
 
     def skip(folder: str, names: list[str]) -> set[str]:
         ignored = set(shutil.ignore_patterns(*IGNORED_NAMES)(folder, names))
+        copied["entries"] += len(names) - len(ignored)
+        if copied["entries"] > MAX_CHAPTER_ENTRIES:
+            raise ChapterTooLarge(
+                f"contains more than {MAX_CHAPTER_ENTRIES} files and folders"
+            )
         for name in names:
             path = Path(folder, name)
             shown = printable(str(path.relative_to(source)))
@@ -378,11 +395,21 @@ def _entries_to_skip(
             elif path.is_file() and path.stat().st_size > MAX_COPIED_FILE:
                 ignored.add(name)
                 left_out.append(f"{shown} (over {MAX_COPIED_FILE // 2**20} MB)")
+            elif path.is_file() and name not in ignored:
+                copied["bytes"] += path.stat().st_size
+                if copied["bytes"] > MAX_CHAPTER_BYTES:
+                    raise ChapterTooLarge(
+                        f"contains more than {MAX_CHAPTER_BYTES // 2**20} MB of files"
+                    )
             elif not (path.is_file() or path.is_dir()):
                 ignored.add(name)
         return ignored
 
     return skip
+
+
+class ChapterTooLarge(Exception):
+    """A chapter folder has too many entries or bytes to be copied for grading."""
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -534,11 +561,14 @@ def _error_result(chapter: Chapter, reason: str) -> ChapterResult:
     )
 
 
-def iter_submission_files(folders: Iterable[Path]) -> Iterable[Path]:
+def iter_submission_files(
+    folders: Iterable[Path], limit: int = MAX_CHAPTER_ENTRIES
+) -> Iterable[Path]:
     """Yield the files and links grading reads, sorted, skipping caches.
 
     The walk keeps its own stack rather than recursing, so a folder nested
-    thousands deep cannot exhaust Python's recursion limit.
+    thousands deep cannot exhaust Python's recursion limit. It stops after
+    `limit` entries per folder: a bigger chapter is not graded anyway.
     """
     skipped = {"__pycache__", ".pytest_cache", ".venv", "venv", ".git"}
     for folder in folders:
@@ -546,18 +576,23 @@ def iter_submission_files(folders: Iterable[Path]) -> Iterable[Path]:
             continue
         found: list[Path] = []
         stack = [folder]
-        while stack:
+        seen = 0
+        while stack and seen <= limit:
             current = stack.pop()
             try:
-                entries = list(os.scandir(current))
+                entries = os.scandir(current)
             except OSError:
                 continue
-            for entry in entries:
-                if entry.name in skipped:
-                    continue
-                path = Path(entry.path)
-                if entry.is_symlink() or entry.is_file(follow_symlinks=False):
-                    found.append(path)
-                elif entry.is_dir(follow_symlinks=False):
-                    stack.append(path)
+            with entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > limit:
+                        break
+                    if entry.name in skipped:
+                        continue
+                    path = Path(entry.path)
+                    if entry.is_symlink() or entry.is_file(follow_symlinks=False):
+                        found.append(path)
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append(path)
         yield from sorted(found)

@@ -194,15 +194,45 @@ def start(
     system's folders and the Python environment running this grader.
     """
     level = isolation or current_isolation()
+    folders = [writable, *also_writable]
+    # Opened once and used by descriptor from here on: the code may already
+    # run in one of these folders and swap a name for a link at any moment.
+    folder_fds: list[int] = []
+    try:
+        for folder in folders:
+            folder_fds.append(_open_real_folder(folder))
+        return _start(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=stdout,
+            folders=list(zip(folders, folder_fds, strict=True)),
+            level=level,
+            limits=limits,
+        )
+    finally:
+        for fd in folder_fds:
+            os.close(fd)
+
+
+def _start(
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdout: IO[bytes] | int,
+    folders: list[tuple[Path, int]],
+    level: str,
+    limits: Limits,
+) -> SandboxedProcess:
     # As root, a cgroup caps the memory and processes of everything the code
     # starts, together; rlimits cap each process on its own.
     cgroups = _make_cgroups(limits) if os.geteuid() == 0 else []
     if level == BUBBLEWRAP:
         uid = _sandbox_uid()
-        folders = [writable, *also_writable]
         if uid is not None:
-            for folder in folders:
-                _hand_over(folder, uid)
+            for _, fd in folders:
+                _hand_over(fd, uid)
         info_read, info_write = os.pipe()
         wrapped = _bubblewrap_command(
             command,
@@ -221,7 +251,8 @@ def start(
                 stdout=stdout,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                pass_fds=(info_write,),
+                # bwrap closes each --bind-fd descriptor once it is mounted.
+                pass_fds=(info_write, *(fd for _, fd in folders)),
                 preexec_fn=_set_limits_function(limits, cgroups=cgroups),
             )
         finally:
@@ -229,9 +260,11 @@ def start(
         pid = _read_child_pid(info_read, popen)
         return SandboxedProcess(popen=popen, pid_to_signal=pid, cgroups=cgroups)
 
-    rules: list[tuple[str, int]] = []
+    rules: list[tuple[str | int, int]] = []
     if level == LANDLOCK:
-        rules = _landlock_rules([writable, *also_writable])
+        rules = _landlock_rules([fd for _, fd in folders])
+    # The folder descriptors reach the child, which gives them to Landlock
+    # before exec; Popen closes them before the code starts.
     popen = subprocess.Popen(
         list(command),
         cwd=cwd,
@@ -243,6 +276,40 @@ def start(
         preexec_fn=_set_limits_function(limits, cgroups=cgroups, landlock_rules=rules),
     )
     return SandboxedProcess(popen=popen, pid_to_signal=popen.pid, cgroups=cgroups)
+
+
+class UnsafeFolder(Exception):
+    """A folder handed to learner code is a link, lies behind one, or is missing."""
+
+
+def require_real_folder(folder: Path) -> None:
+    """Raise UnsafeFolder unless `folder` is a real folder at that very path."""
+    os.close(_open_real_folder(folder))
+
+
+def _open_real_folder(folder: Path) -> int:
+    """Open `folder`, refusing it unless it is a real folder at that very path.
+
+    The path the kernel reports for the open descriptor must equal the path
+    asked for, so no link anywhere along it can send the code, or a chown,
+    to another folder.
+    """
+    try:
+        fd = os.open(
+            folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        )
+    except OSError as error:
+        raise UnsafeFolder(
+            f"the folder {folder} cannot be given to the app: {error.strerror} "
+            "(a link or a file stands in its place, or it is missing)"
+        ) from None
+    if os.readlink(f"/proc/self/fd/{fd}") != os.path.abspath(folder):
+        os.close(fd)
+        raise UnsafeFolder(
+            f"the folder {folder} cannot be given to the app: a link along its "
+            "path leads elsewhere"
+        )
+    return fd
 
 
 def _namespace_args() -> list[str]:
@@ -272,26 +339,28 @@ def _sandbox_uid() -> int | None:
     """Return the uid learner code runs as: its own if the grader is root, else None."""
     if os.geteuid() != 0:
         return None
-    return FIRST_SANDBOX_UID + os.getpid() % 100_000
+    return FIRST_SANDBOX_UID + os.getpid()
 
 
-def _hand_over(writable: Path, uid: int) -> None:
-    """Give the sandbox user the writable folder and everything in it.
+def _hand_over(folder_fd: int, uid: int) -> None:
+    """Give the sandbox user an open folder and everything in it.
 
-    Links are changed themselves (lchown), never the files they point at.
+    The walk goes by descriptor and never follows a link, so a link the code
+    planted, or swaps in during the walk, is changed itself (lchown) and the
+    file it points at is not.
     """
-    os.chown(writable, uid, uid)
-    for root, folders, files in os.walk(writable):
+    os.fchown(folder_fd, uid, uid)
+    for _, folders, files, dir_fd in os.fwalk(dir_fd=folder_fd, follow_symlinks=False):
         for name in [*folders, *files]:
             with contextlib.suppress(OSError):
-                os.chown(Path(root, name), uid, uid, follow_symlinks=False)
+                os.chown(name, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
 
 
 def _bubblewrap_command(
     command: Sequence[str],
     *,
     cwd: Path,
-    writable: Sequence[Path],
+    writable: Sequence[tuple[Path, int]],
     uid: int | None,
     info_fd: int,
     limits: Limits,
@@ -307,7 +376,7 @@ def _bubblewrap_command(
     args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/dev/shm"]
     prefixes = (Path(sys.prefix), Path(sys.base_prefix))
     python_paths = {*prefixes, *(prefix.resolve() for prefix in prefixes)}
-    bound = sorted({*python_paths, *writable})
+    bound = sorted({*python_paths, *(folder for folder, _ in writable)})
     # bwrap makes missing parent folders readable by root only; these are
     # made first, open to all, so the sandbox user can reach what is bound.
     parents = sorted(
@@ -320,8 +389,8 @@ def _bubblewrap_command(
             args += ["--perms", "0755", "--dir", parent]
     for path in sorted(python_paths):
         args += ["--ro-bind", str(path), str(path)]
-    for folder in writable:
-        args += ["--bind", str(folder), str(folder)]
+    for folder, fd in writable:
+        args += ["--bind-fd", str(fd), str(folder)]
     args += ["--chdir", str(cwd), "--"]
     if uid is not None:
         setpriv = shutil.which("setpriv")
@@ -333,16 +402,16 @@ def _bubblewrap_command(
     return args + list(command)
 
 
-def _landlock_rules(writable: Sequence[Path]) -> list[tuple[str, int]]:
-    """Return the paths a process under Landlock may use, with their rights."""
+def _landlock_rules(writable_fds: Sequence[int]) -> list[tuple[str | int, int]]:
+    """Return the paths (or open folders) a process under Landlock may use."""
     prefixes = (Path(sys.prefix), Path(sys.base_prefix))
     readable = [*SYSTEM_PATHS, "/proc", *(str(prefix) for prefix in prefixes)]
     readable += [str(prefix.resolve()) for prefix in prefixes]
-    rules = [(path, landlock.READ) for path in readable]
+    rules: list[tuple[str | int, int]] = [(path, landlock.READ) for path in readable]
     rules.append(("/dev", landlock.READ_WRITE_FILES))
     # multiprocessing makes its semaphores in /dev/shm.
     rules.append(("/dev/shm", landlock.ALL))
-    rules += [(str(folder), landlock.ALL) for folder in writable]
+    rules += [(fd, landlock.ALL) for fd in writable_fds]
     return rules
 
 
@@ -365,7 +434,7 @@ def _set_limits_function(
     limits: Limits,
     *,
     cgroups: Sequence[Path],
-    landlock_rules: Sequence[tuple[str, int]] = (),
+    landlock_rules: Sequence[tuple[str | int, int]] = (),
 ) -> Callable[[], None]:
     """Return the function the child runs before exec.
 

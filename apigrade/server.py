@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -143,6 +145,10 @@ class LearnerApp:
         self.extra_args = list(extra_args)
         self.start_timeout = start_timeout
         self.socket_path = work_dir / "app.sock"
+        # The grader connects through a hard link to the app's socket, made in
+        # its own folder once the socket is there: the app can replace
+        # socket_path with a link to any socket, but cannot change this one.
+        self.connect_path = log_folder(work_dir) / f"app-{secrets.token_hex(4)}.sock"
         self.log_path = log_folder(work_dir) / "app.log"
         self.process: SandboxedProcess | None = None
         self.starts = 0
@@ -168,6 +174,11 @@ class LearnerApp:
         """Start the server and wait until it accepts connections, or raise."""
         if self.process is not None:
             raise RuntimeError("the app is already running; call stop() first")
+        try:
+            # Before anything is removed in it: the folder may be a link by now.
+            sandbox.require_real_folder(self.work_dir)
+        except sandbox.UnsafeFolder as error:
+            raise AppStartError(str(error)) from None
         self.socket_path.unlink(missing_ok=True)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -183,17 +194,20 @@ class LearnerApp:
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self.starts} ---\n".encode())
             log.flush()
-            self.process = sandbox.start(
-                self.command,
-                cwd=self.app_dir,
-                env=env,
-                stdout=log,
-                writable=self.work_dir,
-                # A second app may run from the first one's copy of the code.
-                also_writable=[]
-                if self.app_dir.is_relative_to(self.work_dir)
-                else [self.app_dir],
-            )
+            try:
+                self.process = sandbox.start(
+                    self.command,
+                    cwd=self.app_dir,
+                    env=env,
+                    stdout=log,
+                    writable=self.work_dir,
+                    # A second app may run from the first one's copy of the code.
+                    also_writable=[]
+                    if self.app_dir.is_relative_to(self.work_dir)
+                    else [self.app_dir],
+                )
+            except sandbox.UnsafeFolder as error:
+                raise AppStartError(str(error)) from None
         self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:
@@ -237,14 +251,33 @@ class LearnerApp:
         return "".join(f"\nHint: {hint}" for hint in hints)
 
     def _accepts_connections(self) -> bool:
-        if not self.socket_path.exists():
+        if not self._link_socket():
             return False
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             try:
-                probe.connect(str(self.socket_path))
+                probe.connect(str(self.connect_path))
             except OSError:
                 return False
         return True
+
+    def _link_socket(self) -> bool:
+        """Hard-link the app's socket to connect_path; False if it is not a socket.
+
+        os.link does not follow a link at socket_path, and the result is
+        checked where the app cannot reach, so a link or a file the app put
+        there in place of its socket is never connected to.
+        """
+        self.connect_path.unlink(missing_ok=True)
+        try:
+            if not stat.S_ISSOCK(os.lstat(self.socket_path).st_mode):
+                return False
+            os.link(self.socket_path, self.connect_path, follow_symlinks=False)
+            if stat.S_ISSOCK(os.lstat(self.connect_path).st_mode):
+                return True
+        except OSError:
+            return False
+        self.connect_path.unlink(missing_ok=True)
+        return False
 
     def stop(self, grace: float = STOP_GRACE) -> int | None:
         """Stop the process group: SIGTERM, then SIGKILL after `grace` seconds.
@@ -272,11 +305,11 @@ class LearnerApp:
     # Clients wait longer than a check's own timeout, so a hung handler is
     # reported by the check's deadline as "timed out after N s".
     def client(self, timeout: float = CLIENT_TIMEOUT) -> httpx.Client:
-        transport = _LimitedTransport(uds=str(self.socket_path))
+        transport = _LimitedTransport(uds=str(self.connect_path))
         return httpx.Client(transport=transport, base_url=BASE_URL, timeout=timeout)
 
     def async_client(self, timeout: float = CLIENT_TIMEOUT) -> httpx.AsyncClient:
-        transport = _AsyncLimitedTransport(uds=str(self.socket_path))
+        transport = _AsyncLimitedTransport(uds=str(self.connect_path))
         return httpx.AsyncClient(
             transport=transport, base_url=BASE_URL, timeout=timeout
         )

@@ -86,7 +86,7 @@ async def _measure(
     app: LearnerApp, path: str, count: int, timeout: float
 ) -> ConcurrencyTiming:
     limits = httpx.Limits(max_connections=count + 2)
-    transport = httpx.AsyncHTTPTransport(uds=str(app.socket_path), limits=limits)
+    transport = httpx.AsyncHTTPTransport(uds=str(app.connect_path), limits=limits)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://learner-app", timeout=timeout
     ) as client:
@@ -143,7 +143,7 @@ async def _measure_latency(
     app: LearnerApp, quick_path: str, slow_path: str, slow_count: int, lag: float
 ) -> LatencyDuringLoad:
     limits = httpx.Limits(max_connections=slow_count + 4)
-    transport = httpx.AsyncHTTPTransport(uds=str(app.socket_path), limits=limits)
+    transport = httpx.AsyncHTTPTransport(uds=str(app.connect_path), limits=limits)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://learner-app", timeout=10.0
     ) as client:

@@ -95,6 +95,8 @@ class SuiteRun:
     timed_out: bool = False
     deadline: float = 0.0
     duration: float = 0.0
+    # From start to end of the run, the interpreter's start included.
+    wall: float = 0.0
     output_tail: str = ""
 
     @property
@@ -315,6 +317,7 @@ def _run_jobs(
                         still_running.append((job, process, started))
                         continue
                     run.timed_out = True
+                run.wall = time.monotonic() - started
                 # Tests may have started processes of their own: they all go.
                 process.kill()
                 run.exit_code = process.popen.returncode
@@ -623,6 +626,8 @@ def caught_by(suite: SuiteResults, mutant_id: str) -> list[str]:
     if not run.ran:
         raise RuntimeError(f"the tests were not run against mutant {mutant_id}")
     passing = suite.reference.passed
+    if run.timed_out and not timeouts_count(suite, run):
+        return []
     if run.timed_out or not run.reported:
         return list(passing)
     return [
@@ -630,6 +635,15 @@ def caught_by(suite: SuiteResults, mutant_id: str) -> list[str]:
         for node_id in passing
         if node_id not in run.outcomes or run.outcomes[node_id].outcome != "passed"
     ]
+
+
+def timeouts_count(suite: SuiteResults, run: SuiteRun) -> bool:
+    """Return True when a run that hit its deadline shows a hang, not slow tests.
+
+    Only a reference run that took at most half the mutant's deadline leaves
+    that margin; otherwise tests that merely wait would "catch" every fault.
+    """
+    return suite.reference.wall * 2 <= run.deadline
 
 
 def check_mutant_caught(suite: SuiteResults, mutant_id: str) -> None:
@@ -650,6 +664,18 @@ def check_mutant_caught(suite: SuiteResults, mutant_id: str) -> None:
             "fail against a faulty version' report?",
         )
 
+    run = suite.mutants[mutant_id]
+    if run.timed_out and not timeouts_count(suite, run):
+        raise CheckFailed(
+            "Your tests ran out of time against a faulty version, but they are "
+            "too slow against main.py for that to count as catching it.",
+            request=f"{RUN_COMMAND}, against main.py with this fault",
+            expected=f"a run against main.py of at most {run.deadline / 2:g} s, so "
+            f"a run still going after {run.deadline:g} s shows a fault",
+            actual=f"{suite.reference.wall:.1f} s against main.py",
+            hint="Does a test sleep or wait for a long time? Tests of an app in "
+            "memory should take well under a second each.",
+        )
     if not caught_by(suite, mutant_id):
         raise CheckFailed(
             "Your tests did not catch a faulty version of the app: every test "

@@ -18,6 +18,7 @@ from apigrade.cli import main, terminal_safe
 from apigrade.course import Chapter, Course
 from apigrade.report import safe_name, validate_report, write_json_atomic
 from apigrade.runner import grade_chapter
+from apigrade.server import AppStartError, LearnerApp
 from tests.conftest import ROOT
 
 FIRST_APP = "01_first_app"
@@ -209,6 +210,7 @@ def test_hidden_check_hides_inputs(tmp_path: Path, course: Course) -> None:
         (["--chapter", "99"], "unknown chapter '99'"),
         (["--learner", "!!!"], "--learner '!!!' has no letters or digits"),
         (["--jobs", "0"], "--jobs 0 must be 1 or more"),
+        (["--learner", "class"], "is kept for the class files"),
     ],
 )
 def test_bad_input_exits_with_message(
@@ -324,6 +326,36 @@ def test_learner_files_are_read_without_following_links(tmp_path: Path) -> None:
         read_learner_file(link)
     with pytest.raises(CheckFailed, match="not a regular file"):
         read_learner_file(pipe)
+
+
+def test_terminal_output_replaces_lone_surrogates() -> None:
+    assert terminal_safe("bad \ud800 text") == "bad ? text"
+
+
+def test_sandbox_refuses_linked_folder(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    (real / "inner").mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+
+    with pytest.raises(sandbox.UnsafeFolder, match="cannot be given to the app"):
+        sandbox.require_real_folder(link)
+    with pytest.raises(sandbox.UnsafeFolder, match="a link along its path"):
+        sandbox.require_real_folder(link / "inner")
+    sandbox.require_real_folder(real)
+
+
+def test_app_in_linked_folder_does_not_start(tmp_path: Path) -> None:
+    course_like = tmp_path / "course"
+    course_like.mkdir()
+    (course_like / "app.sock").write_text("kept")
+    work_dir = tmp_path / "work"
+    work_dir.symlink_to(course_like)
+    app = LearnerApp(ROOT / "solutions" / "01_first_app", work_dir)
+
+    with pytest.raises(AppStartError, match="cannot be given to the app"):
+        app.start()
+    assert (course_like / "app.sock").read_text() == "kept"
 
 
 def test_terminal_output_drops_escape_sequences() -> None:

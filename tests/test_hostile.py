@@ -12,6 +12,8 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import socketserver
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +35,9 @@ from tests.conftest import ROOT
 FIRST, HONEST = "01_first_app", "03_path_parameters"
 # Outside every temporary folder: a learner's code must not create this.
 CANARY = Path("/tmp") / f"apigrade-canary-{uuid.uuid4().hex}"
+# A server outside every sandbox that answers like a correct chapter 01 app;
+# a learner's app must not lead the grader to it.
+DECOY_SOCKET = Path("/tmp") / f"apigrade-decoy-{uuid.uuid4().hex[:12]}.sock"
 STARTER = (ROOT / "exercises" / FIRST / "main.py").read_text(encoding="utf-8")
 SOLUTION = (ROOT / "solutions" / FIRST / "main.py").read_text(encoding="utf-8")
 # How a learner's code finds the course: the grader's Python runs from
@@ -62,6 +67,10 @@ class Case:
     nested: int = 0
     # A sparse file of this many bytes in the chapter folder.
     sparse: int = 0
+    # This many sparse files of `sparse` bytes, where more than one.
+    sparse_count: int = 1
+    # This many empty files in the chapter folder.
+    many_files: int = 0
     # A link with a name that is not UTF-8, pointing at /etc/passwd.
     odd_link: bool = False
 
@@ -216,6 +225,35 @@ CASES = [
         "",
     ),
     Case(
+        "many_sparse_files",
+        {"main.py": STARTER},
+        "contains more than 64 MB of files",
+        sparse=15 * 2**20,
+        sparse_count=6,
+    ),
+    Case(
+        "many_files",
+        {"main.py": STARTER},
+        "contains more than 5000 files and folders",
+        many_files=6_000,
+    ),
+    Case(
+        "socket_swapped_for_link",
+        {
+            "main.py": "import os, threading, time\n"
+            "def swap():\n"
+            "    sock = os.path.join(os.environ['HOME'], 'app.sock')\n"
+            "    for _ in range(2000):\n"
+            "        if os.path.exists(sock) and not os.path.islink(sock):\n"
+            "            os.unlink(sock)\n"
+            f"            os.symlink({str(DECOY_SOCKET)!r}, sock)\n"
+            "            return\n"
+            "        time.sleep(0.005)\n"
+            "threading.Thread(target=swap, daemon=True).start()\n" + STARTER
+        },
+        "did not start",
+    ),
+    Case(
         "patches_time",
         {
             "main.py": "import asyncio, time\n"
@@ -249,12 +287,48 @@ def write_case(target: Path, case: Case) -> None:
         deepest = deepest / "d"
     if case.nested:
         os.makedirs(deepest)
-    if case.sparse:
-        with (folder / "data.bin").open("wb") as data:
+    for number in range(case.sparse_count if case.sparse else 0):
+        with (folder / f"data{number}.bin").open("wb") as data:
             data.truncate(case.sparse)
+    for number in range(case.many_files):
+        (folder / f"empty{number}.txt").touch()
     if case.odd_link:
         os.symlink("/etc/passwd", os.fsencode(folder) + b"/\xff\xfe")
     shutil.copytree(ROOT / "solutions" / HONEST, target / HONEST)
+
+
+class DecoyServer(socketserver.ThreadingUnixStreamServer):
+    """A Unix socket server that answers every connection with chapter 01's body."""
+
+    daemon_threads = True
+
+    def __init__(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        super().__init__(str(path), DecoyHandler)
+        self.path = path
+        self.connections = 0
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def __enter__(self) -> DecoyServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+        self.server_close()
+        self.thread.join()
+        self.path.unlink(missing_ok=True)
+
+
+class DecoyHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        assert isinstance(self.server, DecoyServer)
+        self.server.connections += 1
+        body = b'{"Hello": "World"}'
+        self.wfile.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
@@ -325,7 +399,10 @@ def graded(
         honest = grade_chapter(course, chapters[HONEST], target, isolation=level)
         return case.name, (first, honest)
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    with (
+        DecoyServer(DECOY_SOCKET) as decoy,
+        ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool,
+    ):
         results = dict(pool.map(grade, cases))
     after = fingerprint(ROOT) | {
         name: str(fingerprint(target)) for name, target in targets.items()
@@ -337,6 +414,8 @@ def graded(
     )
     if level != LIMITS and CANARY.exists():
         changed.append(str(CANARY))
+    if decoy.connections:
+        changed.append(f"{decoy.connections} connection(s) to {DECOY_SOCKET}")
     CANARY.unlink(missing_ok=True)
     return level, results, changed
 
