@@ -8,6 +8,7 @@ it is installed (plain virtualenv otherwise).
 from __future__ import annotations
 
 import hashlib
+import sys
 import tempfile
 from pathlib import Path
 
@@ -108,3 +109,14 @@ def timing(session: nox.Session) -> None:
     """Grade timing-sensitive solutions and mutants repeatedly under CPU load."""
     install_project(session)
     session.run("python", "scripts/timing_determinism.py", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Measure grading time and memory (warm, cold, naive, a class) and print them."""
+    install_project(session)
+    # The cold run grades a fresh clone through nox, so it needs the Python
+    # that runs this nox, which has nox installed.
+    session.run(
+        "python", "scripts/bench.py", "--nox-python", sys.executable, *session.posargs
+    )

@@ -9,6 +9,7 @@ changed since.
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime
 import io
@@ -261,28 +262,51 @@ def grade_class(
         if on_learner_done is not None:
             on_learner_done(learner)
 
-    def grade_one(learner: Learner, chapter: Chapter) -> None:
-        try:
-            result = grade_chapter(course, chapter, learner.folder, isolation=level)
-        except Interrupted:
-            return
-        except Exception as error:
-            logger.exception("grading %s chapter %s failed", learner.name, chapter.id)
-            with lock:
-                learner.status = CRASHED
-                kind = type(error).__name__
-                learner.reason = f"grading chapter {chapter.id} raised {kind}: {error}"
-                pending[learner.name] -= 1
-                done = pending[learner.name] == 0
-            if done:
-                finish(learner)
-            return
+    # Learners whose chapter folders have the same files share one grading
+    # of them: untouched starters, and copies of the same work, are common.
+    same_files: dict[tuple[str, str], list[Learner]] = {}
+    keys: dict[tuple[str, str], tuple[str, str]] = {}
+    jobs_to_run: list[tuple[Learner, Chapter]] = []
+    for learner in to_grade:
+        for chapter in chapters:
+            key = (chapter.id, submission_digest(learner.folder, [chapter]))
+            keys[(learner.name, chapter.id)] = key
+            if key not in same_files:
+                same_files[key] = []
+                jobs_to_run.append((learner, chapter))
+            same_files[key].append(learner)
+
+    def record(learner: Learner, chapter: Chapter, result: ChapterResult) -> None:
         with lock:
             learner.results[chapter.id] = result
             pending[learner.name] -= 1
             done = pending[learner.name] == 0
         if done:
             finish(learner)
+
+    def crash(learner: Learner, chapter: Chapter, error: Exception) -> None:
+        with lock:
+            learner.status = CRASHED
+            kind = type(error).__name__
+            learner.reason = f"grading chapter {chapter.id} raised {kind}: {error}"
+            pending[learner.name] -= 1
+            done = pending[learner.name] == 0
+        if done:
+            finish(learner)
+
+    def grade_one(owner: Learner, chapter: Chapter) -> None:
+        sharing = same_files[keys[(owner.name, chapter.id)]]
+        try:
+            result = grade_chapter(course, chapter, owner.folder, isolation=level)
+        except Interrupted:
+            return
+        except Exception as error:
+            logger.exception("grading %s chapter %s failed", owner.name, chapter.id)
+            for learner in sharing:
+                crash(learner, chapter, error)
+            return
+        for learner in sharing:
+            record(learner, chapter, _result_for(result, owner, learner))
 
     workers = max(1, jobs or os.cpu_count() or 1)
     pool = ThreadPoolExecutor(max_workers=workers)
@@ -291,9 +315,7 @@ def grade_class(
     try:
         # Learner by learner, so reports appear steadily rather than all at the end.
         futures: list[Future[None]] = [
-            pool.submit(grade_one, learner, chapter)
-            for learner in to_grade
-            for chapter in chapters
+            pool.submit(grade_one, learner, chapter) for learner, chapter in jobs_to_run
         ]
         for future in futures:
             future.result()
@@ -319,6 +341,21 @@ def grade_class(
     if interrupted:
         raise ClassInterrupted(run)
     return run
+
+
+def _result_for(
+    result: ChapterResult, owner: Learner, learner: Learner
+) -> ChapterResult:
+    """Return `owner`'s result as `learner`'s, with paths naming `learner`'s folder."""
+    if learner is owner:
+        return result
+    shared = copy.deepcopy(result)
+    mine, theirs = str(owner.folder), str(learner.folder)
+    if shared.reason is not None:
+        shared.reason = shared.reason.replace(mine, theirs)
+    for check in shared.checks:
+        check.feedback = check.feedback.replace(mine, theirs)
+    return shared
 
 
 class ClassInterrupted(KeyboardInterrupt):

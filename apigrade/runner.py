@@ -13,6 +13,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -327,11 +328,13 @@ def _point_at_learner_files(
 
     Tracebacks name the copy in a temporary folder; the learner edits `source`.
     """
-    copy, own = str(app_dir), str(source.resolve())
+    # The copy's path, where it ends (not "app.sock" beside the "app" folder).
+    copy = re.compile(re.escape(str(app_dir)) + r"(?![\w.-])")
+    own = str(source.resolve())
     if result.reason:
-        result.reason = result.reason.replace(copy, own)
+        result.reason = copy.sub(lambda _: own, result.reason)
     for check in result.checks:
-        check.feedback = check.feedback.replace(copy, own)
+        check.feedback = copy.sub(lambda _: own, check.feedback)
     return result
 
 

@@ -20,6 +20,10 @@ from apigrade.checks import (
     show,
 )
 
+# Seconds the checks must wait for the app, one after another: none here, as
+# no check asks the app to wait. scripts/bench.py takes the floor from these.
+WAIT_SECONDS = 0.0
+
 ITEM_HINT = (
     "Does POST /items/ take an `item: Item` parameter and return "
     "item.model_dump(), plus price_with_tax when tax is given?"

@@ -22,6 +22,8 @@ from apigrade.checks import (
 )
 from apigrade.server import LearnerApp
 from apigrade.timing import (
+    SINGLE_RUNS,
+    WARM_UPS,
     LatencyDuringLoad,
     measure_concurrency,
     measure_latency_during_load,
@@ -33,6 +35,16 @@ SHORT_DELAY = 0.2
 FRACTIONAL_DELAY = 0.05
 SLOW_DELAY = 0.3
 SLOW_PATH = f"/delay/{SLOW_DELAY}"
+# Seconds the checks must wait for the app, one after another: the 0.2 s and
+# 0.05 s delays, the concurrency check (one request, the warm-ups, the lone
+# runs and one concurrent round of SLOW_DELAY) and the /ping check (one
+# request, one warm-up and one round). scripts/bench.py takes the floor from it.
+WAIT_SECONDS = (
+    SHORT_DELAY
+    + FRACTIONAL_DELAY
+    + (1 + WARM_UPS + SINGLE_RUNS + 1) * SLOW_DELAY
+    + 3 * SLOW_DELAY
+)
 # A request alone waits SLOW_DELAY plus milliseconds of overhead; this line
 # leaves twice the delay, so load on the machine cannot reach it.
 SINGLE_LINE = 2 * SLOW_DELAY

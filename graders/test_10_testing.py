@@ -56,6 +56,10 @@ POLL_INTERVAL = 0.02
 REFERENCE_DEADLINE = 25.0
 MUTANT_DEADLINE = 15.0
 PARALLEL_RUNS = 2
+# Seconds the checks must wait for the app, one after another: none here. The
+# chapter's cost is CPU: an interpreter and a pytest run per version of the
+# app. scripts/bench.py takes the floor from these.
+WAIT_SECONDS = 0.0
 PLUGINS = ("pytest_asyncio.plugin", "pytest_jsonreport.plugin", "pytest_timeout")
 SHOWN_FAILURES = 4
 

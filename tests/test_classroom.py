@@ -14,9 +14,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from apigrade import classroom, runner
 from apigrade.classroom import (
     ClassRun,
     find_learners,
@@ -28,6 +30,7 @@ from apigrade.classroom import (
 from apigrade.course import Chapter, Course
 from apigrade.errors import TargetError
 from apigrade.report import validate_report
+from apigrade.runner import ChapterResult
 from tests.conftest import ROOT
 
 FIRST_APP = "01_first_app"
@@ -299,3 +302,32 @@ def test_empty_folder_is_nothing_handed_in() -> None:
         "error",
         "nothing handed in: no chapter folder has a main.py",
     )
+
+
+def test_same_files_are_graded_once(
+    course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submissions = tmp_path / "class"
+    for name in ("ann", "ben"):
+        broken = add_learner(submissions, name)
+        broken.write_text(broken.read_text() + "\ndef unfinished(:\n")
+    add_learner(submissions, "cat")
+    calls: list[str] = []
+    real_grade_chapter = runner.grade_chapter
+
+    def counting_grade_chapter(*args: Any, **kwargs: Any) -> ChapterResult:
+        calls.append(str(args[2]))
+        return real_grade_chapter(*args, **kwargs)
+
+    monkeypatch.setattr(classroom, "grade_chapter", counting_grade_chapter)
+    chapters = [course.chapters[0]]
+
+    run = grade_class(course, chapters, find_learners(course, submissions), tmp_path)
+
+    assert len(calls) == 2
+    by_name = {learner.name: learner for learner in run.learners}
+    for name in ("ann", "ben"):
+        reason = by_name[name].results[chapters[0].id].reason or ""
+        assert "SyntaxError" in reason
+        assert str(submissions.resolve() / name) in reason
+    assert by_name["cat"].results[chapters[0].id].status == "passed"

@@ -251,7 +251,10 @@ CASES = [
             "        time.sleep(0.005)\n"
             "threading.Thread(target=swap, daemon=True).start()\n" + STARTER
         },
-        "did not start",
+        # The grader either linked the socket before the swap (and reached the
+        # starter app) or never saw a socket ("did not start"); the decoy
+        # server counts any connection, and there must be none.
+        "",
     ),
     Case(
         "patches_time",
