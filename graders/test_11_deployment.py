@@ -1,9 +1,9 @@
 """Grader for chapter 11: settings, health, workers, graceful shutdown, Dockerfile.
 
-The production command is the CMD of the learner's Dockerfile. The grader runs
-that command itself, with its bind address swapped for a Unix socket in
-work_dir and its worker count set to 2; it never builds or runs a container.
-The Dockerfile's other rules are read statically.
+The production command is the CMD of the learner's Dockerfile, which must have
+no ENTRYPOINT. The grader runs that command itself, with its bind address
+swapped for a Unix socket in work_dir and its worker count set to 2; it never
+builds or runs a container. The Dockerfile's other rules are read statically.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from itertools import pairwise
+from pathlib import Path, PurePosixPath
 
 import httpx
 import pytest
@@ -53,6 +55,10 @@ PROBE_PAUSE = 0.1
 # it was sent on a connection the worker has already accepted and reads.
 WORK_SECONDS = 1.0
 SIGTERM_DELAY = 0.3
+# Seconds the checks must wait for the app, one after another: the request in
+# flight during SIGTERM. Starting the app, five times with workers, costs CPU
+# rather than waiting. scripts/bench.py takes the floor from these.
+WAIT_SECONDS = WORK_SECONDS
 EXIT_GRACE = 15.0
 
 UVICORN_MODULE = ["-m", "uvicorn"]
@@ -61,10 +67,15 @@ DEPENDENCY_FILES = re.compile(
     r"(^|/)(requirements[^/]*\.txt|constraints[^/]*\.txt|pyproject\.toml|"
     r"poetry\.lock|uv\.lock|Pipfile(\.lock)?)$"
 )
-INSTALL_COMMANDS = re.compile(
-    r"\b(pip3?|python3?\s+-m\s+pip|uv\s+pip)\s+install\b|\buv\s+sync\b|"
-    r"\bpoetry\s+install\b|\bpipenv\s+install\b"
-)
+# Shell operators that end one simple command in a RUN line.
+SHELL_OPERATORS = frozenset({"&&", "||", ";", "|", "&", "(", ")"})
+SHELLS = frozenset({"sh", "bash", "dash"})
+ENV_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+# Options of RUN itself, such as --mount=type=cache,target=/root/.cache.
+RUN_OPTIONS = re.compile(r"^(?:--\S+\s+)*")
+PIP_PROGRAM = re.compile(r"pip(3(\.\d+)?)?")
+PYTHON_PROGRAM = re.compile(r"python(3(\.\d+)?)?")
+REQUIREMENTS_FILE = "requirements.txt"
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +132,25 @@ def _instruction(line: int, text: str) -> Instruction:
     return Instruction(line, keyword.upper(), arguments.strip())
 
 
-def final_stage(instructions: list[Instruction]) -> list[Instruction]:
-    """Return the instructions of the last build stage, the one that runs."""
+def build_stages(instructions: list[Instruction]) -> list[list[Instruction]]:
+    """Split the instructions into build stages, each starting at its FROM.
+
+    Instructions before the first FROM (global ARGs) belong to no stage, and a
+    file without FROM is one stage.
+    """
     starts = [i for i, item in enumerate(instructions) if item.keyword == "FROM"]
-    return instructions[starts[-1] :] if starts else instructions
+    if not starts:
+        return [instructions]
+    bounds = [*starts, len(instructions)]
+    return [instructions[start:end] for start, end in pairwise(bounds)]
+
+
+def from_image(item: Instruction) -> tuple[str, str | None]:
+    """Return the image of a FROM instruction and its stage name, in lower case."""
+    words = [word for word in item.arguments.split() if not word.startswith("--")]
+    image = words[0].lower() if words else ""
+    alias = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
+    return image, alias
 
 
 def exec_form(arguments: str) -> list[str] | None:
@@ -140,10 +166,81 @@ def exec_form(arguments: str) -> list[str] | None:
 
 @dataclass(frozen=True)
 class Dockerfile:
-    """The learner's Dockerfile, with its final stage and CMD."""
+    """The learner's Dockerfile, split into build stages, of which the last runs."""
 
     path: Path
-    stage: list[Instruction]
+    stages: list[list[Instruction]]
+
+    @property
+    def stage(self) -> list[Instruction]:
+        return self.stages[-1]
+
+    def find_stage(self, name: str, before: int) -> int | None:
+        """Return the index of the stage that `name` (an alias or a number) names.
+
+        Only the stages before index `before` count, as in Docker, where FROM
+        and COPY --from name earlier stages only.
+        """
+        for index in range(before):
+            stage = self.stages[index]
+            if name == str(index):
+                return index
+            if stage and stage[0].keyword == "FROM" and from_image(stage[0])[1] == name:
+                return index
+        return None
+
+    def stage_chain(self, index: int) -> list[int]:
+        """Return stage `index` and the stages it is built FROM, nearest first."""
+        chain = [index]
+        while True:
+            stage = self.stages[chain[-1]]
+            if not stage or stage[0].keyword != "FROM":
+                return chain
+            base = self.find_stage(from_image(stage[0])[0], chain[-1])
+            if base is None:
+                return chain
+            chain.append(base)
+
+    @property
+    def entrypoint(self) -> Instruction | None:
+        """The ENTRYPOINT in effect in the final stage, or None.
+
+        A stage built FROM an earlier stage inherits its ENTRYPOINT, and
+        `ENTRYPOINT []` clears it. NOTE: an ENTRYPOINT set by a base image from
+        a registry is not seen, but python:3.12-slim sets none.
+        """
+        for index in self.stage_chain(len(self.stages) - 1):
+            found = [
+                item for item in self.stages[index] if item.keyword == "ENTRYPOINT"
+            ]
+            if found:
+                return None if exec_form(found[-1].arguments) == [] else found[-1]
+        return None
+
+    def installs_dependencies(self, item: Instruction) -> bool:
+        """Tell whether `item` installs requirements.txt into the final stage.
+
+        That is a RUN of pip install -r requirements.txt, or a COPY --from of
+        an earlier stage that has such a RUN.
+        """
+        if item.keyword == "RUN":
+            return any(
+                installs_requirements(command)
+                for command in run_commands(item.arguments)
+            )
+        source = option_value(item.arguments.split(), "--from")
+        if item.keyword != "COPY" or not source:
+            return False
+        index = self.find_stage(source.lower(), len(self.stages) - 1)
+        if index is None:
+            return False
+        return any(
+            installs_requirements(command)
+            for stage in self.stage_chain(index)
+            for run in self.stages[stage]
+            if run.keyword == "RUN"
+            for command in run_commands(run.arguments)
+        )
 
     @property
     def cmd(self) -> Instruction | None:
@@ -169,16 +266,9 @@ class Dockerfile:
         return tokens
 
     def require_cmd(self) -> Instruction:
+        """Return the CMD, or fail if there is none or an ENTRYPOINT changes it."""
+        self.reject_entrypoint()
         cmd = self.cmd
-        hint = (
-            "Which Dockerfile instruction names the command a container runs when "
-            "it starts?"
-        )
-        if any(item.keyword == "ENTRYPOINT" for item in self.stage):
-            hint = (
-                "This chapter keeps the production command in CMD, where the grader "
-                "reads it: can you move it from ENTRYPOINT to CMD?"
-            )
         if cmd is None:
             raise CheckFailed(
                 "The Dockerfile has no CMD line, so there is no production command.",
@@ -186,9 +276,41 @@ class Dockerfile:
                 expected='a CMD such as CMD ["uvicorn", "main:app", "--host", '
                 '"0.0.0.0", "--port", "8000", "--workers", "4"]',
                 actual=f"instructions: {describe_keywords(self.stage)}",
-                hint=hint,
+                hint="Which Dockerfile instruction names the command a container "
+                "runs when it starts?",
             )
         return cmd
+
+    def reject_entrypoint(self) -> None:
+        """Fail if an ENTRYPOINT is in effect, since Docker would not run CMD alone."""
+        entrypoint = self.entrypoint
+        if entrypoint is None:
+            return
+        words = exec_form(entrypoint.arguments)
+        if words is None:
+            actual = (
+                "a shell-form ENTRYPOINT: Docker runs it with /bin/sh -c and "
+                "ignores CMD"
+            )
+        else:
+            cmd = self.cmd
+            cmd_words = exec_form(cmd.arguments) if cmd is not None else None
+            runs = words + cmd_words if cmd_words is not None else words
+            actual = (
+                "an exec-form ENTRYPOINT: Docker runs it with the words of CMD as "
+                f"its arguments, {show(runs)}"
+            )
+        raise CheckFailed(
+            "The Dockerfile has an ENTRYPOINT, so the container would not run the "
+            "CMD as it is written.",
+            request=entrypoint.describe(),
+            expected="no ENTRYPOINT: this chapter starts the app with CMD alone, "
+            "which is where the grader reads the production command",
+            actual=actual,
+            hint="An ENTRYPOINT in shell form replaces CMD, and one in exec form "
+            "puts itself in front of CMD's words. Can you delete the ENTRYPOINT "
+            "and write the whole command in CMD?",
+        )
 
 
 def python_list(arguments: str) -> list[str] | None:
@@ -212,7 +334,7 @@ def dockerfile(app_dir: Path) -> Dockerfile | None:
     if not path.is_file():
         return None
     text = path.read_text(encoding="utf-8", errors="replace")
-    return Dockerfile(path, final_stage(parse_dockerfile(text)))
+    return Dockerfile(path, build_stages(parse_dockerfile(text)))
 
 
 def require_dockerfile(dockerfile: Dockerfile | None) -> Dockerfile:
@@ -419,8 +541,9 @@ def test_settings_come_from_environment(
             "openapi_url=None when it is false?",
         )
 
-    defaults_dir = work_dir / "defaults"
-    defaults_dir.mkdir(exist_ok=True)
+    # A new folder beside work_dir, which the running app cannot reach: one
+    # inside work_dir could already be the app's link to somewhere else.
+    defaults_dir = Path(tempfile.mkdtemp(prefix="defaults-", dir=work_dir.parent))
     app = LearnerApp(app_dir, defaults_dir)
     try:
         app.start()
@@ -685,15 +808,29 @@ def test_dockerfile_installs_dependencies_first(
 ) -> None:
     """The Dockerfile installs the dependencies before it copies the code."""
     found = require_dockerfile(dockerfile)
-    install = next((item for item in found.stage if installs(item)), None)
+    install = next(
+        (item for item in found.stage if found.installs_dependencies(item)), None
+    )
     code = next((item for item in found.stage if copies_code(item)), None)
     if install is None:
+        commands = [
+            shlex.join(command)
+            for item in found.stage
+            if item.keyword == "RUN"
+            for command in run_commands(item.arguments)
+        ]
         raise CheckFailed(
-            "The Dockerfile installs no dependencies.",
+            "The Dockerfile installs no dependencies: no RUN line runs "
+            "pip install -r requirements.txt.",
             request="read Dockerfile",
-            expected="a RUN pip install -r requirements.txt line",
-            actual=f"instructions: {describe_keywords(found.stage)}",
-            hint="How do FastAPI and uvicorn get into the image?",
+            expected="a RUN line with the command pip install -r requirements.txt "
+            "(pip3, python -m pip and uv pip count too)",
+            actual=f"the RUN lines run the commands {show(commands)}"
+            if commands
+            else f"no RUN line; instructions: {describe_keywords(found.stage)}",
+            hint="How do FastAPI and uvicorn get into the image? Only a command "
+            "that runs pip counts, not text that mentions it, such as the "
+            "argument of echo.",
         )
     if code is None:
         raise CheckFailed(
@@ -714,10 +851,84 @@ def test_dockerfile_installs_dependencies_first(
         )
 
 
-def installs(item: Instruction) -> bool:
-    if item.keyword == "RUN":
-        return INSTALL_COMMANDS.search(item.arguments) is not None
-    return item.keyword == "COPY" and "--from=" in item.arguments
+def run_commands(arguments: str) -> list[list[str]]:
+    """Return the simple commands a RUN instruction runs, each as its words.
+
+    Shell form is split with shlex at &&, ||, ;, | and &, `sh -c "..."` is read
+    as the commands inside it, and leading VAR=value assignments are dropped.
+    NOTE: conditions are not evaluated, so `false && pip install ...` counts
+    as a pip command.
+    """
+    script = RUN_OPTIONS.sub("", arguments, count=1)
+    words = exec_form(script)
+    commands = [words] if words is not None else shell_commands(script)
+    found = []
+    for command in commands:
+        while command and ENV_ASSIGNMENT.match(command[0]):
+            command = command[1:]
+        if not command:
+            continue
+        if PurePosixPath(command[0]).name in SHELLS and "-c" in command[1:-1]:
+            found.extend(run_commands(command[command.index("-c") + 1]))
+        else:
+            found.append(command)
+    return found
+
+
+def shell_commands(script: str) -> list[list[str]]:
+    """Split a shell command line into its simple commands, each as its words."""
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        # Unbalanced quotes: /bin/sh rejects the line too, so it runs nothing.
+        return []
+    commands: list[list[str]] = [[]]
+    for token in tokens:
+        if token in SHELL_OPERATORS:
+            commands.append([])
+        else:
+            commands[-1].append(token)
+    return [command for command in commands if command]
+
+
+def installs_requirements(command: Sequence[str]) -> bool:
+    """Tell whether `command` is pip install -r requirements.txt.
+
+    pip may be run as pip, pip3, python -m pip, python3 -m pip or uv pip.
+    """
+    program = PurePosixPath(command[0]).name
+    if PIP_PROGRAM.fullmatch(program):
+        arguments = command[1:]
+    elif PYTHON_PROGRAM.fullmatch(program) and command[1:3] == ["-m", "pip"]:
+        arguments = command[3:]
+    elif program == "uv" and command[1:2] == ["pip"]:
+        arguments = command[2:]
+    else:
+        return False
+    # pip takes general options, such as --no-cache-dir, before its subcommand.
+    subcommand = next((word for word in arguments if not word.startswith("-")), None)
+    if subcommand != "install":
+        return False
+    options = arguments[arguments.index("install") + 1 :]
+    return any(
+        PurePosixPath(file).name == REQUIREMENTS_FILE
+        for file in requirement_files(options)
+    )
+
+
+def requirement_files(options: Sequence[str]) -> list[str]:
+    """Return the files named by -r, -rFILE, --requirement and --requirement=."""
+    files = []
+    for index, word in enumerate(options):
+        if word in ("-r", "--requirement") and index + 1 < len(options):
+            files.append(options[index + 1])
+        elif word.startswith("--requirement="):
+            files.append(word.partition("=")[2])
+        elif word.startswith("-r") and not word.startswith("--") and len(word) > 2:
+            files.append(word[2:])
+    return files
 
 
 def copies_code(item: Instruction) -> bool:

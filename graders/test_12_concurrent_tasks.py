@@ -3,7 +3,11 @@
 GET /concurrent?delay=0.3&delay=0.1 runs one simulated fetch per delay. The two
 timing checks compare the app with itself, never with a fixed number of
 seconds: a request for several fetches against the same app's request for one,
-and a request cut by its deadline against a request that lasts that long.
+and a request cut by its deadline against a request that lasts that long. The
+delays the requests ask for bound each time as well. The reference request may
+take at most REFERENCE_LINE_FACTOR times its delay, so an app cannot pass by
+slowing it down. The judged request must take at least its delay, so an app
+cannot pass by skipping the wait.
 """
 
 import time
@@ -44,6 +48,25 @@ DEADLINE_STATUS_DELAYS = (0.1, 1.0)
 # Runs of each timed request. The fastest run counts, so a moment of load on a
 # busy machine does not decide the verdict.
 TIMED_RUNS = 2
+# The reference request alone takes its delay plus a few milliseconds, and may
+# take at most this many times its delay (2, a margin of 2 times). The factor
+# equals the pass line of both timing checks. An app that pads the reference
+# request up to this line and waits for four fetches one after another, or for
+# a fetch four times the deadline, still shows a ratio of at least the line.
+REFERENCE_LINE_FACTOR = pass_line(CONCURRENT_FETCHES)
+# Seconds the checks must wait for the app, one after another: each request
+# waits for its slowest fetch, or for the deadline. The two timed checks send
+# their reference request WARM_UPS + SINGLE_RUNS times and the judged one
+# TIMED_RUNS times. The deadline check also sends each once before timing.
+# scripts/bench.py takes the floor from these.
+WAIT_SECONDS = (
+    SINGLE_DELAY
+    + max(ORDER_DELAYS)
+    + max(FAILURE_DELAYS)
+    + (WARM_UPS + SINGLE_RUNS + TIMED_RUNS) * CONCURRENT_DELAY
+    + DEADLINE
+    + (2 + WARM_UPS + SINGLE_RUNS + TIMED_RUNS) * DEADLINE
+)
 # Invalid values get a 422 at once, but an app that accepts them starts waiting.
 REJECTION_TIMEOUT = 3.0
 
@@ -218,7 +241,8 @@ class TimedPair:
     judged_path: str
     reference: float
     judged: float
-    judged_status: int
+    reference_response: httpx.Response
+    judged_response: httpx.Response
 
     @property
     def ratio(self) -> float:
@@ -237,35 +261,56 @@ def _fastest(http: httpx.Client, path: str, runs: int) -> tuple[float, httpx.Res
     return min(times), response
 
 
-def _time_pair(
-    http: httpx.Client, reference_path: str, judged_path: str, reference_delay: float
-) -> TimedPair:
-    """Time `reference_path` after a warm-up, then `judged_path`, fastest of each.
-
-    Fails when the reference request is not a 200 that took at least
-    `reference_delay`, because then there is no wait to compare with.
-    """
+def _time_pair(http: httpx.Client, reference_path: str, judged_path: str) -> TimedPair:
+    """Time `reference_path` after a warm-up, then `judged_path`, fastest of each."""
     for _ in range(WARM_UPS):
         expect_status(http.get(reference_path), 200, hint=ROUTE_HINT)
-    reference, response = _fastest(http, reference_path, SINGLE_RUNS)
-    if reference < reference_delay:
-        raise CheckFailed(
-            "The request returned before its fetch could have finished, so there "
-            "is no wait to compare with.",
-            request=describe_request(response),
-            expected=f"a request that takes at least {reference_delay:g} s",
-            actual=f"{describe_response(response)}; it took {reference:.3f} s",
-            hint="Is every fetch awaited? A coroutine that is never awaited "
-            "does not run.",
-        )
+    reference, reference_response = _fastest(http, reference_path, SINGLE_RUNS)
     judged, judged_response = _fastest(http, judged_path, TIMED_RUNS)
     return TimedPair(
         reference_path=reference_path,
         judged_path=judged_path,
         reference=reference,
         judged=judged,
-        judged_status=judged_response.status_code,
+        reference_response=reference_response,
+        judged_response=judged_response,
     )
+
+
+def _expect_reference_in_bounds(pair: TimedPair, delay: float) -> None:
+    """Fail unless the reference request took between `delay` and the line.
+
+    Below `delay` there is no wait to compare with. Above
+    REFERENCE_LINE_FACTOR times `delay` the request was slowed down, and a
+    slow reference makes any request look quick beside it.
+    """
+    response = pair.reference_response
+    if pair.reference < delay:
+        raise CheckFailed(
+            "The request returned before its fetch could have finished, so there "
+            "is no wait to compare with.",
+            request=describe_request(response),
+            expected=f"a request that takes at least {delay:g} s",
+            actual=f"{describe_response(response)}; it took {pair.reference:.3f} s",
+            hint="Is every fetch awaited? A coroutine that is never awaited "
+            "does not run.",
+        )
+    line = REFERENCE_LINE_FACTOR * delay
+    if pair.reference > line:
+        raise CheckFailed(
+            f"The request for one fetch of {delay:g} s took more than "
+            f"{REFERENCE_LINE_FACTOR:g} times its delay.",
+            request=f"GET {pair.reference_path}, one at a time, after "
+            f"{WARM_UPS} warm-up requests",
+            expected=f"about {delay:g} s (at most {line:g} s), because the check "
+            f"compares GET {pair.judged_path} with this request, and a reference "
+            "slowed down makes any request look quick beside it",
+            actual=f"the fastest of {SINGLE_RUNS} runs took {pair.reference:.3f} s; "
+            f"{describe_response(response)}",
+            hint="Does the endpoint wait longer than its fetches, for example by "
+            "sleeping until a fixed time has passed before it responds? A request "
+            f"for one fetch of {delay:g} s should take about {delay:g} s.",
+        )
 
 
 def _describe_pair(pair: TimedPair, line: float) -> str:
@@ -284,7 +329,7 @@ def test_fetches_run_concurrently(http: httpx.Client) -> None:
     several_path = _query((CONCURRENT_DELAY,) * CONCURRENT_FETCHES)
     expect_status(http.get(several_path), 200, hint=ROUTE_HINT)
 
-    pair = _time_pair(http, single_path, several_path, CONCURRENT_DELAY)
+    pair = _time_pair(http, single_path, several_path)
     line = pass_line(CONCURRENT_FETCHES)
     record_measurement(
         f"GET with {CONCURRENT_FETCHES} delays of {CONCURRENT_DELAY:g} s against one",
@@ -293,6 +338,19 @@ def test_fetches_run_concurrently(http: httpx.Client) -> None:
         ratio=round(pair.ratio, 3),
         pass_line=round(line, 3),
     )
+    _expect_reference_in_bounds(pair, CONCURRENT_DELAY)
+    if pair.judged < CONCURRENT_DELAY:
+        raise CheckFailed(
+            f"The request for {CONCURRENT_FETCHES} fetches returned before its "
+            "fetches could have finished, so there is no wait to compare.",
+            request=f"GET {several_path}",
+            expected=f"a request that takes at least {CONCURRENT_DELAY:g} s, the "
+            "delay of each fetch",
+            actual=f"the fastest of {TIMED_RUNS} runs took {pair.judged:.3f} s; "
+            f"{describe_response(pair.judged_response)}",
+            hint="Is every fetch awaited? A coroutine that is never awaited "
+            "does not run.",
+        )
     if pair.ratio >= line:
         raise CheckFailed(
             "The fetches ran one after another: the request took about the sum "
@@ -331,13 +389,14 @@ def test_deadline_stops_slow_fetches(http: httpx.Client) -> None:
     response = http.get(judged_path)
     expect_status(response, 504, hint=_deadline_hint(response))
 
-    pair = _time_pair(http, reference_path, judged_path, DEADLINE)
-    if pair.judged_status != 504:
+    pair = _time_pair(http, reference_path, judged_path)
+    judged_status = pair.judged_response.status_code
+    if judged_status != 504:
         raise CheckFailed(
-            f"Expected status 504, got {pair.judged_status}.",
+            f"Expected status 504, got {judged_status}.",
             request=f"GET {judged_path}",
             expected="status 504 once the deadline has passed",
-            actual=f"status {pair.judged_status}",
+            actual=f"status {judged_status}",
             hint=DEADLINE_HINT,
         )
     line = pass_line(CONCURRENT_FETCHES)
@@ -349,6 +408,19 @@ def test_deadline_stops_slow_fetches(http: httpx.Client) -> None:
         ratio=round(pair.ratio, 3),
         pass_line=round(line, 3),
     )
+    _expect_reference_in_bounds(pair, DEADLINE)
+    if pair.judged < DEADLINE:
+        raise CheckFailed(
+            "The 504 came before the deadline had passed.",
+            request=f"GET {judged_path}",
+            expected=f"status 504 when the {DEADLINE:g} s deadline passes, not "
+            "sooner, because a delay stands in for a remote call whose duration "
+            "the app cannot know in advance",
+            actual=f"the fastest of {TIMED_RUNS} runs took {pair.judged:.3f} s",
+            hint="Does the endpoint decide from the delays that the fetches will "
+            "be late, and answer 504 without running them? Start the fetches and "
+            "let asyncio.wait_for(..., timeout=deadline) stop them at the deadline.",
+        )
     if pair.ratio >= line:
         raise CheckFailed(
             "The 504 came only after the slow fetch had finished: the app waited "
