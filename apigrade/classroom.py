@@ -15,7 +15,6 @@ import datetime
 import io
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from apigrade.runner import (
     RUNNING,
     ChapterResult,
     Interrupted,
+    default_jobs,
     grade_chapter,
 )
 from apigrade.sandbox import choose_isolation
@@ -308,7 +308,7 @@ def grade_class(
         for learner in sharing:
             record(learner, chapter, _result_for(result, owner, learner))
 
-    workers = max(1, jobs or os.cpu_count() or 1)
+    workers = max(1, jobs or default_jobs())
     pool = ThreadPoolExecutor(max_workers=workers)
     interrupted = False
     RUNNING.reset()

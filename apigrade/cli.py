@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=None,
-        help="chapters graded at once (default: the number of CPUs)",
+        help="chapters graded at once (default: twice the number of CPUs, fewer "
+        "if memory is short)",
     )
     grade.add_argument(
         "--isolation",
@@ -153,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=None,
-        help="chapters graded at once, across learners (default: the number of CPUs)",
+        help="chapters graded at once, across learners (default: twice the "
+        "number of CPUs, fewer if memory is short)",
     )
     grade_class.add_argument(
         "--reports",

@@ -35,6 +35,7 @@ from apigrade.plugin import (
 )
 from apigrade.sandbox import ISOLATION_VARIABLE, choose_isolation
 from apigrade.server import GRADER_DIR_VARIABLE
+from apigrade.zygote import ZYGOTE, GraderProcess
 
 logger = logging.getLogger("apigrade")
 
@@ -53,6 +54,10 @@ MAX_CHAPTER_BYTES = 64 * 2**20
 # Longest temporary folder that leaves room for ".../apigrade-NN-xxxxxxxx/work/
 # workers.sock" within the 107 bytes a Unix socket path may have.
 MAX_ROOT_LENGTH = 60
+# Memory one chapter being graded may take: its grader (about 60 MB) and its
+# app with two workers (about 70 MB each), with room to spare.
+MEMORY_PER_JOB = 512 * 2**20
+JOBS_PER_CPU = 2
 
 
 @dataclass
@@ -84,6 +89,10 @@ class ChapterResult:
     timed_out: bool = False
 
 
+# A running grader: a process of its own, or a child of the zygote.
+GraderHandle = subprocess.Popen[bytes] | GraderProcess
+
+
 class _RunningGraders:
     """The grader processes alive now, so an interrupt can stop them all.
 
@@ -93,17 +102,17 @@ class _RunningGraders:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._processes: set[subprocess.Popen[bytes]] = set()
+        self._processes: set[GraderHandle] = set()
         self.stopping = threading.Event()
 
-    def add(self, process: subprocess.Popen[bytes]) -> None:
+    def add(self, process: GraderHandle) -> None:
         with self._lock:
             self._processes.add(process)
             stopping = self.stopping.is_set()
         if stopping:
             _kill_group(process)
 
-    def discard(self, process: subprocess.Popen[bytes]) -> None:
+    def discard(self, process: GraderHandle) -> None:
         with self._lock:
             self._processes.discard(process)
 
@@ -126,6 +135,29 @@ class Interrupted(Exception):
     """Grading was stopped (Ctrl-C) before this chapter finished."""
 
 
+def default_jobs() -> int:
+    """Return how many chapters to grade at once: two per CPU, as memory allows.
+
+    Most of a chapter's time is spent waiting for the app's sleeps, so two
+    chapters per CPU keep the CPUs busy. The timing checks compare each app
+    with itself under the same load, and keep their verdicts at this
+    concurrency (nox -s timing while a class grades). A chapter being graded
+    (its grader, its app and the app's workers) stays under MEMORY_PER_JOB.
+    Where the machine reports its available memory, no more chapters run at
+    once than fit in it.
+    """
+    jobs = JOBS_PER_CPU * (os.cpu_count() or 1)
+    with (
+        contextlib.suppress(OSError, ValueError),
+        open("/proc/meminfo", encoding="ascii") as meminfo,
+    ):
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+                jobs = min(jobs, available // MEMORY_PER_JOB)
+    return max(1, jobs)
+
+
 def grade_chapters(
     course: Course,
     chapters: list[Chapter],
@@ -136,7 +168,7 @@ def grade_chapters(
     isolation: str | None = None,
 ) -> list[ChapterResult]:
     """Grade `chapters` of the folder `target` concurrently, in course order."""
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(chapters)))
+    workers = max(1, min(jobs or default_jobs(), len(chapters)))
 
     def run(chapter: Chapter) -> ChapterResult:
         result = grade_chapter(course, chapter, target, isolation=isolation)
@@ -271,33 +303,23 @@ def _run_grader(
             "PYTHONDONTWRITEBYTECODE": "1",
         }
     )
-    with output_path.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=private,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_engine,
+    process = _start_grader(command, env=env, cwd=private, output=output_path)
+    RUNNING.add(process)
+    try:
+        process.wait(timeout=chapter.timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        result = _error_result(
+            chapter,
+            f"timed out after {chapter.timeout:g} s: grading this chapter took "
+            "too long, so it was stopped. Does the app hang at start-up or "
+            "in a handler?",
         )
-        RUNNING.add(process)
-        try:
-            process.wait(timeout=chapter.timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            result = _error_result(
-                chapter,
-                f"timed out after {chapter.timeout:g} s: grading this chapter took "
-                "too long, so it was stopped. Does the app hang at start-up or "
-                "in a handler?",
-            )
-            result.timed_out = True
-            return result
-        finally:
-            _kill_group(process)
-            RUNNING.discard(process)
+        result.timed_out = True
+        return result
+    finally:
+        _kill_group(process)
+        RUNNING.discard(process)
     if RUNNING.stopping.is_set():
         raise Interrupted(chapter.id)
 
@@ -354,6 +376,26 @@ def printable(text: str) -> str:
     """Make a file name safe to store and show: no undecodable bytes or controls."""
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def _start_grader(
+    command: list[str], *, env: dict[str, str], cwd: Path, output: Path
+) -> GraderHandle:
+    """Start a grader: forked from the zygote on Linux, else a new interpreter."""
+    if sys.platform.startswith("linux") and command[1:3] == ["-m", "pytest"]:
+        with contextlib.suppress(OSError):
+            return ZYGOTE.start(command[3:], env=env, cwd=str(cwd), output=str(output))
+    with output.open("wb") as log:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_engine,
+        )
 
 
 def _die_with_engine() -> None:
@@ -415,7 +457,7 @@ class ChapterTooLarge(Exception):
     """A chapter folder has too many entries or bytes to be copied for grading."""
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
+def _kill_group(process: GraderHandle) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
