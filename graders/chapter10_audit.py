@@ -5,7 +5,8 @@ A test that compares the loaded app's code, frames or source with the
 original could "catch" every version without sending one request, so the
 grader reads each test file first (it never runs it) and refuses these:
 
-- imports of modules other than the ones tests of a web API use;
+- imports of modules other than the ones tests of a web API use (random is
+  left out: a test that passes or fails by chance tests nothing);
 - the builtins that run, compile or open code, or reach attributes by name;
 - names and attributes that lead to code, frames, tracebacks, modules or
   annotation evaluation (anything starting with `_`, `f_`, `co_`, `tb_`,
@@ -44,7 +45,6 @@ ALLOWED_MODULES = frozenset(
         "pydantic",
         "pytest",
         "pytest_asyncio",
-        "random",
         "re",
         "starlette",
         "time",

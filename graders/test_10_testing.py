@@ -19,6 +19,7 @@ import secrets
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,17 @@ POLL_INTERVAL = 0.02
 # A run starts a fresh interpreter (its imports take about 1 s of CPU) and a
 # typical test file then runs in under 1 s, both measured on 2 loaded cores.
 # The deadlines, start included, leave room for a slower machine and keep the
-# worst case, every run hanging (25 s, then 5 rounds of 15 s), inside the
-# chapter's default timeout of 120 s.
+# worst case inside the chapter's default timeout of 120 s. A reference run
+# that hangs stops all the others; nine mutant runs that hang beside passing
+# reference runs take 2 x 25 s + 9 x 15 s in two lanes, about 95 s.
 REFERENCE_DEADLINE = 25.0
 MUTANT_DEADLINE = 15.0
+# The tests run twice against the reference app. A test counts only when it
+# passed both times, so a test that passes or fails by chance is found out.
+REFERENCE_RUNS = ("reference", "reference-again")
+# Every file in a job's folder gets this modification time (2000-01-01), so
+# no file's age tells a test when its run was prepared.
+FIXED_MTIME = 946_684_800
 PARALLEL_RUNS = 2
 # Seconds the checks must wait for the app, one after another: none here. The
 # chapter's cost is CPU: an interpreter and a pytest run per version of the
@@ -242,6 +250,8 @@ def _prepare_job(
     runner_dir.mkdir()
     shutil.copyfile(SUITE_RUNNER, runner_dir / SUITE_RUNNER.name)
     shutil.copyfile(LEARNER_PYTEST_CONFIG, runner_dir / LEARNER_PYTEST_CONFIG.name)
+    for path in [*folder.rglob("*"), folder]:
+        os.utime(path, (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
     return Job(variant=variant, source=source, folder=folder, deadline=deadline)
 
 
@@ -294,9 +304,17 @@ def _start_job(job: Job, pytest_args: list[str], log: Path) -> sandbox.Sandboxed
 
 
 def _run_jobs(
-    jobs: list[Job], pytest_args: list[str], logs: Path, parallel: int
+    jobs: list[Job],
+    pytest_args: list[str],
+    logs: Path,
+    parallel: int,
+    stop_after: Callable[[SuiteRun], bool],
 ) -> dict[str, SuiteRun]:
-    """Run `jobs`, `parallel` at a time, each killed at its deadline."""
+    """Run `jobs`, `parallel` at a time, each killed at its deadline.
+
+    When a finished run makes `stop_after` true, the runs still going are
+    killed and the rest are not started; their SuiteRun has ran=False.
+    """
     runs = {
         job.variant: SuiteRun(variant=job.variant, deadline=job.deadline)
         for job in jobs
@@ -327,6 +345,12 @@ def _run_jobs(
                 run.exit_code = process.popen.returncode
                 _read_report(run, job.folder / REPORT_NAME)
                 run.output_tail = _tail(logs / f"{job.folder.name}.log")
+                if stop_after(run):
+                    pending.clear()
+                    for other_job, other, _ in still_running:
+                        other.kill()
+                        runs[other_job.variant].ran = False
+                    still_running = []
             running = still_running
     finally:
         for _, process, _ in running:
@@ -335,41 +359,88 @@ def _run_jobs(
 
 
 def run_suites(test_files: list[Path], work_dir: Path) -> SuiteResults:
-    """Run the tests against the reference app, then, if any passed, the mutants.
+    """Run the tests twice against the reference app and once against each mutant.
 
     Each run is a fresh interpreter in a sandbox of its own (the runner's
-    imports cost about 1 s of CPU), so a test can neither see which run it
-    is in nor change another run's results.
+    imports cost about 0.7 s of CPU), so a test can neither see another run
+    nor change its results. The runs go in a random order, and every file
+    in them has the same fixed modification time, so a test cannot tell the
+    reference runs from the others by when it runs. Once a reference run
+    has a test that did not pass, the remaining runs are not needed (no
+    fault counts as caught) and are stopped.
     """
     runs_dir = work_dir / "runs"
     logs = log_folder(work_dir) / "run-logs"
     logs.mkdir(parents=True, exist_ok=True)
-    reference = _prepare_job(
-        runs_dir,
-        "reference",
-        REFERENCE_APP.read_text(encoding="utf-8"),
-        test_files,
-        REFERENCE_DEADLINE,
-    )
-    mutants = [
+    reference_source = REFERENCE_APP.read_text(encoding="utf-8")
+    jobs = [
+        _prepare_job(runs_dir, name, reference_source, test_files, REFERENCE_DEADLINE)
+        for name in REFERENCE_RUNS
+    ]
+    jobs += [
         _prepare_job(runs_dir, mutant.id, mutant.source, test_files, MUTANT_DEADLINE)
         for mutant in APP_MUTANT_LIST.values()
     ]
-    pytest_args = _pytest_args(test_files)
+    secrets.SystemRandom().shuffle(jobs)
     started = time.monotonic()
-    runs = _run_jobs([reference], pytest_args, logs, 1)
-    if runs["reference"].passed:
-        runs.update(_run_jobs(mutants, pytest_args, logs, PARALLEL_RUNS))
-    else:
-        runs.update({job.variant: SuiteRun(variant=job.variant) for job in mutants})
+    runs = _run_jobs(
+        jobs,
+        _pytest_args(test_files),
+        logs,
+        PARALLEL_RUNS,
+        stop_after=lambda run: run.variant in REFERENCE_RUNS and not run_passed(run),
+    )
     runner_seconds = time.monotonic() - started
+    first, second = (runs.pop(name) for name in REFERENCE_RUNS)
     return SuiteResults(
         [path.name for path in test_files],
         main_differs=False,
-        reference=runs.pop("reference"),
+        reference=merge_reference_runs(first, second),
         mutants=runs,
         runner_seconds=runner_seconds,
     )
+
+
+def run_passed(run: SuiteRun) -> bool:
+    """Return True when a run reported tests and every one of them passed."""
+    return run.reported and bool(run.outcomes) and not run.not_passed
+
+
+def merge_reference_runs(first: SuiteRun, second: SuiteRun) -> SuiteRun:
+    """Combine the two reference runs: a test passes only if it passed in both.
+
+    A run that was stopped before it started adds nothing: the other one
+    then had a test that did not pass.
+    """
+    if not second.ran:
+        return first
+    if not first.ran:
+        return second
+    merged = SuiteRun(
+        variant="reference",
+        ran=True,
+        reported=first.reported and second.reported,
+        exit_code=first.exit_code or second.exit_code,
+        collection_errors=first.collection_errors + second.collection_errors,
+        timed_out=first.timed_out or second.timed_out,
+        deadline=first.deadline,
+        duration=max(first.duration, second.duration),
+        wall=max(first.wall, second.wall),
+        output_tail=first.output_tail if not run_passed(first) else second.output_tail,
+    )
+    for node_id in {**first.outcomes, **second.outcomes}:
+        results = [run.outcomes.get(node_id) for run in (first, second)]
+        failed = [r for r in results if r is None or r.outcome != "passed"]
+        if not failed:
+            merged.outcomes[node_id] = first.outcomes[node_id]
+        elif failed[0] is None:
+            test = next(r for r in results if r is not None)
+            merged.outcomes[node_id] = LearnerTestResult(
+                node_id, "missing", test.is_async, "ran in only one of two runs"
+            )
+        else:
+            merged.outcomes[node_id] = failed[0]
+    return merged
 
 
 @pytest.fixture(scope="module")
@@ -668,6 +739,18 @@ def check_mutant_caught(suite: SuiteResults, mutant_id: str) -> None:
             "fail against a faulty version' report?",
         )
 
+    failures = suite.reference.not_passed
+    if failures:
+        raise CheckFailed(
+            "Not every one of your tests passes against the original main.py, so "
+            "none of them counts as catching a fault.",
+            request=f"{RUN_COMMAND}, twice against main.py",
+            expected="every test passes against main.py, both times",
+            actual=describe_outcomes(failures),
+            hint="A test that fails against a correct app cannot tell a fault from "
+            "its own mistake: what does the check 'Your tests pass against main.py' "
+            "report?",
+        )
     run = suite.mutants[mutant_id]
     if run.timed_out and not timeouts_count(suite, run):
         raise CheckFailed(

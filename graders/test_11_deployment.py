@@ -581,6 +581,18 @@ def test_production_command_runs_two_workers(
     dockerfile: Dockerfile | None, app_dir: Path, work_dir: Path
 ) -> None:
     """The production command serves requests from at least 2 worker processes."""
+    cmd = require_dockerfile(dockerfile).require_cmd()
+    if "--reload" in require_dockerfile(dockerfile).cmd_tokens():
+        # The pids come from the app itself, so an app could make them up; with
+        # --reload there is one worker process whatever it reports.
+        raise CheckFailed(
+            "The production command runs with --reload, so it has one worker.",
+            request=f"the CMD of {cmd.describe()}, run with --workers {GRADER_WORKERS}",
+            expected=f"at least {GRADER_WORKERS} worker processes",
+            actual="--reload in the CMD",
+            hint="uvicorn ignores --workers when --reload is on and runs one "
+            "process: did you remove --reload from the production command?",
+        )
     with production_app(
         dockerfile, app_dir, work_dir, "workers", PRODUCTION_ENV
     ) as app:
@@ -594,13 +606,7 @@ def test_production_command_runs_two_workers(
                 )
                 return
             time.sleep(PROBE_PAUSE)
-    cmd = require_dockerfile(dockerfile).require_cmd()
     hint = "Is --workers passed to uvicorn itself, in the CMD?"
-    if "--reload" in require_dockerfile(dockerfile).cmd_tokens():
-        hint = (
-            "uvicorn ignores --workers when --reload is on and runs one process: "
-            "did you remove --reload from the production command?"
-        )
     raise CheckFailed(
         f"All {len(pids)} requests were answered by one process.",
         request=f"{len(pids)} requests GET /health on new connections, with the CMD of "

@@ -30,6 +30,7 @@ ALLOWED = [
 ]
 REFUSED = [
     ("import inspect\n", "import inspect"),
+    ("import random\n", "import random"),
     ("from os import path\n", "from os import ..."),
     ("from . import main\n", "from . import ..."),
     ("import main\nmain.create.__code__\n", "the attribute .__code__"),
