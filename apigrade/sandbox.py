@@ -443,23 +443,30 @@ def _set_limits_function(
     capability. A failure to apply Landlock rules raises, so the code never
     starts less confined than the report says.
     """
-    tasks = limits.tasks
+    tasks: int | None = limits.tasks
     root = os.geteuid() == 0
-    if not root or landlock_rules:
-        # The process count is per user, and under Landlock a root process
-        # has no capability to exceed it: leave room for what already runs.
-        tasks += _count_own_processes()
+    if root and landlock_rules and cgroups:
+        # Under Landlock a root process keeps uid 0 and loses the capability
+        # to exceed RLIMIT_NPROC, which counts every process of that uid: one
+        # sandbox's process bomb would use up the others' count. The pids
+        # cgroup caps each sandbox's processes on their own instead.
+        tasks = None
+    elif not root or landlock_rules:
+        # The process count is per user: leave room for what already runs.
+        tasks = limits.tasks + _count_own_processes()
     abi = landlock.abi_version() if landlock_rules else 0
+    settings = [
+        (resource.RLIMIT_AS, limits.address_space),
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_FSIZE, limits.file_size),
+        (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if tasks is not None:
+        settings.append((resource.RLIMIT_NPROC, tasks))
 
     def set_limits() -> None:
-        for kind, value in (
-            (resource.RLIMIT_AS, limits.address_space),
-            (resource.RLIMIT_CPU, limits.cpu_seconds),
-            (resource.RLIMIT_FSIZE, limits.file_size),
-            (resource.RLIMIT_NOFILE, limits.open_files),
-            (resource.RLIMIT_NPROC, tasks),
-            (resource.RLIMIT_CORE, 0),
-        ):
+        for kind, value in settings:
             with contextlib.suppress(ValueError, OSError):
                 _, hard = resource.getrlimit(kind)
                 if hard != resource.RLIM_INFINITY:

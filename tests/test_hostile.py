@@ -165,7 +165,11 @@ CASES = [
             "    break\n"
             "else:\n    raise SystemExit('no course found')\n"
         },
-        "no course found",
+        # Under bubblewrap the course is not there ("no course found"). Under
+        # Landlock, which does not hide names from stat, it is found but
+        # cannot be read (PermissionError). Either way the solution never
+        # runs, so the chapter scores zero.
+        "",
         needs_hidden_files=True,
     ),
     Case(
