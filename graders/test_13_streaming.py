@@ -51,6 +51,7 @@ FIRST_LINE_SHARE_LINE = 0.25
 # stream (0.2). The line sits at half that, 10 times above what correct apps
 # show (0.002 to 0.012, 2 cores, both loaded).
 QUICK_SHARE_LINE = 0.5 / (TIMED_COUNT - 1)
+QUICK_PROBES = 3
 # Streamed lines arrive one interval apart, so the median gap between two lines
 # is about the average spacing over the stream (1 time). Lines sent together
 # arrive microseconds apart (about 0 times).
@@ -256,7 +257,7 @@ def test_lines_arrive_spread_over_time(learner_app: LearnerApp) -> None:
 
 @dataclass(frozen=True)
 class QuickDuringStream:
-    """A quick request sent once the stream had started, and the stream itself."""
+    """Quick requests sent once the stream had started (the slowest counts)."""
 
     stream: StreamRead
     quick_status: int
@@ -272,18 +273,27 @@ async def _quick_during_stream(learner_app: LearnerApp) -> QuickDuringStream:
             _read_stream(client, TIMED_PATH, first_bytes)
         )
         await first_bytes.wait()
-        started = time.perf_counter()
-        quick = await client.get(QUICK_PATH)
-        quick_elapsed = time.perf_counter() - started
+        # Several requests, one after another, each landing at another point
+        # of the stream: an app that hands the loop back only for a moment
+        # between lines may answer one by luck, but not all of them.
+        statuses, elapsed = [], []
+        for _ in range(QUICK_PROBES):
+            started = time.perf_counter()
+            quick = await client.get(QUICK_PATH)
+            elapsed.append(time.perf_counter() - started)
+            statuses.append(quick.status_code)
         stream = await stream_task
+    failed = [status for status in statuses if status != 200]
     return QuickDuringStream(
-        stream=stream, quick_status=quick.status_code, quick_elapsed=quick_elapsed
+        stream=stream,
+        quick_status=failed[0] if failed else 200,
+        quick_elapsed=max(elapsed),
     )
 
 
 @pytest.mark.timeout(30)
 def test_other_requests_served_during_stream(learner_app: LearnerApp) -> None:
-    """Another request gets its response at once while a 1 s stream is running."""
+    """Other requests get their responses at once while a 1 s stream is running."""
     measured = asyncio.run(_quick_during_stream(learner_app))
     _expect_lines(measured.stream, TIMED_COUNT)
     if measured.quick_status != 200:
@@ -307,11 +317,12 @@ def test_other_requests_served_during_stream(learner_app: LearnerApp) -> None:
         raise CheckFailed(
             "The other request waited for the stream: the event loop was "
             "blocked between lines.",
-            request=f"GET {QUICK_PATH}, sent when the first bytes of GET "
-            f"{TIMED_PATH} had arrived",
+            request=f"{QUICK_PROBES} GET {QUICK_PATH}, one after another, sent "
+            f"once the first bytes of GET {TIMED_PATH} had arrived; the slowest "
+            "counts",
             expected=f"a response within {QUICK_SHARE_LINE:.0%} of the stream's time",
-            actual=f"it took {measured.quick_elapsed:.3f} s, {share:.0%} of the "
-            f"{measured.stream.total:.3f} s the stream took",
+            actual=f"the slowest took {measured.quick_elapsed:.3f} s, {share:.0%} "
+            f"of the {measured.stream.total:.3f} s the stream took",
             hint=BLOCKING_HINT,
         )
 
