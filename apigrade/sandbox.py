@@ -35,6 +35,7 @@ machine lets one be made.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import json
 import os
@@ -65,6 +66,7 @@ PROBE_TIMEOUT = 10.0
 # System folders a sandbox can read, where they exist.
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,9 @@ def _start(
                 start_new_session=True,
                 # bwrap closes each --bind-fd descriptor once it is mounted.
                 pass_fds=(info_write, *(fd for _, fd in folders)),
-                preexec_fn=_set_limits_function(limits, cgroups=cgroups),
+                preexec_fn=_set_limits_function(
+                    limits, cgroups=cgroups, bubblewrap=True
+                ),
             )
         finally:
             os.close(info_write)
@@ -331,6 +335,10 @@ def _drop_privileges_args(setpriv: str, uid: int) -> list[str]:
         f"--regid={uid}",
         "--clear-groups",
         "--no-new-privs",
+        # The uid change clears the parent-death signal that bwrap's
+        # --die-with-parent set: set it again, so the code dies with bwrap.
+        "--pdeathsig",
+        "SIGKILL",
         "--",
     ]
 
@@ -435,6 +443,7 @@ def _set_limits_function(
     *,
     cgroups: Sequence[Path],
     landlock_rules: Sequence[tuple[str | int, int]] = (),
+    bubblewrap: bool = False,
 ) -> Callable[[], None]:
     """Return the function the child runs before exec.
 
@@ -475,12 +484,21 @@ def _set_limits_function(
         for cgroup in cgroups:
             with contextlib.suppress(OSError):
                 (cgroup / "cgroup.procs").write_text("0")
+        if not bubblewrap:
+            # Without bwrap in between, the code is the grader's own child:
+            # it dies with the grader, even when the grader is SIGKILLed.
+            _set_parent_death_signal()
         if landlock_rules:
             landlock.restrict_self(landlock_rules, abi=abi)
             if root:
                 landlock.drop_capabilities()
 
     return set_limits
+
+
+def _set_parent_death_signal() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _count_own_processes() -> int:
