@@ -336,7 +336,9 @@ def _drop_privileges_args(setpriv: str, uid: int) -> list[str]:
         "--clear-groups",
         "--no-new-privs",
         # The uid change clears the parent-death signal that bwrap's
-        # --die-with-parent set: set it again, so the code dies with bwrap.
+        # --die-with-parent set, so it is set again. NOTE: with --as-pid-1 the
+        # code is its PID namespace's init, which ignores that SIGKILL, so an
+        # app can still outlive a grader killed with SIGKILL under bubblewrap.
         "--pdeathsig",
         "SIGKILL",
         "--",
