@@ -76,7 +76,7 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
                 continue
             size = path.stat().st_size
             if size > MAX_COPIED_FILE:
-                # Never graded, so its size alone tells the submissions apart.
+                # Never graded, so its size alone is enough to tell submissions apart.
                 digest.update(f"size:{size}".encode() + b"\0")
                 continue
             content = hashlib.sha256()

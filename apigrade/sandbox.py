@@ -452,7 +452,7 @@ def _set_limits_function(
     It sets the limits, joins the cgroups and, given Landlock rules,
     restricts the child to them; as root it then also drops every
     capability. A failure to apply Landlock rules raises, so the code never
-    starts less confined than the report says.
+    starts less confined than the report states.
     """
     tasks: int | None = limits.tasks
     root = os.geteuid() == 0

@@ -18,8 +18,9 @@ CREATE_HINT = (
     "it return the stored item with its id?"
 )
 
-# Seconds the checks must wait for the app, one after another: none here, as
-# no check asks the app to wait. scripts/bench.py takes the floor from these.
+# Seconds the checks must wait for the app, one after another: none here,
+# because no check requests a delay from the app. scripts/bench.py takes the
+# floor from these.
 WAIT_SECONDS = 0.0
 
 

@@ -61,7 +61,7 @@ MUTANT_DEADLINE = 15.0
 # passed both times, so a test that passes or fails by chance is found out.
 REFERENCE_RUNS = ("reference", "reference-again")
 # Every file in a job's folder gets this modification time (2000-01-01), so
-# no file's age tells a test when its run was prepared.
+# no file's age reveals to a test when its run was prepared.
 FIXED_MTIME = 946_684_800
 PARALLEL_RUNS = 2
 # Seconds the checks must wait for the app, one after another: none here. The
@@ -237,7 +237,7 @@ def _prepare_job(
     """Create a job's folder: the original main.py, the tests and the runner.
 
     The folder's name is random, and every job's folder has the same files,
-    so nothing in it tells a test which version it runs against.
+    so nothing in it reveals which version a test runs against.
     """
     folder = runs_dir / secrets.token_hex(8)
     folder.mkdir(parents=True)

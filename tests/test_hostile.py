@@ -35,7 +35,7 @@ from tests.conftest import ROOT
 FIRST, HONEST = "01_first_app", "03_path_parameters"
 # Outside every temporary folder: a learner's code must not create this.
 CANARY = Path("/tmp") / f"apigrade-canary-{uuid.uuid4().hex}"
-# A server outside every sandbox that answers like a correct chapter 01 app;
+# A server outside every sandbox that responds like a correct chapter 01 app;
 # a learner's app must not lead the grader to it.
 DECOY_SOCKET = Path("/tmp") / f"apigrade-decoy-{uuid.uuid4().hex[:12]}.sock"
 STARTER = (ROOT / "exercises" / FIRST / "main.py").read_text(encoding="utf-8")
@@ -305,7 +305,7 @@ def write_case(target: Path, case: Case) -> None:
 
 
 class DecoyServer(socketserver.ThreadingUnixStreamServer):
-    """A Unix socket server that answers every connection with chapter 01's body."""
+    """A Unix socket server that sends chapter 01's body on every connection."""
 
     daemon_threads = True
 
