@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from apigrade import sandbox
 from apigrade.checks import CheckFailed
 from apigrade.server import (
     START_TIMEOUT,
@@ -39,6 +40,17 @@ def _required_path(variable: str) -> Path:
             "which sets it to the chapter being graded"
         )
     return Path(value)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Cap what the learner's code can write in the work folder, where possible.
+
+    Runs first, in the main thread, before any learner code starts, as
+    sandbox.limit_folder_size requires.
+    """
+    work_dir = os.environ.get(WORK_DIR_VARIABLE)
+    if work_dir:
+        sandbox.limit_folder_size(Path(work_dir))
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +34,12 @@ from apigrade.plugin import (
     START_TIMEOUT_VARIABLE,
     WORK_DIR_VARIABLE,
 )
-from apigrade.sandbox import ISOLATION_VARIABLE, choose_isolation
+from apigrade.sandbox import (
+    CGROUP_PREFIX_VARIABLE,
+    ISOLATION_VARIABLE,
+    choose_isolation,
+    remove_cgroups,
+)
 from apigrade.server import GRADER_DIR_VARIABLE
 from apigrade.zygote import ZYGOTE, GraderProcess
 
@@ -264,6 +270,7 @@ def _run_grader(
         )
     raw_path = private / "raw.json"
     output_path = private / "grader.log"
+    cgroup_prefix = f"apigrade-{uuid.uuid4().hex[:12]}"
     command = [
         sys.executable,
         "-m",
@@ -300,6 +307,7 @@ def _run_grader(
             GRADER_DIR_VARIABLE: str(private),
             START_TIMEOUT_VARIABLE: f"{chapter.start_timeout:g}",
             ISOLATION_VARIABLE: isolation,
+            CGROUP_PREFIX_VARIABLE: cgroup_prefix,
             "PYTHONDONTWRITEBYTECODE": "1",
         }
     )
@@ -320,6 +328,8 @@ def _run_grader(
     finally:
         _kill_group(process)
         RUNNING.discard(process)
+        # A grader killed above, at its timeout, could not stop its apps.
+        remove_cgroups(cgroup_prefix)
     if RUNNING.stopping.is_set():
         raise Interrupted(chapter.id)
 

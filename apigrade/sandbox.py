@@ -11,8 +11,10 @@ in the APIGRADE_ISOLATION variable:
   it. Its network has only a loopback interface: the grader reaches the app
   through a Unix socket in the temporary folder. When the engine runs as
   root, the code runs as an unprivileged user of its own, so the process
-  limit applies. When the first process ends, the kernel ends every process
-  left in the sandbox.
+  limit applies. bwrap's own init process starts the code; when the code's
+  first process ends, that init exits and the kernel ends every process left
+  in the sandbox. When the grader dies, even by SIGKILL, bwrap and then the
+  code die with it (--die-with-parent).
 - `landlock`: where bubblewrap cannot run but the kernel has Landlock
   (Linux 5.13 and later), the process restricts itself before it starts the
   code. It can read the same system folders and Python environment, and
@@ -44,6 +46,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +66,12 @@ MIB = 1024 * 1024
 # reach each other's files.
 FIRST_SANDBOX_UID = 200_000
 PROBE_TIMEOUT = 10.0
+# Seconds bwrap's init may take to start the code.
+CHILD_TIMEOUT = 5.0
+# Names of the cgroups a grader makes start with this variable's value, which
+# the engine sets per grader, so it can remove what a killed grader left.
+CGROUP_PREFIX_VARIABLE = "APIGRADE_CGROUP_PREFIX"
+CGROUP_PREFIX_DEFAULT = "apigrade"
 # System folders a sandbox can read, where they exist.
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -81,6 +90,9 @@ class Limits:
     tasks: int = 512
     tmp_size: int = 64 * MIB
     memory: int = 3072 * MIB
+    # All files in a writable folder together, where a size-limited tmpfs can
+    # be mounted on it (see limit_folder_size).
+    folder_size: int = 512 * MIB
 
 
 LIMITS_DEFAULT = Limits()
@@ -174,8 +186,7 @@ class SandboxedProcess:
             _kill_cgroup(cgroup)
         self.popen.wait()
         for cgroup in self.cgroups:
-            with contextlib.suppress(OSError):
-                cgroup.rmdir()
+            _remove_cgroup(cgroup)
 
 
 def start(
@@ -261,7 +272,8 @@ def _start(
             )
         finally:
             os.close(info_write)
-        pid = _read_child_pid(info_read, popen)
+        init_pid = _read_child_pid(info_read, popen)
+        pid = _first_child(init_pid) if init_pid != popen.pid else init_pid
         return SandboxedProcess(popen=popen, pid_to_signal=pid, cgroups=cgroups)
 
     rules: list[tuple[str | int, int]] = []
@@ -325,7 +337,7 @@ def _namespace_args() -> list[str]:
         unshare += ["--unshare-uts", "--unshare-cgroup-try"]
     else:
         unshare = ["--unshare-all", "--disable-userns"]
-    return [*unshare, "--die-with-parent", "--as-pid-1", "--hostname", "sandbox"]
+    return [*unshare, "--die-with-parent", "--hostname", "sandbox"]
 
 
 def _drop_privileges_args(setpriv: str, uid: int) -> list[str]:
@@ -336,9 +348,7 @@ def _drop_privileges_args(setpriv: str, uid: int) -> list[str]:
         "--clear-groups",
         "--no-new-privs",
         # The uid change clears the parent-death signal that bwrap's
-        # --die-with-parent set, so it is set again. NOTE: with --as-pid-1 the
-        # code is its PID namespace's init, which ignores that SIGKILL, so an
-        # app can still outlive a grader killed with SIGKILL under bubblewrap.
+        # --die-with-parent set, so it is set again.
         "--pdeathsig",
         "SIGKILL",
         "--",
@@ -440,6 +450,26 @@ def _read_child_pid(info_read: int, popen: subprocess.Popen[bytes]) -> int:
     return int(pid)
 
 
+def _first_child(pid: int, timeout: float = CHILD_TIMEOUT) -> int:
+    """Return the pid of the first child of `pid`: the code under bwrap's init.
+
+    Signals go to the code itself, because bwrap's init does not pass them
+    on. Returns `pid` when the child does not appear within `timeout` seconds
+    or the kernel does not list children (CONFIG_PROC_CHILDREN).
+    """
+    children_file = Path(f"/proc/{pid}/task/{pid}/children")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            children = children_file.read_text().split()
+        except OSError:
+            return pid
+        if children:
+            return int(children[0])
+        time.sleep(0.002)
+    return pid
+
+
 def _set_limits_function(
     limits: Limits,
     *,
@@ -489,6 +519,8 @@ def _set_limits_function(
         if not bubblewrap:
             # Without bwrap in between, the code is the grader's own child:
             # it dies with the grader, even when the grader is SIGKILLed.
+            # NOTE: a process it starts in a new session does not. As root the
+            # engine kills those through the cgroup; without root they live on.
             _set_parent_death_signal()
         if landlock_rules:
             landlock.restrict_self(landlock_rules, abi=abi)
@@ -517,7 +549,8 @@ def _count_own_processes() -> int:
 
 def _make_cgroups(limits: Limits) -> list[Path]:
     """Make a pids and a memory cgroup (v1 or v2) where the machine allows it."""
-    name = f"apigrade-{uuid.uuid4().hex[:12]}"
+    prefix = os.environ.get(CGROUP_PREFIX_VARIABLE, CGROUP_PREFIX_DEFAULT)
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
     made: list[Path] = []
     wanted: dict[str, dict[str, int]] = {
         "pids": {"pids.max": limits.tasks},
@@ -562,3 +595,78 @@ def _kill_cgroup(folder: Path) -> None:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
+
+
+def remove_cgroups(prefix: str) -> int:
+    """Kill the processes in, and remove, every cgroup named `prefix`-*.
+
+    Returns how many cgroups were removed. The engine calls this when a
+    grader has ended, so a grader killed before it could clean up leaves
+    neither processes nor cgroups behind.
+    """
+    folders = [*CGROUP_ROOT.glob(f"{prefix}-*"), *CGROUP_ROOT.glob(f"*/{prefix}-*")]
+    return sum(_remove_cgroup(folder) for folder in folders)
+
+
+def _remove_cgroup(folder: Path, attempts: int = 100) -> bool:
+    """Kill what is left in a cgroup and remove it; False if it stays."""
+    for _ in range(attempts):
+        _kill_cgroup(folder)
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            return False
+        except OSError:
+            # Killed processes leave the cgroup a moment after they die: the
+            # rest of the sandbox exits after bwrap's init, which was waited for.
+            time.sleep(0.01)
+            continue
+        return True
+    return False
+
+
+_CLONE_NEWNS = 0x00020000
+_MS_NOSUID = 2
+_MS_NODEV = 4
+_MS_MOVE = 8192
+_MS_REC = 16384
+_MS_PRIVATE = 1 << 18
+
+
+def limit_folder_size(folder: Path, size: int = LIMITS_DEFAULT.folder_size) -> bool:
+    """Move `folder` onto a tmpfs of `size` bytes that only this process tree sees.
+
+    The file size limit caps each file, not their number, so without this an
+    app could fill the disk. The process first enters a mount namespace of its
+    own, in which the tmpfs replaces the folder, with a copy of what it held.
+    Learner code started afterwards inherits that namespace and gets "No
+    space left on device" past `size`; the tmpfs goes when the last process
+    in the namespace ends. Needs root on Linux; returns False, changing
+    nothing, where that is not possible. Call it from the main thread before
+    any learner code starts: the new namespace is the calling thread's.
+    """
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        return False
+    # Mounts made from here on must not reach the machine's namespace.
+    if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return False
+    staging = folder.parent / f".{folder.name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(mode=0o700)
+    options = f"size={size},mode=0755".encode()
+    if libc.mount(b"tmpfs", bytes(staging), b"tmpfs", _MS_NOSUID | _MS_NODEV, options):
+        staging.rmdir()
+        return False
+    try:
+        shutil.copytree(folder, staging, symlinks=True, dirs_exist_ok=True)
+        shutil.copystat(folder, staging)
+        if libc.mount(bytes(staging), bytes(folder), None, _MS_MOVE, None) != 0:
+            raise OSError(ctypes.get_errno(), "moving the tmpfs onto the folder")
+    except (OSError, shutil.Error):
+        libc.umount2(bytes(staging), 2)  # MNT_DETACH
+        staging.rmdir()
+        return False
+    staging.rmdir()
+    return True

@@ -33,6 +33,8 @@ LOG_TAIL_LINES = 12
 GRADER_DIR_VARIABLE = "APIGRADE_GRADER_DIR"
 MAX_LINE = 300
 MIB = 1024 * 1024
+# Opens a file without reading it: Linux only.
+_O_PATH: int | None = getattr(os, "O_PATH", None)
 # A check never needs more than this of one response; a body that keeps
 # coming (hundreds of MB, or a stream without end) must not fill the grader.
 MAX_RESPONSE_BYTES = 16 * MIB
@@ -145,10 +147,12 @@ class LearnerApp:
         self.extra_args = list(extra_args)
         self.start_timeout = start_timeout
         self.socket_path = work_dir / "app.sock"
-        # The grader connects through a hard link to the app's socket, made in
-        # its own folder once the socket is there: the app can replace
-        # socket_path with a link to any socket, but cannot change this one.
-        self.connect_path = log_folder(work_dir) / f"app-{secrets.token_hex(4)}.sock"
+        # The grader connects to the socket it checked, never by socket_path:
+        # the app can replace socket_path with a link to any socket. On Linux
+        # it holds the socket open (O_PATH) and connects through /proc;
+        # elsewhere it makes a hard link in its own folder.
+        self._link_path = log_folder(work_dir) / f"app-{secrets.token_hex(4)}.sock"
+        self._socket_fd: int | None = None
         self.log_path = log_folder(work_dir) / "app.log"
         self.process: SandboxedProcess | None = None
         self.starts = 0
@@ -260,24 +264,47 @@ class LearnerApp:
                 return False
         return True
 
-    def _link_socket(self) -> bool:
-        """Hard-link the app's socket to connect_path; False if it is not a socket.
+    @property
+    def connect_path(self) -> Path:
+        """The path the grader connects to: the app's socket, as checked."""
+        if self._socket_fd is not None:
+            return Path(f"/proc/self/fd/{self._socket_fd}")
+        return self._link_path
 
-        os.link does not follow a link at socket_path, and the result is
-        checked where the app cannot reach, so a link or a file the app put
-        there in place of its socket is never connected to.
+    def _link_socket(self) -> bool:
+        """Keep hold of the app's socket; return False if it is not a socket.
+
+        Neither the O_PATH open nor os.link follows a link at socket_path,
+        and the result is checked where the app cannot reach, so a link or a
+        file the app put there in place of its socket is never connected to.
         """
-        self.connect_path.unlink(missing_ok=True)
+        self._release_socket()
+        if _O_PATH is not None:
+            try:
+                fd = os.open(self.socket_path, _O_PATH | os.O_NOFOLLOW)
+            except OSError:
+                return False
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                self._socket_fd = fd
+                return True
+            os.close(fd)
+            return False
         try:
             if not stat.S_ISSOCK(os.lstat(self.socket_path).st_mode):
                 return False
-            os.link(self.socket_path, self.connect_path, follow_symlinks=False)
-            if stat.S_ISSOCK(os.lstat(self.connect_path).st_mode):
+            os.link(self.socket_path, self._link_path, follow_symlinks=False)
+            if stat.S_ISSOCK(os.lstat(self._link_path).st_mode):
                 return True
         except OSError:
             return False
-        self.connect_path.unlink(missing_ok=True)
+        self._link_path.unlink(missing_ok=True)
         return False
+
+    def _release_socket(self) -> None:
+        if self._socket_fd is not None:
+            os.close(self._socket_fd)
+            self._socket_fd = None
+        self._link_path.unlink(missing_ok=True)
 
     def stop(self, grace: float = STOP_GRACE) -> int | None:
         """Stop the process group: SIGTERM, then SIGKILL after `grace` seconds.
@@ -285,6 +312,7 @@ class LearnerApp:
         Returns the server's exit code, or None when it had to be killed.
         """
         process, self.process = self.process, None
+        self._release_socket()
         if process is None:
             return None
         code: int | None = None

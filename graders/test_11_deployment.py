@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 import httpx
 import pytest
 
+from apigrade import sandbox
 from apigrade.checks import (
     CheckFailed,
     describe_request,
@@ -544,6 +545,7 @@ def test_settings_come_from_environment(
     # A new folder beside work_dir, which the running app cannot reach: one
     # inside work_dir could already be the app's link to somewhere else.
     defaults_dir = Path(tempfile.mkdtemp(prefix="defaults-", dir=work_dir.parent))
+    sandbox.limit_folder_size(defaults_dir)
     app = LearnerApp(app_dir, defaults_dir)
     try:
         app.start()

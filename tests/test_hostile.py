@@ -14,6 +14,7 @@ import os
 import shutil
 import socketserver
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,6 +74,8 @@ class Case:
     many_files: int = 0
     # A link with a name that is not UTF-8, pointing at /etc/passwd.
     odd_link: bool = False
+    # Passes only as root, where the work folder is a size-limited tmpfs.
+    needs_root: bool = False
 
 
 CASES = [
@@ -107,6 +110,23 @@ CASES = [
             "raise SystemExit(f'stopped after {children} processes')\n"
         },
         "stopped after",
+    ),
+    Case(
+        "fills_work_folder",
+        {
+            "main.py": "written = 0\n"
+            "for number in range(40):  # 40 files of 64 MB at most\n"
+            "    try:\n"
+            "        with open(f'fill-{number}', 'wb') as out:\n"
+            "            for _ in range(4):\n"
+            "                out.write(b'x' * (16 * 1024 * 1024))\n"
+            "                written += 16\n"
+            "    except OSError as error:\n"
+            "        raise SystemExit(f'stopped at {written} MB: {error.strerror}')\n"
+            "raise SystemExit(f'wrote all {written} MB')\n"
+        },
+        "No space left on device",
+        needs_root=True,
     ),
     Case(
         "huge_response",
@@ -390,7 +410,12 @@ def graded(
     """Grade every case under one isolation level; return results and changes."""
     level: str = request.param
     chapters = {chapter.folder: short(chapter) for chapter in course.chapters}
-    cases = [c for c in CASES if level != LIMITS or not c.needs_hidden_files]
+    cases = [
+        c
+        for c in CASES
+        if (level != LIMITS or not c.needs_hidden_files)
+        and (os.geteuid() == 0 or not c.needs_root)
+    ]
     targets = {}
     for case in cases:
         targets[case.name] = tmp_path_factory.mktemp(case.name)
@@ -433,6 +458,8 @@ def test_hostile_chapter_scores_zero(
     graded: tuple[str, dict[str, tuple[ChapterResult, ChapterResult]], list[str]],
 ) -> None:
     level, results, _ = graded
+    if case.name not in results and case.needs_root:
+        pytest.skip("without root the work folder cannot be a size-limited tmpfs")
     if case.name not in results:
         pytest.skip(f"{level} isolation does not hide files; the report says so")
     first, honest = results[case.name]
@@ -452,3 +479,72 @@ def test_hostile_cases_change_no_files(
     _, _, changed = graded
 
     assert changed == []
+
+
+# The app starts a child that sleeps, with this marker in its command line, then
+# hangs in its handler, so the engine kills the grader at the chapter's timeout.
+ORPHAN_APP = """\
+import subprocess
+import sys
+
+from fastapi import FastAPI
+
+subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(600)", "{marker}"],
+    start_new_session=True,
+)
+app = FastAPI(title="T", version="1")
+
+
+@app.get("/")
+async def root():
+    import asyncio
+
+    await asyncio.sleep(600)
+"""
+
+
+def _living_processes_with(marker: str) -> list[int]:
+    """Return the pids of running (not zombie) processes whose command has `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in command and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_killed_grader_leaves_no_process(
+    level: str, course: Course, tmp_path: Path
+) -> None:
+    if level != BUBBLEWRAP and os.geteuid() != 0:
+        pytest.skip(
+            "without root there is no cgroup, so a process the app starts in a new "
+            "session outlives a killed grader at this level"
+        )
+    marker = f"apigrade-orphan-{uuid.uuid4().hex}"
+    target = tmp_path / "target"
+    (target / "01_first_app").mkdir(parents=True)
+    (target / "01_first_app" / "main.py").write_text(ORPHAN_APP.format(marker=marker))
+    first = next(c for c in course.chapters if c.id == "01")
+    # The chapter's time runs out while a check still waits for the app.
+    short_first = dataclasses.replace(first, timeout=6, check_timeout=60)
+
+    result = grade_chapter(course, short_first, target, isolation=level)
+
+    assert result.timed_out, result.reason
+    # Processes die a moment after their killer, so the check waits a little.
+    left = _living_processes_with(marker)
+    for _ in range(50):
+        if not left:
+            break
+        time.sleep(0.1)
+        left = _living_processes_with(marker)
+    assert left == []
