@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -356,9 +357,13 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
     page_path = report_path.with_suffix(".html")
     write_text_atomic(page_path, render_learner_html(report))
     print_summary(console, report)
+    show_command = "nox -s report"
+    # Without arguments the report session shows the default learner's report.
+    if report_path != resolve_report_path(course, None, default_learner()):
+        show_command += f" -- {shlex.quote(str(report_path))}"
     console.print(
         f"Report written to [bold]{report_path}[/] (web page: {page_path}); "
-        "`nox -s report` shows every check's feedback."
+        f"`{escape(show_command)}` shows every check's feedback."
     )
     return EXIT_OK
 
@@ -591,7 +596,10 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         for check in chapter["checks"]:
             mark = marks.get(check["status"], f"[red]{check['status']}[/]")
             points = f"{check['score']}/{check['max_score']}"
-            console.print(f"  {mark} {points}  {escape(check['name'])}")
+            # The id is the name the chapter README lists the check by.
+            console.print(
+                f"  {mark} {points}  {escape(check['name'])} [dim]({check['id']})[/]"
+            )
             if check["status"] != "passed" and check["feedback"]:
                 for line in terminal_safe(check["feedback"]).splitlines():
                     console.print(f"        {line}", markup=False)

@@ -59,6 +59,7 @@ rect.track { fill: var(--track); }
 .checks li { border-top: 1px solid var(--track); padding: 0.4rem 0; }
 .check-head { display: flex; flex-wrap: wrap; gap: 0.25rem 0.75rem; }
 .check-name { flex: 1 1 20rem; }
+.check-id { color: var(--muted); font-size: 0.85rem; }
 .points { white-space: nowrap; }
 pre { background: #f7fafc; border: 1px solid var(--track); padding: 0.5rem;
   white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.85rem;
@@ -506,6 +507,7 @@ def _check_item(check: Mapping[str, Any]) -> str:
         f'<li class="check check-{_escape(status)}">',
         '<div class="check-head">',
         f'<span class="check-name">{_escape(check["name"])}{hidden}</span>',
+        f'<code class="check-id">{_escape(check["id"])}</code>',
         _status_badge(status),
         f'<span class="points">{check["score"]} / {check["max_score"]}</span>',
         "</div>",

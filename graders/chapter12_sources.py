@@ -101,12 +101,14 @@ class _Handler(BaseHTTPRequestHandler):
                 service.finish(fetch, cancelled=True)
                 self.close_connection = True
                 return
+            # The end is recorded before the response goes out, so it comes
+            # before anything the app does with the response.
+            service.finish(fetch, cancelled=False)
             if fail:
                 self._send(503, {"detail": f"source {index} is unavailable"})
             else:
                 assert fetch.data is not None
                 self._send(200, {"data": fetch.data})
-            service.finish(fetch, cancelled=False)
         finally:
             service.leave()
 

@@ -71,3 +71,16 @@ def test_report_that_is_not_a_report_names_the_fix(
     output = " ".join(capsys.readouterr().out.split())
     assert "is not a score report" in output
     assert "does not exist: grade first with `nox -s grade`" in output
+
+
+def test_grade_names_the_report_command_for_its_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_path = tmp_path / "reference.json"
+    args = ["grade", "--target", str(ROOT / "solutions"), "--chapter", "01"]
+
+    assert main([*args, "--learner", "reference", "--report", str(report_path)]) == 0
+
+    # Rich wraps long lines, so spaces and line breaks are left out of both.
+    output = "".join(capsys.readouterr().out.split())
+    assert "".join(f"`nox -s report -- {report_path}`".split()) in output
