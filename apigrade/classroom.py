@@ -15,6 +15,7 @@ import datetime
 import io
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -107,6 +108,13 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
         )
     learners: dict[str, Learner] = {}
     for path in entries:
+        if path.is_symlink():
+            # A link could lead to any folder, solutions/ included, and the
+            # grade would then be that folder's, under the learner's name.
+            raise TargetError(
+                f"learner folder {path.name!r} is a link to {os.readlink(path)!r}: "
+                "put the learner's submission itself in the submissions folder"
+            )
         name = safe_name(path.name)
         if not name:
             raise TargetError(

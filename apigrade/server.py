@@ -15,8 +15,10 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +127,13 @@ def log_folder(work_dir: Path) -> Path:
     """
     private = os.environ.get(GRADER_DIR_VARIABLE)
     return Path(private) if private else work_dir
+
+
+@dataclass
+class ProcessWatch:
+    """The maximum number of processes an app ran while it was watched."""
+
+    max_count: int
 
 
 class LearnerApp:
@@ -325,6 +334,55 @@ class LearnerApp:
         # killed even after a clean exit.
         process.kill()
         return code
+
+    def process_count(self) -> int:
+        """Return how many live processes the app runs: its own and its descendants.
+
+        Counts from the host's /proc, where every level's processes show, so
+        it also sees workers an app starts by re-running uvicorn with
+        --workers. Returns 0 when the app is not running or /proc is missing.
+        """
+        if self.process is None:
+            return 0
+        children: dict[int, list[int]] = {}
+        with contextlib.suppress(OSError):
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
+                        fields = stat_file.read().rsplit(b")", 1)[1].split()
+                except (OSError, IndexError):
+                    continue
+                if fields and fields[0] != b"Z":
+                    children.setdefault(int(fields[1]), []).append(int(entry.name))
+        root = self.process.pid_to_signal
+        if not Path(f"/proc/{root}").exists():
+            return 0
+        count, pending = 0, [root]
+        while pending:
+            count += 1
+            pending.extend(children.get(pending.pop(), []))
+        return count
+
+    @contextlib.contextmanager
+    def watch_processes(self, interval: float = 0.02) -> Iterator[ProcessWatch]:
+        """Count the app's processes every `interval` seconds inside the block."""
+        watch = ProcessWatch(max_count=self.process_count())
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(interval):
+                watch.max_count = max(watch.max_count, self.process_count())
+
+        sampler = threading.Thread(target=sample, name="process-watch", daemon=True)
+        sampler.start()
+        try:
+            yield watch
+        finally:
+            stop.set()
+            sampler.join()
+            watch.max_count = max(watch.max_count, self.process_count())
 
     def restart(self) -> None:
         self.stop()

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from apigrade.server import LearnerApp
+from apigrade.checks import CheckFailed
+from apigrade.server import LearnerApp, ProcessWatch
 
 WARM_UPS = 2
 SINGLE_RUNS = 2
@@ -190,3 +191,24 @@ def measure_latency_during_load(
         slow_total=round(latency.slow_total, 4),
     )
     return latency
+
+
+def expect_one_process(watch: ProcessWatch, request: str) -> None:
+    """Fail unless the app ran one process while a timing check measured it.
+
+    Several processes (uvicorn workers, for example) serve requests side by
+    side, so they make a blocked event loop look free.
+    """
+    if watch.max_count <= 1:
+        return
+    raise CheckFailed(
+        f"The app ran {watch.max_count} processes while it was measured, so the "
+        "check cannot tell whether its event loop was blocked.",
+        request=request,
+        expected="one uvicorn process, whose one event loop serves every request",
+        actual=f"up to {watch.max_count} processes: the app's own and those it started",
+        hint="Does the app start uvicorn workers or other processes, for example "
+        "by running uvicorn again with --workers, or with multiprocessing? This "
+        "chapter is about one event loop: time.sleep in `async def` blocks every "
+        "request its process serves, and more processes only hide that.",
+    )

@@ -103,22 +103,42 @@ class Instruction:
         return f"line {self.line}: {truncate(f'{self.keyword} {self.arguments}', 200)}"
 
 
-def parse_dockerfile(text: str) -> list[Instruction]:
-    """Split a Dockerfile into instructions, skipping comments and blank lines.
+# A parser directive, such as `# escape=`` `: only at the top of the file.
+DIRECTIVE = re.compile(r"#\s*([A-Za-z]+)\s*=\s*(\S*)\s*$")
 
-    NOTE: heredocs (RUN <<EOF) and a changed escape character are not read.
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Split a Dockerfile into instructions, as Docker reads them.
+
+    Comment lines and empty lines are skipped, inside a continued instruction
+    too, where Docker skips them as well. The escape character that continues a
+    line is a backslash unless an `escape` parser directive at the top of the
+    file sets another.
+
+    NOTE: heredocs (RUN <<EOF) are not read.
     """
+    lines = text.splitlines()
+    escape = "\\"
+    first = 0
+    # Docker looks for directives until the first line that is not one.
+    for raw_line in lines:
+        match = DIRECTIVE.match(raw_line.strip())
+        if match is None:
+            break
+        if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
+            escape = match.group(2)
+        first += 1
     instructions = []
     parts: list[str] = []
     start = 0
-    for number, raw_line in enumerate(text.splitlines(), start=1):
+    for number, raw_line in enumerate(lines[first:], start=first + 1):
         stripped = raw_line.strip()
-        if stripped.startswith("#") or (not parts and not stripped):
+        if not stripped or stripped.startswith("#"):
             continue
         if not parts:
             start = number
-        if stripped.endswith("\\"):
-            parts.append(stripped[:-1].strip())
+        if stripped.endswith(escape):
+            parts.append(stripped[: -len(escape)].strip())
             continue
         parts.append(stripped)
         instructions.append(_instruction(start, " ".join(part for part in parts)))

@@ -25,7 +25,7 @@ from apigrade.checks import (
     truncate,
 )
 from apigrade.server import LearnerApp
-from apigrade.timing import record_measurement
+from apigrade.timing import expect_one_process, record_measurement
 
 SHORT_PATH = "/stream?count=4&interval=0.05"
 # Six lines 0.2 s apart: a stream of about 1 s, long enough for the timing
@@ -294,8 +294,10 @@ async def _quick_during_stream(learner_app: LearnerApp) -> QuickDuringStream:
 @pytest.mark.timeout(30)
 def test_other_requests_served_during_stream(learner_app: LearnerApp) -> None:
     """Other requests get their responses at once while a 1 s stream is running."""
-    measured = asyncio.run(_quick_during_stream(learner_app))
+    with learner_app.watch_processes() as watch:
+        measured = asyncio.run(_quick_during_stream(learner_app))
     _expect_lines(measured.stream, TIMED_COUNT)
+    expect_one_process(watch, f"GET {QUICK_PATH} while GET {TIMED_PATH} streamed")
     if measured.quick_status != 200:
         raise CheckFailed(
             f"Expected status 200, got {measured.quick_status}.",

@@ -216,6 +216,15 @@ def test_submissions_folder_errors_name_the_fix(course: Course, tmp_path: Path) 
         find_learners(course, tmp_path / "three")
 
 
+def test_learner_folder_link_is_rejected(course: Course, tmp_path: Path) -> None:
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    (submissions / "eve").symlink_to(ROOT / "solutions")
+
+    with pytest.raises(TargetError, match=r"'eve' is a link to .*solutions"):
+        find_learners(course, submissions)
+
+
 def test_gradebook_keeps_text_out_of_formulas(course: Course) -> None:
     summary = {
         "learners": [
