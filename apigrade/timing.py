@@ -5,13 +5,20 @@ app with itself: the time for N concurrent requests divided by the same app's
 time for one request, measured after a warm-up. A concurrent app scores a ratio
 near 1 and a blocking one near N; the pass line is the geometric middle,
 sqrt(N), which leaves the same margin (sqrt(N) times) on both sides.
+
+measure_latency_during_load compares a quick request's mean time while slow
+requests run with its mean time alone, just before and just after. An app
+whose event loop stays free scores about 1. One whose loop is blocked scores
+more, the longer and the more often it is blocked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -21,6 +28,8 @@ from apigrade.server import LearnerApp, ProcessWatch
 
 WARM_UPS = 2
 SINGLE_RUNS = 2
+# Bounds the quick requests of one probing loop, whatever the app does.
+MAX_PROBES = 5000
 
 # Figures measured during the current check. The grader plugin moves them into
 # the check's result, so reports and the determinism script can show them.
@@ -129,48 +138,148 @@ def measure_concurrency(
 
 
 @dataclass(frozen=True)
+class LatencyRound:
+    """Quick requests timed during one batch of slow requests, and alone around it.
+
+    The quick requests go one after another, each as soon as the previous
+    response arrived, so one of them is waiting for the app at every moment.
+    """
+
+    # Seconds each quick request took: in the alone windows just before and
+    # just after the batch, and from sending the batch until its last response.
+    alone: tuple[float, ...]
+    during: tuple[float, ...]
+    # Seconds the slowest of the slow requests took, all sent at once.
+    slow_total: float
+
+    @property
+    def mean_alone(self) -> float:
+        return statistics.fmean(self.alone)
+
+    @property
+    def mean_during(self) -> float:
+        return statistics.fmean(self.during)
+
+    @property
+    def slowdown(self) -> float:
+        """Return how many times longer a quick request took during the batch."""
+        return self.mean_during / self.mean_alone
+
+
+@dataclass(frozen=True)
 class LatencyDuringLoad:
-    """How long a quick request took while slow requests were running."""
+    """Rounds of quick requests timed alone and during slow requests."""
 
     quick_path: str
     slow_path: str
     slow_count: int
-    quick_alone: float
-    quick_during: float
-    slow_total: float
+    rounds: tuple[LatencyRound, ...]
+    # Statuses of the quick requests that did not return 200, in order.
+    failed_statuses: tuple[int, ...]
+
+    @property
+    def median_round(self) -> LatencyRound:
+        """Return the round with the median slowdown (the lower of two middles).
+
+        A burst of load from other processes can make one round an outlier
+        either way, and the median ignores outliers in fewer than half of the
+        rounds.
+        """
+        ranked = sorted(self.rounds, key=lambda batch: batch.slowdown)
+        return ranked[(len(ranked) - 1) // 2]
+
+    @property
+    def slowdown(self) -> float:
+        return self.median_round.slowdown
+
+    @property
+    def shortest_batch(self) -> float:
+        return min(batch.slow_total for batch in self.rounds)
+
+
+async def _probe_until(
+    client: httpx.AsyncClient, path: str, finished: Callable[[], bool]
+) -> list[tuple[float, int]]:
+    """Send GET `path` again and again, each as soon as the previous one ended.
+
+    Stops after the first response for which `finished()` is true, or after
+    MAX_PROBES requests.
+    """
+    probes: list[tuple[float, int]] = []
+    while len(probes) < MAX_PROBES:
+        probes.append(await _timed_get(client, path))
+        if finished():
+            break
+    return probes
+
+
+async def _probe_for(
+    client: httpx.AsyncClient, path: str, seconds: float
+) -> list[tuple[float, int]]:
+    deadline = time.perf_counter() + seconds
+    return await _probe_until(client, path, lambda: time.perf_counter() >= deadline)
+
+
+async def _probe_during(
+    client: httpx.AsyncClient, path: str, slow_path: str, slow_count: int
+) -> tuple[list[tuple[float, int]], float]:
+    """Probe `path` from sending `slow_count` GET `slow_path` until they all end.
+
+    Returns the probes and the seconds the slowest of the slow requests took.
+    """
+    slow = [
+        asyncio.ensure_future(_timed_get(client, slow_path)) for _ in range(slow_count)
+    ]
+    probes = await _probe_until(client, path, lambda: all(task.done() for task in slow))
+    results = await asyncio.gather(*slow)
+    return probes, max(elapsed for elapsed, _ in results)
 
 
 async def _measure_latency(
-    app: LearnerApp, quick_path: str, slow_path: str, slow_count: int, lag: float
+    app: LearnerApp,
+    quick_path: str,
+    slow_path: str,
+    slow_count: int,
+    rounds: int,
+    alone_seconds: float,
 ) -> LatencyDuringLoad:
     limits = httpx.Limits(max_connections=slow_count + 4)
     transport = httpx.AsyncHTTPTransport(uds=str(app.connect_path), limits=limits)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://learner-app", timeout=10.0
     ) as client:
+        # Concurrent warm-ups open a connection for each slow request and one
+        # for the quick ones, so no round starts by opening connections.
+        await asyncio.gather(
+            *(_timed_get(client, quick_path) for _ in range(slow_count + 1))
+        )
         for _ in range(WARM_UPS):
             await _timed_get(client, quick_path)
-        quick_alone = min(
-            [(await _timed_get(client, quick_path))[0] for _ in range(SINGLE_RUNS)]
-        )
-        await _timed_get(client, slow_path)
 
-        started = time.perf_counter()
-        slow = [
-            asyncio.ensure_future(_timed_get(client, slow_path))
-            for _ in range(slow_count)
-        ]
-        await asyncio.sleep(lag)
-        quick_during, _ = await _timed_get(client, quick_path)
-        await asyncio.gather(*slow)
-        slow_total = time.perf_counter() - started
+        windows = [await _probe_for(client, quick_path, alone_seconds)]
+        batches = []
+        for _ in range(rounds):
+            during, slow_total = await _probe_during(
+                client, quick_path, slow_path, slow_count
+            )
+            windows.append(await _probe_for(client, quick_path, alone_seconds))
+            batches.append((windows[-2] + windows[-1], during, slow_total))
+    probes = [probe for window in windows for probe in window] + [
+        probe for _, during, _ in batches for probe in during
+    ]
     return LatencyDuringLoad(
         quick_path=quick_path,
         slow_path=slow_path,
         slow_count=slow_count,
-        quick_alone=quick_alone,
-        quick_during=quick_during,
-        slow_total=slow_total,
+        rounds=tuple(
+            LatencyRound(
+                alone=tuple(elapsed for elapsed, _ in alone),
+                during=tuple(elapsed for elapsed, _ in during),
+                slow_total=slow_total,
+            )
+            for alone, during, slow_total in batches
+        ),
+        failed_statuses=tuple(status for _, status in probes if status != 200),
     )
 
 
@@ -180,15 +289,31 @@ def measure_latency_during_load(
     slow_path: str,
     *,
     slow_count: int = 3,
-    lag: float = 0.05,
+    rounds: int = 3,
+    alone_seconds: float = 0.1,
 ) -> LatencyDuringLoad:
-    """Time `quick_path` while `slow_count` requests to `slow_path` are running."""
-    latency = asyncio.run(_measure_latency(app, quick_path, slow_path, slow_count, lag))
+    """Time `quick_path` alone and during `slow_count` requests to `slow_path`.
+
+    Probes `quick_path` for `alone_seconds`, then `rounds` times sends the
+    slow requests, probes until they end, and probes alone again. Each round
+    compares its probes with those of the alone windows on both sides, which
+    ran under the same load from other processes.
+    """
+    latency = asyncio.run(
+        _measure_latency(app, quick_path, slow_path, slow_count, rounds, alone_seconds)
+    )
+    slowdowns = [batch.slowdown for batch in latency.rounds]
+    alone = [batch.mean_alone for batch in latency.rounds]
+    during = [batch.mean_during for batch in latency.rounds]
+    slowest = max(max(batch.during) for batch in latency.rounds)
+    # Milliseconds, because a quick request alone takes about one.
     record_measurement(
         f"GET {quick_path} during {slow_count} GET {slow_path}",
-        quick_alone=round(latency.quick_alone, 4),
-        quick_during=round(latency.quick_during, 4),
-        slow_total=round(latency.slow_total, 4),
+        mean_alone_ms=round(statistics.fmean(alone) * 1000, 3),
+        mean_during_ms=round(statistics.fmean(during) * 1000, 3),
+        slowest_during_ms=round(slowest * 1000, 2),
+        lowest_round_slowdown=round(min(slowdowns), 3),
+        highest_round_slowdown=round(max(slowdowns), 3),
     )
     return latency
 
