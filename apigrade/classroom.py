@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import csv
 import datetime
+import hashlib
 import io
 import json
 import logging
@@ -50,6 +51,7 @@ from apigrade.runner import (
 from apigrade.sandbox import choose_isolation
 
 logger = logging.getLogger("apigrade")
+EMPTY_DIGEST = f"sha256:{hashlib.sha256().hexdigest()}"
 
 SUMMARY_FORMAT_VERSION = 1
 CLASS_SUMMARY = "class.json"
@@ -277,7 +279,12 @@ def grade_class(
     jobs_to_run: list[tuple[Learner, Chapter]] = []
     for learner in to_grade:
         for chapter in chapters:
-            key = (chapter.id, submission_digest(learner.folder, [chapter]))
+            digest = submission_digest(learner.folder, [chapter])
+            if digest == EMPTY_DIGEST:
+                # No file to compare: a missing folder, or only entries that
+                # grading leaves out (a FIFO, say), whose reasons name them.
+                digest = f"learner:{learner.name}"
+            key = (chapter.id, digest)
             keys[(learner.name, chapter.id)] = key
             if key not in same_files:
                 same_files[key] = []

@@ -18,8 +18,9 @@ in the APIGRADE_ISOLATION variable:
 - `landlock`: where bubblewrap cannot run but the kernel has Landlock
   (Linux 5.13 and later), the process restricts itself before it starts the
   code. It can read the same system folders and Python environment, and
-  /proc and /dev; it can write only in its temporary folders, /dev/shm and
-  existing devices. The course and other learners' folders can be neither
+  /proc and the usual character devices (/dev/null, /dev/urandom and the
+  like); it can write only in its temporary folders, /dev/shm and those
+  devices. The course and other learners' folders can be neither
   read nor written, no TCP port can be bound or connected to (from Landlock
   ABI 4), and no signal can reach a process outside the sandbox (ABI 6).
   As root, the process also loses every capability. UDP and the PID and
@@ -75,6 +76,15 @@ CGROUP_PREFIX_DEFAULT = "apigrade"
 # System folders a sandbox can read, where they exist.
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Devices learner code may open under Landlock, as bwrap's --dev provides.
+SANDBOX_DEVICES = (
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -428,7 +438,13 @@ def _landlock_rules(writable_fds: Sequence[int]) -> list[tuple[str | int, int]]:
     readable = [*SYSTEM_PATHS, "/proc", *(str(prefix) for prefix in prefixes)]
     readable += [str(prefix.resolve()) for prefix in prefixes]
     rules: list[tuple[str | int, int]] = [(path, landlock.READ) for path in readable]
-    rules.append(("/dev", landlock.READ_WRITE_FILES))
+    # Only the devices a program expects: the rest of /dev includes the
+    # kernel log and disks, which root's uid could otherwise open.
+    rules += [
+        (device, landlock.READ_WRITE_FILES)
+        for device in SANDBOX_DEVICES
+        if os.path.exists(device)
+    ]
     # multiprocessing makes its semaphores in /dev/shm.
     rules.append(("/dev/shm", landlock.ALL))
     rules += [(fd, landlock.ALL) for fd in writable_fds]

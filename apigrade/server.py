@@ -40,6 +40,7 @@ _O_PATH: int | None = getattr(os, "O_PATH", None)
 # A check never needs more than this of one response; a body that keeps
 # coming (hundreds of MB, or a stream without end) must not fill the grader.
 MAX_RESPONSE_BYTES = 16 * MIB
+NO_COMPRESSION = {"Accept-Encoding": "identity"}
 
 
 # Signals the kernel sends to a process that passes one of the sandbox's limits.
@@ -109,6 +110,7 @@ class _LimitedTransport(httpx.HTTPTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = super().handle_request(request)
         response.stream = _LimitedStream(response.stream, MAX_RESPONSE_BYTES)
+        _keep_encoded(response)
         return response
 
 
@@ -116,7 +118,23 @@ class _AsyncLimitedTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await super().handle_async_request(request)
         response.stream = _LimitedStream(response.stream, MAX_RESPONSE_BYTES)
+        _keep_encoded(response)
         return response
+
+
+def _keep_encoded(response: httpx.Response) -> None:
+    """Stop httpx from decompressing the body, so the size limit holds.
+
+    The limit counts the bytes that arrive, and 1 MB of gzip can unpack to
+    gigabytes. The grader asks for no compression (Accept-Encoding: identity),
+    so an app that compresses anyway gets its body checked as sent.
+    """
+    encoding = response.headers.pop("content-encoding", None)
+    if encoding is not None:
+        response.headers["x-apigrade-content-encoding"] = encoding
+
+
+LimitedAsyncTransport = _AsyncLimitedTransport
 
 
 def log_folder(work_dir: Path) -> Path:
@@ -392,12 +410,20 @@ class LearnerApp:
     # reported by the check's deadline as "timed out after N s".
     def client(self, timeout: float = CLIENT_TIMEOUT) -> httpx.Client:
         transport = _LimitedTransport(uds=str(self.connect_path))
-        return httpx.Client(transport=transport, base_url=BASE_URL, timeout=timeout)
+        return httpx.Client(
+            transport=transport,
+            base_url=BASE_URL,
+            timeout=timeout,
+            headers=NO_COMPRESSION,
+        )
 
     def async_client(self, timeout: float = CLIENT_TIMEOUT) -> httpx.AsyncClient:
         transport = _AsyncLimitedTransport(uds=str(self.connect_path))
         return httpx.AsyncClient(
-            transport=transport, base_url=BASE_URL, timeout=timeout
+            transport=transport,
+            base_url=BASE_URL,
+            timeout=timeout,
+            headers=NO_COMPRESSION,
         )
 
     def log_tail(self, lines: int = LOG_TAIL_LINES, max_bytes: int = 64_000) -> str:

@@ -163,6 +163,15 @@ def _audit_node(node: ast.AST) -> list[Finding]:
         return [Finding(line, f"the name {node.id}")]
     if isinstance(node, ast.Attribute) and _blocked_name(node.attr):
         return [Finding(line, f"the attribute .{node.attr}")]
+    # `case object(__code__=code)` reads an attribute as a match pattern does.
+    if isinstance(node, ast.MatchClass):
+        return [
+            Finding(line, f"the attribute .{name} in a class pattern")
+            for name in node.kwd_attrs
+            if _blocked_name(name)
+        ]
+    if isinstance(node, ast.keyword) and node.arg and _blocked_name(node.arg):
+        return [Finding(line, f"the keyword argument {node.arg}=")]
     if (
         isinstance(node, ast.Attribute)
         and node.attr == "format"

@@ -74,8 +74,8 @@ REJECTION_TIMEOUT = 3.0
 # The line is the geometric middle of 1 and 4, the 20 ms-slice mutant's
 # median score with both cores loaded. scripts/timing_determinism.py --load 2
 # on 2 cores, 28 runs (8 of them beside a second grading), measured: the
-# solution and the plain `def` mutant 0.79-1.06, the 20 ms-slice mutant
-# 2.9-6.1, the 50 ms-slice mutant 13.7-59 and time.sleep in `async def` 49-311.
+# solution and the plain `def` mutant 0.76-1.12, the 20 ms-slice mutant
+# 2.9-6.3, the 50 ms-slice mutant 13.7-55 and time.sleep in `async def` 49-214.
 PING_SLOWDOWN_LINE = 2.0
 # Clock rounding: the app rounds `waited` to 3 decimal places.
 WAIT_TOLERANCE = 0.01

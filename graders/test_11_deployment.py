@@ -46,11 +46,13 @@ GRADER_WORKERS = 2
 # The production runs get the settings a deployment would set, so a missing
 # default fails only the settings check.
 PRODUCTION_ENV = {"APP_NAME": GRADED_APP_NAME, "DOCS_ENABLED": "false"}
-# Fresh connections to send, PROBE_PAUSE apart, before deciding that only one
-# worker responds. Once both workers listen, the kernel hands new connections
-# to either of them, so two pids show up within a few connections. The pauses
-# give a worker that starts late on a loaded machine 6 s to begin listening.
-WORKER_PROBES = 60
+# Seconds to send fresh connections, PROBE_PAUSE apart, before deciding that
+# only one worker responds. Once both workers listen, the kernel hands new
+# connections to either of them, so two pids show up within a few connections.
+# A worker starts in about 1 s on an idle machine; with CI and two graders
+# busy on 2 cores, one took more than 6 s, so it gets 20 s. Only an app with
+# one worker waits that long.
+WORKER_WAIT_SECONDS = 20.0
 PROBE_PAUSE = 0.1
 # The in-flight request lasts WORK_SECONDS; SIGTERM follows SIGTERM_DELAY after
 # it was sent on a connection the worker has already accepted and reads.
@@ -103,6 +105,10 @@ class Instruction:
         return f"line {self.line}: {truncate(f'{self.keyword} {self.arguments}', 200)}"
 
 
+# The start of a heredoc, `<<EOF`, `<<-EOF` or `<<"EOF"`: the instructions
+# that take one, and the pattern with its word in group 3.
+HEREDOC_KEYWORDS = {"RUN", "COPY", "ADD"}
+HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 # A parser directive, such as `# escape=`` `: only at the top of the file.
 DIRECTIVE = re.compile(r"#\s*([A-Za-z]+)\s*=\s*(\S*)\s*$")
 
@@ -115,7 +121,8 @@ def parse_dockerfile(text: str) -> list[Instruction]:
     line is a backslash unless an `escape` parser directive at the top of the
     file sets another.
 
-    NOTE: heredocs (RUN <<EOF) are not read.
+    Heredoc lines (RUN <<EOF ... EOF) belong to their instruction, and
+    their text is not read.
     """
     lines = text.splitlines()
     escape = "\\"
@@ -131,7 +138,15 @@ def parse_dockerfile(text: str) -> list[Instruction]:
     instructions = []
     parts: list[str] = []
     start = 0
+    # Heredoc words still open, in order: their lines are the body of the
+    # instruction that opened them, not instructions.
+    heredocs: list[tuple[str, bool]] = []
     for number, raw_line in enumerate(lines[first:], start=first + 1):
+        if heredocs:
+            word, strip_tabs = heredocs[0]
+            if (raw_line.lstrip("\t") if strip_tabs else raw_line) == word:
+                heredocs.pop(0)
+            continue
         stripped = raw_line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -141,8 +156,14 @@ def parse_dockerfile(text: str) -> list[Instruction]:
             parts.append(stripped[: -len(escape)].strip())
             continue
         parts.append(stripped)
-        instructions.append(_instruction(start, " ".join(part for part in parts)))
+        instruction = _instruction(start, " ".join(part for part in parts))
+        instructions.append(instruction)
         parts = []
+        if instruction.keyword in HEREDOC_KEYWORDS:
+            heredocs = [
+                (match.group(3), match.group(1) == "-")
+                for match in HEREDOC.finditer(instruction.arguments)
+            ]
     if parts:
         instructions.append(_instruction(start, " ".join(parts)))
     return instructions
@@ -598,7 +619,7 @@ def test_settings_come_from_environment(
         )
 
 
-@pytest.mark.timeout(40)
+@pytest.mark.timeout(60)
 def test_production_command_runs_two_workers(
     dockerfile: Dockerfile | None, app_dir: Path, work_dir: Path
 ) -> None:
@@ -619,7 +640,8 @@ def test_production_command_runs_two_workers(
         dockerfile, app_dir, work_dir, "workers", PRODUCTION_ENV
     ) as app:
         pids = []
-        for _ in range(WORKER_PROBES):
+        deadline = time.monotonic() + WORKER_WAIT_SECONDS
+        while time.monotonic() < deadline:
             with app.client(timeout=10) as client:
                 pids.append(worker_pid(client.get("/health")))
             if len(set(pids)) >= GRADER_WORKERS:
@@ -631,7 +653,8 @@ def test_production_command_runs_two_workers(
     hint = "Is --workers passed to uvicorn itself, in the CMD?"
     raise CheckFailed(
         f"All {len(pids)} requests were answered by one process.",
-        request=f"{len(pids)} requests GET /health on new connections, with the CMD of "
+        request=f"{len(pids)} requests GET /health on new connections, over "
+        f"{WORKER_WAIT_SECONDS:g} s, with the CMD of "
         f"{cmd.describe()}, run with --workers {GRADER_WORKERS}",
         expected=f"at least {GRADER_WORKERS} different pids",
         actual=f"pids {sorted(set(pids))}",
@@ -983,7 +1006,19 @@ def test_dockerfile_runs_as_non_root(dockerfile: Dockerfile | None) -> None:
         )
     last = users[-1]
     user = last.arguments.split(":")[0].strip()
-    if user in ("root", "0"):
+    if "$" in user:
+        # ENV or ARG can set the variable to root, and a build argument can
+        # change it at build time, so the file alone does not say who runs.
+        raise CheckFailed(
+            "The USER line names its user through a variable, so the Dockerfile "
+            "does not show which user the container runs as.",
+            request=last.describe(),
+            expected="USER with the name or uid of the user you created",
+            actual=f"USER {last.arguments}",
+            hint="Write the user's name itself, as in `USER app`: a variable, "
+            "or a build argument, can still make it root.",
+        )
+    if user == "root" or (user.isdigit() and int(user) == 0):
         raise CheckFailed(
             "The container runs as root.",
             request=last.describe(),

@@ -46,6 +46,12 @@ REFUSED = [
     ("key = 'a__b'\n", "a string containing '__'"),
     ("def f(x: 'open(\"main.py\")') -> None:\n    pass\n", "the name open"),
     ("import pytest\npytest.importorskip('os')\n", "the attribute .importorskip"),
+    (
+        "from main import app\nmatch app:\n    case object(__code__=code):\n"
+        "        pass\n",
+        "the attribute .__code__ in a class pattern",
+    ),
+    ("dict(__wrapped__=1)\n", "the keyword argument __wrapped__="),
 ]
 
 

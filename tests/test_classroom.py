@@ -340,3 +340,22 @@ def test_same_files_are_graded_once(
         assert "SyntaxError" in reason
         assert str(submissions.resolve() / name) in reason
     assert by_name["cat"].results[chapters[0].id].status == "passed"
+
+
+def test_folders_without_files_are_not_shared(course: Course, tmp_path: Path) -> None:
+    submissions = tmp_path / "class"
+    add_learner(submissions, "ada")
+    (submissions / "bob").mkdir()
+    (submissions / "bob" / FIRST_APP).symlink_to(submissions / "ada" / FIRST_APP)
+    (submissions / "eve" / FIRST_APP).mkdir(parents=True)
+    os.mkfifo(submissions / "eve" / FIRST_APP / "main.py")
+    chapters = [course.chapters[0]]
+
+    run = grade_class(course, chapters, find_learners(course, submissions), tmp_path)
+
+    by_name = {learner.name: learner for learner in run.learners}
+    bob = by_name["bob"].results[chapters[0].id].reason or ""
+    eve = by_name["eve"].results[chapters[0].id].reason or ""
+    assert "is a link" in bob
+    assert "is a link" not in eve
+    assert str(submissions / "eve") in eve

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
+import httpx
 import jsonschema
 import pytest
 
-from apigrade import sandbox
+from apigrade import sandbox, server
 from apigrade.checks import CheckFailed, read_learner_file
 from apigrade.cli import main, terminal_safe
 from apigrade.course import Chapter, Course
@@ -393,3 +395,16 @@ def test_isolation_falls_back_to_landlock(monkeypatch: pytest.MonkeyPatch) -> No
     assert sandbox.choose_isolation("auto") == sandbox.LANDLOCK
     with pytest.raises(ValueError, match="apt-get install bubblewrap"):
         sandbox.choose_isolation("bubblewrap")
+
+
+def test_compressed_body_is_not_unpacked() -> None:
+    # 1 MB of gzip can unpack to gigabytes, past the grader's size limit.
+    packed = gzip.compress(b"0" * 1_000_000)
+    response = httpx.Response(
+        200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(packed)
+    )
+
+    server._keep_encoded(response)
+
+    assert response.read() == packed
+    assert response.headers["x-apigrade-content-encoding"] == "gzip"

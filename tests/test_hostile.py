@@ -76,8 +76,8 @@ class Case:
     odd_link: bool = False
     # Passes only as root, where the work folder is a size-limited tmpfs.
     needs_root: bool = False
-    # Seconds the app may take to start, or to fail. Filling memory or disk up
-    # to a limit takes seconds on a loaded machine.
+    # Seconds the app may take to start, or to fail. Filling memory, disk or
+    # the process table up to a limit takes seconds on a loaded machine.
     start_timeout: float = 8.0
 
 
@@ -114,6 +114,7 @@ CASES = [
             "raise SystemExit(f'stopped after {children} processes')\n"
         },
         "stopped after",
+        start_timeout=40.0,
     ),
     Case(
         "fills_work_folder",
