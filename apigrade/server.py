@@ -147,6 +147,15 @@ def log_folder(work_dir: Path) -> Path:
     return Path(private) if private else work_dir
 
 
+def _pid_namespace(pid: int) -> str | None:
+    """Return the PID namespace of `pid`, or None where it is the grader's own."""
+    try:
+        namespace = os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+    return None if namespace == os.readlink("/proc/self/ns/pid") else namespace
+
+
 @dataclass
 class ProcessWatch:
     """The maximum number of processes an app ran while it was watched."""
@@ -354,15 +363,21 @@ class LearnerApp:
         return code
 
     def process_count(self) -> int:
-        """Return how many live processes the app runs: its own and its descendants.
+        """Return how many live processes the app runs.
 
-        Counts from the host's /proc, where every level's processes show, so
-        it also sees workers an app starts by re-running uvicorn with
-        --workers. Returns 0 when the app is not running or /proc is missing.
+        Counts the app's process and its descendants from the host's /proc,
+        which also sees workers an app starts by running uvicorn again. A
+        process that left the tree (a double fork) is still counted where the
+        sandbox shows it: the app's own PID namespace under bubblewrap (less
+        bwrap's init), and its cgroups as root. Returns 0 when the app is not
+        running or /proc is missing.
         """
         if self.process is None:
             return 0
+        root = self.process.pid_to_signal
         children: dict[int, list[int]] = {}
+        namespace = _pid_namespace(root)
+        in_namespace = 0
         with contextlib.suppress(OSError):
             for entry in os.scandir("/proc"):
                 if not entry.name.isdigit():
@@ -372,16 +387,31 @@ class LearnerApp:
                         fields = stat_file.read().rsplit(b")", 1)[1].split()
                 except (OSError, IndexError):
                     continue
-                if fields and fields[0] != b"Z":
-                    children.setdefault(int(fields[1]), []).append(int(entry.name))
-        root = self.process.pid_to_signal
+                if not fields or fields[0] == b"Z":
+                    continue
+                pid = int(entry.name)
+                children.setdefault(int(fields[1]), []).append(pid)
+                if namespace is not None and _pid_namespace(pid) == namespace:
+                    in_namespace += 1
         if not Path(f"/proc/{root}").exists():
             return 0
         count, pending = 0, [root]
         while pending:
             count += 1
             pending.extend(children.get(pending.pop(), []))
-        return count
+        # bwrap itself, outside and as the sandbox's init, is not the app's.
+        wrappers: set[int] = set()
+        if root != self.process.popen.pid:
+            wrappers = {self.process.popen.pid}
+            wrappers |= {parent for parent, kids in children.items() if root in kids}
+        counts = [count, in_namespace - 1]
+        for cgroup in self.process.cgroups:
+            with contextlib.suppress(OSError, ValueError):
+                procs = {
+                    int(pid) for pid in (cgroup / "cgroup.procs").read_text().split()
+                }
+                counts.append(len(procs - wrappers))
+        return max(counts)
 
     @contextlib.contextmanager
     def watch_processes(self, interval: float = 0.02) -> Iterator[ProcessWatch]:

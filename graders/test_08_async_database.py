@@ -345,6 +345,10 @@ def _probe_write_lock(database: Path) -> str | None:
     """Take and release SQLite's write lock on `database`, returning any error."""
     if database.is_symlink():
         # The grader runs outside the sandbox: it does not follow the app's links.
+        # NOTE: the app can swap the file for a link between this test and the
+        # connect, and the grader then opens the link's target read-write. An
+        # O_NOFOLLOW descriptor given to SQLite as /proc/self/fd/N would close
+        # that, but SQLite places -wal and -journal files beside that path.
         return "the database file is a symbolic link, not a file the app created"
     uri = f"{database.resolve().as_uri()}?mode=rw"
     try:

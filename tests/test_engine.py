@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -408,3 +409,44 @@ def test_compressed_body_is_not_unpacked() -> None:
 
     assert response.read() == packed
     assert response.headers["x-apigrade-content-encoding"] == "gzip"
+
+
+DOUBLE_FORK_APP = """\
+import os
+import time
+
+from fastapi import FastAPI
+
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(60)
+    os._exit(0)
+app = FastAPI()
+"""
+
+
+@pytest.mark.parametrize("level", [sandbox.BUBBLEWRAP, sandbox.LANDLOCK])
+def test_process_count_sees_double_forked_child(
+    level: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if level == sandbox.BUBBLEWRAP and not sandbox.bubblewrap_works():
+        pytest.skip("bubblewrap cannot run here")
+    if level == sandbox.LANDLOCK and os.geteuid() != 0:
+        pytest.skip("without root there is no cgroup to count a double fork in")
+    monkeypatch.setenv(sandbox.ISOLATION_VARIABLE, level)
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "main.py").write_text(DOUBLE_FORK_APP)
+    work_dir = tmp_path / "work"
+    work_dir.mkdir()
+    app = LearnerApp(app_dir, work_dir)
+    app.start()
+    try:
+        # The middle process exits at once, so the sleeper's parent is init.
+        with app.watch_processes(interval=0.05) as watch:
+            time.sleep(0.5)
+    finally:
+        app.stop()
+
+    assert watch.max_count >= 2
