@@ -7,13 +7,16 @@ process writing to the same database would.
 """
 
 import asyncio
-import sqlite3
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from apigrade import sandbox
 from apigrade.checks import (
     CheckFailed,
     describe_request,
@@ -341,30 +344,57 @@ def test_duplicate_email_returns_409(http: httpx.Client) -> None:
     )
 
 
+# Takes and releases SQLite's write lock on the file in argv[1], waiting up to
+# argv[2] seconds, and prints the error if that fails.
+LOCK_PROBE = """
+import sqlite3, sys
+try:
+    connection = sqlite3.connect(
+        f"file:{sys.argv[1]}?mode=rw", uri=True, timeout=float(sys.argv[2]),
+        isolation_level=None,
+    )
+    connection.execute("BEGIN IMMEDIATE")
+    connection.execute("ROLLBACK")
+    connection.close()
+except sqlite3.Error as error:
+    print(f"{type(error).__name__}: {error}")
+"""
+# Seconds a sandboxed interpreter may take to start, on top of the lock wait.
+PROBE_START_SECONDS = 15.0
+
+
 def _probe_write_lock(database: Path) -> str | None:
-    """Take and release SQLite's write lock on `database`, returning any error."""
+    """Take and release SQLite's write lock on `database`, returning any error.
+
+    The probe runs in a sandbox of its own, as the app's user. A link the app
+    puts at the database path, even between a check and the open, then leads
+    only where the app itself can reach, never to a file of the grader's.
+    """
     if database.is_symlink():
-        # The grader runs outside the sandbox: it does not follow the app's links.
-        # NOTE: the app can swap the file for a link between this test and the
-        # connect, and the grader then opens the link's target read-write. An
-        # O_NOFOLLOW descriptor given to SQLite as /proc/self/fd/N would close
-        # that, but SQLite places -wal and -journal files beside that path.
         return "the database file is a symbolic link, not a file the app created"
-    uri = f"{database.resolve().as_uri()}?mode=rw"
+    folder = database.parent
+    command = [sys.executable, "-I", "-c", LOCK_PROBE, str(database)]
+    process = sandbox.start(
+        [*command, f"{LOCK_PROBE_TIMEOUT:g}"],
+        cwd=folder,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
+        stdout=subprocess.PIPE,
+        writable=folder,
+    )
     try:
-        connection = sqlite3.connect(
-            uri, uri=True, timeout=LOCK_PROBE_TIMEOUT, isolation_level=None
+        output, _ = process.popen.communicate(
+            timeout=LOCK_PROBE_TIMEOUT + PROBE_START_SECONDS
         )
-    except sqlite3.Error as error:
-        return f"{type(error).__name__}: {error}"
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-        connection.execute("ROLLBACK")
-    except sqlite3.Error as error:
-        return f"{type(error).__name__}: {error}"
+    except subprocess.TimeoutExpired:
+        return f"the lock probe did not finish within {PROBE_START_SECONDS:g} s"
     finally:
-        connection.close()
-    return None
+        process.kill()
+    text = output.decode("utf-8", errors="replace").strip()
+    if process.popen.returncode != 0:
+        return (
+            text[-500:] or f"the lock probe exited with code {process.popen.returncode}"
+        )
+    return text[-500:] or None
 
 
 def _expect_unlocked(database: Path, summary: str, request: str, hint: str) -> None:
