@@ -650,7 +650,7 @@ _MS_PRIVATE = 1 << 18
 
 
 def limit_folder_size(folder: Path, size: int = LIMITS_DEFAULT.folder_size) -> bool:
-    """Move `folder` onto a tmpfs of `size` bytes that only this process tree sees.
+    """Move `folder` onto a tmpfs of `size` bytes that only this process tree can reach.
 
     The file size limit caps each file, not their number, so without this an
     app could fill the disk. The process first enters a mount namespace of its

@@ -126,7 +126,7 @@ def _keep_encoded(response: httpx.Response) -> None:
     """Stop httpx from decompressing the body, so the size limit holds.
 
     The limit counts the bytes that arrive, and 1 MB of gzip can unpack to
-    gigabytes. The grader asks for no compression (Accept-Encoding: identity),
+    gigabytes. The grader requests no compression (Accept-Encoding: identity),
     so an app that compresses anyway gets its body checked as sent.
     """
     encoding = response.headers.pop("content-encoding", None)
@@ -148,12 +148,11 @@ def log_folder(work_dir: Path) -> Path:
 
 
 def _pid_namespace(pid: int) -> str | None:
-    """Return the PID namespace of `pid`, or None where it is the grader's own."""
+    """Return the PID namespace of `pid`, or None when /proc cannot show it."""
     try:
-        namespace = os.readlink(f"/proc/{pid}/ns/pid")
+        return os.readlink(f"/proc/{pid}/ns/pid")
     except OSError:
         return None
-    return None if namespace == os.readlink("/proc/self/ns/pid") else namespace
 
 
 @dataclass
@@ -185,7 +184,7 @@ class LearnerApp:
         self.socket_path = work_dir / "app.sock"
         # The grader connects to the socket it checked, never by socket_path:
         # the app can replace socket_path with a link to any socket. On Linux
-        # it holds the socket open (O_PATH) and connects through /proc;
+        # it keeps the socket open (O_PATH) and connects through /proc;
         # elsewhere it makes a hard link in its own folder.
         self._link_path = log_folder(work_dir) / f"app-{secrets.token_hex(4)}.sock"
         self._socket_fd: int | None = None
@@ -366,7 +365,7 @@ class LearnerApp:
         """Return how many live processes the app runs.
 
         Counts the app's process and its descendants from the host's /proc,
-        which also sees workers an app starts by running uvicorn again. A
+        which also shows workers an app starts by running uvicorn again. A
         process that left the tree (a double fork) is still counted where the
         sandbox shows it: the app's own PID namespace under bubblewrap (less
         bwrap's init), and its cgroups as root. Returns 0 when the app is not
@@ -377,6 +376,9 @@ class LearnerApp:
         root = self.process.pid_to_signal
         children: dict[int, list[int]] = {}
         namespace = _pid_namespace(root)
+        if namespace == _pid_namespace(os.getpid()):
+            # The app shares the grader's namespace, so it counts nothing extra.
+            namespace = None
         in_namespace = 0
         with contextlib.suppress(OSError):
             for entry in os.scandir("/proc"):

@@ -49,7 +49,7 @@ PRODUCTION_ENV = {"APP_NAME": GRADED_APP_NAME, "DOCS_ENABLED": "false"}
 # Seconds to send fresh connections, PROBE_PAUSE apart, before deciding that
 # only one worker responds. Once both workers listen, the kernel hands new
 # connections to either of them, so two pids show up within a few connections.
-# A worker starts in about 1 s on an idle machine; with CI and two graders
+# A worker starts in about 1 s on an idle machine. With CI and two graders
 # busy on 2 cores, one took more than 6 s, so it gets 20 s. Only an app with
 # one worker waits that long.
 WORKER_WAIT_SECONDS = 20.0

@@ -2,10 +2,11 @@
 
 GET /concurrent?delay=0.3&delay=0.1 makes the app fetch one source per delay
 from a sources service that this grader runs (graders/chapter12_sources.py).
-The service delays each response by the fetch's delay and records when it arrived and
-ended, so the checks see whether the fetches ran at once and whether the
-deadline cancelled them, instead of trusting the app's timing. Each answer
-carries a random tag, so an app cannot make up the data without fetching it.
+The service delays each response by the fetch's delay and records when each
+fetch arrived and ended. The checks see from those records whether the fetches
+ran at once and whether the deadline cancelled them, instead of trusting the
+app's timing. Each response contains a random tag, so an app cannot make up
+the data without fetching it.
 The deadline check also compares the app's times with itself: a request cut
 by its deadline against a request that lasts that long.
 """

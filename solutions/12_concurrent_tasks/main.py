@@ -22,8 +22,8 @@ MAX_FETCHES = 10
 DEFAULT_DEADLINE_SECONDS = 3.0
 MAX_DEADLINE_SECONDS = 10.0
 
-# Where the sources service listens. The grader runs its own on a Unix socket
-# and sets SOURCES_SOCKET to its path.
+# Address of the sources service. The grader runs its own on a Unix socket and
+# sets SOURCES_SOCKET to its path.
 SOURCES_URL = os.environ.get("SOURCES_URL", "http://127.0.0.1:8001")
 SOURCES_SOCKET = os.environ.get("SOURCES_SOCKET")
 
@@ -56,9 +56,9 @@ class FetchError(Exception):
 async def fetch(
     sources: httpx.AsyncClient, index: int, delay: float, fail: bool
 ) -> str:
-    """Fetch the data of source `index`, which takes `delay` seconds to answer.
+    """Fetch the data of source `index`, which takes `delay` seconds to respond.
 
-    With `fail` true the source answers 503 after the delay, the way a remote
+    With `fail` true the source returns 503 after the delay, the way a remote
     service often reports an error only after some time. Raises FetchError
     when the source fails or cannot be reached.
     """
