@@ -8,6 +8,7 @@ it is installed (plain virtualenv otherwise).
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -101,7 +102,12 @@ def test(session: nox.Session) -> None:
     # same time by the same user would otherwise share /tmp/pytest-of-<user>,
     # where each one deletes the oldest runs' folders.
     temp_root = tempfile.mkdtemp(prefix="apigrade-tests-")
+    session.log(f"pytest's temporary folders: {temp_root} (kept if a test fails)")
     session.run("pytest", *session.posargs, env={"PYTEST_DEBUG_TEMPROOT": temp_root})
+    # Reached only when pytest passed: session.run raises on a failure.
+    shutil.rmtree(temp_root, ignore_errors=True)
+    if Path(temp_root).exists():
+        session.warn(f"could not remove every file in {temp_root}")
 
 
 @nox.session(default=False)
