@@ -17,9 +17,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path, PurePosixPath
 
@@ -188,11 +188,84 @@ def build_stages(instructions: list[Instruction]) -> list[list[Instruction]]:
 
 
 def from_image(item: Instruction) -> tuple[str, str | None]:
-    """Return the image of a FROM instruction and its stage name, in lower case."""
+    """Return the image of a FROM instruction and its stage name.
+
+    The image is as written, its variables not filled in; the stage name is in
+    lower case, since Docker ignores its case.
+    """
     words = [word for word in item.arguments.split() if not word.startswith("--")]
-    image = words[0].lower() if words else ""
+    image = words[0] if words else ""
     alias = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
     return image, alias
+
+
+def global_arguments(instructions: Sequence[Instruction]) -> dict[str, str | None]:
+    """Return the ARGs declared before the first FROM, with their defaults.
+
+    Only these reach FROM lines. An ARG without a default is None (unset), as
+    in a `docker build .` given no --build-arg. A default may use the ARGs
+    declared before it.
+    """
+    values: dict[str, str | None] = {}
+    for item in instructions:
+        if item.keyword == "FROM":
+            break
+        if item.keyword != "ARG":
+            continue
+        try:
+            words = shlex.split(item.arguments)
+        except ValueError:
+            words = item.arguments.split()
+        for word in words:
+            name, equals, default = word.partition("=")
+            if equals:
+                values[name] = expand_arguments(default, values) or UNREADABLE
+            else:
+                values[name] = None
+    return values
+
+
+# The value of an ARG whose default could not be read: no VARIABLE matches
+# it, so a FROM line that uses it cannot be read either.
+UNREADABLE = "${}"
+# $NAME, ${NAME}, and ${NAME:-word}, ${NAME-word}, ${NAME:+word} and
+# ${NAME+word} whose word has no variable in it: an inner variable is filled in
+# first, so `${A:-${B}}` takes two passes.
+VARIABLE = re.compile(
+    r"\$(?:(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<operator>:?[-+])(?P<word>[^${}]*))?\})"
+)
+
+
+def expand_arguments(text: str, values: Mapping[str, str | None]) -> str | None:
+    """Fill in ARG values the way Docker does, or return None for a form not read.
+
+    A variable that is unset or has no value becomes empty. A form other than
+    those VARIABLE matches (`${NAME#pattern}`, an escaped `\\$`), or an ARG
+    whose default could not be read, gives None.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group("bare") or match.group("name")
+        value = values.get(name)
+        operator, word = match.group("operator"), match.group("word")
+        if operator == ":-":
+            return value or word
+        if operator == "-":
+            return word if value is None else value
+        if operator == ":+":
+            return word if value else ""
+        if operator == "+":
+            return "" if value is None else word
+        return value or ""
+
+    # Each pass fills in at least one variable or changes nothing.
+    for _ in range(text.count("$")):
+        filled = VARIABLE.sub(replace, text)
+        if filled == text:
+            break
+        text = filled
+    return None if "$" in text else text
 
 
 def exec_form(arguments: str) -> list[str] | None:
@@ -212,10 +285,39 @@ class Dockerfile:
 
     path: Path
     stages: list[list[Instruction]]
+    arguments: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def stage(self) -> list[Instruction]:
         return self.stages[-1]
+
+    def base_image(self, item: Instruction) -> str:
+        """Return the image a FROM line names, its ARG variables filled in.
+
+        Fails when the line uses a variable form the grader does not read, or
+        names no image once its variables are filled in.
+        """
+        written = from_image(item)[0]
+        image = expand_arguments(written, self.arguments)
+        if not image:
+            actual = (
+                f"{written} names no image once its ARG values are filled in"
+                if image == ""
+                else f"{written}: a variable form the grader does not read"
+            )
+            raise CheckFailed(
+                "A FROM line names its image through variables the grader cannot "
+                "fill in, so the Dockerfile does not show what the image holds.",
+                request=item.describe(),
+                expected="FROM with an image or stage name, or with $NAME, "
+                "${NAME} or ${NAME:-default} of an ARG declared before the first "
+                "FROM",
+                actual=actual,
+                hint="The grader fills in ARG defaults as `docker build .` does "
+                "with no --build-arg. Which image or stage should this stage "
+                "start from?",
+            )
+        return image.lower()
 
     def find_stage(self, name: str, before: int) -> int | None:
         """Return the index of the stage that `name` (an alias or a number) names.
@@ -238,7 +340,7 @@ class Dockerfile:
             stage = self.stages[chain[-1]]
             if not stage or stage[0].keyword != "FROM":
                 return chain
-            base = self.find_stage(from_image(stage[0])[0], chain[-1])
+            base = self.find_stage(self.base_image(stage[0]), chain[-1])
             if base is None:
                 return chain
             chain.append(base)
@@ -286,8 +388,28 @@ class Dockerfile:
 
     @property
     def cmd(self) -> Instruction | None:
-        commands = [item for item in self.stage if item.keyword == "CMD"]
-        return commands[-1] if commands else None
+        """The CMD in effect in the final stage, or None.
+
+        A stage built FROM an earlier stage inherits its CMD, unless the stage
+        sets an ENTRYPOINT, which clears the CMD it inherits.
+        """
+        for index in self.stage_chain(len(self.stages) - 1):
+            keywords = [item.keyword for item in self.stages[index]]
+            commands = [item for item in self.stages[index] if item.keyword == "CMD"]
+            if commands:
+                return commands[-1]
+            if "ENTRYPOINT" in keywords:
+                return None
+        return None
+
+    @property
+    def user(self) -> Instruction | None:
+        """The USER in effect in the final stage, inherited or its own, or None."""
+        for index in self.stage_chain(len(self.stages) - 1):
+            users = [item for item in self.stages[index] if item.keyword == "USER"]
+            if users:
+                return users[-1]
+        return None
 
     def cmd_tokens(self) -> list[str]:
         """Return the CMD as a list of words, from either form.
@@ -376,7 +498,8 @@ def dockerfile(app_dir: Path) -> Dockerfile | None:
     if not path.is_file():
         return None
     text = path.read_text(encoding="utf-8", errors="replace")
-    return Dockerfile(path, build_stages(parse_dockerfile(text)))
+    instructions = parse_dockerfile(text)
+    return Dockerfile(path, build_stages(instructions), global_arguments(instructions))
 
 
 def require_dockerfile(dockerfile: Dockerfile | None) -> Dockerfile:
@@ -992,19 +1115,19 @@ def copies_code(item: Instruction) -> bool:
 
 
 def test_dockerfile_runs_as_non_root(dockerfile: Dockerfile | None) -> None:
-    """The container runs as a user other than root."""
+    """The container runs as a numeric uid other than root's."""
     found = require_dockerfile(dockerfile)
-    users = [item for item in found.stage if item.keyword == "USER"]
-    if not users:
+    last = found.user
+    if last is None:
         raise CheckFailed(
             "The container runs as root: the Dockerfile has no USER line.",
             request="read Dockerfile",
-            expected="a USER line naming a user without root rights, before CMD",
+            expected="a USER line with the uid of a user without root rights, "
+            "before CMD",
             actual=f"instructions: {describe_keywords(found.stage)}",
             hint="If the app is broken into, which user does the attacker get? "
-            "Did you create one with useradd and switch to it with USER?",
+            "Did you create one with useradd --uid and switch to it with USER?",
         )
-    last = users[-1]
     user = last.arguments.split(":")[0].strip()
     if "$" in user:
         # ENV or ARG can set the variable to root, and a build argument can
@@ -1013,16 +1136,32 @@ def test_dockerfile_runs_as_non_root(dockerfile: Dockerfile | None) -> None:
             "The USER line names its user through a variable, so the Dockerfile "
             "does not show which user the container runs as.",
             request=last.describe(),
-            expected="USER with the name or uid of the user you created",
+            expected="USER with the uid of the user you created, such as USER 10001",
             actual=f"USER {last.arguments}",
-            hint="Write the user's name itself, as in `USER app`: a variable, "
-            "or a build argument, can still make it root.",
+            hint="Write the uid itself, as in `USER 10001`: a variable, or a "
+            "build argument, can still make it root.",
         )
-    if user == "root" or (user.isdigit() and int(user) == 0):
+    numeric = re.fullmatch(r"[0-9]+", user) is not None
+    if user == "root" or (numeric and int(user) == 0):
         raise CheckFailed(
             "The container runs as root.",
             request=last.describe(),
             expected="a USER other than root (uid 0)",
             actual=f"USER {last.arguments}",
-            hint="Which user did you create for the app, and is it the last USER?",
+            hint="Which uid did you give the user you created, and is it the last "
+            "USER?",
+        )
+    if not numeric:
+        # A RUN line can give a name any uid (useradd --non-unique --uid 0),
+        # so only a number shows who runs without building the image.
+        raise CheckFailed(
+            "The USER line names a user, so the Dockerfile does not show that the "
+            "container runs without root: a RUN line can give any name uid 0.",
+            request=last.describe(),
+            expected="USER with the numeric uid of the user you created, such as "
+            "USER 10001",
+            actual=f"USER {last.arguments}",
+            hint="Kubernetes, told to run a container as non-root, refuses an image "
+            "whose USER is a name for the same reason. Which uid did you give "
+            "the user with useradd --uid?",
         )

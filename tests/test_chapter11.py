@@ -1,0 +1,137 @@
+"""Chapter 11's Dockerfile reader, case by case.
+
+The calibration mutants grade whole Dockerfiles through the grader. These
+tests pin down how single constructs are read: ARG values in FROM lines, and
+the CMD, USER and ENTRYPOINT a stage inherits from the stage it is built FROM.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apigrade.checks import CheckFailed
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "graders"))
+grader = importlib.import_module("test_11_deployment")
+
+SOLUTION = (ROOT / "solutions" / "11_deployment" / "Dockerfile").read_text()
+
+
+def read(text: str) -> Any:
+    instructions = grader.parse_dockerfile(text)
+    return grader.Dockerfile(
+        Path("Dockerfile"),
+        grader.build_stages(instructions),
+        grader.global_arguments(instructions),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "expected"),
+    [
+        ("python:${V}-slim", {"V": "3.12"}, "python:3.12-slim"),
+        ("python:$V", {"V": "3.12"}, "python:3.12"),
+        ("${V}", {}, ""),
+        ("${V:-base}", {"V": None}, "base"),
+        ("${V:-base}", {"V": ""}, "base"),
+        ("${V-base}", {"V": ""}, ""),
+        ("${V-base}", {}, "base"),
+        ("${V:+set}", {"V": "1"}, "set"),
+        ("${V:+set}", {"V": ""}, ""),
+        ("${V+set}", {"V": ""}, "set"),
+        ("${A:-${B}}", {"B": "b"}, "b"),
+        ("${V#3}", {"V": "3.12"}, None),
+        ("${V}", {"V": grader.UNREADABLE}, None),
+    ],
+)
+def test_expand_arguments(
+    text: str, values: dict[str, str | None], expected: str | None
+) -> None:
+    assert grader.expand_arguments(text, values) == expected
+
+
+def test_argument_default_uses_earlier_argument() -> None:
+    dockerfile = read("ARG A=base\nARG B=${A}-x C\nFROM python\n")
+    assert dockerfile.arguments == {"A": "base", "B": "base-x", "C": None}
+
+
+def test_stage_named_through_argument_passes_on_its_entrypoint() -> None:
+    text = (
+        "ARG STAGE=base\n"
+        "FROM python:3.12-slim AS base\n"
+        'ENTRYPOINT ["sleep", "infinity"]\n'
+        "FROM ${STAGE}\n"
+        'CMD ["uvicorn", "main:app"]\n'
+    )
+    assert read(text).entrypoint.arguments == '["sleep", "infinity"]'
+
+
+def test_from_ignores_arguments_declared_in_a_stage() -> None:
+    text = (
+        "FROM python:3.12-slim AS base\n"
+        'ENTRYPOINT ["sleep", "infinity"]\n'
+        "ARG STAGE=base\n"
+        "FROM ${STAGE:-python:3.12-slim}\n"
+        'CMD ["uvicorn", "main:app"]\n'
+    )
+    assert read(text).entrypoint is None
+
+
+@pytest.mark.parametrize("line", ["FROM ${STAGE#b}", "FROM ${UNSET}", "FROM ${BROKEN}"])
+def test_unreadable_from_fails_with_its_line(line: str) -> None:
+    text = f'ARG BROKEN=${{X/a/b}}\nFROM python AS base\n{line}\nCMD ["x"]\n'
+    with pytest.raises(CheckFailed) as failure:
+        _ = read(text).entrypoint
+    assert "line 3" in (failure.value.request or "")
+
+
+def test_user_and_cmd_come_from_the_base_stage() -> None:
+    text = (
+        "FROM python:3.12-slim AS base\n"
+        "USER 10001\n"
+        'CMD ["uvicorn", "main:app"]\n'
+        "FROM base\n"
+        "COPY main.py .\n"
+    )
+    dockerfile = read(text)
+    assert dockerfile.user.arguments == "10001"
+    assert dockerfile.cmd.arguments == '["uvicorn", "main:app"]'
+    grader.test_dockerfile_runs_as_non_root(dockerfile)
+
+
+def test_entrypoint_clears_the_cmd_it_inherits() -> None:
+    text = 'FROM python AS base\nCMD ["a"]\nFROM base\nENTRYPOINT []\n'
+    assert read(text).cmd is None
+
+
+@pytest.mark.parametrize("user", ["10001", "10001:10001", "10001:0"])
+def test_numeric_user_passes(user: str) -> None:
+    grader.test_dockerfile_runs_as_non_root(
+        read(SOLUTION.replace("USER 10001", f"USER {user}"))
+    )
+
+
+@pytest.mark.parametrize(
+    ("user", "phrase"),
+    [
+        ("app", "names a user"),
+        ("APP:app", "names a user"),
+        ("root", "runs as root"),
+        ("0", "runs as root"),
+        ("000:10001", "runs as root"),
+        ("${RUNAS}", "through a variable"),
+        ("\N{ARABIC-INDIC DIGIT ONE}", "names a user"),
+    ],
+)
+def test_user_check_says_why_it_refuses_a_user(user: str, phrase: str) -> None:
+    with pytest.raises(CheckFailed) as failure:
+        grader.test_dockerfile_runs_as_non_root(
+            read(SOLUTION.replace("USER 10001", f"USER {user}"))
+        )
+    assert phrase in failure.value.summary
