@@ -14,14 +14,19 @@ it measures, each as a separate process tree:
 
 For each: wall time, CPU time of the whole process tree (user + system, from
 wait4), and peak memory (the largest sum of resident memory over the tree,
-sampled every 50 ms). The floor is the longest chain of waits any chapter's
-checks must observe, from each grader's WAIT_SECONDS; chapters run
-concurrently, so no run can beat the slowest chapter's chain.
+sampled every 50 ms). The script is the tree's subreaper: bwrap ends without
+waiting for the init of its PID namespace, so the init, and the app it waited
+for, would otherwise leave the tree with their CPU time uncounted.
+
+The floor is the longest chain of waits any chapter's checks must observe,
+from each grader's WAIT_SECONDS; chapters run concurrently, so no run can
+beat the slowest chapter's chain.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib
 import json
 import os
@@ -43,6 +48,11 @@ from apigrade.sandbox import choose_isolation  # noqa: E402
 
 SAMPLE_INTERVAL = 0.05
 MIB = 1024 * 1024
+# prctl option that makes this process adopt its orphaned descendants.
+PR_SET_CHILD_SUBREAPER = 36
+# Seconds to wait, once the measured command has ended, for the processes it
+# left to this script to end too.
+ORPHAN_WAIT = 10.0
 
 
 @dataclass
@@ -81,44 +91,117 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def measure(
-    name: str, command: list[str], *, cwd: Path, env: dict[str, str]
-) -> Measurement:
-    """Run `command` to its end and measure its whole process tree."""
+def become_subreaper() -> None:
+    """Adopt orphaned descendants, so their CPU time reaches this script's wait4."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise SystemExit(
+            f"bench: prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(error)}"
+        )
+
+
+def reap_orphans() -> tuple[float, int]:
+    """Wait for the processes the measured command left to this script.
+
+    Returns their CPU time, with that of every process they waited for, and
+    how many were still running after ORPHAN_WAIT seconds.
+    """
+    cpu = 0.0
+    deadline = time.monotonic() + ORPHAN_WAIT
+    while True:
+        try:
+            pid, _, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return cpu, 0
+        if pid:
+            cpu += usage.ru_utime + usage.ru_stime
+            continue
+        if time.monotonic() > deadline:
+            return cpu, len(own_children())
+        time.sleep(SAMPLE_INTERVAL)
+
+
+def own_children() -> list[int]:
+    """Return the pids of this script's child processes, from /proc."""
+    children = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == os.getpid():
+                children.append(int(entry.name))
+    return children
+
+
+def wait_and_sample(
+    pid: int,
+) -> tuple[resource.struct_rusage, int, float, int]:
+    """Wait for `pid`, sampling memory meanwhile.
+
+    Returns its resource usage and wait status, the wall time from now, and
+    the peak memory, in bytes, of this script's descendants.
+    """
     started = time.monotonic()
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
     peak = 0
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.wait(SAMPLE_INTERVAL):
-            peak = max(peak, tree_rss(process.pid))
+            # From this script down, less its own memory: orphans it adopted
+            # are its children, beside the command.
+            peak = max(peak, tree_rss(os.getpid()) - own_rss())
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     # wait4 returns the CPU time of the process and of every descendant it
     # waited for: the graders, the apps and the sandboxes they ran in.
-    _, status, usage = os.wait4(process.pid, 0)
+    _, status, usage = os.wait4(pid, 0)
     wall = time.monotonic() - started
     done.set()
     sampler.join()
-    assert process.stderr is not None
-    errors = process.stderr.read().decode("utf-8", errors="replace")
+    return usage, status, wall, peak
+
+
+def measure(
+    name: str, command: list[str], *, cwd: Path, env: dict[str, str]
+) -> Measurement:
+    """Run `command` to its end and measure its whole process tree."""
+    with tempfile.TemporaryFile() as errors_file:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=errors_file
+        )
+        usage, status, wall, peak = wait_and_sample(process.pid)
+        orphan_cpu, running = reap_orphans()
+        errors_file.seek(0)
+        errors = errors_file.read().decode("utf-8", errors="replace")
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         print(
             f"{name}: exit code {process.returncode}\n{errors[-2000:]}", file=sys.stderr
         )
+    if running:
+        print(
+            f"{name}: {running} processes still running {ORPHAN_WAIT:.0f} s after "
+            "the command ended; their CPU time is not counted",
+            file=sys.stderr,
+        )
     return Measurement(
         name=name,
         wall=wall,
-        cpu=usage.ru_utime + usage.ru_stime,
+        cpu=usage.ru_utime + usage.ru_stime + orphan_cpu,
         peak_rss=peak,
         exit_code=process.returncode,
     )
+
+
+def own_rss() -> int:
+    """Return this script's resident memory, in bytes."""
+    statm = Path("/proc/self/statm").read_text().split()
+    return int(statm[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def declared_waits() -> dict[str, float]:
@@ -207,6 +290,7 @@ def main() -> None:
         help="measurements to leave out",
     )
     args = parser.parse_args()
+    become_subreaper()
     isolation = choose_isolation()
     waits = declared_waits()
     floor_chapter = max(waits, key=lambda chapter: waits[chapter])
