@@ -444,7 +444,7 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
         how = (
             "unchanged, report reused"
             if learner.reused
-            else f"{learner.duration:.1f} s"
+            else f"{learner.duration:.1f} s of chapter time"
         )
         line = (
             f"  [{done}/{len(learners)}] {learner.name}: [{style}]{learner.status}[/] "
