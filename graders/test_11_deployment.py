@@ -105,73 +105,111 @@ class Instruction:
         return f"line {self.line}: {truncate(f'{self.keyword} {self.arguments}', 200)}"
 
 
-# The start of a heredoc, `<<EOF`, `<<-EOF` or `<<"EOF"`: the instructions
-# that take one, and the pattern with its word in group 3.
+# The instructions that take a heredoc, and a heredoc word as BuildKit
+# matches it against each whole word of the instruction: an optional file
+# descriptor, `<<`, an optional `-` (strip leading tabs) and the end word.
 HEREDOC_KEYWORDS = {"RUN", "COPY", "ADD"}
-HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
-# A parser directive, such as `# escape=`` `: only at the top of the file.
-DIRECTIVE = re.compile(r"#\s*([A-Za-z]+)\s*=\s*(\S*)\s*$")
+HEREDOC_WORD = re.compile(r"(\d*)<<(-?)([^<]*)")
+# A parser directive, such as `# escape=``, and the keys Docker knows: it
+# stops looking for directives at the first line that is not one of these.
+DIRECTIVE = re.compile(
+    r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*"
+)
+DIRECTIVE_KEYS = {"escape", "syntax", "check"}
+# What Go's unicode.IsSpace accepts, which Docker trims from the start of a
+# line. Python's str.strip() would also trim \x1c to \x1f.
+GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# The characters between an instruction's keyword and its arguments.
+KEYWORD_END = re.compile(r"[\t\v\f\r ]+")
 
 
 def parse_dockerfile(text: str) -> list[Instruction]:
-    """Split a Dockerfile into instructions, as Docker reads them.
+    """Split a Dockerfile into instructions, as Docker (BuildKit) reads them.
 
-    Comment lines and empty lines are skipped, inside a continued instruction
-    too, where Docker skips them as well. The escape character that continues a
-    line is a backslash unless an `escape` parser directive at the top of the
-    file sets another.
+    Lines end at \\n only, less one \\r before it; a byte-order mark at the
+    start is dropped. Comment lines and empty lines are skipped, inside a
+    continued instruction too. A continued line is joined to the next with
+    nothing between them, so `US\\` then `ER 0` is `USER 0`. The escape
+    character that continues a line is a backslash unless an `escape` parser
+    directive at the top of the file sets another.
 
-    Heredoc lines (RUN <<EOF ... EOF) belong to their instruction, and
-    their text is not read.
+    Heredoc lines (RUN <<EOF ... EOF) belong to their instruction, and their
+    text is not read.
     """
-    lines = text.splitlines()
+    lines = [
+        line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")
+    ]
     escape = "\\"
-    first = 0
-    # Docker looks for directives until the first line that is not one.
     for raw_line in lines:
-        match = DIRECTIVE.match(raw_line.strip())
-        if match is None:
+        match = DIRECTIVE.fullmatch(raw_line.lstrip(GO_SPACE))
+        if match is None or match.group(1).lower() not in DIRECTIVE_KEYS:
             break
         if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
             escape = match.group(2)
-        first += 1
+    continued = re.compile(re.escape(escape) + r"[ \t]*$")
     instructions = []
-    parts: list[str] = []
-    start = 0
-    # Heredoc words still open, in order: their lines are the body of the
-    # instruction that opened them, not instructions.
-    heredocs: list[tuple[str, bool]] = []
-    for number, raw_line in enumerate(lines[first:], start=first + 1):
-        if heredocs:
-            word, strip_tabs = heredocs[0]
-            if (raw_line.lstrip("\t") if strip_tabs else raw_line) == word:
-                heredocs.pop(0)
+    number = 0
+    while number < len(lines):
+        line = lines[number].lstrip(GO_SPACE)
+        number += 1
+        start = number
+        if line.startswith("#"):
             continue
-        stripped = raw_line.strip()
-        if not stripped or stripped.startswith("#"):
+        line, ended = _cut_continuation(line, continued)
+        if ended and not line:
             continue
-        if not parts:
-            start = number
-        if stripped.endswith(escape):
-            parts.append(stripped[: -len(escape)].strip())
-            continue
-        parts.append(stripped)
-        instruction = _instruction(start, " ".join(part for part in parts))
+        while not ended and number < len(lines):
+            part = lines[number]
+            number += 1
+            if not part.strip(GO_SPACE) or part.lstrip(GO_SPACE).startswith("#"):
+                continue
+            part, ended = _cut_continuation(part, continued)
+            line += part
+        instruction = _instruction(start, line)
         instructions.append(instruction)
-        parts = []
         if instruction.keyword in HEREDOC_KEYWORDS:
-            heredocs = [
-                (match.group(3), match.group(1) == "-")
-                for match in HEREDOC.finditer(instruction.arguments)
-            ]
-    if parts:
-        instructions.append(_instruction(start, " ".join(parts)))
+            # The lines up to each end word, in order, are the heredocs' text.
+            for word, strip_tabs in heredoc_words(instruction.arguments):
+                while number < len(lines):
+                    body_line = lines[number]
+                    number += 1
+                    if (body_line.lstrip("\t") if strip_tabs else body_line) == word:
+                        break
     return instructions
 
 
+def _cut_continuation(line: str, continued: re.Pattern[str]) -> tuple[str, bool]:
+    """Return `line` without its escape character, and whether the line ends there."""
+    match = continued.search(line)
+    if match is None:
+        return line, True
+    return line[: match.start()], False
+
+
+def heredoc_words(arguments: str) -> list[tuple[str, bool]]:
+    """Return the end word of each heredoc an instruction opens, and its `-`.
+
+    Only a whole word such as `<<EOF`, `<<-EOF`, `3<<EOF` or `<<"EOF"` opens
+    a heredoc: `a<<EOF` does not, as in Docker.
+    """
+    try:
+        words = shlex.split(arguments)
+    except ValueError:
+        words = arguments.split()
+    found = []
+    for word in words:
+        match = HEREDOC_WORD.fullmatch(word)
+        if match is not None and match.group(3):
+            found.append((match.group(3), match.group(2) == "-"))
+    return found
+
+
 def _instruction(line: int, text: str) -> Instruction:
-    keyword, _, arguments = text.partition(" ")
-    return Instruction(line, keyword.upper(), arguments.strip())
+    keyword, *arguments = KEYWORD_END.split(text.strip(GO_SPACE), maxsplit=1)
+    return Instruction(line, keyword.upper(), arguments[0] if arguments else "")
 
 
 def build_stages(instructions: list[Instruction]) -> list[list[Instruction]]:
@@ -429,9 +467,40 @@ class Dockerfile:
                 tokens = tokens[1:]
         return tokens
 
+    def uvicorn_variables(self) -> list[tuple[Instruction, str]]:
+        """Return each ENV in effect in the final stage that sets a UVICORN_ name."""
+        found = []
+        for index in self.stage_chain(len(self.stages) - 1):
+            for item in self.stages[index]:
+                if item.keyword == "ENV":
+                    found += [
+                        (item, name)
+                        for name in env_names(item.arguments)
+                        if name.startswith("UVICORN_")
+                    ]
+        return found
+
     def require_cmd(self) -> Instruction:
-        """Return the CMD, or fail if there is none or an ENTRYPOINT changes it."""
+        """Return the CMD, or fail if there is none or something else changes it.
+
+        An ENTRYPOINT changes what runs, and a UVICORN_ variable set by ENV
+        changes uvicorn's options (UVICORN_RELOAD=true is --reload), so
+        neither shows in the CMD.
+        """
         self.reject_entrypoint()
+        variables = self.uvicorn_variables()
+        if variables:
+            item, name = variables[0]
+            raise CheckFailed(
+                f"The Dockerfile sets {name} with ENV. uvicorn reads each UVICORN_ "
+                "variable as one of its options, so the CMD alone does not show how "
+                "the server runs.",
+                request=item.describe(),
+                expected="every uvicorn option in the CMD, and no UVICORN_ variable",
+                actual=", ".join(sorted({name for _, name in variables})),
+                hint=f"Which option does {name} stand for? Write it in the CMD, "
+                "where whoever reads the Dockerfile looks for it, and delete the ENV.",
+            )
         cmd = self.cmd
         if cmd is None:
             raise CheckFailed(
@@ -475,6 +544,17 @@ class Dockerfile:
             "puts itself in front of CMD's words. Can you delete the ENTRYPOINT "
             "and write the whole command in CMD?",
         )
+
+
+def env_names(arguments: str) -> list[str]:
+    """Return the names an ENV instruction sets: `A=1 B=2`, or `A value`."""
+    try:
+        words = shlex.split(arguments)
+    except ValueError:
+        words = arguments.split()
+    if words and "=" not in words[0]:
+        return words[:1]
+    return [word.partition("=")[0] for word in words if "=" in word]
 
 
 def python_list(arguments: str) -> list[str] | None:

@@ -135,3 +135,62 @@ def test_user_check_says_why_it_refuses_a_user(user: str, phrase: str) -> None:
             read(SOLUTION.replace("USER 10001", f"USER {user}"))
         )
     assert phrase in failure.value.summary
+
+
+# Dockerfiles that Docker reads differently from a plain line-by-line reading.
+# Each is the solution's Dockerfile with one edit, and the last USER Docker
+# sees, or None for none.
+USER_CASES = [
+    ("continued_mid_word", ("USER 10001\n", "USER 10001\nUS\\\nER 0\n"), "0"),
+    ("tab_after_keyword", ("USER 10001\n", "USER 10001\nUSER\t0\n"), "0"),
+    ("carriage_return_in_comment", ("USER 10001\n", "# user\rUSER 10001\n"), None),
+    ("line_separator_in_comment", ("USER 10001\n", "# user\u2028USER 10001\n"), None),
+    (
+        "word_before_heredoc",
+        ("USER 10001\n", "USER 10001\nRUN echo a<<EOF\nUSER 0\n"),
+        "0",
+    ),
+    (
+        "heredoc_with_stripped_tabs",
+        ("USER 10001\n", "RUN cat <<-EOT\n\tUSER 10001\n\tEOT\n"),
+        None,
+    ),
+    ("line_ends_in_crlf", ("USER 10001\n", "USER 10001\r\n"), "10001"),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "user"),
+    [case[1:] for case in USER_CASES],
+    ids=[case[0] for case in USER_CASES],
+)
+def test_reader_finds_the_user_docker_finds(
+    edit: tuple[str, str], user: str | None
+) -> None:
+    found = read(SOLUTION.replace(*edit)).user
+    assert (found.arguments if found else None) == user
+
+
+def test_directive_after_an_unknown_one_is_ignored() -> None:
+    text = "# foo=bar\n# escape=`\nFROM python\nRUN true \\\nUSER 0\n"
+    assert read(text).user is None
+
+
+def test_escape_directive_after_byte_order_mark_counts() -> None:
+    text = "\ufeff# escape=`\nFROM python\nRUN true `\nUSER 0\n"
+    assert read(text).user is None
+
+
+def test_cmd_continued_mid_keyword_is_the_last_cmd() -> None:
+    text = SOLUTION + 'CM\\\nD ["uvicorn", "main:app", "--reload"]\n'
+    assert read(text).cmd.arguments == '["uvicorn", "main:app", "--reload"]'
+
+
+@pytest.mark.parametrize(
+    "line", ["ENV UVICORN_RELOAD=true", "ENV UVICORN_UDS /tmp/app.sock"]
+)
+def test_uvicorn_variable_in_env_fails_the_cmd(line: str) -> None:
+    text = SOLUTION.replace("WORKDIR /app\n", f"WORKDIR /app\n{line}\n")
+    with pytest.raises(CheckFailed) as failure:
+        read(text).require_cmd()
+    assert "UVICORN_" in failure.value.summary
