@@ -209,12 +209,14 @@ def start(
     also_writable: Sequence[Path] = (),
     isolation: str | None = None,
     limits: Limits = LIMITS_DEFAULT,
+    stdin: int = subprocess.DEVNULL,
 ) -> SandboxedProcess:
     """Start `command` as learner code, in its own session, and return it.
 
     `writable` is the temporary folder the code may write in, and
     `also_writable` lists more such folders. The code can also read the
-    system's folders and the Python environment running this grader.
+    system's folders and the Python environment running this grader. Its
+    stdin is empty unless `stdin` is subprocess.PIPE.
     """
     level = isolation or current_isolation()
     folders = [writable, *also_writable]
@@ -232,6 +234,7 @@ def start(
             folders=list(zip(folders, folder_fds, strict=True)),
             level=level,
             limits=limits,
+            stdin=stdin,
         )
     finally:
         for fd in folder_fds:
@@ -247,6 +250,7 @@ def _start(
     folders: list[tuple[Path, int]],
     level: str,
     limits: Limits,
+    stdin: int,
 ) -> SandboxedProcess:
     # As root, a cgroup caps the memory and processes of everything the code
     # starts, together; rlimits cap each process on its own.
@@ -270,7 +274,7 @@ def _start(
                 wrapped,
                 cwd="/",
                 env=dict(env),
-                stdin=subprocess.DEVNULL,
+                stdin=stdin,
                 stdout=stdout,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -295,7 +299,7 @@ def _start(
         list(command),
         cwd=cwd,
         env=dict(env),
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=stdout,
         stderr=subprocess.STDOUT,
         start_new_session=True,

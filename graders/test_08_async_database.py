@@ -3,13 +3,19 @@
 The app keeps its database in the file DATABASE_PATH names, which this grader
 points into work_dir. Persistence is judged across `learner_app.restart()`, and
 the lock check opens that file with Python's sqlite3 module, as a second
-process writing to the same database would.
+process writing to the same database would: it takes the write lock, reads
+back a user the app created, and holds the lock while the app is asked to
+write, which the app must wait for.
 """
 
 import asyncio
+import contextlib
+import json
 import os
+import select
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -344,61 +350,99 @@ def test_duplicate_email_returns_409(http: httpx.Client) -> None:
     )
 
 
-# Takes and releases SQLite's write lock on the file in argv[1], waiting up to
-# argv[2] seconds, and prints the error if that fails.
+# Takes SQLite's write lock on the file in argv[1], waiting up to argv[2]
+# seconds, and prints one JSON line. It holds the email of the user whose id
+# is argv[4]: null if no row has it, with read_error if the table could not
+# be read. Without the lock, the line holds the error instead. In "hold" mode
+# (argv[3]) it keeps the lock until a line arrives on stdin; in "probe" mode
+# it lets go at once.
 LOCK_PROBE = """
-import sqlite3, sys
+import json, sqlite3, sys
+database, timeout, mode, user_id = sys.argv[1:5]
 try:
     connection = sqlite3.connect(
-        f"file:{sys.argv[1]}?mode=rw", uri=True, timeout=float(sys.argv[2]),
+        f"file:{database}?mode=rw", uri=True, timeout=float(timeout),
         isolation_level=None,
     )
     connection.execute("BEGIN IMMEDIATE")
+    try:
+        row = connection.execute(
+            "SELECT email FROM users WHERE id = ?", (int(user_id),)
+        ).fetchone()
+        answer = {"email": row[0] if row else None}
+    except sqlite3.Error as error:
+        answer = {"email": None, "read_error": f"{type(error).__name__}: {error}"}
+    print(json.dumps(answer), flush=True)
+    if mode == "hold":
+        sys.stdin.readline()
     connection.execute("ROLLBACK")
     connection.close()
 except sqlite3.Error as error:
-    print(f"{type(error).__name__}: {error}")
+    print(json.dumps({"error": f"{type(error).__name__}: {error}"}), flush=True)
 """
 # Seconds a sandboxed interpreter may take to start, on top of the lock wait.
 PROBE_START_SECONDS = 15.0
+# Seconds the held lock lasts while the app is asked to write, and the longest
+# the app may then take to respond: Python's sqlite3, under aiosqlite, waits
+# 5 s for a lock by default.
+HOLD_SECONDS = 1.0
+HELD_WRITE_TIMEOUT = 15.0
 
 
-def _probe_write_lock(database: Path) -> str | None:
-    """Take and release SQLite's write lock on `database`, returning any error.
+def _start_probe(database: Path, mode: str, user_id: int) -> sandbox.SandboxedProcess:
+    """Start the lock probe on `database` in a sandbox of its own.
 
-    The probe runs in a sandbox of its own, as the app's user. A link the app
-    puts at the database path, even between a check and the open, then leads
-    only where the app itself can reach, never to a file of the grader's.
+    It runs as the app's user. A link the app puts at the database path, even
+    between a check and the open, then leads only where the app itself can
+    reach, never to a file of the grader's.
     """
-    if database.is_symlink():
-        return "the database file is a symbolic link, not a file the app created"
     folder = database.parent
     command = [sys.executable, "-I", "-c", LOCK_PROBE, str(database)]
-    process = sandbox.start(
-        [*command, f"{LOCK_PROBE_TIMEOUT:g}"],
+    return sandbox.start(
+        [*command, f"{LOCK_PROBE_TIMEOUT:g}", mode, str(user_id)],
         cwd=folder,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
         stdout=subprocess.PIPE,
         writable=folder,
+        stdin=subprocess.PIPE if mode == "hold" else subprocess.DEVNULL,
     )
+
+
+def _probe_answer(process: sandbox.SandboxedProcess, timeout: float) -> dict[str, Any]:
+    """Read the probe's JSON line, or describe why there is none as an error."""
+    stdout = process.popen.stdout
+    assert stdout is not None
+    ready, _, _ = select.select([stdout], [], [], timeout)
+    if not ready:
+        return {"error": f"the lock probe did not answer within {timeout:g} s"}
+    line = stdout.readline(4096).decode("utf-8", errors="replace").strip()
     try:
-        output, _ = process.popen.communicate(
-            timeout=LOCK_PROBE_TIMEOUT + PROBE_START_SECONDS
-        )
-    except subprocess.TimeoutExpired:
-        return f"the lock probe did not finish within {PROBE_START_SECONDS:g} s"
+        answer = json.loads(line)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        code = process.popen.poll()
+        return {"error": line[-500:] or f"the lock probe exited with code {code}"}
+    return answer
+
+
+def _probe_write_lock(database: Path, user_id: int) -> dict[str, Any]:
+    """Take and release SQLite's write lock on `database`, reading one user.
+
+    Returns the probe's answer: the email stored for `user_id`, or an error.
+    """
+    if database.is_symlink():
+        return {
+            "error": "the database file is a symbolic link, not a file the app created"
+        }
+    process = _start_probe(database, "probe", user_id)
+    try:
+        return _probe_answer(process, LOCK_PROBE_TIMEOUT + PROBE_START_SECONDS)
     finally:
         process.kill()
-    text = output.decode("utf-8", errors="replace").strip()
-    if process.popen.returncode != 0:
-        return (
-            text[-500:] or f"the lock probe exited with code {process.popen.returncode}"
-        )
-    return text[-500:] or None
 
 
-def _expect_unlocked(database: Path, summary: str, request: str, hint: str) -> None:
-    """Fail unless another connection can take the write lock on `database` now."""
+def _expect_database_file(database: Path) -> None:
     if not database.is_file():
         raise CheckFailed(
             "There is no database file where DATABASE_PATH points.",
@@ -408,30 +452,109 @@ def _expect_unlocked(database: Path, summary: str, request: str, hint: str) -> N
             hint='Does the app connect to os.environ.get("DATABASE_PATH", '
             '"users.db") instead of a fixed file name?',
         )
-    error = _probe_write_lock(database)
-    if error is not None:
+
+
+def _expect_unlocked(
+    database: Path, user: dict[str, Any], summary: str, request: str, hint: str
+) -> None:
+    """Fail unless another connection can take the write lock on `database` now.
+
+    That connection also reads `user` from the file, which must hold it: a
+    user the API created is in the database DATABASE_PATH names.
+    """
+    _expect_database_file(database)
+    answer = _probe_write_lock(database, user["id"])
+    if "error" in answer:
         raise CheckFailed(
             summary,
             request=f"{request}, then a write to {database.name} from another "
             "connection",
             expected=f"the write lock within {LOCK_PROBE_TIMEOUT:g} s",
-            actual=error,
+            actual=str(answer["error"]),
             hint=hint,
+        )
+    if answer.get("email") != user["email"]:
+        raise CheckFailed(
+            "A user the app created is not in the database file DATABASE_PATH names.",
+            request=f"{request}, then SELECT email FROM users WHERE id = "
+            f"{user['id']} in {database.name} from another connection",
+            expected=f"the row with email {show(user['email'])}",
+            actual=str(
+                answer.get("read_error") or f"email {show(answer.get('email'))}"
+            ),
+            hint="Does the app keep its users in the file os.environ.get("
+            '"DATABASE_PATH", "users.db") names, in the table users, and '
+            "commit each insert?",
         )
 
 
-@pytest.mark.timeout(30)
+def _expect_app_waits_for_lock(
+    database: Path, learner_app: LearnerApp, user_id: int
+) -> None:
+    """Fail if the app writes while another connection holds the write lock.
+
+    SQLite makes a writer wait while another connection holds the lock, so a
+    201 before the lock is let go means the app turned SQLite's locking off
+    (`?nolock=1`), and two writers could then corrupt the file. An app that
+    waits, or answers an error, passes.
+    """
+    process = _start_probe(database, "hold", user_id)
+    try:
+        answer = _probe_answer(process, LOCK_PROBE_TIMEOUT + PROBE_START_SECONDS)
+        if "error" in answer:
+            raise CheckFailed(
+                "Another connection could not take the write lock on the database.",
+                request=f"a write to {database.name} from another connection",
+                expected=f"the write lock within {LOCK_PROBE_TIMEOUT:g} s",
+                actual=str(answer["error"]),
+                hint="Does a request leave a transaction open, without commit "
+                "or rollback?",
+            )
+        answered: list[httpx.Response] = []
+
+        def write() -> None:
+            with learner_app.client(timeout=HELD_WRITE_TIMEOUT) as client:
+                body = _user_body("Waiting Writer", "waiting@example.com")
+                answered.append(client.post("/users/", json=body))
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        writer.join(HOLD_SECONDS)
+        if answered and answered[0].status_code == 201:
+            raise CheckFailed(
+                "The app stored a user while another connection held the "
+                "database's write lock, so it does not use SQLite's locking.",
+                request=f"{describe_request(answered[0])} while another "
+                f"connection held the write lock on {database.name}",
+                expected="the app waits for the lock, or answers an error",
+                actual=f"{describe_response(answered[0])} before the lock was let go",
+                hint="Does the app connect with an option such as nolock=1? "
+                "Connect to the file by its path alone, as "
+                "aiosqlite.connect(DATABASE_PATH) does.",
+            )
+    finally:
+        stdin = process.popen.stdin
+        if stdin is not None:
+            with contextlib.suppress(OSError):
+                stdin.write(b"\n")
+                stdin.close()
+        process.kill()
+    writer.join(HELD_WRITE_TIMEOUT)
+
+
+@pytest.mark.timeout(60)
 def test_failed_insert_leaves_database_unlocked(
-    http: httpx.Client, work_dir: Path
+    http: httpx.Client, work_dir: Path, learner_app: LearnerApp
 ) -> None:
     """After a rejected duplicate, the database accepts the next write at once."""
     database = work_dir / DATABASE_FILE
-    created = http.post(
-        "/users/", json=_user_body("Barbara Liskov", "barbara@example.com")
-    )
+    body = _user_body("Barbara Liskov", "barbara@example.com")
+    created = http.post("/users/", json=body)
     expect_status(created, 201, hint=CREATE_HINT)
+    user = _expect_user(created, body["name"], body["email"], hint=CREATE_HINT)
     _expect_unlocked(
         database,
+        user,
         "The insert was never committed, so its transaction keeps the "
         "database locked for every other writer.",
         f"{describe_request(created)} (answered 201)",
@@ -449,6 +572,7 @@ def test_failed_insert_leaves_database_unlocked(
     )
     _expect_unlocked(
         database,
+        user,
         "The failed insert left its transaction open, so the database stays "
         "locked for every other writer.",
         f"{describe_request(duplicate)} (answered 409)",
@@ -456,6 +580,7 @@ def test_failed_insert_leaves_database_unlocked(
         "aiosqlite.IntegrityError? Until a commit or rollback ends the "
         "transaction, SQLite keeps the whole file locked for writing.",
     )
+    _expect_app_waits_for_lock(database, learner_app, user["id"])
 
     next_user = _create_user(http, "Barbara Colleague", "colleague@example.com")
     _expect_stored(
