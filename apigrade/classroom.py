@@ -37,6 +37,7 @@ from apigrade.report import (
     safe_name,
     submission_digest,
     validate_report,
+    visible_text,
     write_json_atomic,
     write_text_atomic,
 )
@@ -123,17 +124,21 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
                 f"learner folder {path.name!r} has no letters or digits in its name: "
                 "rename it, for example to the learner's user name"
             )
-        if name in RESERVED_NAMES:
+        # Compared without case: on a file system that ignores case (macOS's
+        # and Windows's by default) Class.json is class.json.
+        if name.casefold() in RESERVED_NAMES:
             raise TargetError(
                 f"learner folder {path.name!r} would give reports named like the "
                 f"class files ({name}.json, {name}.html): rename the folder"
             )
-        if name in learners:
+        if name.casefold() in learners:
+            other = learners[name.casefold()]
             raise TargetError(
-                f"learner folders {learners[name].folder.name!r} and {path.name!r} "
-                f"both give the report name {name!r}: rename one of them"
+                f"learner folders {other.folder.name!r} and {path.name!r} give the "
+                f"report names {other.name!r} and {name!r}, which differ only in "
+                "case, or not at all: rename one of them"
             )
-        learners[name] = Learner(name=name, folder=path.resolve())
+        learners[name.casefold()] = Learner(name=name, folder=path.resolve())
     if not learners:
         raise TargetError(
             f"submissions folder {shown!r} contains no learner folders: put one folder "
@@ -537,7 +542,7 @@ def gradebook_csv(summary: dict[str, Any], chapters: list[Chapter]) -> str:
 
 def _spreadsheet_safe(text: str) -> str:
     """Keep a spreadsheet from reading learner-influenced text as a formula."""
-    text = " ".join(text.split())
+    text = " ".join(visible_text(text).split())
     return "'" + text if text.startswith(("=", "+", "-", "@")) else text
 
 

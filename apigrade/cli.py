@@ -8,7 +8,6 @@ import getpass
 import json
 import logging
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -41,6 +40,7 @@ from apigrade.report import (
     build_report,
     safe_name,
     validate_report,
+    visible_text,
     write_json_atomic,
     write_text_atomic,
 )
@@ -52,7 +52,6 @@ logger = logging.getLogger("apigrade")
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 CLASS_STYLES = {"ok": "green", "error": "red", "timeout": "red", "crashed": "red"}
 STATUS_STYLES = {"passed": "green", "failed": "yellow", "error": "red"}
 
@@ -369,12 +368,13 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
 
 
 def terminal_safe(text: str) -> str:
-    """Drop control characters (escape sequences) from learner text, keeping lines.
+    """Make learner text safe to print: no escape sequences or reordering marks.
 
-    Lone surrogates, which no terminal encoding can write, become "?".
+    Lines and tabs stay. Lone surrogates, which no terminal encoding can
+    write, become "?".
     """
     text = text.encode("utf-8", errors="replace").decode("utf-8")
-    return CONTROL_CHARACTERS.sub("", text)
+    return visible_text(text)
 
 
 def print_summary(console: Console, report: dict[str, Any]) -> None:

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from apigrade.report import visible_text
+
 DISTRIBUTION_BINS = 10
 
 LEARNER_STATUSES = ("ok", "error", "timeout", "crashed", "not_graded")
@@ -696,4 +698,4 @@ def _format_percent(percent: float) -> str:
 
 
 def _escape(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(visible_text(str(value)), quote=True)

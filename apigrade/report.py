@@ -27,6 +27,12 @@ from apigrade.runner import (
 )
 
 FORMAT_VERSION = 1
+# Characters that change how the text around them shows: C0 and C1 controls
+# (terminal escape sequences) and the marks that reorder text, such as U+202E,
+# which shows the rest of its line right to left. Tab and new line stay.
+HIDDEN_CHARACTERS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 SCHEMA_PATH = Path(__file__).parent / "schema" / "report.schema.json"
 
 
@@ -198,3 +204,8 @@ def write_text_atomic(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def visible_text(text: str) -> str:
+    """Drop the characters that hide or reorder text, keeping lines and tabs."""
+    return HIDDEN_CHARACTERS.sub("", text)

@@ -209,11 +209,19 @@ def test_submissions_folder_errors_name_the_fix(course: Course, tmp_path: Path) 
         find_learners(course, tmp_path / "single")
     (tmp_path / "two" / "a b").mkdir(parents=True)
     (tmp_path / "two" / "a_b").mkdir()
-    with pytest.raises(TargetError, match="'a b' and 'a_b' both give"):
+    with pytest.raises(TargetError, match="'a b' and 'a_b' give the report names"):
         find_learners(course, tmp_path / "two")
     (tmp_path / "three" / "class").mkdir(parents=True)
     with pytest.raises(TargetError, match="named like the class files"):
         find_learners(course, tmp_path / "three")
+    # On a file system that ignores case, these would share a report file.
+    (tmp_path / "four" / "Class").mkdir(parents=True)
+    with pytest.raises(TargetError, match="named like the class files"):
+        find_learners(course, tmp_path / "four")
+    (tmp_path / "five" / "Ada").mkdir(parents=True)
+    (tmp_path / "five" / "ada").mkdir()
+    with pytest.raises(TargetError, match="differ only in case"):
+        find_learners(course, tmp_path / "five")
 
 
 def test_learner_folder_link_is_rejected(course: Course, tmp_path: Path) -> None:
@@ -231,7 +239,7 @@ def test_gradebook_keeps_text_out_of_formulas(course: Course) -> None:
             {
                 "learner": "ada",
                 "status": "error",
-                "reason": '=HYPERLINK("x")\nsecond line',
+                "reason": '=HYPERLINK("x")\nsecond\u202e line',
                 "score": 0,
                 "max_score": 4,
                 "percent": 0.0,

@@ -365,6 +365,8 @@ def test_terminal_output_drops_escape_sequences() -> None:
     assert terminal_safe("red \x1b[31mtext\x1b[2J\nnext\tline") == (
         "red [31mtext[2J\nnext\tline"
     )
+    # U+202E shows the rest of its line right to left, U+2067 a run of it.
+    assert terminal_safe("grade: \u202e01/01 \u2067x\u2069") == "grade: 01/01 x"
 
 
 def test_report_with_undecodable_name_is_written(tmp_path: Path) -> None:

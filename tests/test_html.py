@@ -363,6 +363,15 @@ def test_learner_page_escapes_hostile_text() -> None:
     assert "</pre><script>alert(2)</script>" in text
 
 
+def test_learner_page_drops_marks_that_reorder_text() -> None:
+    report = failing_report()
+    report["chapters"][1]["reason"] = "app said: \u202eKO 00/01\u202c fine"
+    markup = render_learner_html(report)
+    assert "\u202e" not in markup
+    assert "\u202c" not in markup
+    assert "app said: KO 00/01 fine" in "".join(parse_page(markup).text)
+
+
 def test_class_page_escapes_hostile_text(class_summary: dict[str, Any]) -> None:
     summary = copy.deepcopy(class_summary)
     summary["checks"][0]["name"] = HOSTILE_FEEDBACK
