@@ -64,6 +64,8 @@ SIGTERM_DELAY = 0.3
 WAIT_SECONDS = WORK_SECONDS
 EXIT_GRACE = 15.0
 
+# The signals that start uvicorn's graceful shutdown, as STOPSIGNAL names them.
+GRACEFUL_SIGNALS = {"TERM", "INT", "15", "2"}
 UVICORN_MODULE = ["-m", "uvicorn"]
 BIND_OPTIONS = ("--host", "--port", "--uds", "--fd")
 DEPENDENCY_FILES = re.compile(
@@ -110,12 +112,17 @@ class Instruction:
 # descriptor, `<<`, an optional `-` (strip leading tabs) and the end word.
 HEREDOC_KEYWORDS = {"RUN", "COPY", "ADD"}
 HEREDOC_WORD = re.compile(r"(\d*)<<(-?)([^<]*)")
-# A parser directive, such as `# escape=``, and the keys Docker knows: it
+# A parser directive, such as `# escape=``, and the keys Docker reads: it
 # stops looking for directives at the first line that is not one of these.
 DIRECTIVE = re.compile(
     r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*"
 )
 DIRECTIVE_KEYS = {"escape", "syntax", "check"}
+# Docker's own Dockerfile frontend, the only one a syntax directive may name:
+# any version, with a digest or not.
+DOCKER_FRONTEND = re.compile(
+    r"(docker\.io/)?docker/dockerfile(-upstream)?(:[\w.-]+)?(@sha256:[0-9a-f]{64})?"
+)
 # What Go's unicode.IsSpace accepts, which Docker trims from the start of a
 # line. Python's str.strip() would also trim \x1c to \x1f.
 GO_SPACE = (
@@ -139,16 +146,10 @@ def parse_dockerfile(text: str) -> list[Instruction]:
     Heredoc lines (RUN <<EOF ... EOF) belong to their instruction, and their
     text is not read.
     """
-    lines = [
-        line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")
-    ]
-    escape = "\\"
-    for raw_line in lines:
-        match = DIRECTIVE.fullmatch(raw_line.lstrip(GO_SPACE))
-        if match is None or match.group(1).lower() not in DIRECTIVE_KEYS:
-            break
-        if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
-            escape = match.group(2)
+    lines = dockerfile_lines(text)
+    escape = parser_directives(lines).get("escape", "\\")
+    if escape not in ("\\", "`"):
+        escape = "\\"
     continued = re.compile(re.escape(escape) + r"[ \t]*$")
     instructions = []
     number = 0
@@ -179,6 +180,22 @@ def parse_dockerfile(text: str) -> list[Instruction]:
                     if (body_line.lstrip("\t") if strip_tabs else body_line) == word:
                         break
     return instructions
+
+
+def dockerfile_lines(text: str) -> list[str]:
+    """Split a Dockerfile into lines as Docker does: at \\n, less one \\r, no BOM."""
+    return [line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")]
+
+
+def parser_directives(lines: Sequence[str]) -> dict[str, str]:
+    """Return the parser directives at the top of a Dockerfile, keys in lower case."""
+    found: dict[str, str] = {}
+    for raw_line in lines:
+        match = DIRECTIVE.fullmatch(raw_line.lstrip(GO_SPACE))
+        if match is None or match.group(1).lower() not in DIRECTIVE_KEYS:
+            break
+        found.setdefault(match.group(1).lower(), match.group(2))
+    return found
 
 
 def _cut_continuation(line: str, continued: re.Pattern[str]) -> tuple[str, bool]:
@@ -324,6 +341,7 @@ class Dockerfile:
     path: Path
     stages: list[list[Instruction]]
     arguments: dict[str, str | None] = field(default_factory=dict)
+    syntax: str | None = None
 
     @property
     def stage(self) -> list[Instruction]:
@@ -371,6 +389,25 @@ class Dockerfile:
                 return index
         return None
 
+    def instructions(self, index: int) -> list[Instruction]:
+        """Return stage `index` as Docker builds it: FROM, triggers, its own lines.
+
+        The triggers are the ONBUILD instructions of the stage it is built
+        FROM, which Docker runs right after that FROM.
+        """
+        stage = self.stages[index]
+        if not stage or stage[0].keyword != "FROM":
+            return stage
+        base = self.find_stage(self.base_image(stage[0]), index)
+        if base is None:
+            return stage
+        triggers = [
+            _instruction(item.line, item.arguments)
+            for item in self.stages[base]
+            if item.keyword == "ONBUILD"
+        ]
+        return [stage[0], *triggers, *stage[1:]]
+
     def stage_chain(self, index: int) -> list[int]:
         """Return stage `index` and the stages it is built FROM, nearest first."""
         chain = [index]
@@ -393,7 +430,9 @@ class Dockerfile:
         """
         for index in self.stage_chain(len(self.stages) - 1):
             found = [
-                item for item in self.stages[index] if item.keyword == "ENTRYPOINT"
+                item
+                for item in self.instructions(index)
+                if item.keyword == "ENTRYPOINT"
             ]
             if found:
                 return None if exec_form(found[-1].arguments) == [] else found[-1]
@@ -432,8 +471,9 @@ class Dockerfile:
         sets an ENTRYPOINT, which clears the CMD it inherits.
         """
         for index in self.stage_chain(len(self.stages) - 1):
-            keywords = [item.keyword for item in self.stages[index]]
-            commands = [item for item in self.stages[index] if item.keyword == "CMD"]
+            stage = self.instructions(index)
+            keywords = [item.keyword for item in stage]
+            commands = [item for item in stage if item.keyword == "CMD"]
             if commands:
                 return commands[-1]
             if "ENTRYPOINT" in keywords:
@@ -441,10 +481,25 @@ class Dockerfile:
         return None
 
     @property
+    def stop_signal(self) -> Instruction | None:
+        """The STOPSIGNAL in effect in the final stage, inherited or its own."""
+        for index in self.stage_chain(len(self.stages) - 1):
+            found = [
+                item
+                for item in self.instructions(index)
+                if item.keyword == "STOPSIGNAL"
+            ]
+            if found:
+                return found[-1]
+        return None
+
+    @property
     def user(self) -> Instruction | None:
         """The USER in effect in the final stage, inherited or its own, or None."""
         for index in self.stage_chain(len(self.stages) - 1):
-            users = [item for item in self.stages[index] if item.keyword == "USER"]
+            users = [
+                item for item in self.instructions(index) if item.keyword == "USER"
+            ]
             if users:
                 return users[-1]
         return None
@@ -471,7 +526,7 @@ class Dockerfile:
         """Return each ENV in effect in the final stage that sets a UVICORN_ name."""
         found = []
         for index in self.stage_chain(len(self.stages) - 1):
-            for item in self.stages[index]:
+            for item in self.instructions(index):
                 if item.keyword == "ENV":
                     found += [
                         (item, name)
@@ -579,7 +634,12 @@ def dockerfile(app_dir: Path) -> Dockerfile | None:
         return None
     text = path.read_text(encoding="utf-8", errors="replace")
     instructions = parse_dockerfile(text)
-    return Dockerfile(path, build_stages(instructions), global_arguments(instructions))
+    return Dockerfile(
+        path,
+        build_stages(instructions),
+        global_arguments(instructions),
+        parser_directives(dockerfile_lines(text)).get("syntax"),
+    )
 
 
 def require_dockerfile(dockerfile: Dockerfile | None) -> Dockerfile:
@@ -590,6 +650,18 @@ def require_dockerfile(dockerfile: Dockerfile | None) -> Dockerfile:
             expected="a file named Dockerfile next to main.py",
             actual="no such file",
             hint="Did you name the file exactly Dockerfile, with no extension?",
+        )
+    if dockerfile.syntax is not None and not DOCKER_FRONTEND.fullmatch(
+        dockerfile.syntax
+    ):
+        raise CheckFailed(
+            "The Dockerfile's syntax directive asks for a frontend other than "
+            "Docker's own, which may read the file in a way of its own.",
+            request="read the first lines of Dockerfile",
+            expected="no syntax directive, or # syntax=docker/dockerfile:1",
+            actual=f"# syntax={dockerfile.syntax}",
+            hint="The grader reads the file as Docker's own frontend does. "
+            "Does the image need another one?",
         )
     return dockerfile
 
@@ -1029,6 +1101,19 @@ def test_dockerfile_limits_graceful_shutdown(dockerfile: Dockerfile | None) -> N
     """The CMD sets --timeout-graceful-shutdown below Docker's 10 s stop timeout."""
     found = require_dockerfile(dockerfile)
     cmd = found.require_cmd()
+    stop_signal = found.stop_signal
+    if stop_signal is not None:
+        name = stop_signal.arguments.strip().upper().removeprefix("SIG")
+        if name not in GRACEFUL_SIGNALS:
+            raise CheckFailed(
+                "The Dockerfile changes the signal docker stop sends, and uvicorn "
+                "shuts down gracefully only on SIGTERM or SIGINT.",
+                request=stop_signal.describe(),
+                expected="no STOPSIGNAL, or STOPSIGNAL SIGTERM",
+                actual=f"STOPSIGNAL {stop_signal.arguments}",
+                hint="docker stop sends the STOPSIGNAL, then SIGKILL 10 s later. "
+                "Which signal starts uvicorn's graceful shutdown?",
+            )
     value = option_value(found.cmd_tokens(), "--timeout-graceful-shutdown")
     hint = (
         "docker stop sends SIGTERM, waits 10 s, then sends SIGKILL: does the CMD "

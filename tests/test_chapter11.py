@@ -194,3 +194,70 @@ def test_uvicorn_variable_in_env_fails_the_cmd(line: str) -> None:
     with pytest.raises(CheckFailed) as failure:
         read(text).require_cmd()
     assert "UVICORN_" in failure.value.summary
+
+
+ONBUILD_BASE = (
+    "FROM python:3.12-slim AS base\n"
+    "USER 10001\n"
+    'CMD ["uvicorn", "main:app", "--workers", "2"]\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "attribute", "arguments"),
+    [
+        ("ONBUILD USER 0", "user", "0"),
+        ('ONBUILD CMD ["uvicorn", "main:app", "--reload"]', "cmd", None),
+        ('ONBUILD ENTRYPOINT ["sleep", "infinity"]', "entrypoint", None),
+    ],
+)
+def test_onbuild_trigger_runs_in_the_stage_built_from_it(
+    trigger: str, attribute: str, arguments: str | None
+) -> None:
+    dockerfile = read(f"{ONBUILD_BASE}{trigger}\nFROM base\n")
+    found = getattr(dockerfile, attribute)
+    assert found.arguments == (arguments or trigger.split(" ", 2)[2])
+    # The stage with the ONBUILD line does not run its own trigger.
+    assert getattr(read(f"{ONBUILD_BASE}{trigger}\n"), attribute) != found
+
+
+@pytest.mark.parametrize(
+    ("line", "passes"),
+    [
+        ("STOPSIGNAL SIGTERM", True),
+        ("STOPSIGNAL 2", True),
+        ("STOPSIGNAL SIGKILL", False),
+    ],
+)
+def test_stop_signal_must_start_a_graceful_shutdown(line: str, passes: bool) -> None:
+    text = SOLUTION.replace("EXPOSE 8000\n", f"EXPOSE 8000\n{line}\n")
+    if passes:
+        grader.test_dockerfile_limits_graceful_shutdown(read(text))
+        return
+    with pytest.raises(CheckFailed, match="changes the signal docker stop sends"):
+        grader.test_dockerfile_limits_graceful_shutdown(read(text))
+
+
+@pytest.mark.parametrize(
+    ("directive", "passes"),
+    [
+        ("# syntax=docker/dockerfile:1", True),
+        ("# syntax=docker.io/docker/dockerfile:1.7-labs", True),
+        ("# syntax=example/frontend:latest", False),
+    ],
+)
+def test_syntax_directive_must_name_dockers_frontend(
+    directive: str, passes: bool
+) -> None:
+    text = f"{directive}\n{SOLUTION}"
+    dockerfile = grader.Dockerfile(
+        Path("Dockerfile"),
+        grader.build_stages(grader.parse_dockerfile(text)),
+        {},
+        grader.parser_directives(grader.dockerfile_lines(text)).get("syntax"),
+    )
+    if passes:
+        grader.require_dockerfile(dockerfile)
+        return
+    with pytest.raises(CheckFailed, match="frontend other than Docker's own"):
+        grader.require_dockerfile(dockerfile)
