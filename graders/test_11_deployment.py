@@ -428,14 +428,23 @@ class Dockerfile:
         `ENTRYPOINT []` clears it. NOTE: an ENTRYPOINT set by a base image from
         a registry is not seen, but python:3.12-slim sets none.
         """
+        found = self.in_effect("ENTRYPOINT")
+        if found is None or exec_form(found.arguments) == []:
+            return None
+        return found
+
+    def in_effect(self, keyword: str) -> Instruction | None:
+        """Return the last `keyword` instruction in effect in the final stage.
+
+        That is the final stage's own, or else the one it inherits from the
+        nearest stage it is built FROM that has one.
+        """
         for index in self.stage_chain(len(self.stages) - 1):
             found = [
-                item
-                for item in self.instructions(index)
-                if item.keyword == "ENTRYPOINT"
+                item for item in self.instructions(index) if item.keyword == keyword
             ]
             if found:
-                return None if exec_form(found[-1].arguments) == [] else found[-1]
+                return found[-1]
         return None
 
     def installs_dependencies(self, item: Instruction) -> bool:
@@ -483,26 +492,12 @@ class Dockerfile:
     @property
     def stop_signal(self) -> Instruction | None:
         """The STOPSIGNAL in effect in the final stage, inherited or its own."""
-        for index in self.stage_chain(len(self.stages) - 1):
-            found = [
-                item
-                for item in self.instructions(index)
-                if item.keyword == "STOPSIGNAL"
-            ]
-            if found:
-                return found[-1]
-        return None
+        return self.in_effect("STOPSIGNAL")
 
     @property
     def user(self) -> Instruction | None:
         """The USER in effect in the final stage, inherited or its own, or None."""
-        for index in self.stage_chain(len(self.stages) - 1):
-            users = [
-                item for item in self.instructions(index) if item.keyword == "USER"
-            ]
-            if users:
-                return users[-1]
-        return None
+        return self.in_effect("USER")
 
     def cmd_tokens(self) -> list[str]:
         """Return the CMD as a list of words, from either form.
