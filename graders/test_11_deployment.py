@@ -9,7 +9,9 @@ builds or runs a container. The Dockerfile's other rules are read statically.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
+import posixpath
 import re
 import shlex
 import subprocess
@@ -489,6 +491,35 @@ class Dockerfile:
                 return None
         return None
 
+    def code_placement(self) -> tuple[str, list[tuple[Instruction, str]]] | None:
+        """Return the final stage's working folder, and where its COPYs put main.py.
+
+        Each place is a path main.py may land at: a file copied to a
+        destination without a trailing slash lands at it, or in it when it is
+        a folder, so both count. Returns None when a variable, or a COPY from
+        another stage, leaves a path unknown.
+        """
+        last = len(self.stages) - 1
+        chain = self.stage_chain(last)
+        folder = "/"
+        for index in reversed(chain[1:]):
+            for item in self.instructions(index):
+                if item.keyword == "WORKDIR":
+                    if "$" in item.arguments:
+                        return None
+                    folder = posixpath.join(folder, single_word(item.arguments))
+        places: list[tuple[Instruction, str]] = []
+        for item in self.instructions(last):
+            if item.keyword == "WORKDIR":
+                if "$" in item.arguments:
+                    return None
+                folder = posixpath.join(folder, single_word(item.arguments))
+            elif item.keyword in ("COPY", "ADD"):
+                if "$" in item.arguments or "--from" in item.arguments:
+                    return None
+                places += [(item, path) for path in main_py_places(item, folder)]
+        return posixpath.normpath(folder), places
+
     @property
     def stop_signal(self) -> Instruction | None:
         """The STOPSIGNAL in effect in the final stage, inherited or its own."""
@@ -594,6 +625,39 @@ class Dockerfile:
             "puts itself in front of CMD's words. Can you delete the ENTRYPOINT "
             "and write the whole command in CMD?",
         )
+
+
+def single_word(arguments: str) -> str:
+    """Return an instruction's one argument, its quotes taken off as Docker does."""
+    try:
+        words = shlex.split(arguments)
+    except ValueError:
+        words = []
+    return words[0] if len(words) == 1 else arguments.strip()
+
+
+def main_py_places(item: Instruction, folder: str) -> list[str]:
+    """Return where a COPY or ADD run in `folder` may put the chapter's main.py."""
+    try:
+        words = exec_form(item.arguments) or shlex.split(item.arguments)
+    except ValueError:
+        words = item.arguments.split()
+    words = [word for word in words if not word.startswith("--")]
+    if len(words) < 2:
+        return []
+    *sources, destination = words
+    into = posixpath.normpath(posixpath.join(folder, destination))
+    as_folder = destination.endswith("/") or len(sources) > 1
+    places: list[str] = []
+    for source in sources:
+        name = posixpath.normpath(source).lstrip("/")
+        if name == ".":
+            places.append(posixpath.join(into, "main.py"))
+        elif fnmatch.fnmatchcase("main.py", name):
+            places.append(posixpath.join(into, "main.py"))
+            if not as_folder and not any(mark in name for mark in "*?["):
+                places.append(into)
+    return places
 
 
 def env_names(arguments: str) -> list[str]:
@@ -1140,7 +1204,7 @@ def test_dockerfile_limits_graceful_shutdown(dockerfile: Dockerfile | None) -> N
 def test_dockerfile_installs_dependencies_first(
     dockerfile: Dockerfile | None,
 ) -> None:
-    """The Dockerfile installs the dependencies before it copies the code."""
+    """The Dockerfile installs the dependencies, then copies the code where it runs."""
     found = require_dockerfile(dockerfile)
     install = next(
         (item for item in found.stage if found.installs_dependencies(item)), None
@@ -1183,6 +1247,41 @@ def test_dockerfile_installs_dependencies_first(
             hint="Docker rebuilds every layer after the first one that changed: "
             "which order keeps the install layer cached when only main.py changes?",
         )
+    expect_main_py_in_app_folder(found)
+
+
+def expect_main_py_in_app_folder(found: Dockerfile) -> None:
+    """Fail unless a COPY puts main.py in the folder uvicorn imports it from.
+
+    That is the final WORKDIR, or the CMD's --app-dir taken from there.
+    """
+    placement = found.code_placement()
+    if placement is None:
+        return
+    folder, places = placement
+    try:
+        app_dir = option_value(found.cmd_tokens(), "--app-dir")
+    except CheckFailed:
+        app_dir = None
+    if app_dir is not None:
+        if "$" in app_dir:
+            return
+        folder = posixpath.normpath(posixpath.join(folder, app_dir))
+    wanted = posixpath.join(folder, "main.py")
+    if any(path == wanted for _, path in places):
+        return
+    raise CheckFailed(
+        "main.py is not copied to the folder the container starts in, so "
+        "`uvicorn main:app` would not find it.",
+        request="read Dockerfile",
+        expected=f"a COPY that puts main.py at {wanted}",
+        actual="; ".join(
+            f"{item.describe()} puts it at {path}" for item, path in places
+        )
+        or "no COPY brings in main.py",
+        hint="Which folder does the last WORKDIR make the current one when the "
+        "container starts, and where does your COPY put main.py?",
+    )
 
 
 def run_commands(arguments: str) -> list[list[str]]:

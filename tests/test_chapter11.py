@@ -261,3 +261,26 @@ def test_syntax_directive_must_name_dockers_frontend(
         return
     with pytest.raises(CheckFailed, match="frontend other than Docker's own"):
         grader.require_dockerfile(dockerfile)
+
+
+@pytest.mark.parametrize(
+    ("edit", "passes"),
+    [
+        (("COPY main.py .", "COPY . ."), True),
+        (("COPY main.py .", "COPY main.py /app/main.py"), True),
+        (("COPY main.py .", "COPY *.py ./"), True),
+        (("WORKDIR /app", "WORKDIR /srv\nWORKDIR app"), True),
+        (("COPY main.py .", "COPY main.py /srv/"), False),
+        (("COPY main.py .", "COPY main.py code/"), False),
+        (('"main:app",', '"main:app", "--app-dir", "/srv",'), False),
+    ],
+)
+def test_main_py_must_land_where_uvicorn_imports_it(
+    edit: tuple[str, str], passes: bool
+) -> None:
+    dockerfile = read(SOLUTION.replace(*edit))
+    if passes:
+        grader.expect_main_py_in_app_folder(dockerfile)
+        return
+    with pytest.raises(CheckFailed, match=r"main\.py is not copied to the folder"):
+        grader.expect_main_py_in_app_folder(dockerfile)
