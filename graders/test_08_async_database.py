@@ -386,6 +386,8 @@ PROBE_START_SECONDS = 15.0
 # the app may then take to respond: Python's sqlite3, under aiosqlite, waits
 # 5 s for a lock by default.
 HOLD_SECONDS = 1.0
+# Seconds to wait for a probe that printed something else to end.
+PROBE_EXIT_SECONDS = 2.0
 HELD_WRITE_TIMEOUT = 15.0
 
 
@@ -421,8 +423,15 @@ def _probe_answer(process: sandbox.SandboxedProcess, timeout: float) -> dict[str
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
+        # Not the probe's line, such as the start of a traceback: the rest of
+        # the output, once the probe has ended, says more.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.popen.wait(timeout=PROBE_EXIT_SECONDS)
+        if process.popen.poll() is not None:
+            line += "\n" + stdout.read(4096).decode("utf-8", errors="replace")
         code = process.popen.poll()
-        return {"error": line[-500:] or f"the lock probe exited with code {code}"}
+        text = line.strip()[-500:]
+        return {"error": text or f"the lock probe exited with code {code}"}
     return answer
 
 

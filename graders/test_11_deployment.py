@@ -83,6 +83,10 @@ RUN_OPTIONS = re.compile(r"^(?:--\S+\s+)*")
 PIP_PROGRAM = re.compile(r"pip(3(\.\d+)?)?")
 PYTHON_PROGRAM = re.compile(r"python(3(\.\d+)?)?")
 REQUIREMENTS_FILE = "requirements.txt"
+# A package name at the start of a requirements line, and how many files the
+# -r lines of requirements.txt may lead to.
+REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_REQUIREMENT_FILES = 10
 
 
 @pytest.fixture(scope="module")
@@ -1230,6 +1234,8 @@ def test_dockerfile_installs_dependencies_first(
             "that runs pip counts, not text that mentions it, such as the "
             "argument of echo.",
         )
+    expect_requirements_in_image(found, install)
+    expect_requirements_name(found.path.parent, ("fastapi", "uvicorn"))
     if code is None:
         raise CheckFailed(
             "The Dockerfile copies no code into the image.",
@@ -1248,6 +1254,80 @@ def test_dockerfile_installs_dependencies_first(
             "which order keeps the install layer cached when only main.py changes?",
         )
     expect_main_py_in_app_folder(found)
+
+
+def expect_requirements_in_image(found: Dockerfile, install: Instruction) -> None:
+    """Fail unless requirements.txt is in the image when the RUN installs it.
+
+    A COPY or ADD of it (or of the whole folder) before the RUN, in its stage
+    or a stage it is built FROM, brings it in; so does a RUN --mount. An
+    install by COPY --from of another stage is that stage's business.
+    """
+    options = RUN_OPTIONS.match(install.arguments)
+    if install.keyword != "RUN" or (options is not None and "--mount" in options[0]):
+        return
+    last = len(found.stages) - 1
+    earlier = [
+        item
+        for index in found.stage_chain(last)[1:]
+        for item in found.instructions(index)
+    ]
+    earlier += [item for item in found.instructions(last) if item.line < install.line]
+    for item in earlier:
+        if item.keyword not in ("COPY", "ADD") or "--from" in item.arguments:
+            continue
+        try:
+            words = exec_form(item.arguments) or shlex.split(item.arguments)
+        except ValueError:
+            words = item.arguments.split()
+        sources = [word for word in words if not word.startswith("--")][:-1]
+        for source in sources:
+            name = posixpath.normpath(source).lstrip("/")
+            if name == "." or fnmatch.fnmatchcase(REQUIREMENTS_FILE, name):
+                return
+    raise CheckFailed(
+        "requirements.txt is not in the image when pip installs it: no COPY "
+        "before that RUN brings it in, so the build fails.",
+        request=install.describe(),
+        expected="COPY requirements.txt . before the RUN that installs it",
+        actual=f"no COPY or ADD of requirements.txt before line {install.line}",
+        hint="The build context is not in the image until a COPY puts it "
+        "there: which line copies requirements.txt in?",
+    )
+
+
+def expect_requirements_name(folder: Path, packages: Sequence[str]) -> None:
+    """Fail unless requirements.txt, or a file it includes, names `packages`."""
+    names: set[str] = set()
+    pending = [REQUIREMENTS_FILE]
+    seen: set[str] = set()
+    while pending and len(seen) < MAX_REQUIREMENT_FILES:
+        name = pending.pop()
+        # Only files inside the chapter folder, which is what the build sees.
+        relative = PurePosixPath(name)
+        if name in seen or relative.is_absolute() or ".." in relative.parts:
+            continue
+        seen.add(name)
+        text = read_learner_file(folder / name) or ""
+        for line in text.splitlines():
+            words = line.split("#", 1)[0].split()
+            if words[:1] in (["-r"], ["--requirement"]) and len(words) > 1:
+                pending.append(words[1])
+            elif words and not words[0].startswith("-"):
+                match = REQUIREMENT_NAME.match(words[0])
+                if match:
+                    names.add(re.sub(r"[-_.]+", "-", match.group(0)).lower())
+    missing = [package for package in packages if package not in names]
+    if missing:
+        raise CheckFailed(
+            f"requirements.txt does not name {' and '.join(missing)}, so the "
+            "image would not have what the CMD runs.",
+            request=f"read {REQUIREMENTS_FILE}",
+            expected=f"a line for each of {', '.join(packages)}",
+            actual=f"names: {', '.join(sorted(names)) or 'none'}",
+            hint="`uvicorn main:app` needs uvicorn and FastAPI installed in the "
+            "image. Are both in requirements.txt, as the starter gives them?",
+        )
 
 
 def expect_main_py_in_app_folder(found: Dockerfile) -> None:

@@ -284,3 +284,41 @@ def test_main_py_must_land_where_uvicorn_imports_it(
         return
     with pytest.raises(CheckFailed, match=r"main\.py is not copied to the folder"):
         grader.expect_main_py_in_app_folder(dockerfile)
+
+
+def test_requirements_must_be_copied_before_the_install() -> None:
+    found = read(SOLUTION.replace("COPY requirements.txt .\n", ""))
+    install = next(item for item in found.stage if found.installs_dependencies(item))
+    with pytest.raises(CheckFailed, match="not in the image when pip installs it"):
+        grader.expect_requirements_in_image(found, install)
+    mounted = SOLUTION.replace("COPY requirements.txt .\n", "").replace(
+        "RUN pip", "RUN --mount=type=bind,source=requirements.txt,target=r.txt pip"
+    )
+    found = read(mounted)
+    install = next(item for item in found.stage if found.installs_dependencies(item))
+    grader.expect_requirements_in_image(found, install)
+
+
+@pytest.mark.parametrize(
+    ("files", "missing"),
+    [
+        ({"requirements.txt": "fastapi==1\nuvicorn[standard]==2\n"}, None),
+        ({"requirements.txt": "-r base.txt\nfastapi\n", "base.txt": "Uvicorn\n"}, None),
+        ({"requirements.txt": "fastapi==1\n# uvicorn==2\n"}, "uvicorn"),
+        ({"requirements.txt": "-r ../outside.txt\nfastapi\n"}, "uvicorn"),
+        ({}, "fastapi and uvicorn"),
+    ],
+)
+def test_requirements_must_name_what_the_cmd_runs(
+    tmp_path: Path, files: dict[str, str], missing: str | None
+) -> None:
+    (tmp_path / "outside.txt").write_text("uvicorn\n")
+    folder = tmp_path / "chapter"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    if missing is None:
+        grader.expect_requirements_name(folder, ("fastapi", "uvicorn"))
+        return
+    with pytest.raises(CheckFailed, match=f"does not name {missing}"):
+        grader.expect_requirements_name(folder, ("fastapi", "uvicorn"))
