@@ -22,6 +22,7 @@ from apigrade.course import Chapter, Course
 from apigrade.runner import (
     MAX_COPIED_FILE,
     ChapterResult,
+    ChapterTooLarge,
     CheckResult,
     iter_submission_files,
 )
@@ -70,7 +71,11 @@ def reason_summary(reason: str | None, limit: int = 300) -> str:
 
 
 def submission_digest(target: Path, chapters: list[Chapter]) -> str:
-    """Hash the files of the graded chapter folders: names and contents."""
+    """Hash what the copy for grading takes: names, contents, links, folders.
+
+    The copy sets file modes and times of its own (see runner's copy), so
+    the app sees none of the originals' and they are left out.
+    """
     digest = hashlib.sha256()
     for chapter in chapters:
         folder = target / chapter.folder
@@ -79,11 +84,21 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
             # points at.
             digest.update(b"folder-link:" + os.fsencode(os.readlink(folder)) + b"\0")
             continue
-        for path in iter_submission_files([folder]):
+        try:
+            paths = list(iter_submission_files([folder]))
+        except ChapterTooLarge:
+            # Graded as an error that names this folder, so never shared.
+            digest.update(b"too-large:" + os.fsencode(str(folder.absolute())) + b"\0")
+            continue
+        for path in paths:
             name = os.fsencode(path.relative_to(target).as_posix())
             digest.update(name + b"\0")
             if path.is_symlink():
                 digest.update(b"link:" + os.fsencode(os.readlink(path)) + b"\0")
+                continue
+            if path.is_dir():
+                # Empty folders too: the app sees them in its copy.
+                digest.update(b"folder\0")
                 continue
             size = path.stat().st_size
             if size > MAX_COPIED_FILE:

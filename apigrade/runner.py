@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fnmatch
 import json
 import logging
 import os
@@ -251,9 +252,7 @@ def _run_grader(
     app_dir = work_dir / "app"
     left_out: list[str] = []
     try:
-        shutil.copytree(
-            source, app_dir, symlinks=True, ignore=_entries_to_skip(source, left_out)
-        )
+        copy_chapter(source, app_dir, left_out)
     except ChapterTooLarge as error:
         return _error_result(
             chapter,
@@ -463,6 +462,41 @@ def _entries_to_skip(
     return skip
 
 
+def copy_chapter(source: Path, app_dir: Path, left_out: list[str]) -> None:
+    """Copy a chapter folder for grading, adding what it leaves out to `left_out`.
+
+    Contents only: modes and times are the copy's own, so an app cannot tell
+    two submissions with the same digest apart by them.
+    """
+    shutil.copytree(
+        source,
+        app_dir,
+        symlinks=True,
+        ignore=_entries_to_skip(source, left_out),
+        copy_function=shutil.copyfile,
+    )
+    _reset_folder_metadata(app_dir)
+
+
+def _reset_folder_metadata(root: Path) -> None:
+    """Give every folder under `root` mode 0755 and the current time.
+
+    copytree copies a folder's mode and times from the original; files
+    copied with copyfile already have their own.
+    """
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as entries:
+            stack += [
+                Path(entry.path)
+                for entry in entries
+                if entry.is_dir(follow_symlinks=False)
+            ]
+        os.chmod(folder, 0o755)
+        os.utime(folder)
+
+
 class ChapterTooLarge(Exception):
     """A chapter folder has too many entries or bytes to be copied for grading."""
 
@@ -619,20 +653,21 @@ def _error_result(chapter: Chapter, reason: str) -> ChapterResult:
 def iter_submission_files(
     folders: Iterable[Path], limit: int = MAX_CHAPTER_ENTRIES
 ) -> Iterable[Path]:
-    """Yield the files and links grading reads, sorted, skipping caches.
+    """Yield the files, links and folders the copy for grading takes, sorted.
 
-    The walk keeps its own stack rather than recursing, so a folder nested
-    thousands deep cannot exhaust Python's recursion limit. It stops after
-    `limit` entries per folder: a bigger chapter is not graded anyway.
+    It leaves out what the copy leaves out (IGNORED_NAMES), and those do not
+    count towards `limit`. The walk keeps its own stack rather than
+    recursing, so a folder nested thousands deep cannot exhaust Python's
+    recursion limit. Past `limit` entries in a folder it raises
+    ChapterTooLarge, as the copy does.
     """
-    skipped = {"__pycache__", ".pytest_cache", ".venv", "venv", ".git"}
     for folder in folders:
         if not folder.is_dir() or folder.is_symlink():
             continue
         found: list[Path] = []
         stack = [folder]
-        seen = 0
-        while stack and seen <= limit:
+        counted = 0
+        while stack:
             current = stack.pop()
             try:
                 entries = os.scandir(current)
@@ -640,14 +675,20 @@ def iter_submission_files(
                 continue
             with entries:
                 for entry in entries:
-                    seen += 1
-                    if seen > limit:
-                        break
-                    if entry.name in skipped:
+                    if any(
+                        fnmatch.fnmatchcase(entry.name, name) for name in IGNORED_NAMES
+                    ):
                         continue
+                    # Counted as the copy counts: FIFOs and such too.
+                    counted += 1
+                    if counted > limit:
+                        raise ChapterTooLarge(
+                            f"contains more than {limit} files and folders"
+                        )
                     path = Path(entry.path)
-                    if entry.is_symlink() or entry.is_file(follow_symlinks=False):
+                    if entry.is_dir(follow_symlinks=False):
                         found.append(path)
-                    elif entry.is_dir(follow_symlinks=False):
                         stack.append(path)
+                    elif entry.is_symlink() or entry.is_file(follow_symlinks=False):
+                        found.append(path)
         yield from sorted(found)

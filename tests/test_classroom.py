@@ -29,7 +29,7 @@ from apigrade.classroom import (
 )
 from apigrade.course import Chapter, Course
 from apigrade.errors import TargetError
-from apigrade.report import validate_report
+from apigrade.report import submission_digest, validate_report
 from apigrade.runner import ChapterResult
 from tests.conftest import ROOT
 
@@ -367,3 +367,59 @@ def test_folders_without_files_are_not_shared(course: Course, tmp_path: Path) ->
     assert "is a link" in bob
     assert "is a link" not in eve
     assert str(submissions / "eve") in eve
+
+
+def test_digest_tells_apart_what_the_copy_keeps(course: Course, tmp_path: Path) -> None:
+    chapter = course.chapters[0]
+    for name in ("a", "b"):
+        shutil.copytree(ROOT / "solutions" / FIRST_APP, tmp_path / name / FIRST_APP)
+
+    def digest(name: str) -> str:
+        return submission_digest(tmp_path / name, [chapter])
+
+    assert digest("a") == digest("b")
+    # An empty folder is in the copy, so the app can see it.
+    (tmp_path / "b" / FIRST_APP / "marker").mkdir()
+    assert digest("a") != digest("b")
+    shutil.rmtree(tmp_path / "b" / FIRST_APP / "marker")
+    # A file past thousands of ignored ones still counts.
+    cache = tmp_path / "b" / FIRST_APP / "cache"
+    cache.mkdir()
+    for number in range(runner.MAX_CHAPTER_ENTRIES + 1):
+        (cache / f"j{number}.pyc").touch()
+    (cache / "zz.py").write_text("x = 1\n")
+    assert digest("a") != digest("b")
+
+
+def test_digest_of_a_folder_too_large_to_copy_is_its_own(
+    course: Course, tmp_path: Path
+) -> None:
+    chapter = course.chapters[0]
+    for name in ("a", "b"):
+        folder = tmp_path / name / FIRST_APP
+        folder.mkdir(parents=True)
+        for number in range(runner.MAX_CHAPTER_ENTRIES + 1):
+            (folder / f"f{number}.txt").touch()
+    assert submission_digest(tmp_path / "a", [chapter]) != submission_digest(
+        tmp_path / "b", [chapter]
+    )
+
+
+def test_copy_takes_contents_but_not_modes_or_times(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    (source / "private").mkdir(parents=True)
+    script = source / "main.py"
+    script.write_text("print(1)\n")
+    script.chmod(0o755)
+    (source / "private").chmod(0o700)
+    os.utime(script, (946684800, 946684800))
+    os.utime(source / "private", (946684800, 946684800))
+
+    runner.copy_chapter(source, tmp_path / "copy", [])
+
+    copied = tmp_path / "copy"
+    assert (copied / "main.py").read_text() == "print(1)\n"
+    assert (copied / "main.py").stat().st_mode & 0o111 == 0
+    assert (copied / "private").stat().st_mode & 0o777 == 0o755
+    assert (copied / "main.py").stat().st_mtime > 946684800 + 1
+    assert (copied / "private").stat().st_mtime > 946684800 + 1
