@@ -11,8 +11,11 @@ grader reads each test file first (it never runs it) and refuses these:
 - names and attributes that lead to code, frames, tracebacks, modules or
   annotation evaluation (anything starting with `_`, `f_`, `co_`, `tb_`,
   `gi_`, `cr_` or `ag_`, and a list of module and function names);
-- strings that read attributes when formatted ("{0.attr}"), and string
-  annotations, which are checked as code.
+- strings that read attributes when formatted ("{0.attr}"), strings that
+  name attributes of code or frames ("co_code") or pydantic settings that
+  read attributes by name ("from_attributes"), and string annotations,
+  which are checked as code;
+- functools' update_wrapper and wraps, which copy attributes by name.
 
 NOTE: Python has no boundary inside a process, so a determined test can
 still find a way this list misses; the list makes inspection deliberate.
@@ -77,8 +80,14 @@ BLOCKED_PREFIXES = ("_", "f_", "co_", "tb_", "gi_", "cr_", "ag_")
 # module's attributes (typing.sys, asyncio.coroutines.inspect, ...).
 BLOCKED_NAMES = frozenset(
     {
+        "AliasChoices",
+        "AliasPath",
         "ForwardRef",
         "TypeAdapter",
+        "WRAPPER_ASSIGNMENTS",
+        "WRAPPER_UPDATES",
+        "alias",
+        "attrgetter",
         "ast",
         "builtins",
         "code",
@@ -89,6 +98,7 @@ BLOCKED_NAMES = frozenset(
         "eval_type",
         "format_map",
         "frame",
+        "from_attributes",
         "gc",
         "get_type_hints",
         "importlib",
@@ -104,6 +114,7 @@ BLOCKED_NAMES = frozenset(
         "pickle",
         "pkgutil",
         "runpy",
+        "serialization_alias",
         "shutil",
         "stack",
         "subprocess",
@@ -111,8 +122,19 @@ BLOCKED_NAMES = frozenset(
         "tb",
         "traceback",
         "types",
+        "update_wrapper",
+        "validation_alias",
         "weakref",
+        "wraps",
     }
+)
+# Prefixes of the attributes of code objects, frames, tracebacks, generators
+# and coroutines: a string that names one is meant to reach it by name.
+ATTRIBUTE_PREFIXES = ("f_", "co_", "tb_", "gi_", "cr_", "ag_")
+# The settings and arguments that read attributes by a name given as a string
+# (pydantic's from_attributes, an alias), so written as dictionary keys too.
+BLOCKED_STRINGS = frozenset(
+    {"from_attributes", "validation_alias", "serialization_alias", "alias"}
 )
 
 
@@ -202,6 +224,10 @@ def _plain_format_call(node: ast.Attribute) -> bool:
 def _audit_string(text: str, line: int) -> list[Finding]:
     if "__" in text:
         return [Finding(line, f"a string containing '__': {text[:40]!r}")]
+    if text in BLOCKED_STRINGS or (
+        text.isidentifier() and text.startswith(ATTRIBUTE_PREFIXES)
+    ):
+        return [Finding(line, f"the string {text!r}, which names an attribute")]
     try:
         fields = [field for _, field, _, _ in string.Formatter().parse(text)]
     except ValueError:

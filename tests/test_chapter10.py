@@ -29,6 +29,14 @@ ALLOWED = [
     "def f(client: 'TestClient') -> None:\n    pass\n",
 ]
 REFUSED = [
+    # A tester's bypass: update_wrapper copies __code__ onto a plain object,
+    # then a pydantic model with from_attributes reads co_code through an alias.
+    ("from functools import update_wrapper\n", "from functools import update_wrapper"),
+    ("import functools\nfunctools.update_wrapper(box, f)\n", ".update_wrapper"),
+    ("ConfigDict(from_attributes=True)\n", "the keyword argument from_attributes="),
+    ("config = {'from_attributes': True}\n", "the string 'from_attributes'"),
+    ("x = 'co_' + 'code'\nField(validation_alias=x)\n", "validation_alias="),
+    ("names = ('co_code', 'co_consts')\n", "the string 'co_code'"),
     ("import inspect\n", "import inspect"),
     ("import random\n", "import random"),
     ("from os import path\n", "from os import ..."),
