@@ -640,16 +640,23 @@ def single_word(arguments: str) -> str:
     return words[0] if len(words) == 1 else arguments.strip()
 
 
-def main_py_places(item: Instruction, folder: str) -> list[str]:
-    """Return where a COPY or ADD run in `folder` may put the chapter's main.py."""
+def copy_paths(item: Instruction) -> tuple[list[str], str]:
+    """Return the sources and the destination of a COPY or ADD, options left out."""
     try:
         words = exec_form(item.arguments) or shlex.split(item.arguments)
     except ValueError:
         words = item.arguments.split()
     words = [word for word in words if not word.startswith("--")]
     if len(words) < 2:
+        return [], ""
+    return words[:-1], words[-1]
+
+
+def main_py_places(item: Instruction, folder: str) -> list[str]:
+    """Return where a COPY or ADD run in `folder` may put the chapter's main.py."""
+    sources, destination = copy_paths(item)
+    if not sources:
         return []
-    *sources, destination = words
     into = posixpath.normpath(posixpath.join(folder, destination))
     as_folder = destination.endswith("/") or len(sources) > 1
     places: list[str] = []
@@ -1276,12 +1283,7 @@ def expect_requirements_in_image(found: Dockerfile, install: Instruction) -> Non
     for item in earlier:
         if item.keyword not in ("COPY", "ADD") or "--from" in item.arguments:
             continue
-        try:
-            words = exec_form(item.arguments) or shlex.split(item.arguments)
-        except ValueError:
-            words = item.arguments.split()
-        sources = [word for word in words if not word.startswith("--")][:-1]
-        for source in sources:
+        for source in copy_paths(item)[0]:
             name = posixpath.normpath(source).lstrip("/")
             if name == "." or fnmatch.fnmatchcase(REQUIREMENTS_FILE, name):
                 return
@@ -1448,8 +1450,7 @@ def copies_code(item: Instruction) -> bool:
     """Tell whether a COPY or ADD brings in more than dependency manifests."""
     if item.keyword not in ("COPY", "ADD") or "--from=" in item.arguments:
         return False
-    words = exec_form(item.arguments) or shlex.split(item.arguments)
-    sources = [word for word in words if not word.startswith("--")][:-1]
+    sources = copy_paths(item)[0]
     return any(DEPENDENCY_FILES.search(source) is None for source in sources)
 
 
