@@ -55,7 +55,10 @@ def reason_summary(reason: str | None, limit: int = 300) -> str:
     "The app could not be started: ... Last lines of its output:" followed by a
     traceback becomes that first line, " ... " and the exception at the end.
     """
-    lines = [line.strip() for line in (reason or "").splitlines() if line.strip()]
+    # Only \n ends a line: splitlines() would also end one at U+0085 and
+    # other characters learner output may hold.
+    text = visible_text(reason or "")
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
     if not lines:
         return "error"
     exception = next(

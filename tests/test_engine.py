@@ -19,7 +19,12 @@ from apigrade import sandbox, server
 from apigrade.checks import CheckFailed, read_learner_file
 from apigrade.cli import main, terminal_safe
 from apigrade.course import Chapter, Course
-from apigrade.report import safe_name, validate_report, write_json_atomic
+from apigrade.report import (
+    reason_summary,
+    safe_name,
+    validate_report,
+    write_json_atomic,
+)
 from apigrade.runner import grade_chapter
 from apigrade.server import AppStartError, LearnerApp
 from tests.conftest import ROOT
@@ -367,6 +372,10 @@ def test_terminal_output_drops_escape_sequences() -> None:
     )
     # U+202E shows the rest of its line right to left, U+2067 a run of it.
     assert terminal_safe("grade: \u202e01/01 \u2067x\u2069") == "grade: 01/01 x"
+    # str.splitlines() would end a line at U+0085; a reason's summary does not.
+    assert reason_summary("import failed\x85 in main.py\nValueError: x") == (
+        "import failed in main.py"
+    )
 
 
 def test_report_with_undecodable_name_is_written(tmp_path: Path) -> None:
