@@ -77,6 +77,25 @@ DEPENDENCY_FILES = re.compile(
 # Shell operators that end one simple command in a RUN line.
 SHELL_OPERATORS = frozenset({"&&", "||", ";", "|", "&", "(", ")"})
 SHELLS = frozenset({"sh", "bash", "dash"})
+# Operators after which the rest of a RUN line may not run, and first words
+# that end, or make conditional, what follows them.
+UNCERTAIN_OPERATORS = frozenset({"||", "&", "(", ")"})
+STOP_WORDS = frozenset(
+    {
+        "exit",
+        "return",
+        "false",
+        "exec",
+        "!",
+        "{",
+        "if",
+        "while",
+        "until",
+        "for",
+        "case",
+        "function",
+    }
+)
 ENV_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 # Options of RUN itself, such as --mount=type=cache,target=/root/.cache.
 RUN_OPTIONS = re.compile(r"^(?:--\S+\s+)*")
@@ -495,34 +514,42 @@ class Dockerfile:
                 return None
         return None
 
-    def code_placement(self) -> tuple[str, list[tuple[Instruction, str]]] | None:
-        """Return the final stage's working folder, and where its COPYs put main.py.
+    def code_placement(
+        self,
+    ) -> tuple[str, list[tuple[Instruction, str, bool]]] | None:
+        """Return the final stage's working folder, and each path its COPYs write.
 
-        Each place is a path main.py may land at: a file copied to a
-        destination without a trailing slash lands at it, or in it when it is
-        a folder, so both count. Returns None when a variable, or a COPY from
-        another stage, leaves a path unknown.
+        Each write is (instruction, path, whether it is the chapter's main.py),
+        in order. A file copied to a destination without a trailing slash
+        lands at it, or in it when it is a folder, so both count. Returns None
+        when a COPY from another stage leaves the files unknown; fails on a
+        WORKDIR, COPY or ADD whose paths use a variable.
         """
         last = len(self.stages) - 1
         chain = self.stage_chain(last)
         folder = "/"
-        for index in reversed(chain[1:]):
+        writes: list[tuple[Instruction, str, bool]] = []
+        for index in [*reversed(chain[1:]), last]:
             for item in self.instructions(index):
-                if item.keyword == "WORKDIR":
-                    if "$" in item.arguments:
-                        return None
-                    folder = posixpath.join(folder, single_word(item.arguments))
-        places: list[tuple[Instruction, str]] = []
-        for item in self.instructions(last):
-            if item.keyword == "WORKDIR":
+                if item.keyword not in ("WORKDIR", "COPY", "ADD"):
+                    continue
+                if "--from" in item.arguments:
+                    return None
                 if "$" in item.arguments:
-                    return None
-                folder = posixpath.join(folder, single_word(item.arguments))
-            elif item.keyword in ("COPY", "ADD"):
-                if "$" in item.arguments or "--from" in item.arguments:
-                    return None
-                places += [(item, path) for path in main_py_places(item, folder)]
-        return posixpath.normpath(folder), places
+                    raise CheckFailed(
+                        f"A {item.keyword} line names its path through a variable, "
+                        "so the Dockerfile does not show where the code goes.",
+                        request=item.describe(),
+                        expected=f"{item.keyword} with the path itself",
+                        actual=f"{item.keyword} {item.arguments}",
+                        hint="Write the folder or file itself: ENV and ARG values "
+                        "can change at build time.",
+                    )
+                if item.keyword == "WORKDIR":
+                    folder = posixpath.join(folder, single_word(item.arguments))
+                elif index == last:
+                    writes += [(item, *write) for write in copy_writes(item, folder)]
+        return posixpath.normpath(folder), writes
 
     @property
     def stop_signal(self) -> Instruction | None:
@@ -652,23 +679,32 @@ def copy_paths(item: Instruction) -> tuple[list[str], str]:
     return words[:-1], words[-1]
 
 
-def main_py_places(item: Instruction, folder: str) -> list[str]:
-    """Return where a COPY or ADD run in `folder` may put the chapter's main.py."""
+def copy_writes(item: Instruction, folder: str) -> list[tuple[str, bool]]:
+    """Return the paths a COPY or ADD run in `folder` may write.
+
+    Each is (path, whether the chapter's main.py is what lands there). A
+    source copied into a folder lands under its own name, or under main.py
+    for the whole folder or a pattern that takes main.py; one copied to a
+    destination that may be a file also lands at the destination itself.
+    """
     sources, destination = copy_paths(item)
     if not sources:
         return []
     into = posixpath.normpath(posixpath.join(folder, destination))
     as_folder = destination.endswith("/") or len(sources) > 1
-    places: list[str] = []
+    writes: list[tuple[str, bool]] = []
     for source in sources:
-        name = posixpath.normpath(source).lstrip("/")
-        if name == ".":
-            places.append(posixpath.join(into, "main.py"))
-        elif fnmatch.fnmatchcase("main.py", name):
-            places.append(posixpath.join(into, "main.py"))
-            if not as_folder and not any(mark in name for mark in "*?["):
-                places.append(into)
-    return places
+        name = posixpath.normpath(source.partition("://")[2] or source).lstrip("/")
+        is_main = name in (".", "main.py") or fnmatch.fnmatchcase("main.py", name)
+        wild = any(mark in name for mark in "*?[")
+        if is_main and (name == "." or wild):
+            inside = "main.py"
+        else:
+            inside = posixpath.basename(name)
+        writes.append((posixpath.join(into, inside), is_main))
+        if not as_folder and name != "." and not wild:
+            writes.append((into, is_main))
+    return writes
 
 
 def env_names(arguments: str) -> list[str]:
@@ -737,13 +773,17 @@ def require_dockerfile(dockerfile: Dockerfile | None) -> Dockerfile:
 
 
 def option_value(tokens: Sequence[str], name: str) -> str | None:
-    """Return the value of `--name value` or `--name=value` in `tokens`."""
+    """Return the value of `--name value` or `--name=value` in `tokens`.
+
+    Given twice, the last one counts, as in uvicorn's command line.
+    """
+    value = None
     for index, token in enumerate(tokens):
         if token == name:
-            return tokens[index + 1] if index + 1 < len(tokens) else ""
-        if token.startswith(f"{name}="):
-            return token.partition("=")[2]
-    return None
+            value = tokens[index + 1] if index + 1 < len(tokens) else ""
+        elif token.startswith(f"{name}="):
+            value = token.partition("=")[2]
+    return value
 
 
 # --- Running the production command -----------------------------------------
@@ -1111,7 +1151,22 @@ def test_dockerfile_binds_all_interfaces(dockerfile: Dockerfile | None) -> None:
     """The Dockerfile's CMD binds the server to 0.0.0.0."""
     found = require_dockerfile(dockerfile)
     cmd = found.require_cmd()
-    host = option_value(found.cmd_tokens(), "--host")
+    tokens = found.cmd_tokens()
+    socket_option = next(
+        (name for name in ("--uds", "--fd") if option_value(tokens, name) is not None),
+        None,
+    )
+    if socket_option is not None:
+        raise CheckFailed(
+            "The server in the container would listen on a socket of its own, not "
+            "on a port Docker can forward.",
+            request=cmd.describe(),
+            expected="--host 0.0.0.0 and --port 8000, and no --uds or --fd",
+            actual=f"{socket_option} {option_value(tokens, socket_option)}",
+            hint="uvicorn listens on --uds or --fd instead of --host and --port "
+            "when either is given. Which option should go?",
+        )
+    host = option_value(tokens, "--host")
     if host != "0.0.0.0":
         raise CheckFailed(
             "The server in the container would not accept outside connections.",
@@ -1270,8 +1325,22 @@ def expect_requirements_in_image(found: Dockerfile, install: Instruction) -> Non
     or a stage it is built FROM, brings it in; so does a RUN --mount. An
     install by COPY --from of another stage is that stage's business.
     """
+    if install.keyword != "RUN":
+        return
+    if dockerignored(found.path.parent, REQUIREMENTS_FILE):
+        raise CheckFailed(
+            ".dockerignore leaves requirements.txt out of the build context, so "
+            "pip cannot install it in the image.",
+            request="read .dockerignore",
+            expected="no pattern in .dockerignore that matches requirements.txt",
+            actual="requirements.txt matches a pattern there",
+            hint=".dockerignore is for files the image does not need: which of "
+            "its lines takes requirements.txt away?",
+        )
     options = RUN_OPTIONS.match(install.arguments)
-    if install.keyword != "RUN" or (options is not None and "--mount" in options[0]):
+    if options is not None and any(
+        mounts_requirements(option) for option in options[0].split()
+    ):
         return
     last = len(found.stages) - 1
     earlier = [
@@ -1296,6 +1365,19 @@ def expect_requirements_in_image(found: Dockerfile, install: Instruction) -> Non
         hint="The build context is not in the image until a COPY puts it "
         "there: which line copies requirements.txt in?",
     )
+
+
+def mounts_requirements(option: str) -> bool:
+    """Tell whether a RUN option binds the context's requirements.txt, or all of it."""
+    if not option.startswith("--mount="):
+        return False
+    fields = dict(
+        part.partition("=")[::2] for part in option.removeprefix("--mount=").split(",")
+    )
+    if fields.get("type", "bind") != "bind" or "from" in fields:
+        return False
+    source = fields.get("source", fields.get("src", "."))
+    return posixpath.normpath(source).lstrip("/") in (".", REQUIREMENTS_FILE)
 
 
 def expect_requirements_name(folder: Path, packages: Sequence[str]) -> None:
@@ -1340,7 +1422,7 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
     placement = found.code_placement()
     if placement is None:
         return
-    folder, places = placement
+    folder, writes = placement
     try:
         app_dir = option_value(found.cmd_tokens(), "--app-dir")
     except CheckFailed:
@@ -1350,8 +1432,29 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
             return
         folder = posixpath.normpath(posixpath.join(folder, app_dir))
     wanted = posixpath.join(folder, "main.py")
-    if any(path == wanted for _, path in places):
+    if dockerignored(found.path.parent, "main.py"):
+        raise CheckFailed(
+            ".dockerignore leaves main.py out of the build context, so no COPY "
+            "can bring it into the image.",
+            request="read .dockerignore",
+            expected="no pattern in .dockerignore that matches main.py",
+            actual="main.py matches a pattern there",
+            hint=".dockerignore is for files the image does not need: which of "
+            "its lines takes main.py away?",
+        )
+    last = next((write for write in reversed(writes) if write[1] == wanted), None)
+    if last is not None and last[2]:
         return
+    if last is not None:
+        raise CheckFailed(
+            "A later COPY or ADD puts another file where main.py should be, so "
+            "the container would not run your app.",
+            request=last[0].describe(),
+            expected=f"main.py itself at {wanted}",
+            actual=f"{last[0].describe()} writes {wanted}",
+            hint="Which line copies something else over main.py?",
+        )
+    places = [(item, path) for item, path, is_main in writes if is_main]
     raise CheckFailed(
         "main.py is not copied to the folder the container starts in, so "
         "`uvicorn main:app` would not find it.",
@@ -1366,13 +1469,37 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
     )
 
 
-def run_commands(arguments: str) -> list[list[str]]:
-    """Return the simple commands a RUN instruction runs, each as its words.
+def dockerignored(folder: Path, name: str) -> bool:
+    """Tell whether .dockerignore in `folder` leaves the top-level file `name` out.
 
-    Shell form is split with shlex at &&, ||, ;, | and &, `sh -c "..."` is read
-    as the commands inside it, and leading VAR=value assignments are dropped.
-    NOTE: conditions are not evaluated, so `false && pip install ...` counts
-    as a pip command.
+    Lines are patterns; the last that matches decides, and one starting with
+    `!` takes a file back in.
+    """
+    text = read_learner_file(folder / ".dockerignore") or ""
+    ignored = False
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keep = line.startswith("!")
+        pattern = posixpath.normpath(line.removeprefix("!").strip()).lstrip("/")
+        if pattern in (".", "**") or fnmatch.fnmatchcase(
+            name, pattern.removeprefix("**/")
+        ):
+            ignored = not keep
+    return ignored
+
+
+def run_commands(arguments: str) -> list[list[str]]:
+    """Return the simple commands a RUN instruction surely runs, each as its words.
+
+    Shell form is split with shlex at &&, ; and |, `sh -c "..."` is read as
+    the commands inside it, and leading VAR=value assignments are dropped.
+    Reading stops where running the rest depends on more than the commands
+    before succeeding: at ||, & and parentheses, at a shell keyword such as
+    if or while, and at exit, return or false.
+    NOTE: conditions are not evaluated otherwise, so `test -f x && pip ...`
+    counts as a pip command.
     """
     script = RUN_OPTIONS.sub("", arguments, count=1)
     words = exec_form(script)
@@ -1383,6 +1510,8 @@ def run_commands(arguments: str) -> list[list[str]]:
             command = command[1:]
         if not command:
             continue
+        if command[0] in STOP_WORDS:
+            break
         if PurePosixPath(command[0]).name in SHELLS and "-c" in command[1:-1]:
             found.extend(run_commands(command[command.index("-c") + 1]))
         else:
@@ -1401,6 +1530,11 @@ def shell_commands(script: str) -> list[list[str]]:
         return []
     commands: list[list[str]] = [[]]
     for token in tokens:
+        if token in UNCERTAIN_OPERATORS:
+            # What follows may not run, and `cmd &` may not finish.
+            if token == "&":
+                commands.pop()
+            break
         if token in SHELL_OPERATORS:
             commands.append([])
         else:
@@ -1427,6 +1561,9 @@ def installs_requirements(command: Sequence[str]) -> bool:
     if subcommand != "install":
         return False
     options = arguments[arguments.index("install") + 1 :]
+    # These install nothing.
+    if any(option in ("--dry-run", "--help", "-h") for option in options):
+        return False
     return any(
         PurePosixPath(file).name == REQUIREMENTS_FILE
         for file in requirement_files(options)

@@ -8,6 +8,7 @@ the CMD, USER and ENTRYPOINT a stage inherits from the stage it is built FROM.
 from __future__ import annotations
 
 import importlib
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -322,3 +323,120 @@ def test_requirements_must_name_what_the_cmd_runs(
         return
     with pytest.raises(CheckFailed, match=f"does not name {missing}"):
         grader.expect_requirements_name(folder, ("fastapi", "uvicorn"))
+
+
+# A tester's Dockerfiles whose images would not work, each the solution with
+# one edit, and the check that must refuse it.
+BROKEN_IMAGES = [
+    (
+        "pip_only_if_true_fails",
+        ("RUN pip install", "RUN true || pip install"),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "exit_before_pip",
+        ("RUN pip install", "RUN exit 0; pip install"),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "pip_dry_run",
+        ("pip install --no-cache-dir", "pip install --dry-run"),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "mount_of_another_file",
+        (
+            "COPY requirements.txt .\nRUN pip",
+            "RUN --mount=type=bind,source=fake.txt,target=requirements.txt pip",
+        ),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "workdir_from_variable",
+        ("COPY main.py .\n", "COPY main.py .\nENV D=/elsewhere\nWORKDIR $D\n"),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "later_copy_over_main_py",
+        ("COPY main.py .\n", "COPY main.py .\nCOPY broken.py main.py\n"),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "add_over_main_py",
+        (
+            "COPY main.py .\n",
+            "COPY main.py .\nADD https://example.invalid/broken.py main.py\n",
+        ),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "workers_given_again",
+        ('"--workers", "4",', '"--workers", "4", "--workers", "1",'),
+        "test_production_command_option_values",
+    ),
+    (
+        "graceful_limit_given_again",
+        ('"8"]', '"8", "--timeout-graceful-shutdown=60"]'),
+        "test_dockerfile_limits_graceful_shutdown",
+    ),
+    (
+        "unix_socket_in_cmd",
+        ('"8"]', '"8", "--uds", "/tmp/x.sock"]'),
+        "test_dockerfile_binds_all_interfaces",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "check"),
+    [case[1:] for case in BROKEN_IMAGES],
+    ids=[case[0] for case in BROKEN_IMAGES],
+)
+def test_broken_image_fails_its_check(
+    tmp_path: Path, edit: tuple[str, str], check: str
+) -> None:
+    assert edit[0] in SOLUTION
+    folder = tmp_path / "11_deployment"
+    shutil.copytree(ROOT / "solutions" / "11_deployment", folder)
+    path = folder / "Dockerfile"
+    path.write_text(SOLUTION.replace(*edit))
+    instructions = grader.parse_dockerfile(path.read_text())
+    dockerfile = grader.Dockerfile(
+        path, grader.build_stages(instructions), grader.global_arguments(instructions)
+    )
+    if check == "test_production_command_option_values":
+        assert grader.option_value(dockerfile.cmd_tokens(), "--workers") == "1"
+        return
+    with pytest.raises(CheckFailed):
+        getattr(grader, check)(dockerfile)
+
+
+@pytest.mark.parametrize("ignore", ["main.py", "*.py", "*\n!Dockerfile"])
+def test_dockerignore_that_drops_main_py_fails(tmp_path: Path, ignore: str) -> None:
+    folder = tmp_path / "11_deployment"
+    shutil.copytree(ROOT / "solutions" / "11_deployment", folder)
+    (folder / ".dockerignore").write_text(ignore + "\n")
+    path = folder / "Dockerfile"
+    instructions = grader.parse_dockerfile(path.read_text())
+    dockerfile = grader.Dockerfile(
+        path, grader.build_stages(instructions), grader.global_arguments(instructions)
+    )
+    with pytest.raises(CheckFailed, match=r"\.dockerignore leaves"):
+        grader.test_dockerfile_installs_dependencies_first(dockerfile)
+
+
+def test_solution_dockerfile_passes_its_static_checks() -> None:
+    path = ROOT / "solutions" / "11_deployment" / "Dockerfile"
+    instructions = grader.parse_dockerfile(path.read_text())
+    dockerfile = grader.Dockerfile(
+        path, grader.build_stages(instructions), grader.global_arguments(instructions)
+    )
+    for check in (
+        "test_dockerfile_installs_dependencies_first",
+        "test_dockerfile_binds_all_interfaces",
+        "test_dockerfile_limits_graceful_shutdown",
+        "test_dockerfile_runs_as_non_root",
+        "test_dockerfile_cmd_in_exec_form",
+        "test_dockerfile_has_no_reload",
+    ):
+        getattr(grader, check)(dockerfile)
