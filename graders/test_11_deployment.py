@@ -1327,16 +1327,7 @@ def expect_requirements_in_image(found: Dockerfile, install: Instruction) -> Non
     """
     if install.keyword != "RUN":
         return
-    if dockerignored(found.path.parent, REQUIREMENTS_FILE):
-        raise CheckFailed(
-            ".dockerignore leaves requirements.txt out of the build context, so "
-            "pip cannot install it in the image.",
-            request="read .dockerignore",
-            expected="no pattern in .dockerignore that matches requirements.txt",
-            actual="requirements.txt matches a pattern there",
-            hint=".dockerignore is for files the image does not need: which of "
-            "its lines takes requirements.txt away?",
-        )
+    expect_in_build_context(found.path.parent, REQUIREMENTS_FILE)
     options = RUN_OPTIONS.match(install.arguments)
     if options is not None and any(
         mounts_requirements(option) for option in options[0].split()
@@ -1432,16 +1423,7 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
             return
         folder = posixpath.normpath(posixpath.join(folder, app_dir))
     wanted = posixpath.join(folder, "main.py")
-    if dockerignored(found.path.parent, "main.py"):
-        raise CheckFailed(
-            ".dockerignore leaves main.py out of the build context, so no COPY "
-            "can bring it into the image.",
-            request="read .dockerignore",
-            expected="no pattern in .dockerignore that matches main.py",
-            actual="main.py matches a pattern there",
-            hint=".dockerignore is for files the image does not need: which of "
-            "its lines takes main.py away?",
-        )
+    expect_in_build_context(found.path.parent, "main.py")
     last = next((write for write in reversed(writes) if write[1] == wanted), None)
     if last is not None and last[2]:
         return
@@ -1467,6 +1449,20 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
         hint="Which folder does the last WORKDIR make the current one when the "
         "container starts, and where does your COPY put main.py?",
     )
+
+
+def expect_in_build_context(folder: Path, name: str) -> None:
+    """Fail if .dockerignore leaves the file `name` out of the build context."""
+    if dockerignored(folder, name):
+        raise CheckFailed(
+            f".dockerignore leaves {name} out of the build context, so no COPY "
+            "can bring it into the image.",
+            request="read .dockerignore",
+            expected=f"no pattern in .dockerignore that matches {name}",
+            actual=f"{name} matches a pattern there",
+            hint=".dockerignore is for files the image does not need: which of "
+            f"its lines takes {name} away?",
+        )
 
 
 def dockerignored(folder: Path, name: str) -> bool:
