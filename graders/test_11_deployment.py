@@ -102,6 +102,9 @@ RUN_OPTIONS = re.compile(r"^(?:--\S+\s+)*")
 PIP_PROGRAM = re.compile(r"pip(3(\.\d+)?)?")
 PYTHON_PROGRAM = re.compile(r"python(3(\.\d+)?)?")
 REQUIREMENTS_FILE = "requirements.txt"
+NOT_INSTALLING_OPTIONS = frozenset(
+    {"--dry-run", "--help", "-h", "--target", "-t", "--prefix", "--root", "--user"}
+)
 # A package name at the start of a requirements line, and how many files the
 # -r lines of requirements.txt may lead to.
 REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -305,6 +308,9 @@ def global_arguments(instructions: Sequence[Instruction]) -> dict[str, str | Non
     return values
 
 
+# Most variables, and characters, a FROM line or ARG default may hold.
+MAX_VARIABLES = 32
+MAX_EXPANDED_LENGTH = 4096
 # The value of an ARG whose default could not be read: no VARIABLE matches
 # it, so a FROM line that uses it cannot be read either.
 UNREADABLE = "${}"
@@ -339,6 +345,10 @@ def expand_arguments(text: str, values: Mapping[str, str | None]) -> str | None:
             return "" if value is None else word
         return value or ""
 
+    # A real FROM line holds a few variables; a file nested thousands deep
+    # would keep the passes below busy for minutes.
+    if text.count("$") > MAX_VARIABLES or len(text) > MAX_EXPANDED_LENGTH:
+        return None
     # Each pass fills in at least one variable or changes nothing.
     for _ in range(text.count("$")):
         filled = VARIABLE.sub(replace, text)
@@ -479,6 +489,10 @@ class Dockerfile:
         an earlier stage that has such a RUN.
         """
         if item.keyword == "RUN":
+            options = RUN_OPTIONS.match(item.arguments)
+            # Without the network, pip can fetch nothing.
+            if options is not None and "--network=none" in options[0].split():
+                return False
             return any(
                 installs_requirements(command)
                 for command in run_commands(item.arguments)
@@ -692,10 +706,18 @@ def copy_writes(item: Instruction, folder: str) -> list[tuple[str, bool]]:
         return []
     into = posixpath.normpath(posixpath.join(folder, destination))
     as_folder = destination.endswith("/") or len(sources) > 1
+    # COPY --exclude=PATTERN leaves matching files out.
+    excluded = any(
+        fnmatch.fnmatchcase("main.py", word.partition("=")[2].lstrip("./"))
+        for word in item.arguments.split()
+        if word.startswith("--exclude=")
+    )
     writes: list[tuple[str, bool]] = []
     for source in sources:
         name = posixpath.normpath(source.partition("://")[2] or source).lstrip("/")
-        is_main = name in (".", "main.py") or fnmatch.fnmatchcase("main.py", name)
+        is_main = not excluded and (
+            name in (".", "main.py") or fnmatch.fnmatchcase("main.py", name)
+        )
         wild = any(mark in name for mark in "*?[")
         if is_main and (name == "." or wild):
             inside = "main.py"
@@ -1296,6 +1318,7 @@ def test_dockerfile_installs_dependencies_first(
             "that runs pip counts, not text that mentions it, such as the "
             "argument of echo.",
         )
+    expect_no_shell_change(found)
     expect_requirements_in_image(found, install)
     expect_requirements_name(found.path.parent, ("fastapi", "uvicorn"))
     if code is None:
@@ -1316,6 +1339,32 @@ def test_dockerfile_installs_dependencies_first(
             "which order keeps the install layer cached when only main.py changes?",
         )
     expect_main_py_in_app_folder(found)
+
+
+def expect_no_shell_change(found: Dockerfile) -> None:
+    """Fail on a SHELL instruction, or an ENV that moves Python's home.
+
+    SHELL changes what every later shell-form RUN runs in (SHELL ["/bin/true"]
+    runs nothing), and PYTHONHOME points Python away from its library; the
+    grader reads RUN lines as /bin/sh would run them.
+    """
+    last = len(found.stages) - 1
+    for index in found.stage_chain(last):
+        for item in found.instructions(index):
+            changed = item.keyword == "SHELL" or (
+                item.keyword == "ENV" and "PYTHONHOME" in env_names(item.arguments)
+            )
+            if changed:
+                raise CheckFailed(
+                    f"The Dockerfile sets {item.keyword} "
+                    f"{truncate(item.arguments, 60)}, which changes how its RUN "
+                    "lines or its Python run, so the grader cannot tell what they do.",
+                    request=item.describe(),
+                    expected="no SHELL instruction and no PYTHONHOME",
+                    actual=f"{item.keyword} {truncate(item.arguments, 120)}",
+                    hint="This image needs neither: RUN lines run in /bin/sh, and "
+                    "python:3.12-slim's Python finds its own library.",
+                )
 
 
 def expect_requirements_in_image(found: Dockerfile, install: Instruction) -> None:
@@ -1426,7 +1475,19 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
     expect_in_build_context(found.path.parent, "main.py")
     last = next((write for write in reversed(writes) if write[1] == wanted), None)
     if last is not None and last[2]:
-        return
+        mode = option_value(last[0].arguments.split(), "--chmod")
+        if mode is None or not re.fullmatch(r"[0-7]{3,4}", mode):
+            return
+        if int(mode, 8) & 0o444 == 0o444:
+            return
+        raise CheckFailed(
+            "main.py is copied with a mode that not every user can read, so the "
+            "container's USER may not be able to import it.",
+            request=last[0].describe(),
+            expected="no --chmod, or one that lets every user read (such as 644)",
+            actual=f"--chmod={mode}",
+            hint="Which users may read a file with that mode?",
+        )
     if last is not None:
         raise CheckFailed(
             "A later COPY or ADD puts another file where main.py should be, so "
@@ -1557,8 +1618,9 @@ def installs_requirements(command: Sequence[str]) -> bool:
     if subcommand != "install":
         return False
     options = arguments[arguments.index("install") + 1 :]
-    # These install nothing.
-    if any(option in ("--dry-run", "--help", "-h") for option in options):
+    # These install nothing, or install where the image's Python does not
+    # look (--user goes to the build user's home, which USER cannot read).
+    if any(option.partition("=")[0] in NOT_INSTALLING_OPTIONS for option in options):
         return False
     return any(
         PurePosixPath(file).name == REQUIREMENTS_FILE

@@ -380,6 +380,36 @@ BROKEN_IMAGES = [
         "test_dockerfile_limits_graceful_shutdown",
     ),
     (
+        "shell_that_runs_nothing",
+        ("RUN pip install", 'SHELL ["/bin/true"]\nRUN pip install'),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "install_without_network",
+        ("RUN pip install", "RUN --network=none pip install"),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "install_into_another_folder",
+        ("pip install --no-cache-dir", "pip install --target /nowhere"),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "main_py_unreadable",
+        ("COPY main.py .", "COPY --chmod=000 main.py ."),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "main_py_excluded",
+        ("COPY main.py .", "COPY --exclude=main.py . ."),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "python_home_moved",
+        ("WORKDIR /app\n", "WORKDIR /app\nENV PYTHONHOME=/nowhere\n"),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
         "unix_socket_in_cmd",
         ('"8"]', '"8", "--uds", "/tmp/x.sock"]'),
         "test_dockerfile_binds_all_interfaces",
@@ -440,3 +470,10 @@ def test_solution_dockerfile_passes_its_static_checks() -> None:
         "test_dockerfile_has_no_reload",
     ):
         getattr(grader, check)(dockerfile)
+
+
+def test_deeply_nested_variable_is_refused_at_once() -> None:
+    # A tester's FROM line, 50000 variables deep, kept the reader busy for
+    # minutes before the limits.
+    text = "${X:-" * 50000 + "python:3.12-slim" + "}" * 50000
+    assert grader.expand_arguments(text, {"X": None}) is None
