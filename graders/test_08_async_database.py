@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import select
 import subprocess
 import sys
@@ -386,9 +387,14 @@ PROBE_START_SECONDS = 15.0
 # the app may then take to respond: Python's sqlite3, under aiosqlite, waits
 # 5 s for a lock by default.
 HOLD_SECONDS = 1.0
+# An app that answers slowly gets a longer hold: HOLD_FACTOR times its own
+# time for a create, up to HOLD_LIMIT. So a POST delayed past the hold, with
+# locking off, must be slow everywhere, which the per-check limits catch.
+HOLD_FACTOR = 10
+HOLD_LIMIT = 12.0
 # Seconds to wait for a probe that printed something else to end.
 PROBE_EXIT_SECONDS = 2.0
-HELD_WRITE_TIMEOUT = 15.0
+HELD_WRITE_TIMEOUT = 20.0
 
 
 def _start_probe(database: Path, mode: str, user_id: int) -> sandbox.SandboxedProcess:
@@ -498,14 +504,14 @@ def _expect_unlocked(
 
 
 def _expect_app_waits_for_lock(
-    database: Path, learner_app: LearnerApp, user_id: int
+    database: Path, learner_app: LearnerApp, user_id: int, hold: float
 ) -> None:
     """Fail if the app writes while another connection holds the write lock.
 
     SQLite makes a writer wait while another connection holds the lock, so a
     201 before the lock is let go means the app turned SQLite's locking off
     (`?nolock=1`), and two writers could then corrupt the file. An app that
-    waits, or answers an error, passes.
+    waits, or answers an error, passes. The lock is held `hold` seconds.
     """
     process = _start_probe(database, "hold", user_id)
     try:
@@ -523,12 +529,13 @@ def _expect_app_waits_for_lock(
 
         def write() -> None:
             with learner_app.client(timeout=HELD_WRITE_TIMEOUT) as client:
-                body = _user_body("Waiting Writer", "waiting@example.com")
+                tag = secrets.token_hex(4)
+                body = _user_body(f"Writer {tag}", f"writer-{tag}@example.com")
                 answered.append(client.post("/users/", json=body))
 
         writer = threading.Thread(target=write, daemon=True)
         writer.start()
-        writer.join(HOLD_SECONDS)
+        writer.join(hold)
         if answered and answered[0].status_code == 201:
             raise CheckFailed(
                 "The app stored a user while another connection held the "
@@ -589,7 +596,10 @@ def test_failed_insert_leaves_database_unlocked(
         "aiosqlite.IntegrityError? Until a commit or rollback ends the "
         "transaction, SQLite keeps the whole file locked for writing.",
     )
-    _expect_app_waits_for_lock(database, learner_app, user["id"])
+    hold = min(
+        HOLD_LIMIT, max(HOLD_SECONDS, HOLD_FACTOR * created.elapsed.total_seconds())
+    )
+    _expect_app_waits_for_lock(database, learner_app, user["id"], hold)
 
     next_user = _create_user(http, "Barbara Colleague", "colleague@example.com")
     _expect_stored(
