@@ -260,7 +260,14 @@ def _run_grader(
             "files: remove the rest (data, a virtual environment, build output) "
             "and grade again.",
         )
-    except (OSError, shutil.Error, RecursionError, ValueError) as error:
+    except RecursionError:
+        return _error_result(
+            chapter,
+            f"the chapter folder {source} holds folders nested too deep to copy "
+            "for grading. A chapter needs only its source files: remove the "
+            "deeply nested folders and grade again.",
+        )
+    except (OSError, shutil.Error, ValueError) as error:
         return _error_result(
             chapter,
             f"the chapter folder {source} could not be copied for grading "

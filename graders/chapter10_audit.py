@@ -15,7 +15,9 @@ grader reads each test file first (it never runs it) and refuses these:
   name attributes of code or frames ("co_code") or pydantic settings that
   read attributes by name ("from_attributes"), and string annotations,
   which are checked as code;
-- functools' update_wrapper and wraps, which copy attributes by name.
+- functools' update_wrapper and wraps, which copy attributes by name, and
+  classes made with type() or given special methods, which can read them
+  through class patterns.
 
 NOTE: Python has no boundary inside a process, so a determined test can
 still find a way this list misses; the list makes inspection deliberate.
@@ -192,6 +194,23 @@ def _audit_node(node: ast.AST) -> list[Finding]:
             for name in node.kwd_attrs
             if _blocked_name(name)
         ]
+    # type(name, bases, namespace) makes a class from strings, which can
+    # set __match_args__ or __instancecheck__ to reach attributes by name.
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "type"
+        and len(node.args) + len(node.keywords) > 1
+    ):
+        return [
+            Finding(line, "type() with more than one argument, which makes a class")
+        ]
+    if (
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.name.startswith("__")
+        and node.name != "__init__"
+    ):
+        return [Finding(line, f"the special method {node.name}")]
     if isinstance(node, ast.keyword) and node.arg and _blocked_name(node.arg):
         return [Finding(line, f"the keyword argument {node.arg}=")]
     if (

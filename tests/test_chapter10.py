@@ -37,6 +37,13 @@ REFUSED = [
     ("config = {'from_attributes': True}\n", "the string 'from_attributes'"),
     ("x = 'co_' + 'code'\nField(validation_alias=x)\n", "validation_alias="),
     ("names = ('co_code', 'co_consts')\n", "the string 'co_code'"),
+    # Another: a class made by type() from joined strings, matched with a
+    # positional class pattern that reads __code__.
+    ("View = type('View', (), {})\n", "type() with more than one argument"),
+    (
+        "class M(type):\n    def __instancecheck__(cls, x):\n        return True\n",
+        "the special method __instancecheck__",
+    ),
     ("import inspect\n", "import inspect"),
     ("import random\n", "import random"),
     ("from os import path\n", "from os import ..."),

@@ -225,7 +225,7 @@ CASES = [
         },
         "code 7",
     ),
-    Case("nested_folders", {"main.py": STARTER}, "could not be copied", nested=900),
+    Case("nested_folders", {"main.py": STARTER}, "nested too deep to copy", nested=900),
     Case("huge_sparse_file", {"main.py": STARTER}, "", sparse=200 * 2**20),
     Case(
         "undecodable_link_name",
