@@ -77,7 +77,7 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
     """Hash what the copy for grading takes: names, contents, links, folders.
 
     The copy sets file modes and times of its own (see runner's copy), so
-    the app sees none of the originals' and they are left out.
+    the originals' never reach the app and are left out.
     """
     digest = hashlib.sha256()
     for chapter in chapters:
@@ -100,7 +100,7 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
                 digest.update(b"link:" + os.fsencode(os.readlink(path)) + b"\0")
                 continue
             if path.is_dir():
-                # Empty folders too: the app sees them in its copy.
+                # Empty folders too: they are in the app's copy.
                 digest.update(b"folder\0")
                 continue
             size = path.stat().st_size

@@ -391,7 +391,7 @@ def test_digest_tells_apart_what_the_copy_keeps(course: Course, tmp_path: Path) 
     assert digest("a") != digest("b")
 
 
-def test_digest_of_a_folder_too_large_to_copy_is_its_own(
+def test_folder_too_large_to_copy_is_never_shared(
     course: Course, tmp_path: Path
 ) -> None:
     chapter = course.chapters[0]
