@@ -352,11 +352,12 @@ def test_duplicate_email_returns_409(http: httpx.Client) -> None:
 
 
 # Takes SQLite's write lock on the file in argv[1], waiting up to argv[2]
-# seconds, and prints one JSON line. It holds the email of the user whose id
-# is argv[4]: null if no row has it, with read_error if the table could not
+# seconds, and prints one JSON line: the email of the user whose id
+# is argv[4], null if no row has it, with read_error if the table could not
 # be read. Without the lock, the line holds the error instead. In "hold" mode
-# (argv[3]) it keeps the lock until a line arrives on stdin; in "probe" mode
-# it lets go at once.
+# (argv[3]) it keeps the lock until a line arrives on stdin, an email, and
+# prints whether a user with it is already in the file; in "probe" mode it
+# lets go at once.
 LOCK_PROBE = """
 import json, sqlite3, sys
 database, timeout, mode, user_id = sys.argv[1:5]
@@ -375,7 +376,18 @@ try:
         answer = {"email": None, "read_error": f"{type(error).__name__}: {error}"}
     print(json.dumps(answer), flush=True)
     if mode == "hold":
-        sys.stdin.readline()
+        # The email of the user the app was asked to store meanwhile: a
+        # reader that takes no lock shows whether its row is already there.
+        email = sys.stdin.readline().strip()
+        reader = sqlite3.connect(f"file:{database}?mode=ro&nolock=1", uri=True)
+        try:
+            count = reader.execute(
+                "SELECT count(*) FROM users WHERE email = ?", (email,)
+            ).fetchone()[0]
+            print(json.dumps({"stored": count > 0}), flush=True)
+        except sqlite3.Error as error:
+            print(json.dumps({"stored": None, "read_error": str(error)}), flush=True)
+        reader.close()
     connection.execute("ROLLBACK")
     connection.close()
 except sqlite3.Error as error:
@@ -387,7 +399,11 @@ PROBE_START_SECONDS = 15.0
 # the app may then take to respond: Python's sqlite3, under aiosqlite, waits
 # 5 s for a lock by default.
 HOLD_SECONDS = 1.0
-# An app that answers slowly gets a longer hold: HOLD_FACTOR times its own
+NOLOCK_HINT = (
+    "Does the app connect with an option such as nolock=1? Connect to the file "
+    "by its path alone, as aiosqlite.connect(DATABASE_PATH) does."
+)
+# An app that responds slowly gets a longer hold: HOLD_FACTOR times its own
 # time for a create, up to HOLD_LIMIT. So a POST delayed past the hold, with
 # locking off, must be slow everywhere, which the per-check limits catch.
 HOLD_FACTOR = 10
@@ -430,7 +446,7 @@ def _probe_answer(process: sandbox.SandboxedProcess, timeout: float) -> dict[str
         answer = None
     if not isinstance(answer, dict):
         # Not the probe's line, such as the start of a traceback: the rest of
-        # the output, once the probe has ended, says more.
+        # the output, once the probe has ended, shows more.
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.popen.wait(timeout=PROBE_EXIT_SECONDS)
         if process.popen.poll() is not None:
@@ -511,7 +527,7 @@ def _expect_app_waits_for_lock(
     SQLite makes a writer wait while another connection holds the lock, so a
     201 before the lock is let go means the app turned SQLite's locking off
     (`?nolock=1`), and two writers could then corrupt the file. An app that
-    waits, or answers an error, passes. The lock is held `hold` seconds.
+    waits, or responds with an error, passes. The lock is held `hold` seconds.
     """
     process = _start_probe(database, "hold", user_id)
     try:
@@ -526,11 +542,11 @@ def _expect_app_waits_for_lock(
                 "or rollback?",
             )
         answered: list[httpx.Response] = []
+        tag = secrets.token_hex(4)
+        body = _user_body(f"Writer {tag}", f"writer-{tag}@example.com")
 
         def write() -> None:
             with learner_app.client(timeout=HELD_WRITE_TIMEOUT) as client:
-                tag = secrets.token_hex(4)
-                body = _user_body(f"Writer {tag}", f"writer-{tag}@example.com")
                 answered.append(client.post("/users/", json=body))
 
         writer = threading.Thread(target=write, daemon=True)
@@ -544,9 +560,25 @@ def _expect_app_waits_for_lock(
                 f"connection held the write lock on {database.name}",
                 expected="the app waits for the lock, or answers an error",
                 actual=f"{describe_response(answered[0])} before the lock was let go",
-                hint="Does the app connect with an option such as nolock=1? "
-                "Connect to the file by its path alone, as "
-                "aiosqlite.connect(DATABASE_PATH) does.",
+                hint=NOLOCK_HINT,
+            )
+        # The row itself: an app that writes under the lock and holds its
+        # answer back is caught here.
+        stdin = process.popen.stdin
+        assert stdin is not None
+        stdin.write(f"{body['email']}\n".encode())
+        stdin.flush()
+        stored = _probe_answer(process, PROBE_EXIT_SECONDS + LOCK_PROBE_TIMEOUT)
+        if stored.get("stored"):
+            raise CheckFailed(
+                "The app stored a user while another connection held the "
+                "database's write lock, so it does not use SQLite's locking.",
+                request=f"POST /users/ while another connection held the write "
+                f"lock on {database.name}",
+                expected="no row for that user until the lock is let go",
+                actual=f"the row for {body['email']} was in the file while the "
+                "lock was held",
+                hint=NOLOCK_HINT,
             )
     finally:
         stdin = process.popen.stdin

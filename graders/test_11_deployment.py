@@ -66,6 +66,8 @@ SIGTERM_DELAY = 0.3
 WAIT_SECONDS = WORK_SECONDS
 EXIT_GRACE = 15.0
 
+# The largest uid container runtimes accept.
+MAX_UID = 2**31 - 1
 # The signals that start uvicorn's graceful shutdown, as STOPSIGNAL names them.
 GRACEFUL_SIGNALS = {"TERM", "INT", "15", "2"}
 UVICORN_MODULE = ["-m", "uvicorn"]
@@ -102,6 +104,11 @@ RUN_OPTIONS = re.compile(r"^(?:--\S+\s+)*")
 PIP_PROGRAM = re.compile(r"pip(3(\.\d+)?)?")
 PYTHON_PROGRAM = re.compile(r"python(3(\.\d+)?)?")
 REQUIREMENTS_FILE = "requirements.txt"
+# Variables that move Python's library away, or stop Python at start-up
+# with a value it refuses; the chapter's image needs none of them.
+BREAKING_PYTHON_VARIABLES = frozenset(
+    {"PYTHONHOME", "PYTHONHASHSEED", "PYTHONINTMAXSTRDIGITS"}
+)
 NOT_INSTALLING_OPTIONS = frozenset(
     {"--dry-run", "--help", "-h", "--target", "-t", "--prefix", "--root", "--user"}
 )
@@ -345,7 +352,7 @@ def expand_arguments(text: str, values: Mapping[str, str | None]) -> str | None:
             return "" if value is None else word
         return value or ""
 
-    # A real FROM line holds a few variables; a file nested thousands deep
+    # A real FROM line has a few variables; a file nested thousands deep
     # would keep the passes below busy for minutes.
     if text.count("$") > MAX_VARIABLES or len(text) > MAX_EXPANDED_LENGTH:
         return None
@@ -1352,7 +1359,8 @@ def expect_no_shell_change(found: Dockerfile) -> None:
     for index in found.stage_chain(last):
         for item in found.instructions(index):
             changed = item.keyword == "SHELL" or (
-                item.keyword == "ENV" and "PYTHONHOME" in env_names(item.arguments)
+                item.keyword == "ENV"
+                and bool(BREAKING_PYTHON_VARIABLES & set(env_names(item.arguments)))
             )
             if changed:
                 raise CheckFailed(
@@ -1360,7 +1368,8 @@ def expect_no_shell_change(found: Dockerfile) -> None:
                     f"{truncate(item.arguments, 60)}, which changes how its RUN "
                     "lines or its Python run, so the grader cannot tell what they do.",
                     request=item.describe(),
-                    expected="no SHELL instruction and no PYTHONHOME",
+                    expected="no SHELL instruction, and none of "
+                    f"{', '.join(sorted(BREAKING_PYTHON_VARIABLES))}",
                     actual=f"{item.keyword} {truncate(item.arguments, 120)}",
                     hint="This image needs neither: RUN lines run in /bin/sh, and "
                     "python:3.12-slim's Python finds its own library.",
@@ -1427,7 +1436,7 @@ def expect_requirements_name(folder: Path, packages: Sequence[str]) -> None:
     seen: set[str] = set()
     while pending and len(seen) < MAX_REQUIREMENT_FILES:
         name = pending.pop()
-        # Only files inside the chapter folder, which is what the build sees.
+        # Only files inside the chapter folder, the build's context.
         relative = PurePosixPath(name)
         if name in seen or relative.is_absolute() or ".." in relative.parts:
             continue
@@ -1663,7 +1672,7 @@ def test_dockerfile_runs_as_non_root(dockerfile: Dockerfile | None) -> None:
             hint="If the app is broken into, which user does the attacker get? "
             "Did you create one with useradd --uid and switch to it with USER?",
         )
-    user = last.arguments.split(":")[0].strip()
+    user, _, group = (part.strip() for part in last.arguments.partition(":"))
     if "$" in user:
         # ENV or ARG can set the variable to root, and a build argument can
         # change it at build time, so the file alone does not say who runs.
@@ -1685,6 +1694,18 @@ def test_dockerfile_runs_as_non_root(dockerfile: Dockerfile | None) -> None:
             actual=f"USER {last.arguments}",
             hint="Which uid did you give the user you created, and is it the last "
             "USER?",
+        )
+    if numeric and (
+        int(user) > MAX_UID or (group and not re.fullmatch(r"[0-9]+", group))
+    ):
+        raise CheckFailed(
+            "The USER line gives a uid or group that a container cannot start with.",
+            request=last.describe(),
+            expected=f"a uid from 1 to {MAX_UID}, and a numeric group if any, "
+            "such as USER 10001 or USER 10001:10001",
+            actual=f"USER {last.arguments}",
+            hint="Container runtimes take uids up to 2^31 - 1, and a group name "
+            "must exist in the image: which numbers did you give useradd?",
         )
     if not numeric:
         # A RUN line can give a name any uid (useradd --non-unique --uid 0),

@@ -128,6 +128,8 @@ def test_numeric_user_passes(user: str) -> None:
         ("000:10001", "runs as root"),
         ("${RUNAS}", "through a variable"),
         ("\N{ARABIC-INDIC DIGIT ONE}", "names a user"),
+        ("10001:nosuchgroup", "cannot start with"),
+        ("4294967296", "cannot start with"),
     ],
 )
 def test_user_check_says_why_it_refuses_a_user(user: str, phrase: str) -> None:
@@ -407,6 +409,11 @@ BROKEN_IMAGES = [
     (
         "python_home_moved",
         ("WORKDIR /app\n", "WORKDIR /app\nENV PYTHONHOME=/nowhere\n"),
+        "test_dockerfile_installs_dependencies_first",
+    ),
+    (
+        "hash_seed_python_refuses",
+        ("WORKDIR /app\n", "WORKDIR /app\nENV PYTHONHASHSEED=bogus\n"),
         "test_dockerfile_installs_dependencies_first",
     ),
     (
