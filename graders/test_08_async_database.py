@@ -352,9 +352,9 @@ def test_duplicate_email_returns_409(http: httpx.Client) -> None:
 
 
 # Takes SQLite's write lock on the file in argv[1], waiting up to argv[2]
-# seconds, and prints one JSON line: the email of the user whose id
-# is argv[4], null if no row has it, with read_error if the table could not
-# be read. Without the lock, the line holds the error instead. In "hold" mode
+# seconds, and prints one JSON line. The line has the email of the user whose
+# id is argv[4], null if no row has it, and read_error if the table could not
+# be read. Without the lock, the line has the error instead. In "hold" mode
 # (argv[3]) it keeps the lock until a line arrives on stdin, an email, and
 # prints whether a user with it is already in the file; in "probe" mode it
 # lets go at once.
@@ -460,7 +460,7 @@ def _probe_answer(process: sandbox.SandboxedProcess, timeout: float) -> dict[str
 def _probe_write_lock(database: Path, user_id: int) -> dict[str, Any]:
     """Take and release SQLite's write lock on `database`, reading one user.
 
-    Returns the probe's answer: the email stored for `user_id`, or an error.
+    Returns the probe's JSON line: the email stored for `user_id`, or an error.
     """
     if database.is_symlink():
         return {
@@ -562,8 +562,8 @@ def _expect_app_waits_for_lock(
                 actual=f"{describe_response(answered[0])} before the lock was let go",
                 hint=NOLOCK_HINT,
             )
-        # The row itself: an app that writes under the lock and holds its
-        # answer back is caught here.
+        # The row itself: this catches an app that writes under the lock and
+        # delays its 201 until the lock is free.
         stdin = process.popen.stdin
         assert stdin is not None
         stdin.write(f"{body['email']}\n".encode())

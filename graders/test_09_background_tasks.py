@@ -327,7 +327,7 @@ def test_several_requests_one_line_each(
 def test_invalid_email_is_rejected(http: httpx.Client, work_dir: Path) -> None:
     """Invalid emails get 422, and the first writes no line to the log."""
     response = _send(http, INVALID_EMAIL)
-    _expect_refused(response)
+    _expect_rejected(response)
 
     # A task for the invalid email would finish about when one for a valid
     # email sent right after it does, so the valid one's line marks the moment
@@ -353,10 +353,10 @@ def test_invalid_email_is_rejected(http: httpx.Client, work_dir: Path) -> None:
         f"{secrets.choice('abcdefghijklm')}{secrets.token_hex(4)}.example.com"
     )
     for email in (*MORE_INVALID_EMAILS, random_email):
-        _expect_refused(_send(http, email))
+        _expect_rejected(_send(http, email))
 
 
-def _expect_refused(response: httpx.Response) -> None:
+def _expect_rejected(response: httpx.Response) -> None:
     if response.status_code != 422:
         raise CheckFailed(
             f"An invalid email was answered with status {response.status_code}.",

@@ -705,8 +705,8 @@ def copy_writes(item: Instruction, folder: str) -> list[tuple[str, bool]]:
 
     Each is (path, whether the chapter's main.py is what lands there). A
     source copied into a folder lands under its own name, or under main.py
-    for the whole folder or a pattern that takes main.py; one copied to a
-    destination that may be a file also lands at the destination itself.
+    when the source is the whole folder or a pattern matching main.py. A
+    destination that may be a file is also written itself.
     """
     sources, destination = copy_paths(item)
     if not sources:
@@ -1351,9 +1351,9 @@ def test_dockerfile_installs_dependencies_first(
 def expect_no_shell_change(found: Dockerfile) -> None:
     """Fail on a SHELL instruction, or an ENV that moves Python's home.
 
-    SHELL changes what every later shell-form RUN runs in (SHELL ["/bin/true"]
-    runs nothing), and PYTHONHOME points Python away from its library; the
-    grader reads RUN lines as /bin/sh would run them.
+    SHELL changes what every later shell-form RUN runs in, so SHELL
+    ["/bin/true"] runs nothing. PYTHONHOME points Python away from its
+    library. The grader reads RUN lines as /bin/sh would run them.
     """
     last = len(found.stages) - 1
     for index in found.stage_chain(last):
@@ -1379,9 +1379,9 @@ def expect_no_shell_change(found: Dockerfile) -> None:
 def expect_requirements_in_image(found: Dockerfile, install: Instruction) -> None:
     """Fail unless requirements.txt is in the image when the RUN installs it.
 
-    A COPY or ADD of it (or of the whole folder) before the RUN, in its stage
-    or a stage it is built FROM, brings it in; so does a RUN --mount. An
-    install by COPY --from of another stage is that stage's business.
+    A COPY or ADD of it, or of the whole folder, brings it in when it comes
+    before the RUN in its stage or in a stage it is built FROM. A RUN --mount
+    of it does too. An install copied from another stage is not checked.
     """
     if install.keyword != "RUN":
         return
@@ -1480,9 +1480,11 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
         if "$" in app_dir:
             return
         folder = posixpath.normpath(posixpath.join(folder, app_dir))
-    wanted = posixpath.join(folder, "main.py")
+    expected_path = posixpath.join(folder, "main.py")
     expect_in_build_context(found.path.parent, "main.py")
-    last = next((write for write in reversed(writes) if write[1] == wanted), None)
+    last = next(
+        (write for write in reversed(writes) if write[1] == expected_path), None
+    )
     if last is not None and last[2]:
         mode = option_value(last[0].arguments.split(), "--chmod")
         if mode is None or not re.fullmatch(r"[0-7]{3,4}", mode):
@@ -1502,8 +1504,8 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
             "A later COPY or ADD puts another file where main.py should be, so "
             "the container would not run your app.",
             request=last[0].describe(),
-            expected=f"main.py itself at {wanted}",
-            actual=f"{last[0].describe()} writes {wanted}",
+            expected=f"main.py itself at {expected_path}",
+            actual=f"{last[0].describe()} writes {expected_path}",
             hint="Which line copies something else over main.py?",
         )
     places = [(item, path) for item, path, is_main in writes if is_main]
@@ -1511,7 +1513,7 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
         "main.py is not copied to the folder the container starts in, so "
         "`uvicorn main:app` would not find it.",
         request="read Dockerfile",
-        expected=f"a COPY that puts main.py at {wanted}",
+        expected=f"a COPY that puts main.py at {expected_path}",
         actual="; ".join(
             f"{item.describe()} puts it at {path}" for item, path in places
         )

@@ -141,8 +141,8 @@ def test_user_check_says_why_it_refuses_a_user(user: str, phrase: str) -> None:
 
 
 # Dockerfiles that Docker reads differently from a plain line-by-line reading.
-# Each is the solution's Dockerfile with one edit, and the last USER Docker
-# sees, or None for none.
+# Each is the solution's Dockerfile with one edit, and the last USER in effect
+# for Docker, or None for none.
 USER_CASES = [
     ("continued_mid_word", ("USER 10001\n", "USER 10001\nUS\\\nER 0\n"), "0"),
     ("tab_after_keyword", ("USER 10001\n", "USER 10001\nUSER\t0\n"), "0"),
@@ -214,7 +214,7 @@ ONBUILD_BASE = (
         ('ONBUILD ENTRYPOINT ["sleep", "infinity"]', "entrypoint", None),
     ],
 )
-def test_onbuild_trigger_runs_in_the_stage_built_from_it(
+def test_onbuild_trigger_runs_in_child_stage(
     trigger: str, attribute: str, arguments: str | None
 ) -> None:
     dockerfile = read(f"{ONBUILD_BASE}{trigger}\nFROM base\n")
