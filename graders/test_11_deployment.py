@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
+import importlib.metadata
 import json
 import posixpath
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +30,7 @@ from pathlib import Path, PurePosixPath
 
 import httpx
 import pytest
+from packaging.requirements import InvalidRequirement, Requirement
 
 from apigrade import sandbox
 from apigrade.checks import (
@@ -384,6 +388,10 @@ class Dockerfile:
     stages: list[list[Instruction]]
     arguments: dict[str, str | None] = field(default_factory=dict)
     syntax: str | None = None
+    # Every instruction in order, the ARGs before the first FROM included.
+    written: list[Instruction] = field(default_factory=list)
+    # The parser directives at the top, keys in lower case.
+    directives: dict[str, str] = field(default_factory=dict)
 
     @property
     def stage(self) -> list[Instruction]:
@@ -700,12 +708,14 @@ def copy_paths(item: Instruction) -> tuple[list[str], str]:
     return words[:-1], words[-1]
 
 
-def copy_writes(item: Instruction, folder: str) -> list[tuple[str, bool]]:
+def copy_writes(
+    item: Instruction, folder: str, file: str = "main.py"
+) -> list[tuple[str, bool]]:
     """Return the paths a COPY or ADD run in `folder` may write.
 
-    Each is (path, whether the chapter's main.py is what lands there). A
-    source copied into a folder lands under its own name, or under main.py
-    when the source is the whole folder or a pattern matching main.py. A
+    Each is (path, whether the chapter's `file` is what lands there). A
+    source copied into a folder lands under its own name, or under `file`
+    when the source is the whole folder or a pattern matching `file`. A
     destination that may be a file is also written itself.
     """
     sources, destination = copy_paths(item)
@@ -715,7 +725,7 @@ def copy_writes(item: Instruction, folder: str) -> list[tuple[str, bool]]:
     as_folder = destination.endswith("/") or len(sources) > 1
     # COPY --exclude=PATTERN leaves matching files out.
     excluded = any(
-        fnmatch.fnmatchcase("main.py", word.partition("=")[2].lstrip("./"))
+        fnmatch.fnmatchcase(file, word.partition("=")[2].lstrip("./"))
         for word in item.arguments.split()
         if word.startswith("--exclude=")
     )
@@ -723,13 +733,11 @@ def copy_writes(item: Instruction, folder: str) -> list[tuple[str, bool]]:
     for source in sources:
         name = posixpath.normpath(source.partition("://")[2] or source).lstrip("/")
         is_main = not excluded and (
-            name in (".", "main.py") or fnmatch.fnmatchcase("main.py", name)
+            name in (".", file) or fnmatch.fnmatchcase(file, name)
         )
         wild = any(mark in name for mark in "*?[")
-        if is_main and (name == "." or wild):
-            inside = "main.py"
-        else:
-            inside = posixpath.basename(name)
+        whole = is_main and (name == "." or wild)
+        inside = file if whole else posixpath.basename(name)
         writes.append((posixpath.join(into, inside), is_main))
         if not as_folder and name != "." and not wild:
             writes.append((into, is_main))
@@ -758,6 +766,883 @@ def python_list(arguments: str) -> list[str] | None:
     return None
 
 
+# --- What the grader supports ------------------------------------------------
+
+# The grader builds no image, so it can tell what an image contains only for
+# the instructions, commands and options this chapter uses. A Dockerfile with
+# any other line fails every static check, after the check's own rule,
+# because the grader would have to guess what that line does.
+SUPPORTED_KEYWORDS = (
+    "FROM",
+    "ARG",
+    "ENV",
+    "EXPOSE",
+    "WORKDIR",
+    "COPY",
+    "RUN",
+    "USER",
+    "STOPSIGNAL",
+    "CMD",
+)
+# Tags of the official Python image, Debian-based, from Python 3.10 on. A
+# version-less tag (python, python:slim) is the newest Python.
+PYTHON_IMAGE = re.compile(r"(?:docker\.io/)?(?:library/)?python(?::(?P<tag>.+))?")
+PYTHON_VERSIONS = ("3", "3.10", "3.11", "3.12", "3.13", "3.14")
+PYTHON_VARIANTS = ("", "slim", "bookworm", "slim-bookworm", "trixie", "slim-trixie")
+# NOTE: the list is the tags Docker Hub published as of late 2026; the grader
+# cannot ask the registry, so a tag withdrawn since is not noticed.
+PYTHON_TAGS = frozenset(
+    {"latest", *(variant for variant in PYTHON_VARIANTS if variant)}
+    | {
+        f"{version}-{variant}" if variant else version
+        for version in PYTHON_VERSIONS
+        for variant in PYTHON_VARIANTS
+    }
+)
+# Folders a WORKDIR, and so a COPY, may use: none is on PATH or on Python's
+# import path, and none is a user's home, whose ~/.local Python would read.
+APP_FOLDERS = ("/app", "/code", "/srv", "/opt", "/usr/src", "/workspace")
+SWITCH = re.compile(r"(?i)1|0|true|false|yes|no|on|off")
+# The ENV names the grader supports, and the values each may take.
+SUPPORTED_VARIABLES: dict[str, re.Pattern[str]] = {
+    "PYTHONDONTWRITEBYTECODE": re.compile(r".+"),
+    "PYTHONUNBUFFERED": re.compile(r".+"),
+    "PYTHONFAULTHANDLER": re.compile(r".+"),
+    "PIP_NO_CACHE_DIR": SWITCH,
+    "PIP_DISABLE_PIP_VERSION_CHECK": SWITCH,
+    "PIP_ROOT_USER_ACTION": re.compile(r"ignore|warn"),
+    "PIP_DEFAULT_TIMEOUT": re.compile(r"[0-9]{1,4}"),
+    "LANG": re.compile(r"C\.UTF-8"),
+    "LC_ALL": re.compile(r"C\.UTF-8"),
+    "APP_NAME": re.compile(r".+"),
+    "DOCS_ENABLED": SWITCH,
+}
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A word of a shell-form RUN or CMD line: no quotes, variables, globs,
+# redirections or other shell syntax, so /bin/sh splits the line at its
+# spaces and runs the words as written.
+PLAIN_WORD = re.compile(r"[A-Za-z0-9_./:=,+@%-]+")
+# pip's options that change neither what it installs nor where.
+PIP_QUIET_OPTIONS = frozenset(
+    {
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "-q",
+        "--quiet",
+        "--no-input",
+        "--root-user-action=ignore",
+    }
+)
+PIP_INSTALL_OPTIONS = PIP_QUIET_OPTIONS | {
+    "-U",
+    "--upgrade",
+    "--no-compile",
+    "--prefer-binary",
+    "--progress-bar=off",
+    "--no-warn-script-location",
+}
+PIP_OWN_PACKAGES = frozenset({"pip", "setuptools", "wheel"})
+USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+# Users and groups of the Debian base image, which useradd would not create
+# again; the uids below 1000 and 65534 belong to them or to Debian.
+DEBIAN_ACCOUNTS = frozenset(
+    [
+        "root",
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "uucp",
+        "proxy",
+        "www-data",
+        "backup",
+        "list",
+        "irc",
+        "gnats",
+        "nobody",
+        "_apt",
+        "adm",
+        "tty",
+        "disk",
+        "kmem",
+        "dialout",
+        "fax",
+        "voice",
+        "cdrom",
+        "floppy",
+        "tape",
+        "sudo",
+        "audio",
+        "dip",
+        "operator",
+        "src",
+        "shadow",
+        "utmp",
+        "video",
+        "sasl",
+        "plugdev",
+        "staff",
+        "users",
+        "nogroup",
+        "systemd-journal",
+        "systemd-network",
+        "systemd-timesync",
+        "messagebus",
+    ]
+)
+FIRST_USER_UID = 1000
+NOBODY_UID = 65534
+USERADD_FLAGS = {
+    "-M": "home",
+    "--no-create-home": "home",
+    "-m": "home",
+    "--create-home": "home",
+    "-r": "system",
+    "--system": "system",
+    "-l": "log",
+    "--no-log-init": "log",
+}
+USERADD_VALUES = {
+    "-u": "uid",
+    "--uid": "uid",
+    "-s": "shell",
+    "--shell": "shell",
+    "-c": "comment",
+    "--comment": "comment",
+}
+ABSOLUTE_PATH = re.compile(r"/[A-Za-z0-9_./-]*")
+NUMERIC_OWNER = re.compile(r"[0-9]{1,10}(?::[0-9]{1,10})?")
+CACHE_TARGETS = frozenset({"/root/.cache", "/root/.cache/pip"})
+SUPPORTED_COMMANDS = (
+    "pip install -r requirements.txt (also pip3 or python -m pip), "
+    "useradd, and chown with a numeric owner"
+)
+# A port, or a range of them, and its protocol, as EXPOSE takes them.
+EXPOSED_PORT = re.compile(
+    r"(?P<first>[0-9]{1,5})(?:-(?P<last>[0-9]{1,5}))?(?:/(?:tcp|udp|sctp))?"
+)
+SIGNAL_NAMES = frozenset(
+    name.removeprefix("SIG") for name in dir(signal) if name.startswith("SIG")
+)
+MAX_CONTEXT_ENTRIES = 2000
+MAX_IGNORE_PATTERNS = 200
+DOCKER_FRONTEND_V1 = re.compile(r"(docker\.io/)?docker/dockerfile:1")
+
+
+class Unsupported(Exception):
+    """A part of a Dockerfile the grader does not support, and why."""
+
+    def __init__(self, reason: str, hint: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
+@dataclass
+class ImageFiles:
+    """The paths the supported lines of a Dockerfile create, as they run.
+
+    `folders` and `files` hold what WORKDIR and COPY made; `context` is the
+    chapter folder, which COPY reads from.
+    """
+
+    context: Path
+    folder: str = "/"
+    folders: set[str] = field(default_factory=set)
+    files: set[str] = field(default_factory=set)
+    user_added: bool = False
+    user: Instruction | None = None
+    python_minor: int | None = None
+
+    def make_folder(self, path: str) -> None:
+        """Record `path` and its parents as folders, or raise Unsupported."""
+        for parent in (path, *(str(part) for part in PurePosixPath(path).parents)):
+            if parent in self.files:
+                raise Unsupported(
+                    f"{path} would be a folder, but a COPY put a file at {parent}",
+                    "Give the file and the folder different names.",
+                )
+        self.folders.update(
+            [path, *(str(part) for part in PurePosixPath(path).parents)]
+        )
+
+    def add_file(self, path: str) -> None:
+        """Record a file at `path`, or raise Unsupported where a folder is."""
+        if path in self.folders:
+            raise Unsupported(
+                f"it would copy a file to {path}, which is a folder",
+                "Give the file and the folder different names.",
+            )
+        self.make_folder(posixpath.dirname(path))
+        self.files.add(path)
+
+
+def expect_supported(found: Dockerfile) -> None:
+    """Fail unless the grader supports every line of the Dockerfile.
+
+    The file must have one stage, from an official Python image, and only the
+    instructions in SUPPORTED_KEYWORDS. ENV sets SUPPORTED_VARIABLES, WORKDIR
+    and COPY stay inside APP_FOLDERS, and RUN lines run SUPPORTED_COMMANDS,
+    all before the USER line. requirements.txt names packages the grader has,
+    at versions it has.
+    """
+    folder_path = found.path.parent
+    expect_supported_directives(found)
+    image = ImageFiles(folder_path)
+    seen_from = False
+    for item in found.written:
+        try:
+            if item.keyword not in SUPPORTED_KEYWORDS:
+                raise Unsupported(
+                    f"{item.keyword} is not an instruction this chapter uses",
+                    "The image needs only FROM, WORKDIR, ENV, COPY, RUN, USER, "
+                    "EXPOSE and CMD. Can you do without this line?",
+                )
+            if not seen_from and item.keyword not in ("ARG", "FROM"):
+                raise Unsupported(
+                    "only ARG may come before the first FROM",
+                    "Docker rejects any other instruction there: move it after FROM.",
+                )
+            if item.keyword == "FROM" and seen_from:
+                raise Unsupported(
+                    "a second FROM starts another stage",
+                    "This chapter's image is one stage: keep one FROM line.",
+                )
+            if item.keyword == "ARG" and seen_from:
+                raise Unsupported(
+                    "an ARG after FROM is a variable for the RUN lines",
+                    "Build arguments can change how RUN lines run: move the "
+                    "ARG before FROM, or write its value where it is used.",
+                )
+            seen_from = seen_from or item.keyword == "FROM"
+            validate_instruction(found, item, image)
+        except Unsupported as problem:
+            raise CheckFailed(
+                "The Dockerfile has a line the grader does not support: "
+                f"{problem.reason}. The grader builds no image, so it judges a "
+                "Dockerfile only when it supports every line.",
+                request=item.describe(),
+                expected="only the instructions, commands and options this "
+                "chapter's README lists under 'What the grader supports'",
+                actual=f"{item.keyword} {truncate(item.arguments, 160)}",
+                hint=problem.hint,
+            ) from None
+    for name in ("main.py", REQUIREMENTS_FILE):
+        expect_in_build_context(folder_path, name)
+    expect_supported_requirements(folder_path)
+    expect_syntax_of_image_python(folder_path, image.python_minor)
+
+
+def expect_supported_directives(found: Dockerfile) -> None:
+    """Fail on a check directive, or a syntax directive other than dockerfile:1."""
+    syntax = found.directives.get("syntax")
+    problem = None
+    if "check" in found.directives:
+        problem = (
+            f"# check={found.directives['check']}",
+            "a check directive can turn Docker's warnings into build errors",
+        )
+    elif syntax is not None and not DOCKER_FRONTEND_V1.fullmatch(syntax):
+        problem = (
+            f"# syntax={syntax}",
+            "another frontend version may not have every feature the file uses",
+        )
+    if problem is not None:
+        raise CheckFailed(
+            f"The Dockerfile's parser directive is one the grader does not "
+            f"support: {problem[1]}.",
+            request="read the first lines of Dockerfile",
+            expected="no parser directive other than # escape, or "
+            "# syntax=docker/dockerfile:1",
+            actual=problem[0],
+            hint="Delete the directive: the image needs none.",
+        )
+
+
+def validate_instruction(
+    found: Dockerfile, item: Instruction, image: ImageFiles
+) -> None:
+    """Raise Unsupported for a part of `item` the grader does not support."""
+    if item.keyword == "FROM":
+        image.python_minor = validate_from(found, item)
+    elif item.keyword == "ARG":
+        validate_arg(item)
+    elif item.keyword == "ENV":
+        validate_env(item)
+    elif item.keyword == "EXPOSE":
+        validate_expose(item)
+    elif item.keyword == "WORKDIR":
+        validate_workdir(item, image)
+    elif item.keyword == "COPY":
+        validate_copy(item, image)
+    elif item.keyword == "RUN":
+        if image.user is not None:
+            raise Unsupported(
+                f"it comes after {image.user.describe()}, so it runs as that "
+                "user, who cannot install packages or add users",
+                "Put every RUN line before the USER line.",
+            )
+        validate_run(item, image)
+    elif item.keyword == "USER":
+        image.user = item
+    elif item.keyword == "STOPSIGNAL":
+        validate_stop_signal(item)
+    elif item.keyword == "CMD":
+        validate_cmd(item)
+
+
+def validate_from(found: Dockerfile, item: Instruction) -> int | None:
+    """Raise Unsupported unless FROM names an official Python image, 3.10 or later.
+
+    Returns the image's Python minor version, or None for the newest.
+    """
+    words = item.arguments.split()
+    if any(word.startswith("--") for word in words):
+        raise Unsupported(
+            "FROM takes no options here",
+            "Write FROM python:3.12-slim, as the starter does.",
+        )
+    if len(words) not in (1, 3) or (len(words) == 3 and words[1].lower() != "as"):
+        raise Unsupported(
+            "FROM takes an image, and optionally AS and a stage name",
+            "Write FROM python:3.12-slim, as the starter does.",
+        )
+    # As written, since Docker rejects an image name with capitals.
+    written = from_image(item)[0]
+    image = expand_arguments(written, found.arguments) or written
+    match = PYTHON_IMAGE.fullmatch(image)
+    tag = (match.group("tag") or "latest") if match else ""
+    if tag not in PYTHON_TAGS:
+        raise Unsupported(
+            f"{image} is not an official Debian-based Python image, 3.10 or later",
+            "The grader knows what python:3.12-slim contains (Python, pip, "
+            "useradd) and runs your app on Python 3.10 or later: start FROM "
+            "python:3.12-slim, or another python:3.X tag from 3.10 on.",
+        )
+    version = tag.partition("-")[0]
+    return int(version.partition(".")[2]) if "." in version else None
+
+
+def validate_arg(item: Instruction) -> None:
+    """Raise Unsupported unless ARG declares NAME or NAME=default words."""
+    try:
+        words = shlex.split(item.arguments)
+    except ValueError:
+        raise Unsupported("its quotes do not close", "Close each quote.") from None
+    if not words or not all(
+        VARIABLE_NAME.fullmatch(word.partition("=")[0]) for word in words
+    ):
+        raise Unsupported(
+            "ARG takes NAME or NAME=default",
+            "Write ARG PYTHON_TAG=3.12-slim, for example.",
+        )
+
+
+def validate_env(item: Instruction) -> None:
+    """Raise Unsupported unless ENV sets SUPPORTED_VARIABLES to literal values."""
+    if any(mark in item.arguments for mark in "$\\"):
+        raise Unsupported(
+            "its value uses a variable or a backslash",
+            "Write the value itself.",
+        )
+    try:
+        words = shlex.split(item.arguments)
+    except ValueError:
+        raise Unsupported("its quotes do not close", "Close each quote.") from None
+    if not words:
+        raise Unsupported("it sets nothing", "Delete the empty ENV line.")
+    if "=" in words[0]:
+        pairs = [word.partition("=")[::2] for word in words]
+        if any("=" not in word for word in words):
+            raise Unsupported(
+                "it mixes NAME=value with other words",
+                "Write each variable as NAME=value.",
+            )
+    else:
+        pairs = [(words[0], item.arguments.strip()[len(words[0]) :].strip())]
+    for name, value in pairs:
+        pattern = SUPPORTED_VARIABLES.get(name)
+        if pattern is None:
+            raise Unsupported(
+                f"{name} is not a variable the grader supports",
+                "The grader supports only "
+                f"{', '.join(SUPPORTED_VARIABLES)}. Is {name} needed in the image?",
+            )
+        if not pattern.fullmatch(value):
+            raise Unsupported(
+                f"{name}={value} is not a value the grader supports",
+                f"Use a value that {name} is documented to take, such as "
+                f"{'true' if pattern is SWITCH else 'the one in the README'}.",
+            )
+
+
+def validate_expose(item: Instruction) -> None:
+    """Raise Unsupported unless EXPOSE lists ports from 1 to 65535."""
+    words = item.arguments.split()
+    for word in words:
+        match = EXPOSED_PORT.fullmatch(word)
+        if match is None or not all(
+            1 <= int(port) <= 65535 for port in match.group("first", "last") if port
+        ):
+            raise Unsupported(
+                f"{word} is not a port", "Write the port number: EXPOSE 8000."
+            )
+    if not words:
+        raise Unsupported("it names no port", "Write the port number: EXPOSE 8000.")
+
+
+def validate_stop_signal(item: Instruction) -> None:
+    """Raise Unsupported unless STOPSIGNAL names a signal Docker knows."""
+    name = item.arguments.strip().upper().removeprefix("SIG")
+    if name not in SIGNAL_NAMES and not (name.isdigit() and 1 <= int(name) <= 64):
+        raise Unsupported(
+            f"{item.arguments.strip()} is not a signal",
+            "Delete STOPSIGNAL: docker stop sends SIGTERM without it.",
+        )
+
+
+def validate_cmd(item: Instruction) -> None:
+    """Raise Unsupported unless CMD runs uvicorn by name, with plain words."""
+    words = exec_form(item.arguments) or python_list(item.arguments)
+    if words is None:
+        words = item.arguments.split()
+        if words[:1] == ["exec"]:
+            words = words[1:]
+        for word in words:
+            if not PLAIN_WORD.fullmatch(word):
+                raise Unsupported(
+                    f"{truncate(word, 60)} is shell syntax the grader does not support",
+                    'Write the CMD in exec form: CMD ["uvicorn", "main:app", ...].',
+                )
+    program = words[:1] == ["uvicorn"] or (
+        words[:1] in (["python"], ["python3"]) and words[1:3] == UVICORN_MODULE
+    )
+    if not program:
+        raise Unsupported(
+            f"CMD runs {show(words[:3])}, not uvicorn by its name",
+            "Start with uvicorn or python -m uvicorn, which the image has on "
+            'its PATH, as in CMD ["uvicorn", "main:app", ...].',
+        )
+
+
+def validate_workdir(item: Instruction, image: ImageFiles) -> None:
+    """Make the WORKDIR folder current, raising Unsupported outside APP_FOLDERS."""
+    written = single_word(item.arguments)
+    new = posixpath.normpath(posixpath.join(image.folder, written))
+    if not written or "$" in written or not inside_app_folders(new):
+        raise Unsupported(
+            f"{written or 'nothing'} is not a folder under {', '.join(APP_FOLDERS)}",
+            "Put the app in a folder of its own, such as WORKDIR /app.",
+        )
+    image.make_folder(new)
+    image.folder = new
+
+
+def inside_app_folders(path: str) -> bool:
+    return any(path == top or path.startswith(top + "/") for top in APP_FOLDERS)
+
+
+def validate_copy(item: Instruction, image: ImageFiles) -> None:
+    """Raise Unsupported unless COPY copies chapter files into APP_FOLDERS."""
+    try:
+        words = exec_form(item.arguments) or shlex.split(item.arguments)
+    except ValueError:
+        raise Unsupported("its quotes do not close", "Close each quote.") from None
+    options = [word for word in words if word.startswith("--")]
+    paths = [word for word in words if not word.startswith("--")]
+    if len(paths) < 2:
+        raise Unsupported(
+            "COPY needs at least a source and a destination",
+            "Write COPY SOURCE DESTINATION, such as COPY main.py .",
+        )
+    for option in options:
+        name = option.partition("=")[0]
+        if name not in ("--chmod", "--chown") and option != "--link":
+            raise Unsupported(
+                f"{name} is not a COPY option this chapter uses",
+                "This chapter's COPY lines copy files of the chapter folder, "
+                "with no option or with --chown, --chmod or --link.",
+            )
+    sources = [context_entries(image.context, source) for source in paths[:-1]]
+    validate_copy_owner(
+        options, any(len(found) > 1 or found[0][1] for found in sources)
+    )
+    written = paths[-1]
+    destination = posixpath.normpath(posixpath.join(image.folder, written))
+    if "$" in written or not inside_app_folders(destination):
+        raise Unsupported(
+            f"it copies to {destination}, outside {', '.join(APP_FOLDERS)}",
+            "Copy into the app's folder: WORKDIR /app first, then COPY main.py .",
+        )
+    entries = [entry for found in sources for entry in found]
+    as_folder = written.endswith("/") or written == "." or destination in image.folders
+    if len(entries) > 1 and not as_folder:
+        raise Unsupported(
+            "it copies several files to a destination that does not end in /",
+            "End the destination with /, as in COPY a.py b.py ./",
+        )
+    if not as_folder and not entries[0][1]:
+        # One file, copied to the name the destination gives it.
+        image.add_file(destination)
+        return
+    image.make_folder(destination)
+    for relative, is_folder in entries:
+        for inside, inside_is_folder in folder_contents(
+            image.context, relative, is_folder
+        ):
+            target = posixpath.normpath(posixpath.join(destination, inside))
+            if inside_is_folder:
+                image.make_folder(target)
+            else:
+                image.add_file(target)
+
+
+def validate_copy_owner(options: Sequence[str], copies_folders: bool) -> None:
+    """Raise Unsupported for a --chmod or --chown value that may fail the image."""
+    for option in options:
+        name, _, value = option.partition("=")
+        if name == "--chmod":
+            # Folders need the search bit too, or no user can enter them.
+            needed = 0o555 if copies_folders else 0o444
+            if (
+                not re.fullmatch(r"[0-7]{3,4}", value)
+                or int(value, 8) & needed != needed
+            ):
+                raise Unsupported(
+                    f"--chmod={value} is not an octal mode every user can read",
+                    "Drop --chmod, or give a mode such as 644 for files and 755 "
+                    "for folders.",
+                )
+        elif name == "--chown" and not NUMERIC_OWNER.fullmatch(value):
+            raise Unsupported(
+                f"--chown={value} is not a numeric uid, or uid:gid",
+                "A name must exist in the image when the COPY runs: write "
+                "the numbers, as in --chown=10001:10001.",
+            )
+
+
+def context_entries(context: Path, source: str) -> list[tuple[str, bool]]:
+    """Return what a COPY source names in the chapter folder: (path, is folder).
+
+    A pattern (* or ?) gives each entry it matches. Raises Unsupported for a
+    source outside the folder, or one that names nothing there, which would
+    fail the build.
+    """
+    parts = PurePosixPath(source).parts
+    if (
+        not PLAIN_WORD.fullmatch(source.replace("*", "a").replace("?", "a"))
+        or source.startswith("/")
+        or ".." in parts
+        or "**" in source
+    ):
+        raise Unsupported(
+            f"{source} is not a plain path inside the chapter folder",
+            "Name a file or folder of the chapter folder, such as main.py or .",
+        )
+    name = posixpath.normpath(source)
+    if any(mark in name for mark in "*?"):
+        paths = sorted(context.glob(name))
+    else:
+        paths = [context / name] if (context / name).exists() else []
+    entries = [
+        (path.relative_to(context).as_posix() or ".", path.is_dir())
+        for path in paths
+        if name == "."
+        or not dockerignored(context, path.relative_to(context).as_posix())
+    ]
+    if not entries:
+        raise Unsupported(
+            f"{source} names nothing in the chapter folder, so the build would fail",
+            "Is the name spelled as the file is, and not left out by .dockerignore?",
+        )
+    return [(path, is_folder or path == ".") for path, is_folder in entries]
+
+
+def folder_contents(
+    context: Path, relative: str, is_folder: bool
+) -> list[tuple[str, bool]]:
+    """Return the paths a COPY of `relative` writes inside its destination.
+
+    A file lands under its own name; a folder's contents land in the
+    destination itself, as in Docker.
+    """
+    if not is_folder:
+        return [(posixpath.basename(relative), False)]
+    root = context / relative
+    found: list[tuple[str, bool]] = []
+    for path in root.rglob("*"):
+        if len(found) >= MAX_CONTEXT_ENTRIES:
+            raise Unsupported(
+                f"{relative} has more than {MAX_CONTEXT_ENTRIES} entries",
+                "Copy only what the app needs, such as COPY main.py .",
+            )
+        inside = path.relative_to(root).as_posix()
+        if relative == "." and dockerignored(context, inside):
+            continue
+        found.append((inside, path.is_dir()))
+    return found
+
+
+def validate_run(item: Instruction, image: ImageFiles) -> None:
+    """Raise Unsupported unless each command of a RUN line is a supported one."""
+    options = RUN_OPTIONS.match(item.arguments)
+    option_words = options[0].split() if options else []
+    for option in option_words:
+        if not cache_mount(option):
+            raise Unsupported(
+                f"{truncate(option, 80)} is not a RUN option this chapter uses",
+                "Drop the option: only --mount=type=cache,target=/root/.cache/pip "
+                "is supported.",
+            )
+    script = item.arguments[options.end() if options else 0 :]
+    words = exec_form(script)
+    if words is None:
+        if not all(
+            " " <= character <= "~" or character == "\t" for character in script
+        ):
+            raise Unsupported(
+                "it contains characters other than printable ASCII, spaces and tabs",
+                "Write the command in plain ASCII, on one line or continued with "
+                "a backslash.",
+            )
+        words = script.split()
+    commands: list[list[str]] = [[]]
+    for word in words:
+        if word == "&&":
+            commands.append([])
+        elif PLAIN_WORD.fullmatch(word):
+            commands[-1].append(word)
+        else:
+            raise Unsupported(
+                f"{truncate(word, 60)} is shell syntax the grader does not support",
+                "Write the commands as plain words joined with &&: no quotes, "
+                "variables, patterns, redirections, ; or ||.",
+            )
+    for command in commands:
+        if not command:
+            raise Unsupported(
+                "an && has no command on one side",
+                "Write a command on each side of &&.",
+            )
+        validate_command(command, image)
+
+
+def cache_mount(option: str) -> bool:
+    """Tell whether a RUN option is a cache mount of pip's cache folder."""
+    if not option.startswith("--mount="):
+        return False
+    fields = dict(
+        part.partition("=")[::2] for part in option.removeprefix("--mount=").split(",")
+    )
+    target = next(
+        (fields.pop(key) for key in ("target", "dst", "destination") if key in fields),
+        None,
+    )
+    fields.pop("id", None)
+    fields.pop("sharing", None)
+    return fields == {"type": "cache"} and target in CACHE_TARGETS
+
+
+def validate_command(command: list[str], image: ImageFiles) -> None:
+    """Raise Unsupported unless a RUN line's command is in SUPPORTED_COMMANDS."""
+    program, arguments = command[0], command[1:]
+    if PIP_PROGRAM.fullmatch(program):
+        validate_pip(arguments)
+    elif PYTHON_PROGRAM.fullmatch(program) and arguments[:2] == ["-m", "pip"]:
+        validate_pip(arguments[2:])
+    elif program == "useradd":
+        validate_useradd(arguments, image)
+    elif program == "chown":
+        validate_chown(arguments, image)
+    else:
+        raise Unsupported(
+            f"{truncate(shlex.join(command), 80)} is not a command the grader supports",
+            f"RUN lines may run only {SUPPORTED_COMMANDS}. Which of these "
+            "does the job?",
+        )
+
+
+def validate_pip(arguments: list[str]) -> None:
+    """Raise Unsupported unless pip installs requirements.txt or its own packages."""
+    rest = list(arguments)
+    while rest and rest[0] in PIP_QUIET_OPTIONS:
+        rest.pop(0)
+    if rest[:1] != ["install"]:
+        raise Unsupported(
+            f"pip {shlex.join(arguments)} is not pip install",
+            "pip's only job here is pip install -r requirements.txt.",
+        )
+    rest = rest[1:]
+    while rest:
+        word = rest.pop(0)
+        if word in PIP_INSTALL_OPTIONS or word in PIP_OWN_PACKAGES:
+            continue
+        if word in ("-r", "--requirement") and rest[:1] == [REQUIREMENTS_FILE]:
+            rest.pop(0)
+            continue
+        if word in (f"-r{REQUIREMENTS_FILE}", f"--requirement={REQUIREMENTS_FILE}"):
+            continue
+        raise Unsupported(
+            f"pip install's {word} is not an option or package the grader supports",
+            "Install from requirements.txt, with --no-cache-dir if you like: "
+            "pip install --no-cache-dir -r requirements.txt. Packages belong in "
+            "requirements.txt.",
+        )
+
+
+def validate_useradd(arguments: list[str], image: ImageFiles) -> None:
+    """Raise Unsupported unless useradd surely creates one new user.
+
+    One useradd per file, with a name Debian does not use, a uid from 1000 on
+    if it gives one, and options that cannot clash.
+    """
+    hint = (
+        "Create one user with a new name and uid, as in useradd --uid 10001 "
+        "--no-create-home --shell /usr/sbin/nologin app."
+    )
+    if image.user_added:
+        raise Unsupported("a second useradd", hint)
+    image.user_added = True
+    names: list[str] = []
+    given: dict[str, str] = {}
+    rest = list(arguments)
+    while rest:
+        word = rest.pop(0)
+        option, equals, value = word.partition("=")
+        if word in USERADD_FLAGS:
+            kind, value = USERADD_FLAGS[word], word
+        elif option in USERADD_VALUES and (equals or rest):
+            kind, value = USERADD_VALUES[option], value if equals else rest.pop(0)
+        elif not word.startswith("-") and USER_NAME.fullmatch(word):
+            names.append(word)
+            continue
+        else:
+            raise Unsupported(
+                f"useradd's {word} is not an option the grader supports", hint
+            )
+        if kind in given and given[kind] != value:
+            raise Unsupported(f"useradd's {word} clashes with {given[kind]}", hint)
+        given[kind] = value
+    uid = given.get("uid")
+    problems = [
+        len(names) != 1 and "useradd needs one name",
+        names[:1] and names[0] in DEBIAN_ACCOUNTS and f"{names[0]} is a Debian account",
+        uid is not None
+        and not (
+            uid.isdigit()
+            and FIRST_USER_UID <= int(uid) <= MAX_UID
+            and int(uid) != NOBODY_UID
+        )
+        and f"uid {uid} is not from {FIRST_USER_UID} to {MAX_UID}, or is nobody's",
+        "shell" in given
+        and not ABSOLUTE_PATH.fullmatch(given["shell"])
+        and f"{given['shell']} is not a path",
+        "comment" in given
+        and not PLAIN_WORD.fullmatch(given["comment"])
+        and "the comment is not one plain word",
+    ]
+    problem = next((text for text in problems if text), None)
+    if problem:
+        raise Unsupported(str(problem), hint)
+
+
+def validate_chown(arguments: list[str], image: ImageFiles) -> None:
+    """Raise Unsupported unless the command is chown [-R] UID[:GID] PATH...
+
+    Each path must be one that WORKDIR or COPY made: chown fails on a path
+    that does not exist.
+    """
+    rest = [word for word in arguments if word not in ("-R", "--recursive")]
+    if len(rest) < 2 or not NUMERIC_OWNER.fullmatch(rest[0]):
+        raise Unsupported(
+            f"chown {shlex.join(arguments)} is not chown [-R] UID[:GID] PATH",
+            "Write chown -R 10001:10001 /app, or use COPY --chown=10001:10001.",
+        )
+    for path in rest[1:]:
+        target = posixpath.normpath(posixpath.join(image.folder, path))
+        if path.startswith("-") or target not in image.folders | image.files:
+            raise Unsupported(
+                f"chown's {path} is not a folder or file that WORKDIR or COPY made",
+                "Change the owner of the app's folder, as in chown -R 10001 /app.",
+            )
+
+
+def expect_supported_requirements(folder: Path) -> None:
+    """Fail unless each line of requirements.txt is a package the grader has.
+
+    The grader ran the app with its own packages, so the image must get the
+    same: each line names an installed distribution, optionally with extras,
+    and a version specifier that its installed version meets. Options,
+    markers, paths and URLs could make pip install something else.
+    """
+    text = read_learner_file(folder / REQUIREMENTS_FILE) or ""
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        line = re.sub(r"(^|\s)#.*", "", raw_line).strip()
+        if not line:
+            continue
+        problem = requirement_problem(line)
+        if problem is not None:
+            raise CheckFailed(
+                f"requirements.txt line {number} could make the image's packages "
+                "differ from the ones the grader ran your app with.",
+                request=f"read {REQUIREMENTS_FILE}",
+                expected="lines such as fastapi==0.163.2: a package the grader "
+                "has, at a version it has",
+                actual=f"line {number}: {truncate(raw_line, 120)}: {problem}",
+                hint="Pin each package to the version in the starter's "
+                "requirements.txt, and write nothing else on the line.",
+            )
+
+
+def requirement_problem(line: str) -> str | None:
+    """Return why the grader does not support a requirements line, or None."""
+    try:
+        requirement = Requirement(line)
+    except InvalidRequirement:
+        return "not a package name with a version"
+    if requirement.url or requirement.marker:
+        return "a URL or an environment marker"
+    try:
+        installed = importlib.metadata.version(requirement.name)
+    except importlib.metadata.PackageNotFoundError:
+        return f"{requirement.name} is not a package the grader has"
+    if not requirement.specifier.contains(installed, prereleases=True):
+        return f"the grader has {requirement.name} {installed}"
+    return None
+
+
+def expect_syntax_of_image_python(folder: Path, minor: int | None) -> None:
+    """Fail if main.py uses syntax newer than the image's Python has.
+
+    The grader ran the app on its own Python. ast checks the grammar of the
+    older version, though not every newer library function.
+    """
+    source = read_learner_file(folder / "main.py")
+    if source is None or minor is None or minor >= sys.version_info.minor:
+        return
+    try:
+        ast.parse(source)
+    except SyntaxError:
+        return
+    try:
+        ast.parse(source, feature_version=(3, minor))
+    except SyntaxError as error:
+        raise CheckFailed(
+            f"main.py uses syntax that Python 3.{minor}, the image's Python, "
+            "does not have, so the container would not start.",
+            request="read main.py",
+            expected=f"code that Python 3.{minor} can run",
+            actual=f"line {error.lineno}: {error.msg}",
+            hint="Start FROM the Python version you run the app on, such as "
+            f"python:3.{sys.version_info.minor}-slim.",
+        ) from None
+
+
 def describe_keywords(stage: Sequence[Instruction]) -> str:
     return ", ".join(item.keyword for item in stage) or "none"
 
@@ -767,13 +1652,20 @@ def dockerfile(app_dir: Path) -> Dockerfile | None:
     path = app_dir / "Dockerfile"
     if not path.is_file():
         return None
-    text = path.read_text(encoding="utf-8", errors="replace")
+    return read_dockerfile(path, path.read_text(encoding="utf-8", errors="replace"))
+
+
+def read_dockerfile(path: Path, text: str) -> Dockerfile:
+    """Read the Dockerfile at `path`, whose text is `text`."""
     instructions = parse_dockerfile(text)
+    directives = parser_directives(dockerfile_lines(text))
     return Dockerfile(
         path,
         build_stages(instructions),
         global_arguments(instructions),
-        parser_directives(dockerfile_lines(text)).get("syntax"),
+        directives.get("syntax"),
+        instructions,
+        directives,
     )
 
 
@@ -1207,12 +2099,15 @@ def test_dockerfile_binds_all_interfaces(dockerfile: Dockerfile | None) -> None:
             hint="Inside a container, 127.0.0.1 is the container's own loopback: "
             "which address accepts connections that Docker forwards from outside?",
         )
+    expect_supported(found)
 
 
 def test_dockerfile_cmd_in_exec_form(dockerfile: Dockerfile | None) -> None:
     """The Dockerfile's CMD is in exec form (a JSON array)."""
-    cmd = require_dockerfile(dockerfile).require_cmd()
+    found = require_dockerfile(dockerfile)
+    cmd = found.require_cmd()
     if exec_form(cmd.arguments) is not None:
+        expect_supported(found)
         return
     if cmd.arguments.startswith("["):
         raise CheckFailed(
@@ -1249,6 +2144,7 @@ def test_dockerfile_has_no_reload(dockerfile: Dockerfile | None) -> None:
             hint="--reload is for development: it watches files, restarts on "
             "changes and makes uvicorn ignore --workers. Did you remove it?",
         )
+    expect_supported(found)
 
 
 def test_dockerfile_limits_graceful_shutdown(dockerfile: Dockerfile | None) -> None:
@@ -1294,6 +2190,7 @@ def test_dockerfile_limits_graceful_shutdown(dockerfile: Dockerfile | None) -> N
             actual=f"--timeout-graceful-shutdown {value}",
             hint=hint,
         )
+    expect_supported(found)
 
 
 def test_dockerfile_installs_dependencies_first(
@@ -1317,7 +2214,7 @@ def test_dockerfile_installs_dependencies_first(
             "pip install -r requirements.txt.",
             request="read Dockerfile",
             expected="a RUN line with the command pip install -r requirements.txt "
-            "(pip3, python -m pip and uv pip count too)",
+            "(pip3 and python -m pip count too)",
             actual=f"the RUN lines run the commands {show(commands)}"
             if commands
             else f"no RUN line; instructions: {describe_keywords(found.stage)}",
@@ -1346,6 +2243,7 @@ def test_dockerfile_installs_dependencies_first(
             "which order keeps the install layer cached when only main.py changes?",
         )
     expect_main_py_in_app_folder(found)
+    expect_supported(found)
 
 
 def expect_no_shell_change(found: Dockerfile) -> None:
@@ -1377,11 +2275,13 @@ def expect_no_shell_change(found: Dockerfile) -> None:
 
 
 def expect_requirements_in_image(found: Dockerfile, install: Instruction) -> None:
-    """Fail unless requirements.txt is in the image when the RUN installs it.
+    """Fail unless requirements.txt is where the installing RUN reads it.
 
-    A COPY or ADD of it, or of the whole folder, brings it in when it comes
-    before the RUN in its stage or in a stage it is built FROM. A RUN --mount
-    of it does too. An install copied from another stage is not checked.
+    That is the folder the last WORKDIR before the RUN makes current. A COPY
+    of it, or of the whole folder, brings it there when it comes before the
+    RUN in its stage or in a stage it is built FROM, and no later COPY puts
+    another file there. A RUN --mount of it does too. An install copied from
+    another stage is not checked.
     """
     if install.keyword != "RUN":
         return
@@ -1394,25 +2294,36 @@ def expect_requirements_in_image(found: Dockerfile, install: Instruction) -> Non
     last = len(found.stages) - 1
     earlier = [
         item
-        for index in found.stage_chain(last)[1:]
+        for index in reversed(found.stage_chain(last)[1:])
         for item in found.instructions(index)
     ]
     earlier += [item for item in found.instructions(last) if item.line < install.line]
+    folder = "/"
+    landed: tuple[Instruction, bool] | None = None
     for item in earlier:
+        if item.keyword == "WORKDIR":
+            folder = posixpath.join(folder, single_word(item.arguments))
+            continue
         if item.keyword not in ("COPY", "ADD") or "--from" in item.arguments:
             continue
-        for source in copy_paths(item)[0]:
-            name = posixpath.normpath(source).lstrip("/")
-            if name == "." or fnmatch.fnmatchcase(REQUIREMENTS_FILE, name):
-                return
+        for path, is_requirements in copy_writes(item, folder, REQUIREMENTS_FILE):
+            if path == posixpath.normpath(posixpath.join(folder, REQUIREMENTS_FILE)):
+                landed = (item, is_requirements)
+    read_from = posixpath.join(posixpath.normpath(folder), REQUIREMENTS_FILE)
+    if landed is not None and landed[1]:
+        return
     raise CheckFailed(
-        "requirements.txt is not in the image when pip installs it: no COPY "
-        "before that RUN brings it in, so the build fails.",
+        f"requirements.txt is not at {read_from} when pip installs it, so the "
+        "build fails: pip reads it from the folder the RUN runs in.",
         request=install.describe(),
-        expected="COPY requirements.txt . before the RUN that installs it",
-        actual=f"no COPY or ADD of requirements.txt before line {install.line}",
+        expected=f"COPY requirements.txt . after WORKDIR {posixpath.normpath(folder)}"
+        ", before the RUN that installs it",
+        actual=f"{landed[0].describe()} puts another file there"
+        if landed is not None
+        else f"no COPY or ADD puts requirements.txt at {read_from} before "
+        f"line {install.line}",
         hint="The build context is not in the image until a COPY puts it "
-        "there: which line copies requirements.txt in?",
+        "there: which line copies requirements.txt into the RUN's folder?",
     )
 
 
@@ -1538,24 +2449,46 @@ def expect_in_build_context(folder: Path, name: str) -> None:
 
 
 def dockerignored(folder: Path, name: str) -> bool:
-    """Tell whether .dockerignore in `folder` leaves the top-level file `name` out.
+    """Tell whether .dockerignore in `folder` leaves the file `name` out.
 
     Lines are patterns; the last that matches decides, and one starting with
     `!` takes a file back in.
     """
-    text = read_learner_file(folder / ".dockerignore") or ""
     ignored = False
+    for pattern, keep in dockerignore_patterns(folder):
+        if pattern in (".", "**") or fnmatch.fnmatchcase(
+            name, pattern.removeprefix("**/")
+        ):
+            ignored = not keep
+    return ignored
+
+
+@functools.lru_cache(maxsize=4)
+def dockerignore_patterns(folder: Path) -> tuple[tuple[str, bool], ...]:
+    """Return the patterns of .dockerignore in `folder`, each with whether it keeps.
+
+    Read once per grader run; fails on more than MAX_IGNORE_PATTERNS patterns,
+    which would make matching every file of the folder slow.
+    """
+    text = read_learner_file(folder / ".dockerignore") or ""
+    patterns = []
     for raw_line in text.splitlines():
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
         keep = line.startswith("!")
         pattern = posixpath.normpath(line.removeprefix("!").strip()).lstrip("/")
-        if pattern in (".", "**") or fnmatch.fnmatchcase(
-            name, pattern.removeprefix("**/")
-        ):
-            ignored = not keep
-    return ignored
+        patterns.append((pattern, keep))
+        if len(patterns) > MAX_IGNORE_PATTERNS:
+            raise CheckFailed(
+                f".dockerignore has more than {MAX_IGNORE_PATTERNS} patterns.",
+                request="read .dockerignore",
+                expected=f"at most {MAX_IGNORE_PATTERNS} patterns",
+                actual=f"{len(text.splitlines())} lines",
+                hint="List only what the image does not need, such as "
+                "__pycache__ and .venv.",
+            )
+    return tuple(patterns)
 
 
 def run_commands(arguments: str) -> list[list[str]]:
@@ -1613,15 +2546,13 @@ def shell_commands(script: str) -> list[list[str]]:
 def installs_requirements(command: Sequence[str]) -> bool:
     """Tell whether `command` is pip install -r requirements.txt.
 
-    pip may be run as pip, pip3, python -m pip, python3 -m pip or uv pip.
+    pip may be run as pip, pip3, python -m pip or python3 -m pip.
     """
     program = PurePosixPath(command[0]).name
     if PIP_PROGRAM.fullmatch(program):
         arguments = command[1:]
     elif PYTHON_PROGRAM.fullmatch(program) and command[1:3] == ["-m", "pip"]:
         arguments = command[3:]
-    elif program == "uv" and command[1:2] == ["pip"]:
-        arguments = command[2:]
     else:
         return False
     # pip takes general options, such as --no-cache-dir, before its subcommand.
@@ -1723,3 +2654,4 @@ def test_dockerfile_runs_as_non_root(dockerfile: Dockerfile | None) -> None:
             "whose USER is a name for the same reason. Which uid did you give "
             "the user with useradd --uid?",
         )
+    expect_supported(found)
