@@ -16,6 +16,7 @@ import json
 import posixpath
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -947,14 +948,14 @@ class Unsupported(Exception):
 class ImageFiles:
     """The paths the supported lines of a Dockerfile create, as they run.
 
-    `folders` and `files` hold what WORKDIR and COPY made; `context` is the
-    chapter folder, which COPY reads from.
+    `folders` holds what WORKDIR and COPY made, and `files` each file a COPY
+    wrote, with the file of the chapter folder (`context`) it came from.
     """
 
     context: Path
     folder: str = "/"
     folders: set[str] = field(default_factory=set)
-    files: set[str] = field(default_factory=set)
+    files: dict[str, Path] = field(default_factory=dict)
     user_added: bool = False
     user: Instruction | None = None
     python_minor: int | None = None
@@ -971,15 +972,31 @@ class ImageFiles:
             [path, *(str(part) for part in PurePosixPath(path).parents)]
         )
 
-    def add_file(self, path: str) -> None:
-        """Record a file at `path`, or raise Unsupported where a folder is."""
+    def add_file(self, path: str, source: Path) -> None:
+        """Record `source` copied to `path`; raise Unsupported where a folder is."""
         if path in self.folders:
             raise Unsupported(
                 f"it would copy a file to {path}, which is a folder",
                 "Give the file and the folder different names.",
             )
         self.make_folder(posixpath.dirname(path))
-        self.files.add(path)
+        self.files[path] = source
+
+    def copy_app_folder(self, target: Path) -> None:
+        """Copy the files and folders under the final WORKDIR into `target`.
+
+        That is what the container's working folder would hold, as far as
+        COPY lines put it there.
+        """
+        top = PurePosixPath(self.folder)
+        for folder in sorted(self.folders):
+            if PurePosixPath(folder).is_relative_to(top):
+                (target / PurePosixPath(folder).relative_to(top)).mkdir(
+                    parents=True, exist_ok=True
+                )
+        for path, source in self.files.items():
+            if PurePosixPath(path).is_relative_to(top):
+                shutil.copyfile(source, target / PurePosixPath(path).relative_to(top))
 
 
 def expect_supported(found: Dockerfile) -> None:
@@ -991,6 +1008,16 @@ def expect_supported(found: Dockerfile) -> None:
     all before the USER line. requirements.txt names packages the grader has,
     at versions it has.
     """
+    folder_path = found.path.parent
+    image = model_image(found)
+    for name in ("main.py", REQUIREMENTS_FILE):
+        expect_in_build_context(folder_path, name)
+    expect_supported_requirements(folder_path)
+    expect_syntax_of_image_python(folder_path, image.python_minor)
+
+
+def model_image(found: Dockerfile) -> ImageFiles:
+    """Return the files the Dockerfile's lines make, or fail on an unsupported line."""
     folder_path = found.path.parent
     expect_supported_directives(found)
     image = ImageFiles(folder_path)
@@ -1032,10 +1059,7 @@ def expect_supported(found: Dockerfile) -> None:
                 actual=f"{item.keyword} {truncate(item.arguments, 160)}",
                 hint=problem.hint,
             ) from None
-    for name in ("main.py", REQUIREMENTS_FILE):
-        expect_in_build_context(folder_path, name)
-    expect_supported_requirements(folder_path)
-    expect_syntax_of_image_python(folder_path, image.python_minor)
+    return image
 
 
 def expect_supported_directives(found: Dockerfile) -> None:
@@ -1228,6 +1252,13 @@ def validate_cmd(item: Instruction) -> None:
             "Start with uvicorn or python -m uvicorn, which the image has on "
             'its PATH, as in CMD ["uvicorn", "main:app", ...].',
         )
+    # The grader runs the CMD on a Unix socket in place of its port, so it
+    # would not see a port uvicorn rejects.
+    port = option_value(words, "--port")
+    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise Unsupported(
+            f"--port {port} is not a port number", 'Write "--port", "8000".'
+        )
 
 
 def validate_workdir(item: Instruction, image: ImageFiles) -> None:
@@ -1288,7 +1319,7 @@ def validate_copy(item: Instruction, image: ImageFiles) -> None:
         )
     if not as_folder and not entries[0][1]:
         # One file, copied to the name the destination gives it.
-        image.add_file(destination)
+        image.add_file(destination, image.context / entries[0][0])
         return
     image.make_folder(destination)
     for relative, is_folder in entries:
@@ -1298,8 +1329,10 @@ def validate_copy(item: Instruction, image: ImageFiles) -> None:
             target = posixpath.normpath(posixpath.join(destination, inside))
             if inside_is_folder:
                 image.make_folder(target)
+            elif is_folder:
+                image.add_file(target, image.context / relative / inside)
             else:
-                image.add_file(target)
+                image.add_file(target, image.context / relative)
 
 
 def validate_copy_owner(options: Sequence[str], copies_folders: bool) -> None:
@@ -1565,7 +1598,7 @@ def validate_chown(arguments: list[str], image: ImageFiles) -> None:
         )
     for path in rest[1:]:
         target = posixpath.normpath(posixpath.join(image.folder, path))
-        if path.startswith("-") or target not in image.folders | image.files:
+        if path.startswith("-") or target not in image.folders | image.files.keys():
             raise Unsupported(
                 f"chown's {path} is not a folder or file that WORKDIR or COPY made",
                 "Change the owner of the app's folder, as in chown -R 10001 /app.",
@@ -1796,18 +1829,43 @@ def production_app(
     name: str,
     env: dict[str, str],
 ) -> Iterator[ProductionApp]:
-    """Run the production command until the block ends, failing if it won't start."""
+    """Run the production command until the block ends, failing if it won't start.
+
+    When the grader supports every line of the Dockerfile, the command runs in
+    a folder holding only what the COPY lines put in the final WORKDIR, as the
+    container's would: a file the image lacks is missing there too.
+    """
+    found = require_dockerfile(dockerfile)
+    try:
+        image = model_image(found)
+    except CheckFailed:
+        image = None
+    if image is not None:
+        app_dir = work_dir / f"{name}-image"
+        shutil.rmtree(app_dir, ignore_errors=True)
+        app_dir.mkdir()
+        image.copy_app_folder(app_dir)
     app = ProductionApp(app_dir, work_dir, name, env)
-    app.argv = production_command(require_dockerfile(dockerfile), app.socket_path)
+    app.argv = production_command(found, app.socket_path)
+    where = "in the app's folder"
+    hint = "Does the same command start the app when you run it by hand?"
+    if image is not None:
+        where = (
+            "in a folder holding only what the Dockerfile's COPY lines put in "
+            f"{image.folder}"
+        )
+        hint += (
+            f" Does the Dockerfile copy every file the app needs into {image.folder}?"
+        )
     try:
         app.start()
     except AppStartError as error:
         raise CheckFailed(
             "The production command did not start.",
-            request=f"{shlex.join(['python', *app.argv[1:]])}, in the app's folder",
+            request=f"{shlex.join(['python', *app.argv[1:]])}, {where}",
             expected="a server that accepts connections",
             actual=last_characters(str(error)),
-            hint="Does the same command start the app when you run it by hand?",
+            hint=hint,
         ) from None
     try:
         yield app

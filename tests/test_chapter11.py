@@ -675,6 +675,10 @@ UNSUPPORTED = {
         ),
         "main:app; is shell syntax",
     ),
+    "port_uvicorn_rejects": (
+        ('"8000", "--workers"', '"web", "--workers"'),
+        "--port web",
+    ),
     "env_without_value": (
         ("WORKDIR /app\n", "WORKDIR /app\nENV PYTHONUNBUFFERED\n"),
         "PYTHONUNBUFFERED= is not a value",
@@ -821,3 +825,19 @@ def test_unsupported_requirements_line_fails(
     with pytest.raises(CheckFailed, match="could make the image's packages") as failure:
         grader.expect_supported(dockerfile)
     assert problem in failure.value.feedback(), failure.value.feedback()
+
+
+def test_app_folder_holds_what_copy_puts_in_workdir(tmp_path: Path) -> None:
+    dockerfile = chapter_with(
+        tmp_path, {"Dockerfile": ("COPY main.py .", "COPY main.py .\nCOPY . /srv/all/")}
+    )
+    image = grader.model_image(dockerfile)
+    target = tmp_path / "image"
+    target.mkdir()
+    image.copy_app_folder(target)
+    assert sorted(path.name for path in target.iterdir()) == [
+        "main.py",
+        "requirements.txt",
+    ]
+    source = (tmp_path / "11_deployment" / "main.py").read_text()
+    assert (target / "main.py").read_text() == source
