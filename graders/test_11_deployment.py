@@ -790,8 +790,8 @@ SUPPORTED_KEYWORDS = (
 PYTHON_IMAGE = re.compile(r"(?:docker\.io/)?(?:library/)?python(?::(?P<tag>.+))?")
 PYTHON_VERSIONS = ("3", "3.10", "3.11", "3.12", "3.13", "3.14")
 PYTHON_VARIANTS = ("", "slim", "bookworm", "slim-bookworm", "trixie", "slim-trixie")
-# NOTE: the list is the tags Docker Hub published as of late 2026; the grader
-# cannot ask the registry, so a tag withdrawn since is not noticed.
+# NOTE: the list is the tags Docker Hub is believed to publish, not checked
+# against the registry, which the grader cannot reach.
 PYTHON_TAGS = frozenset(
     {"latest", *(variant for variant in PYTHON_VARIANTS if variant)}
     | {
@@ -844,8 +844,9 @@ PIP_INSTALL_OPTIONS = PIP_QUIET_OPTIONS | {
 }
 PIP_OWN_PACKAGES = frozenset({"pip", "setuptools", "wheel"})
 USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-# Users and groups of the Debian base image, which useradd would not create
-# again; the uids below 1000 and 65534 belong to them or to Debian.
+# Users and groups of the Debian base image, from base-passwd's passwd.master
+# and group.master in bookworm, plus a few that other releases add. useradd
+# fails on these names, and Debian keeps the uids below 1000, and 65534.
 DEBIAN_ACCOUNTS = frozenset(
     [
         "root",
@@ -948,8 +949,8 @@ class Unsupported(Exception):
 class ImageFiles:
     """The paths the supported lines of a Dockerfile create, as they run.
 
-    `folders` holds what WORKDIR and COPY made, and `files` each file a COPY
-    wrote, with the file of the chapter folder (`context`) it came from.
+    `folders` contains what WORKDIR and COPY made, and `files` each file a
+    COPY wrote, with the file of the chapter folder (`context`) it came from.
     """
 
     context: Path
@@ -985,7 +986,7 @@ class ImageFiles:
     def copy_app_folder(self, target: Path) -> None:
         """Copy the files and folders under the final WORKDIR into `target`.
 
-        That is what the container's working folder would hold, as far as
+        That is what the container's working folder would contain, as far as
         COPY lines put it there.
         """
         top = PurePosixPath(self.folder)
@@ -1221,7 +1222,7 @@ def validate_expose(item: Instruction) -> None:
 
 
 def validate_stop_signal(item: Instruction) -> None:
-    """Raise Unsupported unless STOPSIGNAL names a signal Docker knows."""
+    """Raise Unsupported unless STOPSIGNAL names a Linux signal."""
     name = item.arguments.strip().upper().removeprefix("SIG")
     if name not in SIGNAL_NAMES and not (name.isdigit() and 1 <= int(name) <= 64):
         raise Unsupported(
@@ -1291,6 +1292,7 @@ def validate_copy(item: Instruction, image: ImageFiles) -> None:
             "COPY needs at least a source and a destination",
             "Write COPY SOURCE DESTINATION, such as COPY main.py .",
         )
+
     for option in options:
         name = option.partition("=")[0]
         if name not in ("--chmod", "--chown") and option != "--link":
@@ -1303,6 +1305,7 @@ def validate_copy(item: Instruction, image: ImageFiles) -> None:
     validate_copy_owner(
         options, any(len(found) > 1 or found[0][1] for found in sources)
     )
+
     written = paths[-1]
     destination = posixpath.normpath(posixpath.join(image.folder, written))
     if "$" in written or not inside_app_folders(destination):
@@ -1310,13 +1313,15 @@ def validate_copy(item: Instruction, image: ImageFiles) -> None:
             f"it copies to {destination}, outside {', '.join(APP_FOLDERS)}",
             "Copy into the app's folder: WORKDIR /app first, then COPY main.py .",
         )
+
     entries = [entry for found in sources for entry in found]
-    as_folder = written.endswith("/") or written == "." or destination in image.folders
-    if len(entries) > 1 and not as_folder:
+    ends_as_folder = written.endswith("/") or written == "."
+    if len(entries) > 1 and not ends_as_folder:
         raise Unsupported(
             "it copies several files to a destination that does not end in /",
             "End the destination with /, as in COPY a.py b.py ./",
         )
+    as_folder = ends_as_folder or destination in image.folders
     if not as_folder and not entries[0][1]:
         # One file, copied to the name the destination gives it.
         image.add_file(destination, image.context / entries[0][0])
@@ -1382,11 +1387,16 @@ def context_entries(context: Path, source: str) -> list[tuple[str, bool]]:
         paths = sorted(context.glob(name))
     else:
         paths = [context / name] if (context / name).exists() else []
-    entries = [
-        (path.relative_to(context).as_posix() or ".", path.is_dir())
+    kept = [
+        path
         for path in paths
         if name == "."
         or not dockerignored(context, path.relative_to(context).as_posix())
+    ]
+    for path in kept:
+        reject_link(context, path)
+    entries = [
+        (path.relative_to(context).as_posix() or ".", path.is_dir()) for path in kept
     ]
     if not entries:
         raise Unsupported(
@@ -1415,10 +1425,21 @@ def folder_contents(
                 "Copy only what the app needs, such as COPY main.py .",
             )
         inside = path.relative_to(root).as_posix()
-        if relative == "." and dockerignored(context, inside):
+        if dockerignored(context, path.relative_to(context).as_posix()):
             continue
+        reject_link(context, path)
         found.append((inside, path.is_dir()))
     return found
+
+
+def reject_link(context: Path, path: Path) -> None:
+    """Raise Unsupported for a symbolic link: COPY copies the link, not its file."""
+    if path.is_symlink():
+        raise Unsupported(
+            f"{path.relative_to(context).as_posix()} is a symbolic link, which "
+            "COPY copies as a link, not as the file it points to",
+            "Put the file itself in the chapter folder.",
+        )
 
 
 def validate_run(item: Instruction, image: ImageFiles) -> None:
@@ -2507,36 +2528,52 @@ def expect_in_build_context(folder: Path, name: str) -> None:
 
 
 def dockerignored(folder: Path, name: str) -> bool:
-    """Tell whether .dockerignore in `folder` leaves the file `name` out.
+    """Tell whether .dockerignore in `folder` leaves the path `name` out.
 
-    Lines are patterns; the last that matches decides, and one starting with
-    `!` takes a file back in.
+    Lines are patterns, matched as Docker does against the path and each of
+    its parent folders; the last that matches decides, and one starting with
+    `!` takes a path back in.
     """
+    parts = PurePosixPath(name).parts
+    candidates = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
     ignored = False
     for pattern, keep in dockerignore_patterns(folder):
-        if pattern in (".", "**") or fnmatch.fnmatchcase(
-            name, pattern.removeprefix("**/")
-        ):
+        if pattern is None or any(pattern.fullmatch(path) for path in candidates):
             ignored = not keep
     return ignored
 
 
 @functools.lru_cache(maxsize=4)
-def dockerignore_patterns(folder: Path) -> tuple[tuple[str, bool], ...]:
+def dockerignore_patterns(
+    folder: Path,
+) -> tuple[tuple[re.Pattern[str] | None, bool], ...]:
     """Return the patterns of .dockerignore in `folder`, each with whether it keeps.
 
-    Read once per grader run; fails on more than MAX_IGNORE_PATTERNS patterns,
-    which would make matching every file of the folder slow.
+    A pattern is a regular expression, or None for one that matches every
+    path. The file is read once per grader run. It fails on a pattern Docker
+    would reject, and on more than MAX_IGNORE_PATTERNS patterns, because
+    matching each file of the folder against them would be slow.
     """
     text = read_learner_file(folder / ".dockerignore") or ""
-    patterns = []
-    for raw_line in text.splitlines():
+    patterns: list[tuple[re.Pattern[str] | None, bool]] = []
+    for number, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
         keep = line.startswith("!")
         pattern = posixpath.normpath(line.removeprefix("!").strip()).lstrip("/")
-        patterns.append((pattern, keep))
+        try:
+            compiled = None if pattern in (".", "**") else ignore_pattern(pattern)
+        except re.error:
+            raise CheckFailed(
+                f".dockerignore line {number} is not a valid pattern, so Docker "
+                "would stop the build.",
+                request="read .dockerignore",
+                expected="patterns such as __pycache__ or *.pyc",
+                actual=f"line {number}: {truncate(raw_line, 120)}",
+                hint="Is every [ closed, with a valid range inside?",
+            ) from None
+        patterns.append((compiled, keep))
         if len(patterns) > MAX_IGNORE_PATTERNS:
             raise CheckFailed(
                 f".dockerignore has more than {MAX_IGNORE_PATTERNS} patterns.",
@@ -2547,6 +2584,45 @@ def dockerignore_patterns(folder: Path) -> tuple[tuple[str, bool], ...]:
                 "__pycache__ and .venv.",
             )
     return tuple(patterns)
+
+
+def ignore_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a .dockerignore pattern as Docker reads it.
+
+    `*` and `?` stay within one folder, `**` spans folders, `[...]` is a set
+    of characters, and a backslash makes the next character plain.
+    """
+    parts = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            parts.append("(?:.*/)?")
+            index += 3
+        elif pattern.startswith("**", index):
+            parts.append(".*")
+            index += 2
+        elif pattern[index] == "*":
+            parts.append("[^/]*")
+            index += 1
+        elif pattern[index] == "?":
+            parts.append("[^/]")
+            index += 1
+        elif pattern[index] == "[":
+            end = pattern.find("]", index + 1)
+            if end == -1:
+                raise re.error(f"unclosed [ in {pattern!r}")
+            body = pattern[index + 1 : end]
+            if body.startswith(("!", "^")):
+                body = "^" + body[1:]
+            parts.append(f"[{body.replace(chr(92), chr(92) * 2)}]")
+            index = end + 1
+        elif pattern[index] == "\\" and index + 1 < len(pattern):
+            parts.append(re.escape(pattern[index + 1]))
+            index += 2
+        else:
+            parts.append(re.escape(pattern[index]))
+            index += 1
+    return re.compile("".join(parts))
 
 
 def run_commands(arguments: str) -> list[list[str]]:

@@ -841,3 +841,51 @@ def test_app_folder_holds_what_copy_puts_in_workdir(tmp_path: Path) -> None:
     ]
     source = (tmp_path / "11_deployment" / "main.py").read_text()
     assert (target / "main.py").read_text() == source
+
+
+@pytest.mark.parametrize(
+    ("patterns", "path", "ignored"),
+    [
+        ("sub", "sub/helpers.py", True),
+        ("sub\n!sub/helpers.py", "sub/helpers.py", False),
+        ("**/secret.py", "sub/deeper/secret.py", True),
+        ("*.py", "sub/helpers.py", False),
+        ("*.py", "main.py", True),
+        ("s?b/*", "sub/helpers.py", True),
+        ("[a-r]*", "sub", False),
+        ("[!a-r]*", "sub/helpers.py", True),
+    ],
+)
+def test_dockerignore_reads_patterns_as_docker(
+    tmp_path: Path, patterns: str, path: str, ignored: bool
+) -> None:
+    (tmp_path / ".dockerignore").write_text(patterns + "\n")
+    assert grader.dockerignored(tmp_path, path) is ignored
+
+
+def test_dockerignore_pattern_docker_rejects_fails(tmp_path: Path) -> None:
+    (tmp_path / ".dockerignore").write_text("[z-a]\n")
+    with pytest.raises(CheckFailed, match="line 1 is not a valid pattern"):
+        grader.dockerignored(tmp_path, "main.py")
+
+
+def test_ignored_folder_is_not_in_app_folder(tmp_path: Path) -> None:
+    dockerfile = chapter_with(tmp_path, {"Dockerfile": ("COPY main.py .", "COPY . .")})
+    folder = tmp_path / "11_deployment"
+    (folder / "sub").mkdir()
+    (folder / "sub" / "helpers.py").write_text("")
+    (folder / ".dockerignore").write_text("sub\n")
+    target = tmp_path / "image"
+    target.mkdir()
+    grader.model_image(dockerfile).copy_app_folder(target)
+    assert not (target / "sub").exists()
+    assert (target / "main.py").is_file()
+
+
+def test_linked_source_is_unsupported(tmp_path: Path) -> None:
+    dockerfile = chapter_with(tmp_path, {})
+    folder = tmp_path / "11_deployment"
+    (folder / "main.py").rename(folder / "real.py")
+    (folder / "main.py").symlink_to("real.py")
+    with pytest.raises(CheckFailed, match=r"main\.py is a symbolic link"):
+        grader.expect_supported(dockerfile)
