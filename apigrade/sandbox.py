@@ -207,6 +207,7 @@ def start(
     stdout: IO[bytes] | int,
     writable: Path,
     also_writable: Sequence[Path] = (),
+    readable: Sequence[Path] = (),
     isolation: str | None = None,
     limits: Limits = LIMITS_DEFAULT,
     stdin: int = subprocess.DEVNULL,
@@ -214,9 +215,10 @@ def start(
     """Start `command` as learner code, in its own session, and return it.
 
     `writable` is the temporary folder the code may write in, and
-    `also_writable` lists more such folders. The code can also read the
-    system's folders and the Python environment running this grader. Its
-    stdin is empty unless `stdin` is subprocess.PIPE.
+    `also_writable` lists more such folders. `readable` lists folders the
+    code may read but not change, under bubblewrap and Landlock. The code can
+    also read the system's folders and the Python environment running this
+    grader. Its stdin is empty unless `stdin` is subprocess.PIPE.
     """
     level = isolation or current_isolation()
     folders = [writable, *also_writable]
@@ -232,6 +234,7 @@ def start(
             env=env,
             stdout=stdout,
             folders=list(zip(folders, folder_fds, strict=True)),
+            readable=list(readable),
             level=level,
             limits=limits,
             stdin=stdin,
@@ -248,6 +251,7 @@ def _start(
     env: Mapping[str, str],
     stdout: IO[bytes] | int,
     folders: list[tuple[Path, int]],
+    readable: list[Path],
     level: str,
     limits: Limits,
     stdin: int,
@@ -265,6 +269,7 @@ def _start(
             command,
             cwd=cwd,
             writable=folders,
+            readable=readable,
             uid=uid,
             info_fd=info_write,
             limits=limits,
@@ -292,7 +297,7 @@ def _start(
 
     rules: list[tuple[str | int, int]] = []
     if level == LANDLOCK:
-        rules = _landlock_rules([fd for _, fd in folders])
+        rules = _landlock_rules([fd for _, fd in folders], readable)
     # The folder descriptors reach the child, which gives them to Landlock
     # before exec; Popen closes them before the code starts.
     popen = subprocess.Popen(
@@ -395,6 +400,7 @@ def _bubblewrap_command(
     *,
     cwd: Path,
     writable: Sequence[tuple[Path, int]],
+    readable: Sequence[Path],
     uid: int | None,
     info_fd: int,
     limits: Limits,
@@ -410,7 +416,7 @@ def _bubblewrap_command(
     args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/dev/shm"]
     prefixes = (Path(sys.prefix), Path(sys.base_prefix))
     python_paths = {*prefixes, *(prefix.resolve() for prefix in prefixes)}
-    bound = sorted({*python_paths, *(folder for folder, _ in writable)})
+    bound = sorted({*python_paths, *(folder for folder, _ in writable), *readable})
     # bwrap makes missing parent folders readable by root only; these are
     # made first, open to all, so the sandbox user can reach what is bound.
     parents = sorted(
@@ -425,6 +431,9 @@ def _bubblewrap_command(
         args += ["--ro-bind", str(path), str(path)]
     for folder, fd in writable:
         args += ["--bind-fd", str(fd), str(folder)]
+    # After the writable folders, so a folder inside one of them is read-only.
+    for folder in readable:
+        args += ["--ro-bind", str(folder), str(folder)]
     args += ["--chdir", str(cwd), "--"]
     if uid is not None:
         setpriv = shutil.which("setpriv")
@@ -436,11 +445,14 @@ def _bubblewrap_command(
     return args + list(command)
 
 
-def _landlock_rules(writable_fds: Sequence[int]) -> list[tuple[str | int, int]]:
+def _landlock_rules(
+    writable_fds: Sequence[int], readable_folders: Sequence[Path] = ()
+) -> list[tuple[str | int, int]]:
     """Return the paths (or open folders) a process under Landlock may use."""
     prefixes = (Path(sys.prefix), Path(sys.base_prefix))
     readable = [*SYSTEM_PATHS, "/proc", *(str(prefix) for prefix in prefixes)]
     readable += [str(prefix.resolve()) for prefix in prefixes]
+    readable += [str(folder) for folder in readable_folders]
     rules: list[tuple[str | int, int]] = [(path, landlock.READ) for path in readable]
     # Only the devices a program expects: the rest of /dev includes the
     # kernel log and disks, which root's uid could otherwise open.

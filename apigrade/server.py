@@ -174,8 +174,11 @@ class LearnerApp:
         app: str = "main:app",
         extra_args: Sequence[str] = (),
         start_timeout: float = START_TIMEOUT,
+        read_only: bool = False,
     ) -> None:
         self.app_dir = app_dir
+        # Whether the app may only read app_dir, not write in it.
+        self.read_only = read_only
         self.work_dir = work_dir
         self.env = dict(env or {})
         self.app = app
@@ -242,8 +245,9 @@ class LearnerApp:
                     writable=self.work_dir,
                     # A second app may run from the first one's copy of the code.
                     also_writable=[]
-                    if self.app_dir.is_relative_to(self.work_dir)
+                    if self.read_only or self.app_dir.is_relative_to(self.work_dir)
                     else [self.app_dir],
+                    readable=[self.app_dir] if self.read_only else [],
                 )
             except sandbox.UnsafeFolder as error:
                 raise AppStartError(str(error)) from None

@@ -32,6 +32,8 @@ from pathlib import Path, PurePosixPath
 import httpx
 import pytest
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 from apigrade import sandbox
 from apigrade.checks import (
@@ -50,6 +52,10 @@ from apigrade.timing import record_measurement
 GRADED_APP_NAME = "Graded service 7"
 DEFAULT_APP_NAME = "Deployment demo"
 GRADER_WORKERS = 2
+# The most workers a CMD may start: each is a process with the whole app.
+MAX_WORKERS = 64
+# The port the README's `docker run -p 8000:8000` forwards to.
+CONTAINER_PORT = 8000
 # The production runs get the settings a deployment would set, so a missing
 # default fails only the settings check.
 PRODUCTION_ENV = {"APP_NAME": GRADED_APP_NAME, "DOCS_ENABLED": "false"}
@@ -789,6 +795,7 @@ SUPPORTED_KEYWORDS = (
 # version-less tag (python, python:slim) is the newest Python.
 PYTHON_IMAGE = re.compile(r"(?:docker\.io/)?(?:library/)?python(?::(?P<tag>.+))?")
 PYTHON_VERSIONS = ("3", "3.10", "3.11", "3.12", "3.13", "3.14")
+NEWEST_MINOR = 14
 PYTHON_VARIANTS = ("", "slim", "bookworm", "slim-bookworm", "trixie", "slim-trixie")
 # NOTE: the list is the tags Docker Hub is believed to publish, not checked
 # against the registry, which the grader cannot reach.
@@ -812,7 +819,7 @@ SUPPORTED_VARIABLES: dict[str, re.Pattern[str]] = {
     "PIP_NO_CACHE_DIR": SWITCH,
     "PIP_DISABLE_PIP_VERSION_CHECK": SWITCH,
     "PIP_ROOT_USER_ACTION": re.compile(r"ignore|warn"),
-    "PIP_DEFAULT_TIMEOUT": re.compile(r"[0-9]{1,4}"),
+    "PIP_DEFAULT_TIMEOUT": re.compile(r"[1-9][0-9]{0,3}"),
     "LANG": re.compile(r"C\.UTF-8"),
     "LC_ALL": re.compile(r"C\.UTF-8"),
     "APP_NAME": re.compile(r".+"),
@@ -918,6 +925,8 @@ USERADD_VALUES = {
     "--comment": "comment",
 }
 ABSOLUTE_PATH = re.compile(r"/[A-Za-z0-9_./-]*")
+# useradd rejects a colon in a comment, since /etc/passwd separates fields with it.
+COMMENT_WORD = re.compile(r"[A-Za-z0-9_.,@+-]+")
 NUMERIC_OWNER = re.compile(r"[0-9]{1,10}(?::[0-9]{1,10})?")
 CACHE_TARGETS = frozenset({"/root/.cache", "/root/.cache/pip"})
 SUPPORTED_COMMANDS = (
@@ -932,6 +941,7 @@ SIGNAL_NAMES = frozenset(
     name.removeprefix("SIG") for name in dir(signal) if name.startswith("SIG")
 )
 MAX_CONTEXT_ENTRIES = 2000
+MAX_DEPENDENCIES = 200
 MAX_IGNORE_PATTERNS = 200
 DOCKER_FRONTEND_V1 = re.compile(r"(docker\.io/)?docker/dockerfile:1")
 
@@ -1013,7 +1023,7 @@ def expect_supported(found: Dockerfile) -> None:
     image = model_image(found)
     for name in ("main.py", REQUIREMENTS_FILE):
         expect_in_build_context(folder_path, name)
-    expect_supported_requirements(folder_path)
+    expect_supported_requirements(folder_path, image.python_minor)
     expect_syntax_of_image_python(folder_path, image.python_minor)
 
 
@@ -1597,8 +1607,8 @@ def validate_useradd(arguments: list[str], image: ImageFiles) -> None:
         and not ABSOLUTE_PATH.fullmatch(given["shell"])
         and f"{given['shell']} is not a path",
         "comment" in given
-        and not PLAIN_WORD.fullmatch(given["comment"])
-        and "the comment is not one plain word",
+        and not COMMENT_WORD.fullmatch(given["comment"])
+        and "the comment is not one word of letters, digits and . , _ @ + -",
     ]
     problem = next((text for text in problems if text), None)
     if problem:
@@ -1626,7 +1636,7 @@ def validate_chown(arguments: list[str], image: ImageFiles) -> None:
             )
 
 
-def expect_supported_requirements(folder: Path) -> None:
+def expect_supported_requirements(folder: Path, minor: int | None) -> None:
     """Fail unless each line of requirements.txt is a package the grader has.
 
     The grader ran the app with its own packages, so the image must get the
@@ -1639,7 +1649,7 @@ def expect_supported_requirements(folder: Path) -> None:
         line = re.sub(r"(^|\s)#.*", "", raw_line).strip()
         if not line:
             continue
-        problem = requirement_problem(line)
+        problem = requirement_problem(line, minor)
         if problem is not None:
             raise CheckFailed(
                 f"requirements.txt line {number} could make the image's packages "
@@ -1653,8 +1663,11 @@ def expect_supported_requirements(folder: Path) -> None:
             )
 
 
-def requirement_problem(line: str) -> str | None:
-    """Return why the grader does not support a requirements line, or None."""
+def requirement_problem(line: str, minor: int | None) -> str | None:
+    """Return why the grader does not support a requirements line, or None.
+
+    `minor` is the image's Python 3 minor version, None for the newest.
+    """
     try:
         requirement = Requirement(line)
     except InvalidRequirement:
@@ -1662,11 +1675,74 @@ def requirement_problem(line: str) -> str | None:
     if requirement.url or requirement.marker:
         return "a URL or an environment marker"
     try:
-        installed = importlib.metadata.version(requirement.name)
+        distribution = importlib.metadata.distribution(requirement.name)
     except importlib.metadata.PackageNotFoundError:
         return f"{requirement.name} is not a package the grader has"
-    if not requirement.specifier.contains(installed, prereleases=True):
-        return f"the grader has {requirement.name} {installed}"
+    if not from_package_index(distribution):
+        return (
+            f"the grader has {requirement.name} from a folder or URL, not from "
+            "the package index pip would use"
+        )
+    if not requirement.specifier.contains(distribution.version, prereleases=True):
+        return f"the grader has {requirement.name} {distribution.version}"
+    return newer_python_needed(requirement, NEWEST_MINOR if minor is None else minor)
+
+
+def from_package_index(distribution: importlib.metadata.Distribution) -> bool:
+    """Tell whether `distribution` was installed from a package index.
+
+    One installed from a folder or URL records it in direct_url.json, and one
+    found outside the Python environment, such as this course's own package
+    read from its source folder, was not installed at all.
+    """
+    if distribution.read_text("direct_url.json") is not None:
+        return False
+    location = Path(str(distribution.locate_file(""))).resolve()
+    prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    return any(location.is_relative_to(prefix) for prefix in prefixes)
+
+
+def newer_python_needed(requirement: Requirement, minor: int) -> str | None:
+    """Return which package `requirement` brings in that needs a newer Python.
+
+    The walk follows the installed distributions' own requirements, with
+    their markers read for Python 3.`minor` and the extras asked for, up to
+    MAX_DEPENDENCIES packages. A dependency the grader does not have is not
+    read.
+    """
+    version = f"3.{minor}"
+    pending = [(requirement.name, frozenset(requirement.extras))]
+    seen: set[str] = set()
+    while pending and len(seen) < MAX_DEPENDENCIES:
+        name, extras = pending.pop()
+        if canonicalize_name(name) in seen:
+            continue
+        seen.add(canonicalize_name(name))
+        try:
+            distribution = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        needs = distribution.metadata["Requires-Python"]
+        if needs and not SpecifierSet(needs).contains(version, prereleases=True):
+            return (
+                f"{distribution.metadata['Name']} {distribution.version} needs "
+                f"Python {needs}, and the image has Python {version}"
+            )
+        for text in distribution.requires or []:
+            try:
+                dependency = Requirement(text)
+            except InvalidRequirement:
+                continue
+            marker = dependency.marker
+            environment = {
+                "python_version": version,
+                "python_full_version": f"{version}.0",
+            }
+            if marker is None or any(
+                marker.evaluate({**environment, "extra": extra})
+                for extra in extras or {""}
+            ):
+                pending.append((dependency.name, frozenset(dependency.extras)))
     return None
 
 
@@ -1701,9 +1777,21 @@ def describe_keywords(stage: Sequence[Instruction]) -> str:
     return ", ".join(item.keyword for item in stage) or "none"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def build_context(app_dir: Path, work_dir: Path) -> Path:
+    """A copy of the chapter folder, made before any app runs, out of its reach.
+
+    The app may write in its own folder, so it could rewrite its Dockerfile
+    once it runs; the checks on the Dockerfile read this copy instead.
+    """
+    target = log_folder(work_dir) / "build-context"
+    shutil.copytree(app_dir, target, symlinks=True)
+    return target
+
+
 @pytest.fixture(scope="module")
-def dockerfile(app_dir: Path) -> Dockerfile | None:
-    path = app_dir / "Dockerfile"
+def dockerfile(build_context: Path) -> Dockerfile | None:
+    path = build_context / "Dockerfile"
     if not path.is_file():
         return None
     return read_dockerfile(path, path.read_text(encoding="utf-8", errors="replace"))
@@ -1795,6 +1883,16 @@ def production_command(dockerfile: Dockerfile, socket_path: Path) -> list[str]:
     cmd = dockerfile.require_cmd()
     arguments = uvicorn_arguments(cmd, dockerfile.cmd_tokens())
     workers = option_value(arguments, "--workers")
+    if workers is not None and workers.isdigit() and int(workers) > MAX_WORKERS:
+        raise CheckFailed(
+            f"The production command starts {workers} worker processes, each a "
+            f"copy of the whole app; the grader accepts at most {MAX_WORKERS}.",
+            request=cmd.describe(),
+            expected=f"--workers with a number from 2 to {MAX_WORKERS}",
+            actual=f"--workers {workers}",
+            hint="A worker or two per CPU core is the usual choice: how many "
+            "cores does the container get?",
+        )
     if workers is None or not workers.isdigit() or int(workers) < 2:
         raise CheckFailed(
             "The production command does not start several worker processes.",
@@ -1830,9 +1928,15 @@ class ProductionApp(LearnerApp):
     """The learner's app started with the Dockerfile's CMD instead of the default."""
 
     def __init__(
-        self, app_dir: Path, work_dir: Path, name: str, env: dict[str, str]
+        self,
+        app_dir: Path,
+        work_dir: Path,
+        name: str,
+        env: dict[str, str],
+        *,
+        read_only: bool = False,
     ) -> None:
-        super().__init__(app_dir, work_dir, env=env)
+        super().__init__(app_dir, work_dir, env=env, read_only=read_only)
         self.socket_path = work_dir / f"{name}.sock"
         self.log_path = log_folder(work_dir) / f"{name}.log"
         self.argv: list[str] = []
@@ -1853,8 +1957,10 @@ def production_app(
     """Run the production command until the block ends, failing if it won't start.
 
     When the grader supports every line of the Dockerfile, the command runs in
-    a folder holding only what the COPY lines put in the final WORKDIR, as the
-    container's would: a file the image lacks is missing there too.
+    a folder holding only what the COPY lines put in the final WORKDIR, which
+    the app may read but not write, as in the container, where the folder
+    belongs to root and the app runs as USER: a file the image lacks is
+    missing there too, and a write in it fails.
     """
     found = require_dockerfile(dockerfile)
     try:
@@ -1862,11 +1968,11 @@ def production_app(
     except CheckFailed:
         image = None
     if image is not None:
-        app_dir = work_dir / f"{name}-image"
+        app_dir = log_folder(work_dir) / f"{name}-image"
         shutil.rmtree(app_dir, ignore_errors=True)
         app_dir.mkdir()
         image.copy_app_folder(app_dir)
-    app = ProductionApp(app_dir, work_dir, name, env)
+    app = ProductionApp(app_dir, work_dir, name, env, read_only=image is not None)
     app.argv = production_command(found, app.socket_path)
     where = "in the app's folder"
     hint = "Does the same command start the app when you run it by hand?"
@@ -1876,7 +1982,9 @@ def production_app(
             f"{image.folder}"
         )
         hint += (
-            f" Does the Dockerfile copy every file the app needs into {image.folder}?"
+            f" Does the Dockerfile copy every file the app needs into {image.folder}? "
+            "The app may not write there: in the container that folder belongs "
+            "to root and the app runs as USER, so files it writes belong in /tmp."
         )
     try:
         app.start()
@@ -2177,6 +2285,18 @@ def test_dockerfile_binds_all_interfaces(dockerfile: Dockerfile | None) -> None:
             else f"--host {host}",
             hint="Inside a container, 127.0.0.1 is the container's own loopback: "
             "which address accepts connections that Docker forwards from outside?",
+        )
+    port = option_value(tokens, "--port")
+    if port not in (None, str(CONTAINER_PORT)):
+        raise CheckFailed(
+            f"The server in the container would listen on port {port}, where "
+            f"`docker run -p {CONTAINER_PORT}:{CONTAINER_PORT}` forwards nothing.",
+            request=cmd.describe(),
+            expected=f"--port {CONTAINER_PORT}, or no --port (uvicorn's default)",
+            actual=f"--port {port}",
+            hint=f"The image EXPOSEs {CONTAINER_PORT} and the README runs it with "
+            f"-p {CONTAINER_PORT}:{CONTAINER_PORT}: which port should uvicorn "
+            "listen on?",
         )
     expect_supported(found)
 

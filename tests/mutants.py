@@ -3,7 +3,9 @@
 Each mutant in tests/mutants/<chapter folder>.toml names its chapter, the edits
 that turn the solution into the mistake, the checks it must fail, and words its
 feedback must contain. A mutant marked `timing = true` is judged by a timing
-check, so scripts/timing_determinism.py grades it repeatedly under load.
+check, so scripts/timing_determinism.py grades it repeatedly under load. One
+marked `sandboxed = true` is caught only under bubblewrap or Landlock, so it is
+skipped at the limits level.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class Mutant:
     edits: tuple[Edit, ...]
     files: dict[str, str]
     timing: bool
+    # Caught only where the app's folder is read-only: under bubblewrap or
+    # Landlock, not at the limits level.
+    sandboxed: bool = False
 
 
 def load_mutants() -> list[Mutant]:
@@ -64,6 +69,7 @@ def _load_file(path: Path) -> list[Mutant]:
             ),
             files=dict(raw.get("files", {})),
             timing=bool(raw.get("timing", False)),
+            sandboxed=bool(raw.get("sandboxed", False)),
         )
         for raw in data["mutant"]
     ]

@@ -413,6 +413,11 @@ BROKEN_IMAGES = [
         "test_dockerfile_installs_dependencies_first",
     ),
     (
+        "port_docker_run_does_not_forward",
+        ('"--port", "8000"', '"--port", "1"'),
+        "test_dockerfile_binds_all_interfaces",
+    ),
+    (
         "unix_socket_in_cmd",
         ('"8"]', '"8", "--uds", "/tmp/x.sock"]'),
         "test_dockerfile_binds_all_interfaces",
@@ -675,6 +680,14 @@ UNSUPPORTED = {
         ),
         "main:app; is shell syntax",
     ),
+    "pip_timeout_zero": (
+        ("WORKDIR /app\n", "WORKDIR /app\nENV PIP_DEFAULT_TIMEOUT=0\n"),
+        "PIP_DEFAULT_TIMEOUT=0 is not a value",
+    ),
+    "colon_in_user_comment": (
+        ("--no-create-home", "--no-create-home --comment a:b"),
+        "the comment is not one word",
+    ),
     "port_uvicorn_rejects": (
         ('"8000", "--workers"', '"web", "--workers"'),
         "--port web",
@@ -814,6 +827,7 @@ def test_unsupported_dockerfile_fails_static_checks(
         ('uvicorn==0.54.0; python_version < "3"', "a URL or an environment marker"),
         ("uvicorn==0.54.0 \\", "not a package name"),
         ("no-such-package-for-this-course==1.0", "is not a package the grader has"),
+        ("apigrade==0.1.0", "from a folder or URL"),
     ],
 )
 def test_unsupported_requirements_line_fails(
@@ -854,6 +868,7 @@ def test_app_folder_holds_what_copy_puts_in_workdir(tmp_path: Path) -> None:
         ("s?b/*", "sub/helpers.py", True),
         ("[a-r]*", "sub", False),
         ("[!a-r]*", "sub/helpers.py", True),
+        ("\\main.py", "main.py", True),
     ],
 )
 def test_dockerignore_reads_patterns_as_docker(
@@ -889,3 +904,19 @@ def test_linked_source_is_unsupported(tmp_path: Path) -> None:
     (folder / "main.py").symlink_to("real.py")
     with pytest.raises(CheckFailed, match=r"main\.py is a symbolic link"):
         grader.expect_supported(dockerfile)
+
+
+def test_too_many_workers_fail_the_production_command() -> None:
+    found = read(SOLUTION.replace('"--workers", "4"', '"--workers", "100000000"'))
+    with pytest.raises(CheckFailed, match="the grader accepts at most 64"):
+        grader.production_command(found, Path("app.sock"))
+
+
+def test_python_older_than_a_package_needs_fails(tmp_path: Path) -> None:
+    dockerfile = chapter_with(
+        tmp_path, {"Dockerfile": ("python:3.12-slim", "python:3.10-slim")}
+    )
+    with pytest.raises(CheckFailed) as failure:
+        grader.expect_supported(dockerfile)
+    assert "needs Python >=3.11" in failure.value.feedback()
+    assert "the image has Python 3.10" in failure.value.feedback()

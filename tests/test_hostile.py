@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import socketserver
+import sys
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from apigrade import sandbox
 from apigrade.course import Chapter, Course
 from apigrade.runner import ChapterResult, grade_chapter
 from apigrade.sandbox import (
@@ -555,3 +557,39 @@ def test_killed_grader_leaves_no_process(
         time.sleep(0.1)
         left = _living_processes_with(marker)
     assert left == []
+
+
+@pytest.mark.parametrize("level", [level for level in LEVELS if level != LIMITS])
+def test_readable_folder_cannot_be_written(level: str, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    shown = tmp_path / "shown"
+    work.mkdir()
+    shown.mkdir()
+    (shown / "data.txt").write_text("kept")
+    script = (
+        "import pathlib\n"
+        f"folder = pathlib.Path({str(shown)!r})\n"
+        "print(folder.joinpath('data.txt').read_text())\n"
+        "for name in ('data.txt', 'new.txt'):\n"
+        "    try:\n"
+        "        folder.joinpath(name).write_text('changed')\n"
+        "    except OSError as error:\n"
+        "        print(type(error).__name__)\n"
+    )
+    output = work / "output.txt"
+    with output.open("wb") as stdout:
+        process = sandbox.start(
+            [sys.executable, "-c", script],
+            cwd=shown,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            stdout=stdout,
+            writable=work,
+            readable=[shown],
+            isolation=level,
+        )
+        assert process.popen.wait(timeout=30) == 0
+    lines = output.read_text().split()
+    assert lines[0] == "kept"
+    assert len(lines) == 3
+    assert (shown / "data.txt").read_text() == "kept"
+    assert not (shown / "new.txt").exists()
