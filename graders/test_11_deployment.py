@@ -940,6 +940,8 @@ EXPOSED_PORT = re.compile(
 SIGNAL_NAMES = frozenset(
     name.removeprefix("SIG") for name in dir(signal) if name.startswith("SIG")
 )
+# The line of the starter's requirements.txt for the FastAPI the grader has.
+FASTAPI_PIN = f"fastapi=={importlib.metadata.version('fastapi')}"
 MAX_CONTEXT_ENTRIES = 2000
 MAX_DEPENDENCIES = 200
 MAX_IGNORE_PATTERNS = 200
@@ -1655,8 +1657,8 @@ def expect_supported_requirements(folder: Path, minor: int | None) -> None:
                 f"requirements.txt line {number} could make the image's packages "
                 "differ from the ones the grader ran your app with.",
                 request=f"read {REQUIREMENTS_FILE}",
-                expected="lines such as fastapi==0.163.2: a package the grader "
-                "has, at a version it has",
+                expected=f"lines such as {FASTAPI_PIN}: a package the grader has, "
+                "at a version it has",
                 actual=f"line {number}: {truncate(raw_line, 120)}: {problem}",
                 hint="Pin each package to the version in the starter's "
                 "requirements.txt, and write nothing else on the line.",
