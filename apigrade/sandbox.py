@@ -414,8 +414,7 @@ def _bubblewrap_command(
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp"]
     args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/dev/shm"]
-    prefixes = (Path(sys.prefix), Path(sys.base_prefix))
-    python_paths = {*prefixes, *(prefix.resolve() for prefix in prefixes)}
+    python_paths = _python_paths()
     bound = sorted({*python_paths, *(folder for folder, _ in writable), *readable})
     # bwrap makes missing parent folders readable by root only; these are
     # made first, open to all, so the sandbox user can reach what is bound.
@@ -445,13 +444,35 @@ def _bubblewrap_command(
     return args + list(command)
 
 
+# Links followed from sys.executable to the real interpreter; the kernel
+# itself gives up after 40.
+MAX_LINK_HOPS = 40
+
+
+def _python_paths() -> set[Path]:
+    """Return the folders the Python running this grader needs, to be readable.
+
+    That is its environment and base installation, and the folder of each
+    link on the way to its executable: a virtual environment made by uv from
+    another one links to that one's python, which links on to the real one.
+    """
+    prefixes = (Path(sys.prefix), Path(sys.base_prefix))
+    paths = {*prefixes, *(prefix.resolve() for prefix in prefixes)}
+    executable = Path(sys.executable)
+    for _ in range(MAX_LINK_HOPS):
+        paths.add(executable.parent)
+        if not executable.is_symlink():
+            break
+        executable = Path(os.path.normpath(executable.parent / os.readlink(executable)))
+    paths.add(Path(sys.executable).resolve().parent)
+    return paths
+
+
 def _landlock_rules(
     writable_fds: Sequence[int], readable_folders: Sequence[Path] = ()
 ) -> list[tuple[str | int, int]]:
     """Return the paths (or open folders) a process under Landlock may use."""
-    prefixes = (Path(sys.prefix), Path(sys.base_prefix))
-    readable = [*SYSTEM_PATHS, "/proc", *(str(prefix) for prefix in prefixes)]
-    readable += [str(prefix.resolve()) for prefix in prefixes]
+    readable = [*SYSTEM_PATHS, "/proc", *(str(path) for path in _python_paths())]
     readable += [str(folder) for folder in readable_folders]
     rules: list[tuple[str | int, int]] = [(path, landlock.READ) for path in readable]
     # Only the devices a program expects: the rest of /dev includes the

@@ -593,3 +593,21 @@ def test_readable_folder_cannot_be_written(level: str, tmp_path: Path) -> None:
     assert len(lines) == 3
     assert (shown / "data.txt").read_text() == "kept"
     assert not (shown / "new.txt").exists()
+
+
+def test_python_paths_follow_links_to_the_interpreter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # uv makes a venv from another venv's python: env/bin/python links to
+    # outer/bin/python, which links to the real one.
+    outer = tmp_path / "outer" / "bin"
+    env = tmp_path / "env" / "bin"
+    outer.mkdir(parents=True)
+    env.mkdir(parents=True)
+    (outer / "python").symlink_to(sys.executable)
+    (env / "python").symlink_to(outer / "python")
+    monkeypatch.setattr(sys, "executable", str(env / "python"))
+    paths = sandbox._python_paths()
+    assert env in paths
+    assert outer in paths
+    assert Path(os.path.realpath(sys.executable)).parent in paths
