@@ -175,10 +175,13 @@ class LearnerApp:
         extra_args: Sequence[str] = (),
         start_timeout: float = START_TIMEOUT,
         read_only: bool = False,
+        also_readable: Sequence[Path] = (),
     ) -> None:
         self.app_dir = app_dir
-        # Whether the app may only read app_dir, not write in it.
+        # Whether the app may only read app_dir, not write in it, and more
+        # folders it may read.
         self.read_only = read_only
+        self.also_readable = list(also_readable)
         self.work_dir = work_dir
         self.env = dict(env or {})
         self.app = app
@@ -247,7 +250,10 @@ class LearnerApp:
                     also_writable=[]
                     if self.read_only or self.app_dir.is_relative_to(self.work_dir)
                     else [self.app_dir],
-                    readable=[self.app_dir] if self.read_only else [],
+                    readable=[
+                        *([self.app_dir] if self.read_only else []),
+                        *self.also_readable,
+                    ],
                 )
             except sandbox.UnsafeFolder as error:
                 raise AppStartError(str(error)) from None

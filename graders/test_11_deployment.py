@@ -1587,6 +1587,12 @@ def validate_useradd(arguments: list[str], image: ImageFiles) -> None:
         elif not word.startswith("-") and USER_NAME.fullmatch(word):
             names.append(word)
             continue
+        elif not word.startswith("-"):
+            raise Unsupported(
+                f"useradd's user name {word} is not up to 32 lowercase letters, "
+                "digits, _ and -, starting with a letter or _",
+                hint,
+            )
         else:
             raise Unsupported(
                 f"useradd's {word} is not an option the grader supports", hint
@@ -1707,14 +1713,34 @@ def from_package_index(distribution: importlib.metadata.Distribution) -> bool:
 def newer_python_needed(requirement: Requirement, minor: int) -> str | None:
     """Return which package `requirement` brings in that needs a newer Python.
 
-    The walk follows the installed distributions' own requirements, with
-    their markers read for Python 3.`minor` and the extras asked for, up to
-    MAX_DEPENDENCIES packages. A dependency the grader does not have is not
-    read.
+    The packages are those dependency_closure finds with the markers read for
+    Python 3.`minor`.
     """
     version = f"3.{minor}"
-    pending = [(requirement.name, frozenset(requirement.extras))]
+    environment = {"python_version": version, "python_full_version": f"{version}.0"}
+    for distribution in dependency_closure([requirement], environment):
+        needs = distribution.metadata["Requires-Python"]
+        if needs and not SpecifierSet(needs).contains(version, prereleases=True):
+            return (
+                f"{distribution.metadata['Name']} {distribution.version} needs "
+                f"Python {needs}, and the image has Python {version}"
+            )
+    return None
+
+
+def dependency_closure(
+    requirements: Sequence[Requirement], environment: Mapping[str, str] | None = None
+) -> list[importlib.metadata.Distribution]:
+    """Return the installed distributions that `requirements` bring in.
+
+    The walk follows each distribution's own requirements, with their
+    markers read for `environment` (this Python when None) and the extras
+    asked for, up to MAX_DEPENDENCIES packages. A dependency the grader does
+    not have is left out.
+    """
+    pending = [(item.name, frozenset(item.extras)) for item in requirements]
     seen: set[str] = set()
+    found = []
     while pending and len(seen) < MAX_DEPENDENCIES:
         name, extras = pending.pop()
         if canonicalize_name(name) in seen:
@@ -1724,28 +1750,68 @@ def newer_python_needed(requirement: Requirement, minor: int) -> str | None:
             distribution = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-        needs = distribution.metadata["Requires-Python"]
-        if needs and not SpecifierSet(needs).contains(version, prereleases=True):
-            return (
-                f"{distribution.metadata['Name']} {distribution.version} needs "
-                f"Python {needs}, and the image has Python {version}"
-            )
+        found.append(distribution)
         for text in distribution.requires or []:
             try:
                 dependency = Requirement(text)
             except InvalidRequirement:
                 continue
             marker = dependency.marker
-            environment = {
-                "python_version": version,
-                "python_full_version": f"{version}.0",
-            }
             if marker is None or any(
-                marker.evaluate({**environment, "extra": extra})
+                marker.evaluate({**(environment or {}), "extra": extra})
                 for extra in extras or {""}
             ):
                 pending.append((dependency.name, frozenset(dependency.extras)))
-    return None
+    return found
+
+
+def link_packages(
+    distributions: Sequence[importlib.metadata.Distribution], target: Path
+) -> None:
+    """Fill `target` with links to the files of `distributions`, as a site folder.
+
+    Each file the distribution's RECORD lists inside its site folder gets a
+    link, and each package folder its __pycache__, so Python finds the
+    compiled modules. Scripts and .pth files are left out.
+    """
+    folders: dict[Path, Path] = {}
+    for distribution in distributions:
+        for file in distribution.files or []:
+            if (
+                file.parts[0] == ".."
+                or file.suffix == ".pth"
+                or "__pycache__" in file.parts
+            ):
+                continue
+            source = Path(str(distribution.locate_file(file)))
+            link = target / file
+            if not source.is_file() or link.exists():
+                continue
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(source)
+            folders[link.parent] = source.parent
+    for folder, source in folders.items():
+        cache = source / "__pycache__"
+        if cache.is_dir() and not (folder / "__pycache__").exists():
+            (folder / "__pycache__").symlink_to(cache)
+
+
+def requirements_of(folder: Path) -> list[Requirement]:
+    """Return the package lines of requirements.txt in `folder`.
+
+    A line that is not a plain requirement is left out: the checks on the
+    Dockerfile reject it, and it would give the image nothing the grader can
+    stand in for.
+    """
+    found = []
+    text = read_learner_file(folder / REQUIREMENTS_FILE) or ""
+    for raw_line in text.splitlines():
+        line = re.sub(r"(^|\s)#.*", "", raw_line).strip()
+        try:
+            found.append(Requirement(line))
+        except InvalidRequirement:
+            continue
+    return found
 
 
 def expect_syntax_of_image_python(folder: Path, minor: int | None) -> None:
@@ -1937,8 +2003,15 @@ class ProductionApp(LearnerApp):
         env: dict[str, str],
         *,
         read_only: bool = False,
+        also_readable: Sequence[Path] = (),
     ) -> None:
-        super().__init__(app_dir, work_dir, env=env, read_only=read_only)
+        super().__init__(
+            app_dir,
+            work_dir,
+            env=env,
+            read_only=read_only,
+            also_readable=also_readable,
+        )
         self.socket_path = work_dir / f"{name}.sock"
         self.log_path = log_folder(work_dir) / f"{name}.log"
         self.argv: list[str] = []
@@ -1969,13 +2042,31 @@ def production_app(
         image = model_image(found)
     except CheckFailed:
         image = None
+    packages: list[Path] = []
     if image is not None:
         app_dir = log_folder(work_dir) / f"{name}-image"
         shutil.rmtree(app_dir, ignore_errors=True)
         app_dir.mkdir()
         image.copy_app_folder(app_dir)
-    app = ProductionApp(app_dir, work_dir, name, env, read_only=image is not None)
+        # Only the packages requirements.txt brings in, as pip would install
+        # them in the image; -S keeps the grader's site-packages off sys.path.
+        site = log_folder(work_dir) / f"{name}-packages"
+        shutil.rmtree(site, ignore_errors=True)
+        site.mkdir()
+        link_packages(dependency_closure(requirements_of(found.path.parent)), site)
+        packages = [site]
+        env = {**env, "PYTHONPATH": str(site)}
+    app = ProductionApp(
+        app_dir,
+        work_dir,
+        name,
+        env,
+        read_only=image is not None,
+        also_readable=packages,
+    )
     app.argv = production_command(found, app.socket_path)
+    if packages:
+        app.argv.insert(1, "-S")
     where = "in the app's folder"
     hint = "Does the same command start the app when you run it by hand?"
     if image is not None:
@@ -1984,7 +2075,8 @@ def production_app(
             f"{image.folder}"
         )
         hint += (
-            f" Does the Dockerfile copy every file the app needs into {image.folder}? "
+            " Does requirements.txt list every package the app imports? "
+            f"Does the Dockerfile copy every file the app needs into {image.folder}? "
             "The app may not write there: in the container that folder belongs "
             "to root and the app runs as USER, so files it writes belong in /tmp."
         )

@@ -8,12 +8,15 @@ the CMD, USER and ENTRYPOINT a stage inherits from the stage it is built FROM.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
 
 from apigrade.checks import CheckFailed
 from tests.conftest import ROOT
@@ -752,6 +755,7 @@ UNSUPPORTED = {
         ),
         "a second useradd",
     ),
+    "capital_in_user_name": (("nologin app", "nologin App"), "user name App is not"),
     "debian_account_name": (
         ("nologin app", "nologin daemon"),
         "daemon is a Debian account",
@@ -912,11 +916,41 @@ def test_too_many_workers_fail_the_production_command() -> None:
         grader.production_command(found, Path("app.sock"))
 
 
-def test_python_older_than_a_package_needs_fails(tmp_path: Path) -> None:
-    dockerfile = chapter_with(
-        tmp_path, {"Dockerfile": ("python:3.12-slim", "python:3.10-slim")}
+@dataclass
+class FakeDistribution:
+    """Just what dependency_closure reads of an installed distribution."""
+
+    name: str
+    needs: str
+    requires: list[str]
+    version: str = "1.0"
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"Name": self.name, "Requires-Python": self.needs}
+
+
+def test_python_older_than_a_package_needs_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    installed = {
+        "top": FakeDistribution(
+            "top", ">=3.10", ["deep>=1", 'old; python_version < "3.11"']
+        ),
+        "deep": FakeDistribution("deep", ">=3.13", []),
+        "old": FakeDistribution("old", "<3", []),
+    }
+
+    def distribution(name: str) -> FakeDistribution:
+        if name not in installed:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed[name]
+
+    monkeypatch.setattr(grader.importlib.metadata, "distribution", distribution)
+    problem = grader.newer_python_needed(Requirement("top"), 12)
+    assert problem == "deep 1.0 needs Python >=3.13, and the image has Python 3.12"
+    assert grader.newer_python_needed(Requirement("top"), 13) is None
+    # The marker brings "old" in for Python 3.10 only.
+    assert "old 1.0 needs Python <3" in grader.newer_python_needed(
+        Requirement("top"), 10
     )
-    with pytest.raises(CheckFailed) as failure:
-        grader.expect_supported(dockerfile)
-    assert "needs Python >=3.11" in failure.value.feedback()
-    assert "the image has Python 3.10" in failure.value.feedback()
