@@ -26,6 +26,8 @@ still find a way this list misses; the list makes inspection deliberate.
 from __future__ import annotations
 
 import ast
+import codecs
+import re
 import string
 from dataclasses import dataclass
 
@@ -140,6 +142,21 @@ BLOCKED_STRINGS = frozenset(
 )
 
 
+# A coding declaration (PEP 263), which Python obeys on the first two lines.
+# The audit reads a file as UTF-8, so one naming another codec would make
+# Python run code the audit never saw (unicode_escape turns \u000a in a
+# comment into a new line).
+CODING_LINE = re.compile(r"[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def is_utf8(name: str) -> bool:
+    """Tell whether `name` is a codec Python reads as UTF-8."""
+    try:
+        return codecs.lookup(name).name in ("utf-8", "utf-8-sig")
+    except LookupError:
+        return False
+
+
 @dataclass(frozen=True)
 class Finding:
     """A construct the grader refuses, where it is, and why."""
@@ -154,11 +171,15 @@ def audit_source(source: str) -> list[Finding]:
     A file that does not parse returns no finding: pytest reports the
     syntax error itself.
     """
+    findings: list[Finding] = [
+        Finding(number, f"coding declaration {match.group(1)}")
+        for number, line in enumerate(source.splitlines()[:2], start=1)
+        if (match := CODING_LINE.match(line)) and not is_utf8(match.group(1))
+    ]
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return []
-    findings: list[Finding] = []
+        return findings
     for node in ast.walk(tree):
         findings += _audit_node(node)
     return sorted(set(findings), key=lambda finding: (finding.line, finding.what))

@@ -494,6 +494,18 @@ def _expect_unlocked(
     user the API created is in the database DATABASE_PATH names.
     """
     _expect_database_file(database)
+    lock_file = database.with_name(f"{database.name}.lock")
+    if os.path.lexists(lock_file):
+        raise CheckFailed(
+            summary,
+            request=f"{request}, then a look for {lock_file.name} next to "
+            f"{database.name}",
+            expected="no lock file: SQLite's own locking, which every connection sees",
+            actual=f"{lock_file.name} exists: the app locks the file with "
+            "SQLite's unix-dotfile method, which other connections ignore",
+            hint=f"{hint} Connect with aiosqlite.connect(DATABASE_PATH) alone, "
+            "with no vfs= in a URI.",
+        )
     answer = _probe_write_lock(database, user["id"])
     if "error" in answer:
         raise CheckFailed(

@@ -796,6 +796,37 @@ SUPPORTED_KEYWORDS = (
 PYTHON_IMAGE = re.compile(r"(?:docker\.io/)?(?:library/)?python(?::(?P<tag>.+))?")
 PYTHON_VERSIONS = ("3", "3.10", "3.11", "3.12", "3.13", "3.14")
 NEWEST_MINOR = 14
+# Standard modules removed from, and added to, Python in each minor version,
+# from "What's New in Python" 3.11 to 3.13 (PEP 594 and PEP 632).
+REMOVED_MODULES = {
+    11: frozenset({"binhex"}),
+    12: frozenset({"asynchat", "asyncore", "distutils", "imp", "smtpd"}),
+    13: frozenset(
+        {
+            "aifc",
+            "audioop",
+            "cgi",
+            "cgitb",
+            "chunk",
+            "crypt",
+            "imghdr",
+            "lib2to3",
+            "mailcap",
+            "msilib",
+            "nis",
+            "nntplib",
+            "ossaudiodev",
+            "pipes",
+            "sndhdr",
+            "spwd",
+            "sunau",
+            "telnetlib",
+            "uu",
+            "xdrlib",
+        }
+    ),
+}
+ADDED_MODULES = {11: frozenset({"tomllib"})}
 PYTHON_VARIANTS = ("", "slim", "bookworm", "slim-bookworm", "trixie", "slim-trixie")
 # NOTE: the list is the tags Docker Hub is believed to publish, not checked
 # against the registry, which the grader cannot reach.
@@ -1001,7 +1032,18 @@ class ImageFiles:
         That is what the container's working folder would contain, as far as
         COPY lines put it there.
         """
-        top = PurePosixPath(self.folder)
+        self.copy_under(target, PurePosixPath(self.folder))
+
+    def copy_image(self, root: Path) -> Path:
+        """Copy every file and folder the COPY lines make under `root`.
+
+        Returns the final WORKDIR's place under `root`.
+        """
+        self.copy_under(root, PurePosixPath("/"))
+        return root / PurePosixPath(self.folder).relative_to("/")
+
+    def copy_under(self, target: Path, top: PurePosixPath) -> None:
+        """Copy the folders and files at or under the image path `top` into `target`."""
         for folder in sorted(self.folders):
             if PurePosixPath(folder).is_relative_to(top):
                 (target / PurePosixPath(folder).relative_to(top)).mkdir(
@@ -1815,20 +1857,26 @@ def requirements_of(folder: Path) -> list[Requirement]:
 
 
 def expect_syntax_of_image_python(folder: Path, minor: int | None) -> None:
-    """Fail if main.py uses syntax newer than the image's Python has.
+    """Fail if main.py uses syntax or a module the image's Python does not have.
 
-    The grader ran the app on its own Python. ast checks the grammar of the
-    older version, though not every newer library function.
+    The grader ran the app on its own Python. ast checks the grammar of an
+    older version, and the imports are checked against the modules that
+    Python versions between the two removed or added. A module imported by
+    a name built at run time is not seen.
     """
     source = read_learner_file(folder / "main.py")
-    if source is None or minor is None or minor >= sys.version_info.minor:
+    if source is None:
         return
     try:
-        ast.parse(source)
+        tree = ast.parse(source)
     except SyntaxError:
         return
+    image = NEWEST_MINOR if minor is None else minor
+    expect_image_has_modules(tree, image)
+    if image >= sys.version_info.minor:
+        return
     try:
-        ast.parse(source, feature_version=(3, minor))
+        ast.parse(source, feature_version=(3, image))
     except SyntaxError as error:
         raise CheckFailed(
             f"main.py uses syntax that Python 3.{minor}, the image's Python, "
@@ -1839,6 +1887,38 @@ def expect_syntax_of_image_python(folder: Path, minor: int | None) -> None:
             hint="Start FROM the Python version you run the app on, such as "
             f"python:3.{sys.version_info.minor}-slim.",
         ) from None
+
+
+def expect_image_has_modules(tree: ast.AST, minor: int) -> None:
+    """Fail if main.py imports a standard module Python 3.`minor` does not have."""
+    grader = sys.version_info.minor
+    missing: dict[str, str] = {}
+    for version, names in REMOVED_MODULES.items():
+        if grader < version <= minor:
+            missing |= dict.fromkeys(names, f"removed in Python 3.{version}")
+    for version, names in ADDED_MODULES.items():
+        if minor < version <= grader:
+            missing |= dict.fromkeys(names, f"added in Python 3.{version}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imported = [node.module]
+        else:
+            continue
+        for name in imported:
+            top = name.split(".")[0]
+            if top in missing:
+                raise CheckFailed(
+                    f"main.py imports {top}, which the image's Python 3.{minor} "
+                    f"does not have ({missing[top]}), so the container would not "
+                    "start.",
+                    request="read main.py",
+                    expected=f"modules that Python 3.{minor} has",
+                    actual=f"line {node.lineno}: import of {name}",
+                    hint="Start FROM the Python version you run the app on, or "
+                    "use a module that both have.",
+                )
 
 
 def describe_keywords(stage: Sequence[Instruction]) -> str:
@@ -2043,18 +2123,18 @@ def production_app(
     except CheckFailed:
         image = None
     packages: list[Path] = []
+    root = log_folder(work_dir) / f"{name}-image"
     if image is not None:
-        app_dir = log_folder(work_dir) / f"{name}-image"
-        shutil.rmtree(app_dir, ignore_errors=True)
-        app_dir.mkdir()
-        image.copy_app_folder(app_dir)
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir()
+        app_dir = image.copy_image(root)
         # Only the packages requirements.txt brings in, as pip would install
         # them in the image; -S keeps the grader's site-packages off sys.path.
         site = log_folder(work_dir) / f"{name}-packages"
         shutil.rmtree(site, ignore_errors=True)
         site.mkdir()
         link_packages(dependency_closure(requirements_of(found.path.parent)), site)
-        packages = [site]
+        packages = [root, site]
         env = {**env, "PYTHONPATH": str(site)}
     app = ProductionApp(
         app_dir,
@@ -2067,6 +2147,7 @@ def production_app(
     app.argv = production_command(found, app.socket_path)
     if packages:
         app.argv.insert(1, "-S")
+        app.argv = relocate_app_dir(app.argv, root)
     where = "in the app's folder"
     hint = "Does the same command start the app when you run it by hand?"
     if image is not None:
@@ -2094,6 +2175,25 @@ def production_app(
         yield app
     finally:
         app.stop()
+
+
+def relocate_app_dir(argv: list[str], root: Path) -> list[str]:
+    """Return `argv` with an absolute --app-dir moved under the image copy at `root`.
+
+    A relative one is left alone: uvicorn reads it from the working folder,
+    which is the WORKDIR's copy.
+    """
+    moved = []
+    after_option = False
+    for word in argv:
+        name, equals, value = word.partition("=")
+        if after_option and word.startswith("/"):
+            word = str(root / word.lstrip("/"))
+        elif name == "--app-dir" and equals and value.startswith("/"):
+            word = f"--app-dir={root / value.lstrip('/')}"
+        after_option = word == "--app-dir"
+        moved.append(word)
+    return moved
 
 
 def last_characters(text: str, limit: int = 600) -> str:

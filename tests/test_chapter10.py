@@ -27,6 +27,7 @@ ALLOWED = [
     "import pytest\nfor _ in range(3):\n    pass\n",
     "x = f'{1 + 1}'\ny = '{} and {name}'.format(1, name=2)\n",
     "def f(client: 'TestClient') -> None:\n    pass\n",
+    "# -*- coding: utf-8 -*-\nimport pytest\n",
 ]
 REFUSED = [
     # A tester's bypass: update_wrapper copies __code__ onto a plain object,
@@ -67,6 +68,13 @@ REFUSED = [
         "the attribute .__code__ in a class pattern",
     ),
     ("dict(__wrapped__=1)\n", "the keyword argument __wrapped__="),
+    # A tester's bypass: Python decodes the file with unicode_escape, so
+    # \u000a in a comment starts a line of code the audit read as a comment.
+    (
+        "# -*- coding: unicode_escape -*-\n# x\\u000aimport inspect\n",
+        "coding declaration unicode_escape",
+    ),
+    ("#!/usr/bin/env python\n# vim: fileencoding=latin-1\n", "coding declaration"),
 ]
 
 

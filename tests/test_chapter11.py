@@ -954,3 +954,33 @@ def test_python_older_than_a_package_needs_fails(
     assert "old 1.0 needs Python <3" in grader.newer_python_needed(
         Requirement("top"), 10
     )
+
+
+@pytest.mark.skipif(
+    sys.version_info >= (3, 13), reason="this Python has no cgi module either"
+)
+def test_module_the_image_python_lacks_fails(tmp_path: Path) -> None:
+    dockerfile = chapter_with(
+        tmp_path,
+        {
+            "Dockerfile": ("python:3.12-slim", "python:3.13-slim"),
+            "main.py": ("import os\n", "import os\nimport cgi\n"),
+        },
+    )
+    with pytest.raises(CheckFailed) as failure:
+        grader.expect_supported(dockerfile)
+    assert "imports cgi" in failure.value.feedback()
+    assert "removed in Python 3.13" in failure.value.feedback()
+
+
+def test_absolute_app_dir_moves_under_the_image_copy() -> None:
+    root = Path("/grader/image")
+    argv = ["python", "--app-dir", "/srv/code", "--app-dir=/opt/x", "--app-dir", "sub"]
+    assert grader.relocate_app_dir(argv, root) == [
+        "python",
+        "--app-dir",
+        "/grader/image/srv/code",
+        "--app-dir=/grader/image/opt/x",
+        "--app-dir",
+        "sub",
+    ]
