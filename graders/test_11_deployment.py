@@ -960,6 +960,11 @@ ABSOLUTE_PATH = re.compile(r"/[A-Za-z0-9_./-]*")
 COMMENT_WORD = re.compile(r"[A-Za-z0-9_.,@+-]+")
 NUMERIC_OWNER = re.compile(r"[0-9]{1,10}(?::[0-9]{1,10})?")
 CACHE_TARGETS = frozenset({"/root/.cache", "/root/.cache/pip"})
+MOUNT_FIELD = re.compile(r"[a-z]+=[A-Za-z0-9_./-]+")
+# The pip and python commands every official Python image has, whatever its
+# version: pip3.9 or python3.9 exist only in a Python 3.9 image.
+UNVERSIONED_PIP = frozenset({"pip", "pip3"})
+UNVERSIONED_PYTHON = frozenset({"python", "python3"})
 SUPPORTED_COMMANDS = (
     "pip install -r requirements.txt (also pip3 or python -m pip), "
     "useradd, and chown with a numeric owner"
@@ -1521,7 +1526,8 @@ def validate_run(item: Instruction, image: ImageFiles) -> None:
         words = script.split()
     commands: list[list[str]] = [[]]
     for word in words:
-        if word == "&&":
+        # In exec form there is no shell, so && is a word like any other.
+        if word == "&&" and exec_form(script) is None:
             commands.append([])
         elif PLAIN_WORD.fullmatch(word):
             commands[-1].append(word)
@@ -1544,24 +1550,28 @@ def cache_mount(option: str) -> bool:
     """Tell whether a RUN option is a cache mount of pip's cache folder."""
     if not option.startswith("--mount="):
         return False
-    fields = dict(
-        part.partition("=")[::2] for part in option.removeprefix("--mount=").split(",")
-    )
+    parts = option.removeprefix("--mount=").split(",")
+    # BuildKit reads the fields as CSV of key=value: a quote, or a field
+    # without a value, is an error there.
+    if any(not MOUNT_FIELD.fullmatch(part) for part in parts):
+        return False
+    fields = dict(part.partition("=")[::2] for part in parts)
     target = next(
         (fields.pop(key) for key in ("target", "dst", "destination") if key in fields),
         None,
     )
     fields.pop("id", None)
-    fields.pop("sharing", None)
+    if fields.pop("sharing", "shared") not in ("shared", "private", "locked"):
+        return False
     return fields == {"type": "cache"} and target in CACHE_TARGETS
 
 
 def validate_command(command: list[str], image: ImageFiles) -> None:
     """Raise Unsupported unless a RUN line's command is in SUPPORTED_COMMANDS."""
     program, arguments = command[0], command[1:]
-    if PIP_PROGRAM.fullmatch(program):
+    if program in UNVERSIONED_PIP:
         validate_pip(arguments)
-    elif PYTHON_PROGRAM.fullmatch(program) and arguments[:2] == ["-m", "pip"]:
+    elif program in UNVERSIONED_PYTHON and arguments[:2] == ["-m", "pip"]:
         validate_pip(arguments[2:])
     elif program == "useradd":
         validate_useradd(arguments, image)

@@ -634,6 +634,33 @@ UNSUPPORTED = {
         ("-r requirements.txt", "-r fake.txt"),
         "-r is not",
     ),
+    "pip_of_another_python": (
+        ("RUN pip install", "RUN pip3.9 install"),
+        "pip3.9 install",
+    ),
+    "python_of_another_version": (
+        ("RUN pip install", "RUN python3.9 -m pip install"),
+        "python3.9 -m pip",
+    ),
+    "cache_sharing_unknown": (
+        ("RUN pip", "RUN --mount=type=cache,target=/root/.cache/pip,sharing=bogus pip"),
+        "sharing=bogus",
+    ),
+    "cache_field_without_value": (
+        ("RUN pip", "RUN --mount=type=cache,target=/root/.cache/pip,sharing pip"),
+        "--mount=type=cache",
+    ),
+    "cache_field_with_quote": (
+        ("RUN pip", 'RUN --mount=type=cache,target=/root/.cache/pip,id=a"b pip'),
+        "--mount=type=cache",
+    ),
+    "exec_form_and_and": (
+        (
+            "RUN pip install --no-cache-dir -r requirements.txt",
+            'RUN ["pip", "install", "-r", "requirements.txt", "&&", "true"]',
+        ),
+        "&& is shell syntax",
+    ),
     "no_network": (("RUN pip", "RUN --network=none pip"), "--network=none"),
     "bind_mount_of_another_file": (
         (
