@@ -52,7 +52,8 @@ from apigrade.timing import record_measurement
 GRADED_APP_NAME = "Graded service 7"
 DEFAULT_APP_NAME = "Deployment demo"
 GRADER_WORKERS = 2
-# The most workers a CMD may start: each is a process with the whole app.
+# The maximum number of workers a CMD may start, since each is a process with
+# the whole app.
 MAX_WORKERS = 64
 # The port the README's `docker run -p 8000:8000` forwards to.
 CONTAINER_PORT = 8000
@@ -1706,7 +1707,7 @@ def expect_supported_requirements(folder: Path, minor: int | None) -> None:
     """
     text = read_learner_file(folder / REQUIREMENTS_FILE) or ""
     for number, raw_line in enumerate(text.splitlines(), start=1):
-        line = re.sub(r"(^|\s)#.*", "", raw_line).strip()
+        line = without_comment(raw_line)
         if not line:
             continue
         problem = requirement_problem(line, minor)
@@ -1721,6 +1722,11 @@ def expect_supported_requirements(folder: Path, minor: int | None) -> None:
                 hint="Pin each package to the version in the starter's "
                 "requirements.txt, and write nothing else on the line.",
             )
+
+
+def without_comment(line: str) -> str:
+    """Return a requirements.txt line without its comment, as pip reads it."""
+    return re.sub(r"(^|\s)#.*", "", line).strip()
 
 
 def requirement_problem(line: str, minor: int | None) -> str | None:
@@ -1858,7 +1864,7 @@ def requirements_of(folder: Path) -> list[Requirement]:
     found = []
     text = read_learner_file(folder / REQUIREMENTS_FILE) or ""
     for raw_line in text.splitlines():
-        line = re.sub(r"(^|\s)#.*", "", raw_line).strip()
+        line = without_comment(raw_line)
         try:
             found.append(Requirement(line))
         except InvalidRequirement:
@@ -1940,7 +1946,7 @@ def build_context(app_dir: Path, work_dir: Path) -> Path:
     """A copy of the chapter folder, made before any app runs, out of its reach.
 
     The app may write in its own folder, so it could rewrite its Dockerfile
-    once it runs; the checks on the Dockerfile read this copy instead.
+    once it runs. The checks on the Dockerfile read this copy instead.
     """
     target = log_folder(work_dir) / "build-context"
     shutil.copytree(app_dir, target, symlinks=True)
@@ -2122,9 +2128,9 @@ def production_app(
     """Run the production command until the block ends, failing if it won't start.
 
     When the grader supports every line of the Dockerfile, the command runs in
-    a folder holding only what the COPY lines put in the final WORKDIR, which
-    the app may read but not write, as in the container, where the folder
-    belongs to root and the app runs as USER: a file the image lacks is
+    a copy of the folders the COPY lines make, from the final WORKDIR. The app
+    may read that copy but not write in it, as in the container, where root
+    owns the folder and the app runs as USER. So a file the image lacks is
     missing there too, and a write in it fails.
     """
     found = require_dockerfile(dockerfile)

@@ -562,13 +562,14 @@ def test_killed_grader_leaves_no_process(
 @pytest.mark.parametrize("level", [level for level in LEVELS if level != LIMITS])
 def test_readable_folder_cannot_be_written(level: str, tmp_path: Path) -> None:
     work = tmp_path / "work"
-    shown = tmp_path / "shown"
+    read_only = tmp_path / "read_only"
     work.mkdir()
-    shown.mkdir()
-    (shown / "data.txt").write_text("kept")
+    read_only.mkdir()
+    (read_only / "data.txt").write_text("kept")
+
     script = (
         "import pathlib\n"
-        f"folder = pathlib.Path({str(shown)!r})\n"
+        f"folder = pathlib.Path({str(read_only)!r})\n"
         "print(folder.joinpath('data.txt').read_text())\n"
         "for name in ('data.txt', 'new.txt'):\n"
         "    try:\n"
@@ -576,23 +577,25 @@ def test_readable_folder_cannot_be_written(level: str, tmp_path: Path) -> None:
         "    except OSError as error:\n"
         "        print(type(error).__name__)\n"
     )
+
     output = work / "output.txt"
     with output.open("wb") as stdout:
         process = sandbox.start(
             [sys.executable, "-c", script],
-            cwd=shown,
+            cwd=read_only,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             stdout=stdout,
             writable=work,
-            readable=[shown],
+            readable=[read_only],
             isolation=level,
         )
         assert process.popen.wait(timeout=30) == 0
+
     lines = output.read_text().split()
     assert lines[0] == "kept"
     assert len(lines) == 3
-    assert (shown / "data.txt").read_text() == "kept"
-    assert not (shown / "new.txt").exists()
+    assert (read_only / "data.txt").read_text() == "kept"
+    assert not (read_only / "new.txt").exists()
 
 
 def test_python_paths_follow_links_to_the_interpreter(
