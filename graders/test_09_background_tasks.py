@@ -56,12 +56,24 @@ SETTLE_SECONDS = TASK_SECONDS
 # only when the read came within WAIT_LINE of the response.
 ABSENCE_TRIES = 3
 BURST_SIZE = 5
+# The task sleeps TASK_SECONDS before it writes, and it starts after its
+# request has arrived, so its line cannot be in the log sooner than
+# TASK_SECONDS after the request was sent. The pass line sits at half that.
+# Each read is timed when it returns, so a read that comes late makes a line
+# look later, never sooner: a busy grader can let a hasty task through on one
+# request, never fail a task that waits. Every request of DELAY_REQUESTS must
+# be late enough.
+EARLY_LINE = TASK_SECONDS / 2
+DELAY_REQUESTS = 3
 # Seconds the checks must wait for the app, one after another: a task to
-# write its line after the response, the burst's tasks and the settling time
+# write its line after the response, the delay check's tasks, which run side
+# by side, the burst's tasks and the settling time
 # after them, and half a settling time after an invalid email. The timing
 # check waits for no task: its responses must come back at once.
 # scripts/bench.py takes the floor from these.
-WAIT_SECONDS = TASK_SECONDS + (TASK_SECONDS + SETTLE_SECONDS) + SETTLE_SECONDS / 2
+WAIT_SECONDS = (
+    TASK_SECONDS + TASK_SECONDS + (TASK_SECONDS + SETTLE_SECONDS) + SETTLE_SECONDS / 2
+)
 INVALID_EMAIL = "not-an-email"
 # More addresses EMAIL_PATTERN refuses, each for another reason: no dot after
 # the @, nothing before it, two of them. A random one without an @ is added
@@ -293,6 +305,68 @@ def test_log_line_written_after_response(http: httpx.Client, work_dir: Path) -> 
             hint="Is the machine very busy? Run the grader again.",
         )
     _expect_one_line_each(work_dir, [email], describe_request(response), started)
+
+
+@pytest.mark.timeout(30)
+def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
+    """A log line appears no sooner than half the delay after its request."""
+    sent: dict[str, float] = {}
+    for number in range(1, DELAY_REQUESTS + 1):
+        email = f"delay{number}@example.com"
+        sent[email] = time.monotonic()
+        _expect_accepted(_send(http, email), email)
+
+    # One line is enough to judge: a line that never shows up, say because
+    # mode "w" replaced it, is several_requests_one_line_each's to report.
+    # After the first line, the others get SETTLE_SECONDS more.
+    seen: dict[str, float] = {}
+    deadline = max(sent.values()) + APPEAR_TIMEOUT
+    while len(seen) < len(sent) and time.monotonic() < deadline:
+        lines = _log_lines(work_dir)
+        read_at = time.monotonic()
+        for email in sent:
+            if email not in seen and _count_lines(lines, email):
+                seen[email] = read_at
+        if seen:
+            deadline = min(deadline, min(seen.values()) + SETTLE_SECONDS)
+        time.sleep(POLL_INTERVAL)
+
+    appeared = {email: seen[email] - sent[email] for email in seen}
+    for email, seconds in appeared.items():
+        record_measurement(
+            f"log line after POST /send-notification/{email}",
+            appeared=round(seconds, 4),
+            task=TASK_SECONDS,
+            pass_line=EARLY_LINE,
+        )
+
+    if not seen:
+        raise CheckFailed(
+            "No notification line appeared in the log.",
+            request=f"{DELAY_REQUESTS} POST /send-notification/delay<n>@example.com",
+            expected=f"a line for each within {APPEAR_TIMEOUT:g} s",
+            actual=f"no line for any of {', '.join(sent)}",
+            hint=LOG_HINT,
+        )
+
+    early = {
+        email: seconds for email, seconds in appeared.items() if seconds < EARLY_LINE
+    }
+    if early:
+        email, seconds = next(iter(early.items()))
+        raise CheckFailed(
+            "The notification line was written before NOTIFICATION_DELAY had passed.",
+            request=f"POST /send-notification/{email}",
+            expected=f"the line at least {EARLY_LINE:g} s after the request, because "
+            f"the task sleeps NOTIFICATION_DELAY ({TASK_SECONDS:g} s here) before "
+            "it writes",
+            actual=f"the line was in the log {seconds:.3f} s after the request was "
+            "sent",
+            hint="Does the task sleep for NOTIFICATION_DELAY, the value the starter "
+            "reads from the environment, before it writes the line? A shorter "
+            "fixed sleep, or none, makes the notification look sent sooner than "
+            "the mail server could accept it.",
+        )
 
 
 async def _send_burst(learner_app: LearnerApp, emails: list[str]) -> list[int]:
