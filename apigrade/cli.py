@@ -54,6 +54,10 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 CLASS_STYLES = {"ok": "green", "error": "red", "timeout": "red", "crashed": "red"}
 STATUS_STYLES = {"passed": "green", "failed": "yellow", "error": "red"}
+# How many checks a class summary lists as failed most, and how many report
+# names an error about a missing report lists.
+MAX_HARDEST_CHECKS = 5
+MAX_LISTED_REPORTS = 10
 
 
 def _git_user_name() -> str | None:
@@ -501,7 +505,8 @@ def print_class_summary(console: Console, summary: dict[str, Any]) -> None:
         )
     console.print(table)
     rated = [c for c in summary["checks"] if c["pass_rate"] is not None]
-    hardest = sorted(rated, key=lambda c: c["pass_rate"])[:5]
+    ranked = sorted(rated, key=lambda c: c["pass_rate"])
+    hardest = ranked[:MAX_HARDEST_CHECKS]
     if hardest and hardest[0]["pass_rate"] < 1:
         console.print("Checks the class fails most:")
         for check in hardest:
@@ -509,6 +514,13 @@ def print_class_summary(console: Console, summary: dict[str, Any]) -> None:
                 f"  {check['pass_rate']:.0%} passed  chapter {check['chapter']}: "
                 f"{escape(check['name'])}"
             )
+        # Ties past the list would make its choice look arbitrary: count them.
+        last_rate = hardest[-1]["pass_rate"]
+        tied = sum(
+            1 for c in ranked[MAX_HARDEST_CHECKS:] if c["pass_rate"] == last_rate
+        )
+        if tied:
+            console.print(f"  and {tied} more at {last_rate:.0%} passed")
 
 
 def load_json_file(path: Path) -> Any:
@@ -516,9 +528,16 @@ def load_json_file(path: Path) -> Any:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        others = sorted(path.parent.glob("*.json"))[:MAX_LISTED_REPORTS]
+        listed = (
+            f"; {str(path.parent)!r} has {', '.join(other.name for other in others)}"
+            if others
+            else ""
+        )
         raise GradingError(
-            f"report {str(path)!r} does not exist: grade first with `nox -s grade`, "
-            "or pass the report's path"
+            f"report {str(path)!r} does not exist{listed}: grade first with "
+            "`nox -s grade`, pass the report's path, or set LEARNER to the name "
+            "you graded with"
         ) from None
     except (OSError, ValueError) as error:
         raise GradingError(f"report {str(path)!r} cannot be read: {error}") from None

@@ -656,7 +656,8 @@ class Dockerfile:
                 "The Dockerfile has no CMD line, so there is no production command.",
                 request=f"read {self.path.name}",
                 expected='a CMD such as CMD ["uvicorn", "main:app", "--host", '
-                '"0.0.0.0", "--port", "8000", "--workers", "4"]',
+                '"0.0.0.0", "--port", "8000", "--workers", "4", '
+                '"--timeout-graceful-shutdown", "8"]',
                 actual=f"instructions: {describe_keywords(self.stage)}",
                 hint="Which Dockerfile instruction names the command a container "
                 "runs when it starts?",
@@ -796,6 +797,8 @@ SUPPORTED_KEYWORDS = (
 # version-less tag (python, python:slim) is the newest Python.
 PYTHON_IMAGE = re.compile(r"(?:docker\.io/)?(?:library/)?python(?::(?P<tag>.+))?")
 PYTHON_VERSIONS = ("3", "3.10", "3.11", "3.12", "3.13", "3.14")
+# A tag such as 3.12.7-slim: a patch release, then the variant.
+PATCH_TAG = re.compile(r"(?P<minor>3\.\d+)\.\d+(?P<variant>-.+)?")
 NEWEST_MINOR = 14
 # Standard modules removed from, and added to, Python in each minor version,
 # from "What's New in Python" 3.11 to 3.13 (PEP 594 and PEP 632).
@@ -1202,6 +1205,15 @@ def validate_from(found: Dockerfile, item: Instruction) -> int | None:
     image = expand_arguments(written, found.arguments) or written
     match = PYTHON_IMAGE.fullmatch(image)
     tag = (match.group("tag") or "latest") if match else ""
+    patch = PATCH_TAG.fullmatch(tag)
+    if match and patch and f"{patch['minor']}{patch['variant'] or ''}" in PYTHON_TAGS:
+        raise Unsupported(
+            f"{image} names a patch release, and the grader supports only tags "
+            "that name a minor version, since it cannot check which patch "
+            "releases Docker Hub publishes",
+            f"Write FROM python:{patch['minor']}{patch['variant'] or ''}, which is the "
+            "newest patch release of that minor version.",
+        )
     if tag not in PYTHON_TAGS:
         raise Unsupported(
             f"{image} is not an official Debian-based Python image, 3.10 or later",
@@ -1571,9 +1583,9 @@ def validate_command(command: list[str], image: ImageFiles) -> None:
     """Raise Unsupported unless a RUN line's command is in SUPPORTED_COMMANDS."""
     program, arguments = command[0], command[1:]
     if program in UNVERSIONED_PIP:
-        validate_pip(arguments)
+        validate_pip(arguments, image.folder)
     elif program in UNVERSIONED_PYTHON and arguments[:2] == ["-m", "pip"]:
-        validate_pip(arguments[2:])
+        validate_pip(arguments[2:], image.folder)
     elif program == "useradd":
         validate_useradd(arguments, image)
     elif program == "chown":
@@ -1586,8 +1598,17 @@ def validate_command(command: list[str], image: ImageFiles) -> None:
         )
 
 
-def validate_pip(arguments: list[str]) -> None:
-    """Raise Unsupported unless pip installs requirements.txt or its own packages."""
+def validate_pip(arguments: list[str], folder: str) -> None:
+    """Raise Unsupported unless pip installs requirements.txt or its own packages.
+
+    The -r path may be requirements.txt, ./requirements.txt or the absolute
+    path of the requirements.txt in `folder`, the RUN's WORKDIR.
+    """
+    expected_path = posixpath.join(folder, REQUIREMENTS_FILE)
+
+    def is_requirements(path: str) -> bool:
+        return posixpath.normpath(posixpath.join(folder, path)) == expected_path
+
     rest = list(arguments)
     while rest and rest[0] in PIP_QUIET_OPTIONS:
         rest.pop(0)
@@ -1601,10 +1622,21 @@ def validate_pip(arguments: list[str]) -> None:
         word = rest.pop(0)
         if word in PIP_INSTALL_OPTIONS or word in PIP_OWN_PACKAGES:
             continue
-        if word in ("-r", "--requirement") and rest[:1] == [REQUIREMENTS_FILE]:
-            rest.pop(0)
-            continue
-        if word in (f"-r{REQUIREMENTS_FILE}", f"--requirement={REQUIREMENTS_FILE}"):
+        if word in ("-r", "--requirement"):
+            if rest and is_requirements(rest[0]):
+                rest.pop(0)
+                continue
+            named = shlex.join([word, *rest[:1]])
+            raise Unsupported(
+                f"pip install {named} names a file other than {expected_path}, the "
+                "requirements.txt in the RUN's WORKDIR",
+                f"Copy requirements.txt into WORKDIR {folder} and install it "
+                "with pip install --no-cache-dir -r requirements.txt.",
+            )
+        option, equals, path = word.partition("=")
+        if (option == "--requirement" and equals and is_requirements(path)) or (
+            word.startswith("-r") and is_requirements(word[2:])
+        ):
             continue
         raise Unsupported(
             f"pip install's {word} is not an option or package the grader supports",
@@ -2027,7 +2059,14 @@ def uvicorn_arguments(cmd: Instruction, tokens: list[str]) -> list[str]:
         "This chapter runs the app with uvicorn's own --workers: does your CMD "
         "call uvicorn directly?"
     )
-    if any(token.endswith(".py") for token in tokens):
+    if program == "fastapi":
+        hint = (
+            "fastapi run comes from the fastapi-cli package, which fastapi[standard] "
+            "installs and plain fastapi does not, and this chapter checks uvicorn's "
+            "own options, such as --timeout-graceful-shutdown. Write "
+            'CMD ["uvicorn", "main:app", "--host", "0.0.0.0", ...] instead.'
+        )
+    elif any(token.endswith(".py") for token in tokens):
         hint = (
             "uvicorn.run(app, workers=N) with an app object exits with an error, "
             "because each worker must import the app itself from a string such as "

@@ -544,6 +544,12 @@ SUPPORTED = {
     "requirements_with_extras": {
         "requirements.txt": ("uvicorn==0.54.0", "Uvicorn[standard]>=0.54,<1")
     },
+    "requirements_named_with_dot": {
+        "Dockerfile": ("-r requirements.txt", "-r ./requirements.txt")
+    },
+    "requirements_named_by_absolute_path": {
+        "Dockerfile": ("-r requirements.txt", "--upgrade -r /app/requirements.txt")
+    },
 }
 
 
@@ -632,7 +638,7 @@ UNSUPPORTED = {
     "old_uvicorn_in_run": (("--no-cache-dir -r", "uvicorn==0.1 -r"), "uvicorn==0.1"),
     "another_requirements_file": (
         ("-r requirements.txt", "-r fake.txt"),
-        "-r is not",
+        "pip install -r fake.txt names a file other than",
     ),
     "pip_of_another_python": (
         ("RUN pip install", "RUN pip3.9 install"),
@@ -821,6 +827,14 @@ UNSUPPORTED = {
         "--chmod=600",
     ),
     "copy_from_outside": (("COPY main.py .", "COPY ../main.py ."), "not a plain path"),
+    "patch_release_tag": (
+        ("FROM python:3.12-slim", "FROM python:3.12.7-slim"),
+        "Write FROM python:3.12-slim",
+    ),
+    "requirements_of_another_folder": (
+        ("-r requirements.txt", "-r /code/requirements.txt"),
+        "names a file other than /app/requirements.txt",
+    ),
     "copy_heredoc": (
         ("COPY main.py .", "COPY <<EOF main.py\nprint()\nEOF"),
         "not a plain path",
@@ -941,6 +955,15 @@ def test_too_many_workers_fail_the_production_command() -> None:
     found = read(SOLUTION.replace('"--workers", "4"', '"--workers", "100000000"'))
     with pytest.raises(CheckFailed, match="the grader accepts at most 64"):
         grader.production_command(found, Path("app.sock"))
+
+
+def test_fastapi_run_cmd_says_to_call_uvicorn() -> None:
+    found = read(
+        SOLUTION.replace('"uvicorn", "main:app"', '"fastapi", "run", "main.py"')
+    )
+    with pytest.raises(CheckFailed, match="does not start uvicorn") as failure:
+        grader.production_command(found, Path("app.sock"))
+    assert "fastapi-cli" in failure.value.feedback()
 
 
 @dataclass

@@ -7,8 +7,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from apigrade.cli import main
+from apigrade.cli import main, print_class_summary
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "docs" / "report-example.json"
@@ -70,7 +71,8 @@ def test_report_that_is_not_a_report_names_the_fix(
 
     output = " ".join(capsys.readouterr().out.split())
     assert "is not a score report" in output
-    assert "does not exist: grade first with `nox -s grade`" in output
+    assert "missing.json' does not exist;" in output
+    assert "has other.json: grade first with `nox -s grade`" in output
 
 
 def test_grade_names_the_report_command_for_its_report(
@@ -84,3 +86,20 @@ def test_grade_names_the_report_command_for_its_report(
     # Rich wraps long lines, so spaces and line breaks are left out of both.
     output = "".join(capsys.readouterr().out.split())
     assert "".join(f"`nox -s report -- {report_path}`".split()) in output
+
+
+def test_class_summary_counts_tied_checks() -> None:
+    checks = [
+        {"chapter": "05", "name": f"check {number}", "pass_rate": 1 / 3}
+        for number in range(1, 9)
+    ]
+    checks.append({"chapter": "01", "name": "easy", "pass_rate": 1.0})
+    summary = {"learners": [], "checks": checks}
+    console = Console(record=True, width=120)
+
+    print_class_summary(console, summary)
+
+    output = console.export_text()
+    assert output.count("33% passed  chapter 05") == 5
+    assert "and 3 more at 33% passed" in output
+    assert "easy" not in output
