@@ -6,6 +6,7 @@ what came back (truncated) and a hint phrased as a question.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import json
 import os
@@ -230,3 +231,11 @@ def read_learner_file(path: Path, limit: int = MAX_LEARNER_FILE) -> str | None:
         size = os.fstat(file.fileno()).st_size
         file.seek(max(0, size - limit))
         return file.read(limit).decode("utf-8", errors="replace")
+
+
+def is_utf8(codec: str) -> bool:
+    """Tell whether `codec` is a name Python's codecs read as UTF-8."""
+    try:
+        return codecs.lookup(codec).name in ("utf-8", "utf-8-sig")
+    except LookupError:
+        return False

@@ -17,7 +17,11 @@ grader reads each test file first (it never runs it) and refuses these:
   which are checked as code;
 - functools' update_wrapper and wraps, which copy attributes by name, and
   classes made with type() or given special methods, which can read them
-  through class patterns.
+  through class patterns;
+- pytest's plugin machinery: any name or string starting with `pytest_`
+  (pytest_plugins loads a module as a plugin, and a plugin's pytest_* hooks
+  can rewrite the outcome pytest reports), and the names that reach the
+  plugin manager, the test item or hook decorators at run time.
 
 NOTE: Python has no boundary inside a process, so a determined test can
 still find a way this list misses; the list makes inspection deliberate.
@@ -26,10 +30,11 @@ still find a way this list misses; the list makes inspection deliberate.
 from __future__ import annotations
 
 import ast
-import codecs
 import re
 import string
 from dataclasses import dataclass
+
+from apigrade.checks import is_utf8
 
 ALLOWED_MODULES = frozenset(
     {
@@ -103,6 +108,11 @@ BLOCKED_NAMES = frozenset(
         "format_map",
         "frame",
         "from_attributes",
+        "hook",
+        "hookimpl",
+        "hookspec",
+        "hookwrapper",
+        "ihook",
         "gc",
         "get_type_hints",
         "importlib",
@@ -112,15 +122,20 @@ BLOCKED_NAMES = frozenset(
         "linecache",
         "marshal",
         "modules",
+        "node",
         "operator",
         "os",
         "pathlib",
         "pickle",
         "pkgutil",
+        "pluginmanager",
+        "pytestconfig",
         "runpy",
+        "session",
         "serialization_alias",
         "shutil",
         "stack",
+        "stash",
         "subprocess",
         "sys",
         "tb",
@@ -129,6 +144,7 @@ BLOCKED_NAMES = frozenset(
         "update_wrapper",
         "validation_alias",
         "weakref",
+        "wrapper",
         "wraps",
     }
 )
@@ -137,6 +153,10 @@ BLOCKED_NAMES = frozenset(
 ATTRIBUTE_PREFIXES = ("f_", "co_", "tb_", "gi_", "cr_", "ag_")
 # The settings and arguments that read attributes by a name given as a string
 # (pydantic's from_attributes, an alias), so written as dictionary keys too.
+# pytest treats names with this prefix as plugin lists and hooks. The one
+# allowed module that has it, pytest_asyncio, is a name the tests need.
+PYTEST_PREFIX = "pytest_"
+PYTEST_MODULE_ALLOWED = "pytest_asyncio"
 BLOCKED_STRINGS = frozenset(
     {"from_attributes", "validation_alias", "serialization_alias", "alias"}
 )
@@ -147,14 +167,6 @@ BLOCKED_STRINGS = frozenset(
 # Python run code the audit never saw (unicode_escape turns \u000a in a
 # comment into a new line).
 CODING_LINE = re.compile(r"[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
-
-
-def is_utf8(name: str) -> bool:
-    """Tell whether `name` is a codec Python reads as UTF-8."""
-    try:
-        return codecs.lookup(name).name in ("utf-8", "utf-8-sig")
-    except LookupError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -232,6 +244,14 @@ def _audit_node(node: ast.AST) -> list[Finding]:
         and node.name != "__init__"
     ):
         return [Finding(line, f"the special method {node.name}")]
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    if isinstance(node, definitions) and _pytest_hook_name(node.name):
+        return [Finding(line, f"the pytest hook {node.name}")]
+    if isinstance(node, ast.alias) and node.asname and _blocked_name(node.asname):
+        return [Finding(line, f"the name {node.asname}")]
+    # A fixture gets pytest's objects through parameters named after them.
+    if isinstance(node, ast.arg) and _blocked_name(node.arg):
+        return [Finding(line, f"the parameter {node.arg}")]
     if isinstance(node, ast.keyword) and node.arg and _blocked_name(node.arg):
         return [Finding(line, f"the keyword argument {node.arg}=")]
     if (
@@ -253,7 +273,16 @@ def _audit_node(node: ast.AST) -> list[Finding]:
 def _blocked_name(name: str) -> bool:
     if name == "_":  # the usual name for a value left unused
         return False
-    return name.startswith(BLOCKED_PREFIXES) or name in BLOCKED_NAMES
+    return (
+        name.startswith(BLOCKED_PREFIXES)
+        or name in BLOCKED_NAMES
+        or _pytest_hook_name(name)
+    )
+
+
+def _pytest_hook_name(name: str) -> bool:
+    """Tell whether pytest could read `name` as a plugin list or a hook."""
+    return name.startswith(PYTEST_PREFIX) and name != PYTEST_MODULE_ALLOWED
 
 
 def _plain_format_call(node: ast.Attribute) -> bool:
@@ -268,6 +297,8 @@ def _audit_string(text: str, line: int) -> list[Finding]:
         text.isidentifier() and text.startswith(ATTRIBUTE_PREFIXES)
     ):
         return [Finding(line, f"the string {text!r}, which names an attribute")]
+    if _pytest_hook_name(text.partition(".")[0]):
+        return [Finding(line, f"the string {text[:40]!r}, which names a pytest hook")]
     try:
         fields = [field for _, field, _, _ in string.Formatter().parse(text)]
     except ValueError:

@@ -41,6 +41,7 @@ from apigrade.checks import (
     describe_request,
     describe_response,
     expect_status,
+    is_utf8,
     json_body,
     read_learner_file,
     show,
@@ -116,6 +117,15 @@ RUN_OPTIONS = re.compile(r"^(?:--\S+\s+)*")
 PIP_PROGRAM = re.compile(r"pip(3(\.\d+)?)?")
 PYTHON_PROGRAM = re.compile(r"python(3(\.\d+)?)?")
 REQUIREMENTS_FILE = "requirements.txt"
+BYTE_ORDER_MARK = "\ufeff"
+# pip's test for an encoding declaration on a requirements file's first two
+# lines, which must also start with "#" (pip/_internal/utils/encoding.py).
+PIP_CODING = re.compile(r"coding[:=]\s*([-\w.]+)")
+# A line pip takes for all comment (pip/_internal/req/req_file.py).
+PIP_COMMENT = re.compile(r"(^|\s+)#")
+# The files Docker may read the build context's ignore patterns from, the
+# one it prefers first.
+IGNORE_FILES = ("Dockerfile.dockerignore", ".dockerignore")
 # Variables that move Python's library away, or stop Python at start-up
 # with a value it refuses; the chapter's image needs none of them.
 BREAKING_PYTHON_VARIABLES = frozenset(
@@ -1473,7 +1483,8 @@ def context_entries(context: Path, source: str) -> list[tuple[str, bool]]:
     if not entries:
         raise Unsupported(
             f"{source} names nothing in the chapter folder, so the build would fail",
-            "Is the name spelled as the file is, and not left out by .dockerignore?",
+            "Is the name spelled as the file is, and not left out by "
+            f"{ignore_file_name(context)}?",
         )
     return [(path, is_folder or path == ".") for path, is_folder in entries]
 
@@ -1737,12 +1748,36 @@ def expect_supported_requirements(folder: Path, minor: int | None) -> None:
     and a version specifier that its installed version meets. Options,
     markers, paths and URLs could make pip install something else.
     """
-    text = read_learner_file(folder / REQUIREMENTS_FILE) or ""
+    raw_text = read_learner_file(folder / REQUIREMENTS_FILE) or ""
+    text = raw_text.removeprefix(BYTE_ORDER_MARK)
+    # Without a byte order mark, pip obeys the first coding declaration on
+    # the first two lines, split at \n alone.
+    first_two = [] if text != raw_text else text.split("\n")[:2]
+    declarations = [
+        (number, line, codec)
+        for number, line in enumerate(first_two, start=1)
+        if (codec := declared_codec(line)) is not None
+    ]
+    for number, raw_line, codec in declarations[:1]:
+        if not is_utf8(codec):
+            raise CheckFailed(
+                f"requirements.txt line {number} declares the encoding {codec}, "
+                "so pip would read other lines than the grader.",
+                request=f"read {REQUIREMENTS_FILE}",
+                expected="a file in UTF-8, with no coding declaration",
+                actual=f"line {number}: {truncate(raw_line, 120)}",
+                hint="Delete the coding comment and save the file as UTF-8.",
+            )
     for number, raw_line in enumerate(text.splitlines(), start=1):
         line = without_comment(raw_line)
-        if not line:
+        problem = None
+        # pip joins a line ending in a backslash to the next, unless it is
+        # all comment, and only then drops the comment.
+        if raw_line.endswith("\\") and not PIP_COMMENT.match(raw_line):
+            problem = "pip joins the next line to a line ending in a backslash"
+        elif not line:
             continue
-        problem = requirement_problem(line, minor)
+        problem = problem or requirement_problem(line, minor)
         if problem is not None:
             raise CheckFailed(
                 f"requirements.txt line {number} could make the image's packages "
@@ -1754,6 +1789,19 @@ def expect_supported_requirements(folder: Path, minor: int | None) -> None:
                 hint="Pin each package to the version in the starter's "
                 "requirements.txt, and write nothing else on the line.",
             )
+
+
+def read_requirements(path: Path) -> str:
+    """Read a requirements file as pip does: UTF-8, less a byte order mark."""
+    return (read_learner_file(path) or "").removeprefix(BYTE_ORDER_MARK)
+
+
+def declared_codec(line: str) -> str | None:
+    """Return the codec a requirements file's comment line declares, or None."""
+    if not line.startswith("#"):
+        return None
+    match = PIP_CODING.search(line)
+    return match.group(1) if match else None
 
 
 def without_comment(line: str) -> str:
@@ -1894,7 +1942,7 @@ def requirements_of(folder: Path) -> list[Requirement]:
     stand in for.
     """
     found = []
-    text = read_learner_file(folder / REQUIREMENTS_FILE) or ""
+    text = read_requirements(folder / REQUIREMENTS_FILE)
     for raw_line in text.splitlines():
         line = without_comment(raw_line)
         try:
@@ -2800,7 +2848,7 @@ def expect_requirements_name(folder: Path, packages: Sequence[str]) -> None:
         if name in seen or relative.is_absolute() or ".." in relative.parts:
             continue
         seen.add(name)
-        text = read_learner_file(folder / name) or ""
+        text = read_requirements(folder / name)
         for line in text.splitlines():
             words = line.split("#", 1)[0].split()
             if words[:1] in (["-r"], ["--requirement"]) and len(words) > 1:
@@ -2883,21 +2931,35 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
 
 
 def expect_in_build_context(folder: Path, name: str) -> None:
-    """Fail if .dockerignore leaves the file `name` out of the build context."""
+    """Fail if the ignore file leaves the file `name` out of the build context."""
     if dockerignored(folder, name):
+        ignore_file = ignore_file_name(folder)
         raise CheckFailed(
-            f".dockerignore leaves {name} out of the build context, so no COPY "
+            f"{ignore_file} leaves {name} out of the build context, so no COPY "
             "can bring it into the image.",
-            request="read .dockerignore",
-            expected=f"no pattern in .dockerignore that matches {name}",
+            request=f"read {ignore_file}",
+            expected=f"no pattern in {ignore_file} that matches {name}",
             actual=f"{name} matches a pattern there",
-            hint=".dockerignore is for files the image does not need: which of "
+            hint=f"{ignore_file} is for files the image does not need: which of "
             f"its lines takes {name} away?",
         )
 
 
+def ignore_file_name(folder: Path) -> str:
+    """Return the name of the ignore file Docker reads in `folder`.
+
+    BuildKit reads Dockerfile.dockerignore, named after the Dockerfile, in
+    place of .dockerignore when both are there.
+    """
+    for name in IGNORE_FILES:
+        path = folder / name
+        if path.exists() or path.is_symlink():
+            return name
+    return IGNORE_FILES[-1]
+
+
 def dockerignored(folder: Path, name: str) -> bool:
-    """Tell whether .dockerignore in `folder` leaves the path `name` out.
+    """Tell whether the ignore file in `folder` leaves the path `name` out.
 
     Lines are patterns, matched as Docker does against the path and each of
     its parent folders; the last that matches decides, and one starting with
@@ -2916,14 +2978,15 @@ def dockerignored(folder: Path, name: str) -> bool:
 def dockerignore_patterns(
     folder: Path,
 ) -> tuple[tuple[re.Pattern[str] | None, bool], ...]:
-    """Return the patterns of .dockerignore in `folder`, each with whether it keeps.
+    """Return the patterns of the ignore file in `folder`, each with whether it keeps.
 
     A pattern is a regular expression, or None for one that matches every
     path. The file is read once per grader run. It fails on a pattern Docker
     would reject, and on more than MAX_IGNORE_PATTERNS patterns, because
     matching each file of the folder against them would be slow.
     """
-    text = read_learner_file(folder / ".dockerignore") or ""
+    ignore_file = ignore_file_name(folder)
+    text = read_learner_file(folder / ignore_file) or ""
     patterns: list[tuple[re.Pattern[str] | None, bool]] = []
     for number, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.strip()
@@ -2935,9 +2998,9 @@ def dockerignore_patterns(
             compiled = None if pattern in (".", "**") else ignore_pattern(pattern)
         except re.error:
             raise CheckFailed(
-                f".dockerignore line {number} is not a valid pattern, so Docker "
+                f"{ignore_file} line {number} is not a valid pattern, so Docker "
                 "would stop the build.",
-                request="read .dockerignore",
+                request=f"read {ignore_file}",
                 expected="patterns such as __pycache__ or *.pyc",
                 actual=f"line {number}: {truncate(raw_line, 120)}",
                 hint="Is every [ closed, with a valid range inside?",
@@ -2945,8 +3008,8 @@ def dockerignore_patterns(
         patterns.append((compiled, keep))
         if len(patterns) > MAX_IGNORE_PATTERNS:
             raise CheckFailed(
-                f".dockerignore has more than {MAX_IGNORE_PATTERNS} patterns.",
-                request="read .dockerignore",
+                f"{ignore_file} has more than {MAX_IGNORE_PATTERNS} patterns.",
+                request=f"read {ignore_file}",
                 expected=f"at most {MAX_IGNORE_PATTERNS} patterns",
                 actual=f"{len(text.splitlines())} lines",
                 hint="List only what the image does not need, such as "

@@ -28,6 +28,8 @@ ALLOWED = [
     "x = f'{1 + 1}'\ny = '{} and {name}'.format(1, name=2)\n",
     "def f(client: 'TestClient') -> None:\n    pass\n",
     "# -*- coding: utf-8 -*-\nimport pytest\n",
+    "import pytest_asyncio\n\n@pytest_asyncio.fixture\nasync def client():\n    pass\n",
+    "from pytest_asyncio import fixture\n",
 ]
 REFUSED = [
     # A tester's bypass: update_wrapper copies __code__ onto a plain object,
@@ -75,6 +77,22 @@ REFUSED = [
         "coding declaration unicode_escape",
     ),
     ("#!/usr/bin/env python\n# vim: fileencoding=latin-1\n", "coding declaration"),
+    # A tester's bypass: a test file loads a file of its own as a plugin, whose
+    # hookwrapper rewrites failed reports to passed.
+    ("pytest_plugins = ['test_hooks']\n", "the name pytest_plugins"),
+    ("def pytest_runtest_makereport(item, call):\n    pass\n", "the pytest hook"),
+    (
+        "import pytest\n@pytest.hookimpl(wrapper=True)\ndef f():\n    pass\n",
+        ".hookimpl",
+    ),
+    ("from pytest import hookimpl\n", "from pytest import hookimpl"),
+    ("x = {'pytest_plugins': ['test_hooks']}\n", "which names a pytest hook"),
+    ("class P:\n    pytest_runtest_logreport = print\n", "pytest_runtest_logreport"),
+    ("import json as pytest_plugins\n", "the name pytest_plugins"),
+    ("def test_a(request):\n    request.node.add_marker(1)\n", "the attribute .node"),
+    ("def test_a(request):\n    request.config.pluginmanager\n", ".pluginmanager"),
+    ("def test_a(pytestconfig):\n    pass\n", "pytestconfig"),
+    ("def test_a(request):\n    request.session.items\n", "the attribute .session"),
 ]
 
 

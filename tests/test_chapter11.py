@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -449,15 +450,29 @@ def test_broken_image_fails_its_check(
         getattr(grader, check)(dockerfile)
 
 
+@pytest.mark.parametrize("ignore_file", [".dockerignore", "Dockerfile.dockerignore"])
 @pytest.mark.parametrize("ignore", ["main.py", "*.py", "*\n!Dockerfile"])
-def test_dockerignore_that_drops_main_py_fails(tmp_path: Path, ignore: str) -> None:
+def test_dockerignore_that_drops_main_py_fails(
+    tmp_path: Path, ignore: str, ignore_file: str
+) -> None:
     folder = tmp_path / "11_deployment"
     shutil.copytree(ROOT / "solutions" / "11_deployment", folder)
-    (folder / ".dockerignore").write_text(ignore + "\n")
+    (folder / ignore_file).write_text(ignore + "\n")
     path = folder / "Dockerfile"
     dockerfile = grader.read_dockerfile(path, path.read_text())
-    with pytest.raises(CheckFailed, match=r"\.dockerignore leaves"):
+    with pytest.raises(CheckFailed, match=rf"^{re.escape(ignore_file)} leaves"):
         grader.test_dockerfile_installs_dependencies_first(dockerfile)
+
+
+def test_dockerfile_named_ignore_file_replaces_the_other(tmp_path: Path) -> None:
+    folder = tmp_path / "11_deployment"
+    shutil.copytree(ROOT / "solutions" / "11_deployment", folder)
+    (folder / ".dockerignore").write_text("main.py\n")
+    (folder / "Dockerfile.dockerignore").write_text("__pycache__\n")
+    path = folder / "Dockerfile"
+    dockerfile = grader.read_dockerfile(path, path.read_text())
+    for check in STATIC_CHECKS:
+        getattr(grader, check)(dockerfile)
 
 
 def test_solution_dockerfile_passes_its_static_checks() -> None:
@@ -543,6 +558,12 @@ SUPPORTED = {
     },
     "requirements_with_extras": {
         "requirements.txt": ("uvicorn==0.54.0", "Uvicorn[standard]>=0.54,<1")
+    },
+    "requirements_with_byte_order_mark": {
+        "requirements.txt": ("fastapi", "\ufefffastapi")
+    },
+    "comment_ending_in_backslash": {
+        "requirements.txt": ("fastapi", "# pinned below \\\nfastapi")
     },
     "requirements_named_with_dot": {
         "Dockerfile": ("-r requirements.txt", "-r ./requirements.txt")
@@ -870,7 +891,10 @@ def test_unsupported_dockerfile_fails_static_checks(
         ("./wheels/uvicorn.whl", "not a package name"),
         ("uvicorn @ file:///tmp/uvicorn", "a URL or an environment marker"),
         ('uvicorn==0.54.0; python_version < "3"', "a URL or an environment marker"),
-        ("uvicorn==0.54.0 \\", "not a package name"),
+        ("uvicorn==0.54.0 \\", "pip joins the next line"),
+        # A tester's bypass: pip joins the next line into the comment, so the
+        # line after it installs nothing.
+        ("uvicorn==0.54.0 # pinned \\", "pip joins the next line"),
         ("no-such-package-for-this-course==1.0", "is not a package the grader has"),
         ("apigrade==0.1.0", "from a folder or URL"),
     ],
@@ -884,6 +908,35 @@ def test_unsupported_requirements_line_fails(
     with pytest.raises(CheckFailed, match="could make the image's packages") as failure:
         grader.expect_supported(dockerfile)
     assert problem in failure.value.feedback(), failure.value.feedback()
+
+
+@pytest.mark.parametrize(
+    "first_lines",
+    ["# -*- coding: cp500 -*-", "# packages\n# vim: fileencoding=latin-1"],
+)
+def test_coding_declaration_in_requirements_fails(
+    tmp_path: Path, first_lines: str
+) -> None:
+    dockerfile = chapter_with(
+        tmp_path, {"requirements.txt": ("fastapi", f"{first_lines}\nfastapi")}
+    )
+    with pytest.raises(CheckFailed, match="declares the encoding"):
+        grader.expect_supported(dockerfile)
+
+
+@pytest.mark.parametrize(
+    "first_lines",
+    [
+        "# -*- coding: utf-8 -*-",
+        "# packages\n# packages\n# coding: cp500",
+        "\ufeff# coding: cp500",
+    ],
+)
+def test_requirements_pip_reads_as_utf8_pass(tmp_path: Path, first_lines: str) -> None:
+    dockerfile = chapter_with(
+        tmp_path, {"requirements.txt": ("fastapi", f"{first_lines}\nfastapi")}
+    )
+    grader.expect_supported(dockerfile)
 
 
 def test_app_folder_holds_what_copy_puts_in_workdir(tmp_path: Path) -> None:
