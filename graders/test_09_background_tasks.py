@@ -124,9 +124,17 @@ def _send(http: httpx.Client, email: str) -> httpx.Response:
     return http.post(f"/send-notification/{email}")
 
 
-def _expect_accepted(response: httpx.Response, email: str) -> None:
-    """Fail unless the response is a 202 whose JSON body names `email`."""
-    expect_status(response, 202, hint=ENDPOINT_HINT)
+def _expect_accepted(
+    response: httpx.Response, email: str, *, exact_status: bool = False
+) -> None:
+    """Fail unless the response is a success whose JSON body names `email`.
+
+    Only notification_is_accepted needs exactly 202 (`exact_status`). The
+    other checks take any 2xx, so a wrong status code costs that check's
+    points alone, and the rest still judge the task.
+    """
+    if exact_status or not response.is_success:
+        expect_status(response, 202, hint=ENDPOINT_HINT)
     body = json_body(response, hint=ENDPOINT_HINT)
     if not isinstance(body, dict) or body.get("email") != email:
         raise CheckFailed(
@@ -180,7 +188,7 @@ def _expect_one_line_each(
 def test_notification_is_accepted(http: httpx.Client) -> None:
     """POST /send-notification/{email} returns 202 and names the email."""
     email = "accepted@example.com"
-    _expect_accepted(_send(http, email), email)
+    _expect_accepted(_send(http, email), email, exact_status=True)
 
 
 def _timed(request: httpx.Request, http: httpx.Client) -> tuple[float, int]:
@@ -210,7 +218,7 @@ def test_response_does_not_wait_for_task(http: httpx.Client) -> None:
         for number in range(1, SAMPLES + 1)
     ]
     statuses = [status for _, status in post_results]
-    if any(status != 202 for status in statuses):
+    if not all(200 <= status < 300 for status in statuses):
         raise CheckFailed(
             "Some notification requests were not accepted.",
             request=f"{SAMPLES} POST /send-notification/timing<n>@example.com",
@@ -386,7 +394,7 @@ def test_several_requests_one_line_each(
     started = time.monotonic()
     statuses = asyncio.run(_send_burst(learner_app, emails))
     request = f"{BURST_SIZE} concurrent POST /send-notification/burst<n>@example.com"
-    if any(status != 202 for status in statuses):
+    if not all(200 <= status < 300 for status in statuses):
         raise CheckFailed(
             "Some of the concurrent notification requests were not accepted.",
             request=request,
