@@ -24,6 +24,7 @@ from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "graders"))
 grader = importlib.import_module("test_11_deployment")
+rules = importlib.import_module("chapter11_dockerfile")
 
 SOLUTION_DIR = ROOT / "solutions" / "11_deployment"
 SOLUTION = (SOLUTION_DIR / "Dockerfile").read_text()
@@ -31,7 +32,7 @@ SOLUTION = (SOLUTION_DIR / "Dockerfile").read_text()
 
 def read(text: str) -> Any:
     """Read `text` as the Dockerfile of the solution's folder."""
-    return grader.read_dockerfile(SOLUTION_DIR / "Dockerfile", text)
+    return rules.read_dockerfile(SOLUTION_DIR / "Dockerfile", text)
 
 
 @pytest.mark.parametrize(
@@ -49,13 +50,13 @@ def read(text: str) -> Any:
         ("${V+set}", {"V": ""}, "set"),
         ("${A:-${B}}", {"B": "b"}, "b"),
         ("${V#3}", {"V": "3.12"}, None),
-        ("${V}", {"V": grader.UNREADABLE}, None),
+        ("${V}", {"V": rules.UNREADABLE}, None),
     ],
 )
 def test_expand_arguments(
     text: str, values: dict[str, str | None], expected: str | None
 ) -> None:
-    assert grader.expand_arguments(text, values) == expected
+    assert rules.expand_arguments(text, values) == expected
 
 
 def test_argument_default_uses_earlier_argument() -> None:
@@ -258,10 +259,10 @@ def test_syntax_directive_must_name_dockers_frontend(
     text = f"{directive}\n{SOLUTION}"
     dockerfile = read(text)
     if passes:
-        grader.require_dockerfile(dockerfile)
+        rules.require_dockerfile(dockerfile)
         return
     with pytest.raises(CheckFailed, match="frontend other than Docker's own"):
-        grader.require_dockerfile(dockerfile)
+        rules.require_dockerfile(dockerfile)
 
 
 @pytest.mark.parametrize(
@@ -281,10 +282,10 @@ def test_main_py_must_land_where_uvicorn_imports_it(
 ) -> None:
     dockerfile = read(SOLUTION.replace(*edit))
     if passes:
-        grader.expect_main_py_in_app_folder(dockerfile)
+        rules.expect_main_py_in_app_folder(dockerfile)
         return
     with pytest.raises(CheckFailed, match=r"main\.py is not copied to the folder"):
-        grader.expect_main_py_in_app_folder(dockerfile)
+        rules.expect_main_py_in_app_folder(dockerfile)
 
 
 def test_requirements_must_be_copied_before_the_install() -> None:
@@ -293,13 +294,13 @@ def test_requirements_must_be_copied_before_the_install() -> None:
     with pytest.raises(
         CheckFailed, match=r"is not at /app/requirements\.txt when pip installs it"
     ):
-        grader.expect_requirements_in_image(found, install)
+        rules.expect_requirements_in_image(found, install)
     mounted = SOLUTION.replace("COPY requirements.txt .\n", "").replace(
         "RUN pip", "RUN --mount=type=bind,source=requirements.txt,target=r.txt pip"
     )
     found = read(mounted)
     install = next(item for item in found.stage if found.installs_dependencies(item))
-    grader.expect_requirements_in_image(found, install)
+    rules.expect_requirements_in_image(found, install)
 
 
 @pytest.mark.parametrize(
@@ -321,10 +322,10 @@ def test_requirements_must_name_what_the_cmd_runs(
     for name, text in files.items():
         (folder / name).write_text(text)
     if missing is None:
-        grader.expect_requirements_name(folder, ("fastapi", "uvicorn"))
+        rules.expect_requirements_name(folder, ("fastapi", "uvicorn"))
         return
     with pytest.raises(CheckFailed, match=f"does not name {missing}"):
-        grader.expect_requirements_name(folder, ("fastapi", "uvicorn"))
+        rules.expect_requirements_name(folder, ("fastapi", "uvicorn"))
 
 
 # A tester's Dockerfiles whose images would not work, each the solution with
@@ -442,9 +443,9 @@ def test_broken_image_fails_its_check(
     shutil.copytree(ROOT / "solutions" / "11_deployment", folder)
     path = folder / "Dockerfile"
     path.write_text(SOLUTION.replace(*edit))
-    dockerfile = grader.read_dockerfile(path, path.read_text())
+    dockerfile = rules.read_dockerfile(path, path.read_text())
     if check == "test_production_command_option_values":
-        assert grader.option_value(dockerfile.cmd_tokens(), "--workers") == "1"
+        assert rules.option_value(dockerfile.cmd_tokens(), "--workers") == "1"
         return
     with pytest.raises(CheckFailed):
         getattr(grader, check)(dockerfile)
@@ -459,7 +460,7 @@ def test_dockerignore_that_drops_main_py_fails(
     shutil.copytree(ROOT / "solutions" / "11_deployment", folder)
     (folder / ignore_file).write_text(ignore + "\n")
     path = folder / "Dockerfile"
-    dockerfile = grader.read_dockerfile(path, path.read_text())
+    dockerfile = rules.read_dockerfile(path, path.read_text())
     with pytest.raises(CheckFailed, match=rf"^{re.escape(ignore_file)} leaves"):
         grader.test_dockerfile_installs_dependencies_first(dockerfile)
 
@@ -470,14 +471,14 @@ def test_dockerfile_named_ignore_file_replaces_the_other(tmp_path: Path) -> None
     (folder / ".dockerignore").write_text("main.py\n")
     (folder / "Dockerfile.dockerignore").write_text("__pycache__\n")
     path = folder / "Dockerfile"
-    dockerfile = grader.read_dockerfile(path, path.read_text())
+    dockerfile = rules.read_dockerfile(path, path.read_text())
     for check in STATIC_CHECKS:
         getattr(grader, check)(dockerfile)
 
 
 def test_solution_dockerfile_passes_its_static_checks() -> None:
     path = ROOT / "solutions" / "11_deployment" / "Dockerfile"
-    dockerfile = grader.read_dockerfile(path, path.read_text())
+    dockerfile = rules.read_dockerfile(path, path.read_text())
     for check in (
         "test_dockerfile_installs_dependencies_first",
         "test_dockerfile_binds_all_interfaces",
@@ -493,7 +494,7 @@ def test_deeply_nested_variable_is_refused_at_once() -> None:
     # A tester's FROM line, 50000 variables deep, kept the reader busy for
     # minutes before the limits.
     text = "${X:-" * 50000 + "python:3.12-slim" + "}" * 50000
-    assert grader.expand_arguments(text, {"X": None}) is None
+    assert rules.expand_arguments(text, {"X": None}) is None
 
 
 STATIC_CHECKS = (
@@ -516,7 +517,7 @@ def chapter_with(tmp_path: Path, edits: dict[str, tuple[str, str]]) -> Any:
         assert old in text, (name, old)
         path.write_text(text.replace(old, new))
     path = folder / "Dockerfile"
-    return grader.read_dockerfile(path, path.read_text())
+    return rules.read_dockerfile(path, path.read_text())
 
 
 # Dockerfiles a learner may write that the grader supports: each passes every
@@ -873,7 +874,7 @@ def test_unsupported_dockerfile_fails_static_checks(
     with pytest.raises(
         CheckFailed, match="a line the grader does not support"
     ) as failure:
-        grader.expect_supported(dockerfile)
+        rules.expect_supported(dockerfile)
     assert phrase in failure.value.feedback(), failure.value.feedback()
     for check in STATIC_CHECKS:
         with pytest.raises(CheckFailed):
@@ -906,7 +907,7 @@ def test_unsupported_requirements_line_fails(
         tmp_path, {"requirements.txt": ("uvicorn==0.54.0", f"uvicorn==0.54.0\n{line}")}
     )
     with pytest.raises(CheckFailed, match="could make the image's packages") as failure:
-        grader.expect_supported(dockerfile)
+        rules.expect_supported(dockerfile)
     assert problem in failure.value.feedback(), failure.value.feedback()
 
 
@@ -921,7 +922,7 @@ def test_coding_declaration_in_requirements_fails(
         tmp_path, {"requirements.txt": ("fastapi", f"{first_lines}\nfastapi")}
     )
     with pytest.raises(CheckFailed, match="declares the encoding"):
-        grader.expect_supported(dockerfile)
+        rules.expect_supported(dockerfile)
 
 
 @pytest.mark.parametrize(
@@ -936,14 +937,14 @@ def test_requirements_pip_reads_as_utf8_pass(tmp_path: Path, first_lines: str) -
     dockerfile = chapter_with(
         tmp_path, {"requirements.txt": ("fastapi", f"{first_lines}\nfastapi")}
     )
-    grader.expect_supported(dockerfile)
+    rules.expect_supported(dockerfile)
 
 
 def test_app_folder_holds_what_copy_puts_in_workdir(tmp_path: Path) -> None:
     dockerfile = chapter_with(
         tmp_path, {"Dockerfile": ("COPY main.py .", "COPY main.py .\nCOPY . /srv/all/")}
     )
-    image = grader.model_image(dockerfile)
+    image = rules.model_image(dockerfile)
     target = tmp_path / "image"
     target.mkdir()
     image.copy_app_folder(target)
@@ -973,13 +974,13 @@ def test_dockerignore_reads_patterns_as_docker(
     tmp_path: Path, patterns: str, path: str, ignored: bool
 ) -> None:
     (tmp_path / ".dockerignore").write_text(patterns + "\n")
-    assert grader.dockerignored(tmp_path, path) is ignored
+    assert rules.dockerignored(tmp_path, path) is ignored
 
 
 def test_dockerignore_pattern_docker_rejects_fails(tmp_path: Path) -> None:
     (tmp_path / ".dockerignore").write_text("[z-a]\n")
     with pytest.raises(CheckFailed, match="line 1 is not a valid pattern"):
-        grader.dockerignored(tmp_path, "main.py")
+        rules.dockerignored(tmp_path, "main.py")
 
 
 def test_ignored_folder_is_not_in_app_folder(tmp_path: Path) -> None:
@@ -990,7 +991,7 @@ def test_ignored_folder_is_not_in_app_folder(tmp_path: Path) -> None:
     (folder / ".dockerignore").write_text("sub\n")
     target = tmp_path / "image"
     target.mkdir()
-    grader.model_image(dockerfile).copy_app_folder(target)
+    rules.model_image(dockerfile).copy_app_folder(target)
     assert not (target / "sub").exists()
     assert (target / "main.py").is_file()
 
@@ -1001,7 +1002,7 @@ def test_linked_source_is_unsupported(tmp_path: Path) -> None:
     (folder / "main.py").rename(folder / "real.py")
     (folder / "main.py").symlink_to("real.py")
     with pytest.raises(CheckFailed, match=r"main\.py is a symbolic link"):
-        grader.expect_supported(dockerfile)
+        rules.expect_supported(dockerfile)
 
 
 def test_too_many_workers_fail_the_production_command() -> None:
@@ -1049,12 +1050,12 @@ def test_python_older_than_a_package_needs_fails(
             raise importlib.metadata.PackageNotFoundError(name)
         return installed[name]
 
-    monkeypatch.setattr(grader.importlib.metadata, "distribution", distribution)
-    problem = grader.newer_python_needed(Requirement("top"), 12)
+    monkeypatch.setattr(rules.importlib.metadata, "distribution", distribution)
+    problem = rules.newer_python_needed(Requirement("top"), 12)
     assert problem == "deep 1.0 needs Python >=3.13, and the image has Python 3.12"
-    assert grader.newer_python_needed(Requirement("top"), 13) is None
+    assert rules.newer_python_needed(Requirement("top"), 13) is None
     # The marker brings "old" in for Python 3.10 only.
-    assert "old 1.0 needs Python <3" in grader.newer_python_needed(
+    assert "old 1.0 needs Python <3" in rules.newer_python_needed(
         Requirement("top"), 10
     )
 
@@ -1071,7 +1072,7 @@ def test_module_the_image_python_lacks_fails(tmp_path: Path) -> None:
         },
     )
     with pytest.raises(CheckFailed) as failure:
-        grader.expect_supported(dockerfile)
+        rules.expect_supported(dockerfile)
     assert "imports cgi" in failure.value.feedback()
     assert "removed in Python 3.13" in failure.value.feedback()
 

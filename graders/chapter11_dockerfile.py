@@ -1,0 +1,2438 @@
+"""Read a chapter 11 Dockerfile as BuildKit does, and judge it without building it.
+
+The grader never builds an image. This module reads the Dockerfile's lines
+the way BuildKit's parser does, models the files its supported lines put in
+the image, reads requirements.txt and the ignore file as pip and Docker do,
+and holds the rules the static checks apply. graders/test_11_deployment.py
+runs the checks; a rule fails with CheckFailed naming the line, or with
+Unsupported for a line outside the set the grader supports.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import functools
+import importlib.metadata
+import json
+import posixpath
+import re
+import shlex
+import shutil
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path, PurePosixPath
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+from apigrade.checks import (
+    CheckFailed,
+    is_utf8,
+    read_learner_file,
+    show,
+    truncate,
+)
+
+# The largest uid container runtimes accept.
+MAX_UID = 2**31 - 1
+UVICORN_MODULE = ["-m", "uvicorn"]
+DEPENDENCY_FILES = re.compile(
+    r"(^|/)(requirements[^/]*\.txt|constraints[^/]*\.txt|pyproject\.toml|"
+    r"poetry\.lock|uv\.lock|Pipfile(\.lock)?)$"
+)
+# Shell operators that end one simple command in a RUN line.
+SHELL_OPERATORS = frozenset({"&&", "||", ";", "|", "&", "(", ")"})
+SHELLS = frozenset({"sh", "bash", "dash"})
+# Operators after which the rest of a RUN line may not run, and first words
+# that end, or make conditional, what follows them.
+UNCERTAIN_OPERATORS = frozenset({"||", "&", "(", ")"})
+STOP_WORDS = frozenset(
+    {
+        "exit",
+        "return",
+        "false",
+        "exec",
+        "!",
+        "{",
+        "if",
+        "while",
+        "until",
+        "for",
+        "case",
+        "function",
+    }
+)
+ENV_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+# Options of RUN itself, such as --mount=type=cache,target=/root/.cache.
+RUN_OPTIONS = re.compile(r"^(?:--\S+\s+)*")
+PIP_PROGRAM = re.compile(r"pip(3(\.\d+)?)?")
+PYTHON_PROGRAM = re.compile(r"python(3(\.\d+)?)?")
+REQUIREMENTS_FILE = "requirements.txt"
+BYTE_ORDER_MARK = "\ufeff"
+# pip's test for an encoding declaration on a requirements file's first two
+# lines, which must also start with "#" (pip/_internal/utils/encoding.py).
+PIP_CODING = re.compile(r"coding[:=]\s*([-\w.]+)")
+# A line pip takes for all comment (pip/_internal/req/req_file.py).
+PIP_COMMENT = re.compile(r"(^|\s+)#")
+# The files Docker may read the build context's ignore patterns from, the
+# one it prefers first.
+IGNORE_FILES = ("Dockerfile.dockerignore", ".dockerignore")
+# Variables that move Python's library away, or stop Python at start-up
+# with a value it refuses; the chapter's image needs none of them.
+BREAKING_PYTHON_VARIABLES = frozenset(
+    {"PYTHONHOME", "PYTHONHASHSEED", "PYTHONINTMAXSTRDIGITS"}
+)
+NOT_INSTALLING_OPTIONS = frozenset(
+    {"--dry-run", "--help", "-h", "--target", "-t", "--prefix", "--root", "--user"}
+)
+# A package name at the start of a requirements line, and how many files the
+# -r lines of requirements.txt may lead to.
+REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_REQUIREMENT_FILES = 10
+
+
+# --- Reading the Dockerfile ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One Dockerfile instruction, its continuation lines joined."""
+
+    line: int
+    keyword: str
+    arguments: str
+
+    def describe(self) -> str:
+        return f"line {self.line}: {truncate(f'{self.keyword} {self.arguments}', 200)}"
+
+
+# The instructions that take a heredoc, and a heredoc word as BuildKit
+# matches it against each whole word of the instruction: an optional file
+# descriptor, `<<`, an optional `-` (strip leading tabs) and the end word.
+HEREDOC_KEYWORDS = {"RUN", "COPY", "ADD"}
+HEREDOC_WORD = re.compile(r"(\d*)<<(-?)([^<]*)")
+# A parser directive, such as `# escape=``, and the keys Docker reads: it
+# stops looking for directives at the first line that is not one of these.
+DIRECTIVE = re.compile(
+    r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*"
+)
+DIRECTIVE_KEYS = {"escape", "syntax", "check"}
+# Docker's own Dockerfile frontend, the only one a syntax directive may name:
+# any version, with a digest or not.
+DOCKER_FRONTEND = re.compile(
+    r"(docker\.io/)?docker/dockerfile(-upstream)?(:[\w.-]+)?(@sha256:[0-9a-f]{64})?"
+)
+# What Go's unicode.IsSpace accepts, which Docker trims from the start of a
+# line. Python's str.strip() would also trim \x1c to \x1f.
+GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# The characters between an instruction's keyword and its arguments.
+KEYWORD_END = re.compile(r"[\t\v\f\r ]+")
+
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Split a Dockerfile into instructions, as Docker (BuildKit) reads them.
+
+    Lines end at \\n only, less one \\r before it; a byte-order mark at the
+    start is dropped. Comment lines and empty lines are skipped, inside a
+    continued instruction too. A continued line is joined to the next with
+    nothing between them, so `US\\` then `ER 0` is `USER 0`. The escape
+    character that continues a line is a backslash unless an `escape` parser
+    directive at the top of the file sets another.
+
+    Heredoc lines (RUN <<EOF ... EOF) belong to their instruction, and their
+    text is not read.
+    """
+    lines = dockerfile_lines(text)
+    escape = parser_directives(lines).get("escape", "\\")
+    if escape not in ("\\", "`"):
+        escape = "\\"
+    continued = re.compile(re.escape(escape) + r"[ \t]*$")
+    instructions = []
+    number = 0
+    while number < len(lines):
+        line = lines[number].lstrip(GO_SPACE)
+        number += 1
+        start = number
+        if line.startswith("#"):
+            continue
+        line, ended = _cut_continuation(line, continued)
+        if ended and not line:
+            continue
+        while not ended and number < len(lines):
+            part = lines[number]
+            number += 1
+            if not part.strip(GO_SPACE) or part.lstrip(GO_SPACE).startswith("#"):
+                continue
+            part, ended = _cut_continuation(part, continued)
+            line += part
+        instruction = _instruction(start, line)
+        instructions.append(instruction)
+        if instruction.keyword in HEREDOC_KEYWORDS:
+            # The lines up to each end word, in order, are the heredocs' text.
+            for word, strip_tabs in heredoc_words(instruction.arguments):
+                while number < len(lines):
+                    body_line = lines[number]
+                    number += 1
+                    if (body_line.lstrip("\t") if strip_tabs else body_line) == word:
+                        break
+    return instructions
+
+
+def dockerfile_lines(text: str) -> list[str]:
+    """Split a Dockerfile into lines as Docker does: at \\n, less one \\r, no BOM."""
+    return [line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")]
+
+
+def parser_directives(lines: Sequence[str]) -> dict[str, str]:
+    """Return the parser directives at the top of a Dockerfile, keys in lower case."""
+    found: dict[str, str] = {}
+    for raw_line in lines:
+        match = DIRECTIVE.fullmatch(raw_line.lstrip(GO_SPACE))
+        if match is None or match.group(1).lower() not in DIRECTIVE_KEYS:
+            break
+        found.setdefault(match.group(1).lower(), match.group(2))
+    return found
+
+
+def _cut_continuation(line: str, continued: re.Pattern[str]) -> tuple[str, bool]:
+    """Return `line` without its escape character, and whether the line ends there."""
+    match = continued.search(line)
+    if match is None:
+        return line, True
+    return line[: match.start()], False
+
+
+def heredoc_words(arguments: str) -> list[tuple[str, bool]]:
+    """Return the end word of each heredoc an instruction opens, and its `-`.
+
+    Only a whole word such as `<<EOF`, `<<-EOF`, `3<<EOF` or `<<"EOF"` opens
+    a heredoc: `a<<EOF` does not, as in Docker.
+    """
+    try:
+        words = shlex.split(arguments)
+    except ValueError:
+        words = arguments.split()
+    found = []
+    for word in words:
+        match = HEREDOC_WORD.fullmatch(word)
+        if match is not None and match.group(3):
+            found.append((match.group(3), match.group(2) == "-"))
+    return found
+
+
+def _instruction(line: int, text: str) -> Instruction:
+    keyword, *arguments = KEYWORD_END.split(text.strip(GO_SPACE), maxsplit=1)
+    return Instruction(line, keyword.upper(), arguments[0] if arguments else "")
+
+
+def build_stages(instructions: list[Instruction]) -> list[list[Instruction]]:
+    """Split the instructions into build stages, each starting at its FROM.
+
+    Instructions before the first FROM (global ARGs) belong to no stage, and a
+    file without FROM is one stage.
+    """
+    starts = [i for i, item in enumerate(instructions) if item.keyword == "FROM"]
+    if not starts:
+        return [instructions]
+    bounds = [*starts, len(instructions)]
+    return [instructions[start:end] for start, end in pairwise(bounds)]
+
+
+def from_image(item: Instruction) -> tuple[str, str | None]:
+    """Return the image of a FROM instruction and its stage name.
+
+    The image is as written, its variables not filled in; the stage name is in
+    lower case, since Docker ignores its case.
+    """
+    words = [word for word in item.arguments.split() if not word.startswith("--")]
+    image = words[0] if words else ""
+    alias = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
+    return image, alias
+
+
+def global_arguments(instructions: Sequence[Instruction]) -> dict[str, str | None]:
+    """Return the ARGs declared before the first FROM, with their defaults.
+
+    Only these reach FROM lines. An ARG without a default is None (unset), as
+    in a `docker build .` given no --build-arg. A default may use the ARGs
+    declared before it.
+    """
+    values: dict[str, str | None] = {}
+    for item in instructions:
+        if item.keyword == "FROM":
+            break
+        if item.keyword != "ARG":
+            continue
+        try:
+            words = shlex.split(item.arguments)
+        except ValueError:
+            words = item.arguments.split()
+        for word in words:
+            name, equals, default = word.partition("=")
+            if equals:
+                values[name] = expand_arguments(default, values) or UNREADABLE
+            else:
+                values[name] = None
+    return values
+
+
+# Most variables, and characters, a FROM line or ARG default may hold.
+MAX_VARIABLES = 32
+MAX_EXPANDED_LENGTH = 4096
+# The value of an ARG whose default could not be read: no VARIABLE matches
+# it, so a FROM line that uses it cannot be read either.
+UNREADABLE = "${}"
+# $NAME, ${NAME}, and ${NAME:-word}, ${NAME-word}, ${NAME:+word} and
+# ${NAME+word} whose word has no variable in it: an inner variable is filled in
+# first, so `${A:-${B}}` takes two passes.
+VARIABLE = re.compile(
+    r"\$(?:(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<operator>:?[-+])(?P<word>[^${}]*))?\})"
+)
+
+
+def expand_arguments(text: str, values: Mapping[str, str | None]) -> str | None:
+    """Fill in ARG values the way Docker does, or return None for a form not read.
+
+    A variable that is unset or has no value becomes empty. A form other than
+    those VARIABLE matches (`${NAME#pattern}`, an escaped `\\$`), or an ARG
+    whose default could not be read, gives None.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group("bare") or match.group("name")
+        value = values.get(name)
+        operator, word = match.group("operator"), match.group("word")
+        if operator == ":-":
+            return value or word
+        if operator == "-":
+            return word if value is None else value
+        if operator == ":+":
+            return word if value else ""
+        if operator == "+":
+            return "" if value is None else word
+        return value or ""
+
+    # A real FROM line has a few variables; a file nested thousands deep
+    # would keep the passes below busy for minutes.
+    if text.count("$") > MAX_VARIABLES or len(text) > MAX_EXPANDED_LENGTH:
+        return None
+    # Each pass fills in at least one variable or changes nothing.
+    for _ in range(text.count("$")):
+        filled = VARIABLE.sub(replace, text)
+        if filled == text:
+            break
+        text = filled
+    return None if "$" in text else text
+
+
+def exec_form(arguments: str) -> list[str] | None:
+    """Return the JSON array of an exec-form instruction, or None for shell form."""
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    return None
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    """The learner's Dockerfile, split into build stages, of which the last runs."""
+
+    path: Path
+    stages: list[list[Instruction]]
+    arguments: dict[str, str | None] = field(default_factory=dict)
+    syntax: str | None = None
+    # Every instruction in order, the ARGs before the first FROM included.
+    written: list[Instruction] = field(default_factory=list)
+    # The parser directives at the top, keys in lower case.
+    directives: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def stage(self) -> list[Instruction]:
+        return self.stages[-1]
+
+    def base_image(self, item: Instruction) -> str:
+        """Return the image a FROM line names, its ARG variables filled in.
+
+        Fails when the line uses a variable form the grader does not read, or
+        names no image once its variables are filled in.
+        """
+        written = from_image(item)[0]
+        image = expand_arguments(written, self.arguments)
+        if not image:
+            actual = (
+                f"{written} names no image once its ARG values are filled in"
+                if image == ""
+                else f"{written}: a variable form the grader does not read"
+            )
+            raise CheckFailed(
+                "A FROM line names its image through variables the grader cannot "
+                "fill in, so the Dockerfile does not show what the image holds.",
+                request=item.describe(),
+                expected="FROM with an image or stage name, or with $NAME, "
+                "${NAME} or ${NAME:-default} of an ARG declared before the first "
+                "FROM",
+                actual=actual,
+                hint="The grader fills in ARG defaults as `docker build .` does "
+                "with no --build-arg. Which image or stage should this stage "
+                "start from?",
+            )
+        return image.lower()
+
+    def find_stage(self, name: str, before: int) -> int | None:
+        """Return the index of the stage that `name` (an alias or a number) names.
+
+        Only the stages before index `before` count, as in Docker, where FROM
+        and COPY --from name earlier stages only.
+        """
+        for index in range(before):
+            stage = self.stages[index]
+            if name == str(index):
+                return index
+            if stage and stage[0].keyword == "FROM" and from_image(stage[0])[1] == name:
+                return index
+        return None
+
+    def instructions(self, index: int) -> list[Instruction]:
+        """Return stage `index` as Docker builds it: FROM, triggers, its own lines.
+
+        The triggers are the ONBUILD instructions of the stage it is built
+        FROM, which Docker runs right after that FROM.
+        """
+        stage = self.stages[index]
+        if not stage or stage[0].keyword != "FROM":
+            return stage
+        base = self.find_stage(self.base_image(stage[0]), index)
+        if base is None:
+            return stage
+        triggers = [
+            _instruction(item.line, item.arguments)
+            for item in self.stages[base]
+            if item.keyword == "ONBUILD"
+        ]
+        return [stage[0], *triggers, *stage[1:]]
+
+    def stage_chain(self, index: int) -> list[int]:
+        """Return stage `index` and the stages it is built FROM, nearest first."""
+        chain = [index]
+        while True:
+            stage = self.stages[chain[-1]]
+            if not stage or stage[0].keyword != "FROM":
+                return chain
+            base = self.find_stage(self.base_image(stage[0]), chain[-1])
+            if base is None:
+                return chain
+            chain.append(base)
+
+    @property
+    def entrypoint(self) -> Instruction | None:
+        """The ENTRYPOINT in effect in the final stage, or None.
+
+        A stage built FROM an earlier stage inherits its ENTRYPOINT, and
+        `ENTRYPOINT []` clears it. NOTE: an ENTRYPOINT set by a base image from
+        a registry is not seen, but python:3.12-slim sets none.
+        """
+        found = self.in_effect("ENTRYPOINT")
+        if found is None or exec_form(found.arguments) == []:
+            return None
+        return found
+
+    def in_effect(self, keyword: str) -> Instruction | None:
+        """Return the last `keyword` instruction in effect in the final stage.
+
+        That is the final stage's own, or else the one it inherits from the
+        nearest stage it is built FROM that has one.
+        """
+        for index in self.stage_chain(len(self.stages) - 1):
+            found = [
+                item for item in self.instructions(index) if item.keyword == keyword
+            ]
+            if found:
+                return found[-1]
+        return None
+
+    def installs_dependencies(self, item: Instruction) -> bool:
+        """Tell whether `item` installs requirements.txt into the final stage.
+
+        That is a RUN of pip install -r requirements.txt, or a COPY --from of
+        an earlier stage that has such a RUN.
+        """
+        if item.keyword == "RUN":
+            options = RUN_OPTIONS.match(item.arguments)
+            # Without the network, pip can fetch nothing.
+            if options is not None and "--network=none" in options[0].split():
+                return False
+            return any(
+                installs_requirements(command)
+                for command in run_commands(item.arguments)
+            )
+        source = option_value(item.arguments.split(), "--from")
+        if item.keyword != "COPY" or not source:
+            return False
+        index = self.find_stage(source.lower(), len(self.stages) - 1)
+        if index is None:
+            return False
+        return any(
+            installs_requirements(command)
+            for stage in self.stage_chain(index)
+            for run in self.stages[stage]
+            if run.keyword == "RUN"
+            for command in run_commands(run.arguments)
+        )
+
+    @property
+    def cmd(self) -> Instruction | None:
+        """The CMD in effect in the final stage, or None.
+
+        A stage built FROM an earlier stage inherits its CMD, unless the stage
+        sets an ENTRYPOINT, which clears the CMD it inherits.
+        """
+        for index in self.stage_chain(len(self.stages) - 1):
+            stage = self.instructions(index)
+            keywords = [item.keyword for item in stage]
+            commands = [item for item in stage if item.keyword == "CMD"]
+            if commands:
+                return commands[-1]
+            if "ENTRYPOINT" in keywords:
+                return None
+        return None
+
+    def code_placement(
+        self,
+    ) -> tuple[str, list[tuple[Instruction, str, bool]]] | None:
+        """Return the final stage's working folder, and each path its COPYs write.
+
+        Each write is (instruction, path, whether it is the chapter's main.py),
+        in order. A file copied to a destination without a trailing slash
+        lands at it, or in it when it is a folder, so both count. Returns None
+        when a COPY from another stage leaves the files unknown; fails on a
+        WORKDIR, COPY or ADD whose paths use a variable.
+        """
+        last = len(self.stages) - 1
+        chain = self.stage_chain(last)
+        folder = "/"
+        writes: list[tuple[Instruction, str, bool]] = []
+        for index in [*reversed(chain[1:]), last]:
+            for item in self.instructions(index):
+                if item.keyword not in ("WORKDIR", "COPY", "ADD"):
+                    continue
+                if "--from" in item.arguments:
+                    return None
+                if "$" in item.arguments:
+                    raise CheckFailed(
+                        f"A {item.keyword} line names its path through a variable, "
+                        "so the Dockerfile does not show where the code goes.",
+                        request=item.describe(),
+                        expected=f"{item.keyword} with the path itself",
+                        actual=f"{item.keyword} {item.arguments}",
+                        hint="Write the folder or file itself: ENV and ARG values "
+                        "can change at build time.",
+                    )
+                if item.keyword == "WORKDIR":
+                    folder = posixpath.join(folder, single_word(item.arguments))
+                elif index == last:
+                    writes += [(item, *write) for write in copy_writes(item, folder)]
+        return posixpath.normpath(folder), writes
+
+    @property
+    def stop_signal(self) -> Instruction | None:
+        """The STOPSIGNAL in effect in the final stage, inherited or its own."""
+        return self.in_effect("STOPSIGNAL")
+
+    @property
+    def user(self) -> Instruction | None:
+        """The USER in effect in the final stage, inherited or its own, or None."""
+        return self.in_effect("USER")
+
+    def cmd_tokens(self) -> list[str]:
+        """Return the CMD as a list of words, from either form.
+
+        A list that is not valid JSON, such as one in single quotes, is read as
+        the list it was meant to be: the exec-form check reports that mistake,
+        and the other checks judge the words.
+        """
+        cmd = self.require_cmd()
+        tokens = exec_form(cmd.arguments) or python_list(cmd.arguments)
+        if tokens is None:
+            try:
+                tokens = shlex.split(cmd.arguments)
+            except ValueError:
+                tokens = cmd.arguments.split()
+            if tokens[:1] == ["exec"]:
+                tokens = tokens[1:]
+        return tokens
+
+    def uvicorn_variables(self) -> list[tuple[Instruction, str]]:
+        """Return each ENV in effect in the final stage that sets a UVICORN_ name."""
+        found = []
+        for index in self.stage_chain(len(self.stages) - 1):
+            for item in self.instructions(index):
+                if item.keyword == "ENV":
+                    found += [
+                        (item, name)
+                        for name in env_names(item.arguments)
+                        if name.startswith("UVICORN_")
+                    ]
+        return found
+
+    def require_cmd(self) -> Instruction:
+        """Return the CMD, or fail if there is none or something else changes it.
+
+        An ENTRYPOINT changes what runs, and a UVICORN_ variable set by ENV
+        changes uvicorn's options (UVICORN_RELOAD=true is --reload), so
+        neither shows in the CMD.
+        """
+        self.reject_entrypoint()
+        variables = self.uvicorn_variables()
+        if variables:
+            item, name = variables[0]
+            raise CheckFailed(
+                f"The Dockerfile sets {name} with ENV. uvicorn reads each UVICORN_ "
+                "variable as one of its options, so the CMD alone does not show how "
+                "the server runs.",
+                request=item.describe(),
+                expected="every uvicorn option in the CMD, and no UVICORN_ variable",
+                actual=", ".join(sorted({name for _, name in variables})),
+                hint=f"Which option does {name} stand for? Write it in the CMD, "
+                "where whoever reads the Dockerfile looks for it, and delete the ENV.",
+            )
+        cmd = self.cmd
+        if cmd is None:
+            raise CheckFailed(
+                "The Dockerfile has no CMD line, so there is no production command.",
+                request=f"read {self.path.name}",
+                expected='a CMD such as CMD ["uvicorn", "main:app", "--host", '
+                '"0.0.0.0", "--port", "8000", "--workers", "4", '
+                '"--timeout-graceful-shutdown", "8"]',
+                actual=f"instructions: {describe_keywords(self.stage)}",
+                hint="Which Dockerfile instruction names the command a container "
+                "runs when it starts?",
+            )
+        return cmd
+
+    def reject_entrypoint(self) -> None:
+        """Fail if an ENTRYPOINT is in effect, since Docker would not run CMD alone."""
+        entrypoint = self.entrypoint
+        if entrypoint is None:
+            return
+        words = exec_form(entrypoint.arguments)
+        if words is None:
+            actual = (
+                "a shell-form ENTRYPOINT: Docker runs it with /bin/sh -c and "
+                "ignores CMD"
+            )
+        else:
+            cmd = self.cmd
+            cmd_words = exec_form(cmd.arguments) if cmd is not None else None
+            runs = words + cmd_words if cmd_words is not None else words
+            actual = (
+                "an exec-form ENTRYPOINT: Docker runs it with the words of CMD as "
+                f"its arguments, {show(runs)}"
+            )
+        raise CheckFailed(
+            "The Dockerfile has an ENTRYPOINT, so the container would not run the "
+            "CMD as it is written.",
+            request=entrypoint.describe(),
+            expected="no ENTRYPOINT: this chapter starts the app with CMD alone, "
+            "which is where the grader reads the production command",
+            actual=actual,
+            hint="An ENTRYPOINT in shell form replaces CMD, and one in exec form "
+            "puts itself in front of CMD's words. Can you delete the ENTRYPOINT "
+            "and write the whole command in CMD?",
+        )
+
+
+def single_word(arguments: str) -> str:
+    """Return an instruction's one argument, its quotes taken off as Docker does."""
+    try:
+        words = shlex.split(arguments)
+    except ValueError:
+        words = []
+    return words[0] if len(words) == 1 else arguments.strip()
+
+
+def copy_paths(item: Instruction) -> tuple[list[str], str]:
+    """Return the sources and the destination of a COPY or ADD, options left out."""
+    try:
+        words = exec_form(item.arguments) or shlex.split(item.arguments)
+    except ValueError:
+        words = item.arguments.split()
+    words = [word for word in words if not word.startswith("--")]
+    if len(words) < 2:
+        return [], ""
+    return words[:-1], words[-1]
+
+
+def copy_writes(
+    item: Instruction, folder: str, file: str = "main.py"
+) -> list[tuple[str, bool]]:
+    """Return the paths a COPY or ADD run in `folder` may write.
+
+    Each is (path, whether the chapter's `file` is what lands there). A
+    source copied into a folder lands under its own name, or under `file`
+    when the source is the whole folder or a pattern matching `file`. A
+    destination that may be a file is also written itself.
+    """
+    sources, destination = copy_paths(item)
+    if not sources:
+        return []
+    into = posixpath.normpath(posixpath.join(folder, destination))
+    as_folder = destination.endswith("/") or len(sources) > 1
+    # COPY --exclude=PATTERN leaves matching files out.
+    excluded = any(
+        fnmatch.fnmatchcase(file, word.partition("=")[2].lstrip("./"))
+        for word in item.arguments.split()
+        if word.startswith("--exclude=")
+    )
+    writes: list[tuple[str, bool]] = []
+    for source in sources:
+        name = posixpath.normpath(source.partition("://")[2] or source).lstrip("/")
+        is_main = not excluded and (
+            name in (".", file) or fnmatch.fnmatchcase(file, name)
+        )
+        wild = any(mark in name for mark in "*?[")
+        whole = is_main and (name == "." or wild)
+        inside = file if whole else posixpath.basename(name)
+        writes.append((posixpath.join(into, inside), is_main))
+        if not as_folder and name != "." and not wild:
+            writes.append((into, is_main))
+    return writes
+
+
+def env_names(arguments: str) -> list[str]:
+    """Return the names an ENV instruction sets: `A=1 B=2`, or `A value`."""
+    try:
+        words = shlex.split(arguments)
+    except ValueError:
+        words = arguments.split()
+    if words and "=" not in words[0]:
+        return words[:1]
+    return [word.partition("=")[0] for word in words if "=" in word]
+
+
+def python_list(arguments: str) -> list[str] | None:
+    """Return a list of strings written as a Python literal, or None."""
+    try:
+        value = ast.literal_eval(arguments)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    return None
+
+
+def read_dockerfile(path: Path, text: str) -> Dockerfile:
+    """Read the Dockerfile at `path`, whose text is `text`."""
+    instructions = parse_dockerfile(text)
+    directives = parser_directives(dockerfile_lines(text))
+    return Dockerfile(
+        path,
+        build_stages(instructions),
+        global_arguments(instructions),
+        directives.get("syntax"),
+        instructions,
+        directives,
+    )
+
+
+def require_dockerfile(dockerfile: Dockerfile | None) -> Dockerfile:
+    if dockerfile is None:
+        raise CheckFailed(
+            "No Dockerfile in the chapter folder.",
+            request="read Dockerfile",
+            expected="a file named Dockerfile next to main.py",
+            actual="no such file",
+            hint="Did you name the file exactly Dockerfile, with no extension?",
+        )
+    if dockerfile.syntax is not None and not DOCKER_FRONTEND.fullmatch(
+        dockerfile.syntax
+    ):
+        raise CheckFailed(
+            "The Dockerfile's syntax directive asks for a frontend other than "
+            "Docker's own, which may read the file in a way of its own.",
+            request="read the first lines of Dockerfile",
+            expected="no syntax directive, or # syntax=docker/dockerfile:1",
+            actual=f"# syntax={dockerfile.syntax}",
+            hint="The grader reads the file as Docker's own frontend does. "
+            "Does the image need another one?",
+        )
+    return dockerfile
+
+
+# --- What the grader supports ------------------------------------------------
+
+# The grader builds no image, so it can tell what an image contains only for
+# the instructions, commands and options this chapter uses. A Dockerfile with
+# any other line fails every static check, after the check's own rule,
+# because the grader would have to guess what that line does.
+SUPPORTED_KEYWORDS = (
+    "FROM",
+    "ARG",
+    "ENV",
+    "EXPOSE",
+    "WORKDIR",
+    "COPY",
+    "RUN",
+    "USER",
+    "STOPSIGNAL",
+    "CMD",
+)
+# Tags of the official Python image, Debian-based, from Python 3.10 on. A
+# version-less tag (python, python:slim) is the newest Python.
+PYTHON_IMAGE = re.compile(r"(?:docker\.io/)?(?:library/)?python(?::(?P<tag>.+))?")
+PYTHON_VERSIONS = ("3", "3.10", "3.11", "3.12", "3.13", "3.14")
+# A tag such as 3.12.7-slim: a patch release, then the variant.
+PATCH_TAG = re.compile(r"(?P<minor>3\.\d+)\.\d+(?P<variant>-.+)?")
+NEWEST_MINOR = 14
+# Standard modules removed from, and added to, Python in each minor version,
+# from "What's New in Python" 3.11 to 3.13 (PEP 594 and PEP 632).
+REMOVED_MODULES = {
+    11: frozenset({"binhex"}),
+    12: frozenset({"asynchat", "asyncore", "distutils", "imp", "smtpd"}),
+    13: frozenset(
+        {
+            "aifc",
+            "audioop",
+            "cgi",
+            "cgitb",
+            "chunk",
+            "crypt",
+            "imghdr",
+            "lib2to3",
+            "mailcap",
+            "msilib",
+            "nis",
+            "nntplib",
+            "ossaudiodev",
+            "pipes",
+            "sndhdr",
+            "spwd",
+            "sunau",
+            "telnetlib",
+            "uu",
+            "xdrlib",
+        }
+    ),
+}
+ADDED_MODULES = {11: frozenset({"tomllib"})}
+PYTHON_VARIANTS = ("", "slim", "bookworm", "slim-bookworm", "trixie", "slim-trixie")
+# NOTE: the list is the tags Docker Hub is believed to publish, not checked
+# against the registry, which the grader cannot reach.
+PYTHON_TAGS = frozenset(
+    {"latest", *(variant for variant in PYTHON_VARIANTS if variant)}
+    | {
+        f"{version}-{variant}" if variant else version
+        for version in PYTHON_VERSIONS
+        for variant in PYTHON_VARIANTS
+    }
+)
+# Folders a WORKDIR, and so a COPY, may use: none is on PATH or on Python's
+# import path, and none is a user's home, whose ~/.local Python would read.
+APP_FOLDERS = ("/app", "/code", "/srv", "/opt", "/usr/src", "/workspace")
+SWITCH = re.compile(r"(?i)1|0|true|false|yes|no|on|off")
+# The ENV names the grader supports, and the values each may take.
+SUPPORTED_VARIABLES: dict[str, re.Pattern[str]] = {
+    "PYTHONDONTWRITEBYTECODE": re.compile(r".+"),
+    "PYTHONUNBUFFERED": re.compile(r".+"),
+    "PYTHONFAULTHANDLER": re.compile(r".+"),
+    "PIP_NO_CACHE_DIR": SWITCH,
+    "PIP_DISABLE_PIP_VERSION_CHECK": SWITCH,
+    "PIP_ROOT_USER_ACTION": re.compile(r"ignore|warn"),
+    "PIP_DEFAULT_TIMEOUT": re.compile(r"[1-9][0-9]{0,3}"),
+    "LANG": re.compile(r"C\.UTF-8"),
+    "LC_ALL": re.compile(r"C\.UTF-8"),
+    "APP_NAME": re.compile(r".+"),
+    "DOCS_ENABLED": SWITCH,
+}
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A word of a shell-form RUN or CMD line: no quotes, variables, globs,
+# redirections or other shell syntax, so /bin/sh splits the line at its
+# spaces and runs the words as written.
+PLAIN_WORD = re.compile(r"[A-Za-z0-9_./:=,+@%-]+")
+# pip's options that change neither what it installs nor where.
+PIP_QUIET_OPTIONS = frozenset(
+    {
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "-q",
+        "--quiet",
+        "--no-input",
+        "--root-user-action=ignore",
+    }
+)
+PIP_INSTALL_OPTIONS = PIP_QUIET_OPTIONS | {
+    "-U",
+    "--upgrade",
+    "--no-compile",
+    "--prefer-binary",
+    "--progress-bar=off",
+    "--no-warn-script-location",
+}
+PIP_OWN_PACKAGES = frozenset({"pip", "setuptools", "wheel"})
+USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+# Users and groups of the Debian base image, from base-passwd's passwd.master
+# and group.master in bookworm, plus a few that other releases add. useradd
+# fails on these names, and Debian keeps the uids below 1000, and 65534.
+DEBIAN_ACCOUNTS = frozenset(
+    [
+        "root",
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "uucp",
+        "proxy",
+        "www-data",
+        "backup",
+        "list",
+        "irc",
+        "gnats",
+        "nobody",
+        "_apt",
+        "adm",
+        "tty",
+        "disk",
+        "kmem",
+        "dialout",
+        "fax",
+        "voice",
+        "cdrom",
+        "floppy",
+        "tape",
+        "sudo",
+        "audio",
+        "dip",
+        "operator",
+        "src",
+        "shadow",
+        "utmp",
+        "video",
+        "sasl",
+        "plugdev",
+        "staff",
+        "users",
+        "nogroup",
+        "systemd-journal",
+        "systemd-network",
+        "systemd-timesync",
+        "messagebus",
+    ]
+)
+FIRST_USER_UID = 1000
+NOBODY_UID = 65534
+USERADD_FLAGS = {
+    "-M": "home",
+    "--no-create-home": "home",
+    "-m": "home",
+    "--create-home": "home",
+    "-r": "system",
+    "--system": "system",
+    "-l": "log",
+    "--no-log-init": "log",
+}
+USERADD_VALUES = {
+    "-u": "uid",
+    "--uid": "uid",
+    "-s": "shell",
+    "--shell": "shell",
+    "-c": "comment",
+    "--comment": "comment",
+}
+ABSOLUTE_PATH = re.compile(r"/[A-Za-z0-9_./-]*")
+# useradd rejects a colon in a comment, since /etc/passwd separates fields with it.
+COMMENT_WORD = re.compile(r"[A-Za-z0-9_.,@+-]+")
+NUMERIC_OWNER = re.compile(r"[0-9]{1,10}(?::[0-9]{1,10})?")
+CACHE_TARGETS = frozenset({"/root/.cache", "/root/.cache/pip"})
+MOUNT_FIELD = re.compile(r"[a-z]+=[A-Za-z0-9_./-]+")
+# The pip and python commands every official Python image has, whatever its
+# version: pip3.9 or python3.9 exist only in a Python 3.9 image.
+UNVERSIONED_PIP = frozenset({"pip", "pip3"})
+UNVERSIONED_PYTHON = frozenset({"python", "python3"})
+SUPPORTED_COMMANDS = (
+    "pip install -r requirements.txt (also pip3 or python -m pip), "
+    "useradd, and chown with a numeric owner"
+)
+# A port, or a range of them, and its protocol, as EXPOSE takes them.
+EXPOSED_PORT = re.compile(
+    r"(?P<first>[0-9]{1,5})(?:-(?P<last>[0-9]{1,5}))?(?:/(?:tcp|udp|sctp))?"
+)
+SIGNAL_NAMES = frozenset(
+    name.removeprefix("SIG") for name in dir(signal) if name.startswith("SIG")
+)
+# The line of the starter's requirements.txt for the FastAPI the grader has.
+FASTAPI_PIN = f"fastapi=={importlib.metadata.version('fastapi')}"
+MAX_CONTEXT_ENTRIES = 2000
+MAX_DEPENDENCIES = 200
+MAX_IGNORE_PATTERNS = 200
+DOCKER_FRONTEND_V1 = re.compile(r"(docker\.io/)?docker/dockerfile:1")
+
+
+class Unsupported(Exception):
+    """A part of a Dockerfile the grader does not support, and why."""
+
+    def __init__(self, reason: str, hint: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
+@dataclass
+class ImageFiles:
+    """The paths the supported lines of a Dockerfile create, as they run.
+
+    `folders` contains what WORKDIR and COPY made, and `files` each file a
+    COPY wrote, with the file of the chapter folder (`context`) it came from.
+    """
+
+    context: Path
+    folder: str = "/"
+    folders: set[str] = field(default_factory=set)
+    files: dict[str, Path] = field(default_factory=dict)
+    user_added: bool = False
+    user: Instruction | None = None
+    python_minor: int | None = None
+
+    def make_folder(self, path: str) -> None:
+        """Record `path` and its parents as folders, or raise Unsupported."""
+        for parent in (path, *(str(part) for part in PurePosixPath(path).parents)):
+            if parent in self.files:
+                raise Unsupported(
+                    f"{path} would be a folder, but a COPY put a file at {parent}",
+                    "Give the file and the folder different names.",
+                )
+        self.folders.update(
+            [path, *(str(part) for part in PurePosixPath(path).parents)]
+        )
+
+    def add_file(self, path: str, source: Path) -> None:
+        """Record `source` copied to `path`; raise Unsupported where a folder is."""
+        if path in self.folders:
+            raise Unsupported(
+                f"it would copy a file to {path}, which is a folder",
+                "Give the file and the folder different names.",
+            )
+        self.make_folder(posixpath.dirname(path))
+        self.files[path] = source
+
+    def copy_app_folder(self, target: Path) -> None:
+        """Copy the files and folders under the final WORKDIR into `target`.
+
+        That is what the container's working folder would contain, as far as
+        COPY lines put it there.
+        """
+        self.copy_under(target, PurePosixPath(self.folder))
+
+    def copy_image(self, root: Path) -> Path:
+        """Copy every file and folder the COPY lines make under `root`.
+
+        Returns the final WORKDIR's place under `root`.
+        """
+        self.copy_under(root, PurePosixPath("/"))
+        return root / PurePosixPath(self.folder).relative_to("/")
+
+    def copy_under(self, target: Path, top: PurePosixPath) -> None:
+        """Copy the folders and files at or under the image path `top` into `target`."""
+        for folder in sorted(self.folders):
+            if PurePosixPath(folder).is_relative_to(top):
+                (target / PurePosixPath(folder).relative_to(top)).mkdir(
+                    parents=True, exist_ok=True
+                )
+        for path, source in self.files.items():
+            if PurePosixPath(path).is_relative_to(top):
+                shutil.copyfile(source, target / PurePosixPath(path).relative_to(top))
+
+
+def expect_supported(found: Dockerfile) -> None:
+    """Fail unless the grader supports every line of the Dockerfile.
+
+    The file must have one stage, from an official Python image, and only the
+    instructions in SUPPORTED_KEYWORDS. ENV sets SUPPORTED_VARIABLES, WORKDIR
+    and COPY stay inside APP_FOLDERS, and RUN lines run SUPPORTED_COMMANDS,
+    all before the USER line. requirements.txt names packages the grader has,
+    at versions it has.
+    """
+    folder_path = found.path.parent
+    image = model_image(found)
+    for name in ("main.py", REQUIREMENTS_FILE):
+        expect_in_build_context(folder_path, name)
+    expect_supported_requirements(folder_path, image.python_minor)
+    expect_syntax_of_image_python(folder_path, image.python_minor)
+
+
+def model_image(found: Dockerfile) -> ImageFiles:
+    """Return the files the Dockerfile's lines make, or fail on an unsupported line."""
+    folder_path = found.path.parent
+    expect_supported_directives(found)
+    image = ImageFiles(folder_path)
+    seen_from = False
+    for item in found.written:
+        try:
+            if item.keyword not in SUPPORTED_KEYWORDS:
+                raise Unsupported(
+                    f"{item.keyword} is not an instruction this chapter uses",
+                    "The image needs only FROM, WORKDIR, ENV, COPY, RUN, USER, "
+                    "EXPOSE and CMD. Can you do without this line?",
+                )
+            if not seen_from and item.keyword not in ("ARG", "FROM"):
+                raise Unsupported(
+                    "only ARG may come before the first FROM",
+                    "Docker rejects any other instruction there: move it after FROM.",
+                )
+            if item.keyword == "FROM" and seen_from:
+                raise Unsupported(
+                    "a second FROM starts another stage",
+                    "This chapter's image is one stage: keep one FROM line.",
+                )
+            if item.keyword == "ARG" and seen_from:
+                raise Unsupported(
+                    "an ARG after FROM is a variable for the RUN lines",
+                    "Build arguments can change how RUN lines run: move the "
+                    "ARG before FROM, or write its value where it is used.",
+                )
+            seen_from = seen_from or item.keyword == "FROM"
+            validate_instruction(found, item, image)
+        except Unsupported as problem:
+            raise CheckFailed(
+                "The Dockerfile has a line the grader does not support: "
+                f"{problem.reason}. The grader builds no image, so it judges a "
+                "Dockerfile only when it supports every line.",
+                request=item.describe(),
+                expected="only the instructions, commands and options this "
+                "chapter's README lists under 'What the grader supports'",
+                actual=f"{item.keyword} {truncate(item.arguments, 160)}",
+                hint=problem.hint,
+            ) from None
+    return image
+
+
+def expect_supported_directives(found: Dockerfile) -> None:
+    """Fail on a check directive, or a syntax directive other than dockerfile:1."""
+    syntax = found.directives.get("syntax")
+    problem = None
+    if "check" in found.directives:
+        problem = (
+            f"# check={found.directives['check']}",
+            "a check directive can turn Docker's warnings into build errors",
+        )
+    elif syntax is not None and not DOCKER_FRONTEND_V1.fullmatch(syntax):
+        problem = (
+            f"# syntax={syntax}",
+            "another frontend version may not have every feature the file uses",
+        )
+    if problem is not None:
+        raise CheckFailed(
+            f"The Dockerfile's parser directive is one the grader does not "
+            f"support: {problem[1]}.",
+            request="read the first lines of Dockerfile",
+            expected="no parser directive other than # escape, or "
+            "# syntax=docker/dockerfile:1",
+            actual=problem[0],
+            hint="Delete the directive: the image needs none.",
+        )
+
+
+def validate_instruction(
+    found: Dockerfile, item: Instruction, image: ImageFiles
+) -> None:
+    """Raise Unsupported for a part of `item` the grader does not support."""
+    if item.keyword == "FROM":
+        image.python_minor = validate_from(found, item)
+    elif item.keyword == "ARG":
+        validate_arg(item)
+    elif item.keyword == "ENV":
+        validate_env(item)
+    elif item.keyword == "EXPOSE":
+        validate_expose(item)
+    elif item.keyword == "WORKDIR":
+        validate_workdir(item, image)
+    elif item.keyword == "COPY":
+        validate_copy(item, image)
+    elif item.keyword == "RUN":
+        if image.user is not None:
+            raise Unsupported(
+                f"it comes after {image.user.describe()}, so it runs as that "
+                "user, who cannot install packages or add users",
+                "Put every RUN line before the USER line.",
+            )
+        validate_run(item, image)
+    elif item.keyword == "USER":
+        image.user = item
+    elif item.keyword == "STOPSIGNAL":
+        validate_stop_signal(item)
+    elif item.keyword == "CMD":
+        validate_cmd(item)
+
+
+def validate_from(found: Dockerfile, item: Instruction) -> int | None:
+    """Raise Unsupported unless FROM names an official Python image, 3.10 or later.
+
+    Returns the image's Python minor version, or None for the newest.
+    """
+    words = item.arguments.split()
+    if any(word.startswith("--") for word in words):
+        raise Unsupported(
+            "FROM takes no options here",
+            "Write FROM python:3.12-slim, as the starter does.",
+        )
+    if len(words) not in (1, 3) or (len(words) == 3 and words[1].lower() != "as"):
+        raise Unsupported(
+            "FROM takes an image, and optionally AS and a stage name",
+            "Write FROM python:3.12-slim, as the starter does.",
+        )
+    # As written, since Docker rejects an image name with capitals.
+    written = from_image(item)[0]
+    image = expand_arguments(written, found.arguments) or written
+    match = PYTHON_IMAGE.fullmatch(image)
+    tag = (match.group("tag") or "latest") if match else ""
+    patch = PATCH_TAG.fullmatch(tag)
+    if match and patch and f"{patch['minor']}{patch['variant'] or ''}" in PYTHON_TAGS:
+        raise Unsupported(
+            f"{image} names a patch release, and the grader supports only tags "
+            "that name a minor version, since it cannot check which patch "
+            "releases Docker Hub publishes",
+            f"Write FROM python:{patch['minor']}{patch['variant'] or ''}, which is the "
+            "newest patch release of that minor version.",
+        )
+    if tag not in PYTHON_TAGS:
+        raise Unsupported(
+            f"{image} is not an official Debian-based Python image, 3.10 or later",
+            "The grader knows what python:3.12-slim contains (Python, pip, "
+            "useradd) and runs your app on Python 3.10 or later: start FROM "
+            "python:3.12-slim, or another python:3.X tag from 3.10 on.",
+        )
+    version = tag.partition("-")[0]
+    return int(version.partition(".")[2]) if "." in version else None
+
+
+def validate_arg(item: Instruction) -> None:
+    """Raise Unsupported unless ARG declares NAME or NAME=default words."""
+    try:
+        words = shlex.split(item.arguments)
+    except ValueError:
+        raise Unsupported("its quotes do not close", "Close each quote.") from None
+    if not words or not all(
+        VARIABLE_NAME.fullmatch(word.partition("=")[0]) for word in words
+    ):
+        raise Unsupported(
+            "ARG takes NAME or NAME=default",
+            "Write ARG PYTHON_TAG=3.12-slim, for example.",
+        )
+
+
+def validate_env(item: Instruction) -> None:
+    """Raise Unsupported unless ENV sets SUPPORTED_VARIABLES to literal values."""
+    if any(mark in item.arguments for mark in "$\\"):
+        raise Unsupported(
+            "its value uses a variable or a backslash",
+            "Write the value itself.",
+        )
+    try:
+        words = shlex.split(item.arguments)
+    except ValueError:
+        raise Unsupported("its quotes do not close", "Close each quote.") from None
+    if not words:
+        raise Unsupported("it sets nothing", "Delete the empty ENV line.")
+    if "=" in words[0]:
+        pairs = [word.partition("=")[::2] for word in words]
+        if any("=" not in word for word in words):
+            raise Unsupported(
+                "it mixes NAME=value with other words",
+                "Write each variable as NAME=value.",
+            )
+    else:
+        pairs = [(words[0], item.arguments.strip()[len(words[0]) :].strip())]
+    for name, value in pairs:
+        pattern = SUPPORTED_VARIABLES.get(name)
+        if pattern is None:
+            raise Unsupported(
+                f"{name} is not a variable the grader supports",
+                "The grader supports only "
+                f"{', '.join(SUPPORTED_VARIABLES)}. Is {name} needed in the image?",
+            )
+        if not pattern.fullmatch(value):
+            raise Unsupported(
+                f"{name}={value} is not a value the grader supports",
+                f"Use a value that {name} is documented to take, such as "
+                f"{'true' if pattern is SWITCH else 'the one in the README'}.",
+            )
+
+
+def validate_expose(item: Instruction) -> None:
+    """Raise Unsupported unless EXPOSE lists ports from 1 to 65535."""
+    words = item.arguments.split()
+    for word in words:
+        match = EXPOSED_PORT.fullmatch(word)
+        if match is None or not all(
+            1 <= int(port) <= 65535 for port in match.group("first", "last") if port
+        ):
+            raise Unsupported(
+                f"{word} is not a port", "Write the port number: EXPOSE 8000."
+            )
+    if not words:
+        raise Unsupported("it names no port", "Write the port number: EXPOSE 8000.")
+
+
+def validate_stop_signal(item: Instruction) -> None:
+    """Raise Unsupported unless STOPSIGNAL names a Linux signal."""
+    name = item.arguments.strip().upper().removeprefix("SIG")
+    if name not in SIGNAL_NAMES and not (name.isdigit() and 1 <= int(name) <= 64):
+        raise Unsupported(
+            f"{item.arguments.strip()} is not a signal",
+            "Delete STOPSIGNAL: docker stop sends SIGTERM without it.",
+        )
+
+
+def validate_cmd(item: Instruction) -> None:
+    """Raise Unsupported unless CMD runs uvicorn by name, with plain words."""
+    words = exec_form(item.arguments) or python_list(item.arguments)
+    if words is None:
+        words = item.arguments.split()
+        if words[:1] == ["exec"]:
+            words = words[1:]
+        for word in words:
+            if not PLAIN_WORD.fullmatch(word):
+                raise Unsupported(
+                    f"{truncate(word, 60)} is shell syntax the grader does not support",
+                    'Write the CMD in exec form: CMD ["uvicorn", "main:app", ...].',
+                )
+    program = words[:1] == ["uvicorn"] or (
+        words[:1] in (["python"], ["python3"]) and words[1:3] == UVICORN_MODULE
+    )
+    if not program:
+        raise Unsupported(
+            f"CMD runs {show(words[:3])}, not uvicorn by its name",
+            "Start with uvicorn or python -m uvicorn, which the image has on "
+            'its PATH, as in CMD ["uvicorn", "main:app", ...].',
+        )
+    # The grader runs the CMD on a Unix socket in place of its port, so it
+    # would not see a port uvicorn rejects.
+    port = option_value(words, "--port")
+    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise Unsupported(
+            f"--port {port} is not a port number", 'Write "--port", "8000".'
+        )
+
+
+def validate_workdir(item: Instruction, image: ImageFiles) -> None:
+    """Make the WORKDIR folder current, raising Unsupported outside APP_FOLDERS."""
+    written = single_word(item.arguments)
+    new = posixpath.normpath(posixpath.join(image.folder, written))
+    if not written or "$" in written or not inside_app_folders(new):
+        raise Unsupported(
+            f"{written or 'nothing'} is not a folder under {', '.join(APP_FOLDERS)}",
+            "Put the app in a folder of its own, such as WORKDIR /app.",
+        )
+    image.make_folder(new)
+    image.folder = new
+
+
+def inside_app_folders(path: str) -> bool:
+    return any(path == top or path.startswith(top + "/") for top in APP_FOLDERS)
+
+
+def validate_copy(item: Instruction, image: ImageFiles) -> None:
+    """Raise Unsupported unless COPY copies chapter files into APP_FOLDERS."""
+    try:
+        words = exec_form(item.arguments) or shlex.split(item.arguments)
+    except ValueError:
+        raise Unsupported("its quotes do not close", "Close each quote.") from None
+    options = [word for word in words if word.startswith("--")]
+    paths = [word for word in words if not word.startswith("--")]
+    if len(paths) < 2:
+        raise Unsupported(
+            "COPY needs at least a source and a destination",
+            "Write COPY SOURCE DESTINATION, such as COPY main.py .",
+        )
+
+    for option in options:
+        name = option.partition("=")[0]
+        if name not in ("--chmod", "--chown") and option != "--link":
+            raise Unsupported(
+                f"{name} is not a COPY option this chapter uses",
+                "This chapter's COPY lines copy files of the chapter folder, "
+                "with no option or with --chown, --chmod or --link.",
+            )
+    sources = [context_entries(image.context, source) for source in paths[:-1]]
+    validate_copy_owner(
+        options, any(len(found) > 1 or found[0][1] for found in sources)
+    )
+
+    written = paths[-1]
+    destination = posixpath.normpath(posixpath.join(image.folder, written))
+    if "$" in written or not inside_app_folders(destination):
+        raise Unsupported(
+            f"it copies to {destination}, outside {', '.join(APP_FOLDERS)}",
+            "Copy into the app's folder: WORKDIR /app first, then COPY main.py .",
+        )
+
+    entries = [entry for found in sources for entry in found]
+    ends_as_folder = written.endswith("/") or written == "."
+    if len(entries) > 1 and not ends_as_folder:
+        raise Unsupported(
+            "it copies several files to a destination that does not end in /",
+            "End the destination with /, as in COPY a.py b.py ./",
+        )
+    as_folder = ends_as_folder or destination in image.folders
+    if not as_folder and not entries[0][1]:
+        # One file, copied to the name the destination gives it.
+        image.add_file(destination, image.context / entries[0][0])
+        return
+    image.make_folder(destination)
+    for relative, is_folder in entries:
+        for inside, inside_is_folder in folder_contents(
+            image.context, relative, is_folder
+        ):
+            target = posixpath.normpath(posixpath.join(destination, inside))
+            if inside_is_folder:
+                image.make_folder(target)
+            elif is_folder:
+                image.add_file(target, image.context / relative / inside)
+            else:
+                image.add_file(target, image.context / relative)
+
+
+def validate_copy_owner(options: Sequence[str], copies_folders: bool) -> None:
+    """Raise Unsupported for a --chmod or --chown value that may fail the image."""
+    for option in options:
+        name, _, value = option.partition("=")
+        if name == "--chmod":
+            # Folders need the search bit too, or no user can enter them.
+            needed = 0o555 if copies_folders else 0o444
+            if (
+                not re.fullmatch(r"[0-7]{3,4}", value)
+                or int(value, 8) & needed != needed
+            ):
+                raise Unsupported(
+                    f"--chmod={value} is not an octal mode every user can read",
+                    "Drop --chmod, or give a mode such as 644 for files and 755 "
+                    "for folders.",
+                )
+        elif name == "--chown" and not NUMERIC_OWNER.fullmatch(value):
+            raise Unsupported(
+                f"--chown={value} is not a numeric uid, or uid:gid",
+                "A name must exist in the image when the COPY runs: write "
+                "the numbers, as in --chown=10001:10001.",
+            )
+
+
+def context_entries(context: Path, source: str) -> list[tuple[str, bool]]:
+    """Return what a COPY source names in the chapter folder: (path, is folder).
+
+    A pattern (* or ?) gives each entry it matches. Raises Unsupported for a
+    source outside the folder, or one that names nothing there, which would
+    fail the build.
+    """
+    parts = PurePosixPath(source).parts
+    if (
+        not PLAIN_WORD.fullmatch(source.replace("*", "a").replace("?", "a"))
+        or source.startswith("/")
+        or ".." in parts
+        or "**" in source
+    ):
+        raise Unsupported(
+            f"{source} is not a plain path inside the chapter folder",
+            "Name a file or folder of the chapter folder, such as main.py or .",
+        )
+    name = posixpath.normpath(source)
+    if any(mark in name for mark in "*?"):
+        paths = sorted(context.glob(name))
+    else:
+        paths = [context / name] if (context / name).exists() else []
+    kept = [
+        path
+        for path in paths
+        if name == "."
+        or not dockerignored(context, path.relative_to(context).as_posix())
+    ]
+    for path in kept:
+        reject_link(context, path)
+    entries = [
+        (path.relative_to(context).as_posix() or ".", path.is_dir()) for path in kept
+    ]
+    if not entries:
+        raise Unsupported(
+            f"{source} names nothing in the chapter folder, so the build would fail",
+            "Is the name spelled as the file is, and not left out by "
+            f"{ignore_file_name(context)}?",
+        )
+    return [(path, is_folder or path == ".") for path, is_folder in entries]
+
+
+def folder_contents(
+    context: Path, relative: str, is_folder: bool
+) -> list[tuple[str, bool]]:
+    """Return the paths a COPY of `relative` writes inside its destination.
+
+    A file lands under its own name; a folder's contents land in the
+    destination itself, as in Docker.
+    """
+    if not is_folder:
+        return [(posixpath.basename(relative), False)]
+    root = context / relative
+    found: list[tuple[str, bool]] = []
+    for path in root.rglob("*"):
+        if len(found) >= MAX_CONTEXT_ENTRIES:
+            raise Unsupported(
+                f"{relative} has more than {MAX_CONTEXT_ENTRIES} entries",
+                "Copy only what the app needs, such as COPY main.py .",
+            )
+        inside = path.relative_to(root).as_posix()
+        if dockerignored(context, path.relative_to(context).as_posix()):
+            continue
+        reject_link(context, path)
+        found.append((inside, path.is_dir()))
+    return found
+
+
+def reject_link(context: Path, path: Path) -> None:
+    """Raise Unsupported for a symbolic link: COPY copies the link, not its file."""
+    if path.is_symlink():
+        raise Unsupported(
+            f"{path.relative_to(context).as_posix()} is a symbolic link, which "
+            "COPY copies as a link, not as the file it points to",
+            "Put the file itself in the chapter folder.",
+        )
+
+
+def validate_run(item: Instruction, image: ImageFiles) -> None:
+    """Raise Unsupported unless each command of a RUN line is a supported one."""
+    options = RUN_OPTIONS.match(item.arguments)
+    option_words = options[0].split() if options else []
+    for option in option_words:
+        if not cache_mount(option):
+            raise Unsupported(
+                f"{truncate(option, 80)} is not a RUN option this chapter uses",
+                "Drop the option: only --mount=type=cache,target=/root/.cache/pip "
+                "is supported.",
+            )
+    script = item.arguments[options.end() if options else 0 :]
+    words = exec_form(script)
+    if words is None:
+        if not all(
+            " " <= character <= "~" or character == "\t" for character in script
+        ):
+            raise Unsupported(
+                "it contains characters other than printable ASCII, spaces and tabs",
+                "Write the command in plain ASCII, on one line or continued with "
+                "a backslash.",
+            )
+        words = script.split()
+    commands: list[list[str]] = [[]]
+    for word in words:
+        # In exec form there is no shell, so && is a word like any other.
+        if word == "&&" and exec_form(script) is None:
+            commands.append([])
+        elif PLAIN_WORD.fullmatch(word):
+            commands[-1].append(word)
+        else:
+            raise Unsupported(
+                f"{truncate(word, 60)} is shell syntax the grader does not support",
+                "Write the commands as plain words joined with &&: no quotes, "
+                "variables, patterns, redirections, ; or ||.",
+            )
+    for command in commands:
+        if not command:
+            raise Unsupported(
+                "an && has no command on one side",
+                "Write a command on each side of &&.",
+            )
+        validate_command(command, image)
+
+
+def cache_mount(option: str) -> bool:
+    """Tell whether a RUN option is a cache mount of pip's cache folder."""
+    if not option.startswith("--mount="):
+        return False
+    parts = option.removeprefix("--mount=").split(",")
+    # BuildKit reads the fields as CSV of key=value: a quote, or a field
+    # without a value, is an error there.
+    if any(not MOUNT_FIELD.fullmatch(part) for part in parts):
+        return False
+    fields = dict(part.partition("=")[::2] for part in parts)
+    target = next(
+        (fields.pop(key) for key in ("target", "dst", "destination") if key in fields),
+        None,
+    )
+    fields.pop("id", None)
+    if fields.pop("sharing", "shared") not in ("shared", "private", "locked"):
+        return False
+    return fields == {"type": "cache"} and target in CACHE_TARGETS
+
+
+def validate_command(command: list[str], image: ImageFiles) -> None:
+    """Raise Unsupported unless a RUN line's command is in SUPPORTED_COMMANDS."""
+    program, arguments = command[0], command[1:]
+    if program in UNVERSIONED_PIP:
+        validate_pip(arguments, image.folder)
+    elif program in UNVERSIONED_PYTHON and arguments[:2] == ["-m", "pip"]:
+        validate_pip(arguments[2:], image.folder)
+    elif program == "useradd":
+        validate_useradd(arguments, image)
+    elif program == "chown":
+        validate_chown(arguments, image)
+    else:
+        raise Unsupported(
+            f"{truncate(shlex.join(command), 80)} is not a command the grader supports",
+            f"RUN lines may run only {SUPPORTED_COMMANDS}. Which of these "
+            "does the job?",
+        )
+
+
+def validate_pip(arguments: list[str], folder: str) -> None:
+    """Raise Unsupported unless pip installs requirements.txt or its own packages.
+
+    The -r path may be requirements.txt, ./requirements.txt or the absolute
+    path of the requirements.txt in `folder`, the RUN's WORKDIR.
+    """
+    expected_path = posixpath.join(folder, REQUIREMENTS_FILE)
+
+    def is_requirements(path: str) -> bool:
+        return posixpath.normpath(posixpath.join(folder, path)) == expected_path
+
+    rest = list(arguments)
+    while rest and rest[0] in PIP_QUIET_OPTIONS:
+        rest.pop(0)
+    if rest[:1] != ["install"]:
+        raise Unsupported(
+            f"pip {shlex.join(arguments)} is not pip install",
+            "pip's only job here is pip install -r requirements.txt.",
+        )
+    rest = rest[1:]
+    while rest:
+        word = rest.pop(0)
+        if word in PIP_INSTALL_OPTIONS or word in PIP_OWN_PACKAGES:
+            continue
+        if word in ("-r", "--requirement"):
+            if rest and is_requirements(rest[0]):
+                rest.pop(0)
+                continue
+            named = shlex.join([word, *rest[:1]])
+            raise Unsupported(
+                f"pip install {named} names a file other than {expected_path}, the "
+                "requirements.txt in the RUN's WORKDIR",
+                f"Copy requirements.txt into WORKDIR {folder} and install it "
+                "with pip install --no-cache-dir -r requirements.txt.",
+            )
+        option, equals, path = word.partition("=")
+        if (option == "--requirement" and equals and is_requirements(path)) or (
+            word.startswith("-r") and is_requirements(word[2:])
+        ):
+            continue
+        raise Unsupported(
+            f"pip install's {word} is not an option or package the grader supports",
+            "Install from requirements.txt, with --no-cache-dir if you like: "
+            "pip install --no-cache-dir -r requirements.txt. Packages belong in "
+            "requirements.txt.",
+        )
+
+
+def validate_useradd(arguments: list[str], image: ImageFiles) -> None:
+    """Raise Unsupported unless useradd surely creates one new user.
+
+    One useradd per file, with a name Debian does not use, a uid from 1000 on
+    if it gives one, and options that cannot clash.
+    """
+    hint = (
+        "Create one user with a new name and uid, as in useradd --uid 10001 "
+        "--no-create-home --shell /usr/sbin/nologin app."
+    )
+    if image.user_added:
+        raise Unsupported("a second useradd", hint)
+    image.user_added = True
+    names: list[str] = []
+    given: dict[str, str] = {}
+    rest = list(arguments)
+    while rest:
+        word = rest.pop(0)
+        option, equals, value = word.partition("=")
+        if word in USERADD_FLAGS:
+            kind, value = USERADD_FLAGS[word], word
+        elif option in USERADD_VALUES and (equals or rest):
+            kind, value = USERADD_VALUES[option], value if equals else rest.pop(0)
+        elif not word.startswith("-") and USER_NAME.fullmatch(word):
+            names.append(word)
+            continue
+        elif not word.startswith("-"):
+            raise Unsupported(
+                f"useradd's user name {word} is not up to 32 lowercase letters, "
+                "digits, _ and -, starting with a letter or _",
+                hint,
+            )
+        else:
+            raise Unsupported(
+                f"useradd's {word} is not an option the grader supports", hint
+            )
+        if kind in given and given[kind] != value:
+            raise Unsupported(f"useradd's {word} clashes with {given[kind]}", hint)
+        given[kind] = value
+    uid = given.get("uid")
+    problems = [
+        len(names) != 1 and "useradd needs one name",
+        names[:1] and names[0] in DEBIAN_ACCOUNTS and f"{names[0]} is a Debian account",
+        uid is not None
+        and not (
+            uid.isdigit()
+            and FIRST_USER_UID <= int(uid) <= MAX_UID
+            and int(uid) != NOBODY_UID
+        )
+        and f"uid {uid} is not from {FIRST_USER_UID} to {MAX_UID}, or is nobody's",
+        "shell" in given
+        and not ABSOLUTE_PATH.fullmatch(given["shell"])
+        and f"{given['shell']} is not a path",
+        "comment" in given
+        and not COMMENT_WORD.fullmatch(given["comment"])
+        and "the comment is not one word of letters, digits and . , _ @ + -",
+    ]
+    problem = next((text for text in problems if text), None)
+    if problem:
+        raise Unsupported(str(problem), hint)
+
+
+def validate_chown(arguments: list[str], image: ImageFiles) -> None:
+    """Raise Unsupported unless the command is chown [-R] UID[:GID] PATH...
+
+    Each path must be one that WORKDIR or COPY made: chown fails on a path
+    that does not exist.
+    """
+    rest = [word for word in arguments if word not in ("-R", "--recursive")]
+    if len(rest) < 2 or not NUMERIC_OWNER.fullmatch(rest[0]):
+        raise Unsupported(
+            f"chown {shlex.join(arguments)} is not chown [-R] UID[:GID] PATH",
+            "Write chown -R 10001:10001 /app, or use COPY --chown=10001:10001.",
+        )
+    for path in rest[1:]:
+        target = posixpath.normpath(posixpath.join(image.folder, path))
+        if path.startswith("-") or target not in image.folders | image.files.keys():
+            raise Unsupported(
+                f"chown's {path} is not a folder or file that WORKDIR or COPY made",
+                "Change the owner of the app's folder, as in chown -R 10001 /app.",
+            )
+
+
+def expect_supported_requirements(folder: Path, minor: int | None) -> None:
+    """Fail unless each line of requirements.txt is a package the grader has.
+
+    The grader ran the app with its own packages, so the image must get the
+    same: each line names an installed distribution, optionally with extras,
+    and a version specifier that its installed version meets. Options,
+    markers, paths and URLs could make pip install something else.
+    """
+    raw_text = read_learner_file(folder / REQUIREMENTS_FILE) or ""
+    text = raw_text.removeprefix(BYTE_ORDER_MARK)
+    # Without a byte order mark, pip obeys the first coding declaration on
+    # the first two lines, split at \n alone.
+    first_two = [] if text != raw_text else text.split("\n")[:2]
+    declarations = [
+        (number, line, codec)
+        for number, line in enumerate(first_two, start=1)
+        if (codec := declared_codec(line)) is not None
+    ]
+    for number, raw_line, codec in declarations[:1]:
+        if not is_utf8(codec):
+            raise CheckFailed(
+                f"requirements.txt line {number} declares the encoding {codec}, "
+                "so pip would read other lines than the grader.",
+                request=f"read {REQUIREMENTS_FILE}",
+                expected="a file in UTF-8, with no coding declaration",
+                actual=f"line {number}: {truncate(raw_line, 120)}",
+                hint="Delete the coding comment and save the file as UTF-8.",
+            )
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        line = without_comment(raw_line)
+        problem = None
+        # pip joins a line ending in a backslash to the next, unless it is
+        # all comment, and only then drops the comment.
+        if raw_line.endswith("\\") and not PIP_COMMENT.match(raw_line):
+            problem = "pip joins the next line to a line ending in a backslash"
+        elif not line:
+            continue
+        problem = problem or requirement_problem(line, minor)
+        if problem is not None:
+            raise CheckFailed(
+                f"requirements.txt line {number} could make the image's packages "
+                "differ from the ones the grader ran your app with.",
+                request=f"read {REQUIREMENTS_FILE}",
+                expected=f"lines such as {FASTAPI_PIN}: a package the grader has, "
+                "at a version it has",
+                actual=f"line {number}: {truncate(raw_line, 120)}: {problem}",
+                hint="Pin each package to the version in the starter's "
+                "requirements.txt, and write nothing else on the line.",
+            )
+
+
+def read_requirements(path: Path) -> str:
+    """Read a requirements file as pip does: UTF-8, less a byte order mark."""
+    return (read_learner_file(path) or "").removeprefix(BYTE_ORDER_MARK)
+
+
+def declared_codec(line: str) -> str | None:
+    """Return the codec a requirements file's comment line declares, or None."""
+    if not line.startswith("#"):
+        return None
+    match = PIP_CODING.search(line)
+    return match.group(1) if match else None
+
+
+def without_comment(line: str) -> str:
+    """Return a requirements.txt line without its comment, as pip reads it."""
+    return re.sub(r"(^|\s)#.*", "", line).strip()
+
+
+def requirement_problem(line: str, minor: int | None) -> str | None:
+    """Return why the grader does not support a requirements line, or None.
+
+    `minor` is the image's Python 3 minor version, None for the newest.
+    """
+    try:
+        requirement = Requirement(line)
+    except InvalidRequirement:
+        return "not a package name with a version"
+    if requirement.url or requirement.marker:
+        return "a URL or an environment marker"
+    try:
+        distribution = importlib.metadata.distribution(requirement.name)
+    except importlib.metadata.PackageNotFoundError:
+        return f"{requirement.name} is not a package the grader has"
+    if not from_package_index(distribution):
+        return (
+            f"the grader has {requirement.name} from a folder or URL, not from "
+            "the package index pip would use"
+        )
+    if not requirement.specifier.contains(distribution.version, prereleases=True):
+        return f"the grader has {requirement.name} {distribution.version}"
+    return newer_python_needed(requirement, NEWEST_MINOR if minor is None else minor)
+
+
+def from_package_index(distribution: importlib.metadata.Distribution) -> bool:
+    """Tell whether `distribution` was installed from a package index.
+
+    One installed from a folder or URL records it in direct_url.json, and one
+    found outside the Python environment, such as this course's own package
+    read from its source folder, was not installed at all.
+    """
+    if distribution.read_text("direct_url.json") is not None:
+        return False
+    location = Path(str(distribution.locate_file(""))).resolve()
+    prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    return any(location.is_relative_to(prefix) for prefix in prefixes)
+
+
+def newer_python_needed(requirement: Requirement, minor: int) -> str | None:
+    """Return which package `requirement` brings in that needs a newer Python.
+
+    The packages are those dependency_closure finds with the markers read for
+    Python 3.`minor`.
+    """
+    version = f"3.{minor}"
+    environment = {"python_version": version, "python_full_version": f"{version}.0"}
+    for distribution in dependency_closure([requirement], environment):
+        needs = distribution.metadata["Requires-Python"]
+        if needs and not SpecifierSet(needs).contains(version, prereleases=True):
+            return (
+                f"{distribution.metadata['Name']} {distribution.version} needs "
+                f"Python {needs}, and the image has Python {version}"
+            )
+    return None
+
+
+def dependency_closure(
+    requirements: Sequence[Requirement], environment: Mapping[str, str] | None = None
+) -> list[importlib.metadata.Distribution]:
+    """Return the installed distributions that `requirements` bring in.
+
+    The walk follows each distribution's own requirements, with their
+    markers read for `environment` (this Python when None) and the extras
+    asked for, up to MAX_DEPENDENCIES packages. A dependency the grader does
+    not have is left out.
+    """
+    pending = [(item.name, frozenset(item.extras)) for item in requirements]
+    seen: set[str] = set()
+    found = []
+    while pending and len(seen) < MAX_DEPENDENCIES:
+        name, extras = pending.pop()
+        if canonicalize_name(name) in seen:
+            continue
+        seen.add(canonicalize_name(name))
+        try:
+            distribution = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found.append(distribution)
+        for text in distribution.requires or []:
+            try:
+                dependency = Requirement(text)
+            except InvalidRequirement:
+                continue
+            marker = dependency.marker
+            if marker is None or any(
+                marker.evaluate({**(environment or {}), "extra": extra})
+                for extra in extras or {""}
+            ):
+                pending.append((dependency.name, frozenset(dependency.extras)))
+    return found
+
+
+def link_packages(
+    distributions: Sequence[importlib.metadata.Distribution], target: Path
+) -> None:
+    """Fill `target` with links to the files of `distributions`, as a site folder.
+
+    Each file the distribution's RECORD lists inside its site folder gets a
+    link, and each package folder its __pycache__, so Python finds the
+    compiled modules. Scripts and .pth files are left out.
+    """
+    folders: dict[Path, Path] = {}
+    for distribution in distributions:
+        for file in distribution.files or []:
+            if (
+                file.parts[0] == ".."
+                or file.suffix == ".pth"
+                or "__pycache__" in file.parts
+            ):
+                continue
+            source = Path(str(distribution.locate_file(file)))
+            link = target / file
+            if not source.is_file() or link.exists():
+                continue
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(source)
+            folders[link.parent] = source.parent
+    for folder, source in folders.items():
+        cache = source / "__pycache__"
+        if cache.is_dir() and not (folder / "__pycache__").exists():
+            (folder / "__pycache__").symlink_to(cache)
+
+
+def requirements_of(folder: Path) -> list[Requirement]:
+    """Return the package lines of requirements.txt in `folder`.
+
+    A line that is not a plain requirement is left out: the checks on the
+    Dockerfile reject it, and it would give the image nothing the grader can
+    stand in for.
+    """
+    found = []
+    text = read_requirements(folder / REQUIREMENTS_FILE)
+    for raw_line in text.splitlines():
+        line = without_comment(raw_line)
+        try:
+            found.append(Requirement(line))
+        except InvalidRequirement:
+            continue
+    return found
+
+
+def expect_syntax_of_image_python(folder: Path, minor: int | None) -> None:
+    """Fail if main.py uses syntax or a module the image's Python does not have.
+
+    The grader ran the app on its own Python. ast checks the grammar of an
+    older version, and the imports are checked against the modules that
+    Python versions between the two removed or added. A module imported by
+    a name built at run time is not seen.
+    """
+    source = read_learner_file(folder / "main.py")
+    if source is None:
+        return
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return
+    image = NEWEST_MINOR if minor is None else minor
+    expect_image_has_modules(tree, image)
+    if image >= sys.version_info.minor:
+        return
+    try:
+        ast.parse(source, feature_version=(3, image))
+    except SyntaxError as error:
+        raise CheckFailed(
+            f"main.py uses syntax that Python 3.{minor}, the image's Python, "
+            "does not have, so the container would not start.",
+            request="read main.py",
+            expected=f"code that Python 3.{minor} can run",
+            actual=f"line {error.lineno}: {error.msg}",
+            hint="Start FROM the Python version you run the app on, such as "
+            f"python:3.{sys.version_info.minor}-slim.",
+        ) from None
+
+
+def expect_image_has_modules(tree: ast.AST, minor: int) -> None:
+    """Fail if main.py imports a standard module Python 3.`minor` does not have."""
+    grader = sys.version_info.minor
+    missing: dict[str, str] = {}
+    for version, names in REMOVED_MODULES.items():
+        if grader < version <= minor:
+            missing |= dict.fromkeys(names, f"removed in Python 3.{version}")
+    for version, names in ADDED_MODULES.items():
+        if minor < version <= grader:
+            missing |= dict.fromkeys(names, f"added in Python 3.{version}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imported = [node.module]
+        else:
+            continue
+        for name in imported:
+            top = name.split(".")[0]
+            if top in missing:
+                raise CheckFailed(
+                    f"main.py imports {top}, which the image's Python 3.{minor} "
+                    f"does not have ({missing[top]}), so the container would not "
+                    "start.",
+                    request="read main.py",
+                    expected=f"modules that Python 3.{minor} has",
+                    actual=f"line {node.lineno}: import of {name}",
+                    hint="Start FROM the Python version you run the app on, or "
+                    "use a module that both have.",
+                )
+
+
+def describe_keywords(stage: Sequence[Instruction]) -> str:
+    return ", ".join(item.keyword for item in stage) or "none"
+
+
+# --- Rules the static checks apply -----------------------------------------
+
+
+def option_value(tokens: Sequence[str], name: str) -> str | None:
+    """Return the value of `--name value` or `--name=value` in `tokens`.
+
+    Given twice, the last one counts, as in uvicorn's command line.
+    """
+    value = None
+    for index, token in enumerate(tokens):
+        if token == name:
+            value = tokens[index + 1] if index + 1 < len(tokens) else ""
+        elif token.startswith(f"{name}="):
+            value = token.partition("=")[2]
+    return value
+
+
+def expect_no_shell_change(found: Dockerfile) -> None:
+    """Fail on a SHELL instruction, or an ENV that moves Python's home.
+
+    SHELL changes what every later shell-form RUN runs in, so SHELL
+    ["/bin/true"] runs nothing. PYTHONHOME points Python away from its
+    library. The grader reads RUN lines as /bin/sh would run them.
+    """
+    last = len(found.stages) - 1
+    for index in found.stage_chain(last):
+        for item in found.instructions(index):
+            changed = item.keyword == "SHELL" or (
+                item.keyword == "ENV"
+                and bool(BREAKING_PYTHON_VARIABLES & set(env_names(item.arguments)))
+            )
+            if changed:
+                raise CheckFailed(
+                    f"The Dockerfile sets {item.keyword} "
+                    f"{truncate(item.arguments, 60)}, which changes how its RUN "
+                    "lines or its Python run, so the grader cannot tell what they do.",
+                    request=item.describe(),
+                    expected="no SHELL instruction, and none of "
+                    f"{', '.join(sorted(BREAKING_PYTHON_VARIABLES))}",
+                    actual=f"{item.keyword} {truncate(item.arguments, 120)}",
+                    hint="This image needs neither: RUN lines run in /bin/sh, and "
+                    "python:3.12-slim's Python finds its own library.",
+                )
+
+
+def expect_requirements_in_image(found: Dockerfile, install: Instruction) -> None:
+    """Fail unless requirements.txt is where the installing RUN reads it.
+
+    That is the folder the last WORKDIR before the RUN makes current. A COPY
+    of it, or of the whole folder, brings it there when it comes before the
+    RUN in its stage or in a stage it is built FROM, and no later COPY puts
+    another file there. A RUN --mount of it does too. An install copied from
+    another stage is not checked.
+    """
+    if install.keyword != "RUN":
+        return
+    expect_in_build_context(found.path.parent, REQUIREMENTS_FILE)
+    options = RUN_OPTIONS.match(install.arguments)
+    if options is not None and any(
+        mounts_requirements(option) for option in options[0].split()
+    ):
+        return
+    last = len(found.stages) - 1
+    earlier = [
+        item
+        for index in reversed(found.stage_chain(last)[1:])
+        for item in found.instructions(index)
+    ]
+    earlier += [item for item in found.instructions(last) if item.line < install.line]
+    folder = "/"
+    landed: tuple[Instruction, bool] | None = None
+    for item in earlier:
+        if item.keyword == "WORKDIR":
+            folder = posixpath.join(folder, single_word(item.arguments))
+            continue
+        if item.keyword not in ("COPY", "ADD") or "--from" in item.arguments:
+            continue
+        for path, is_requirements in copy_writes(item, folder, REQUIREMENTS_FILE):
+            if path == posixpath.normpath(posixpath.join(folder, REQUIREMENTS_FILE)):
+                landed = (item, is_requirements)
+    read_from = posixpath.join(posixpath.normpath(folder), REQUIREMENTS_FILE)
+    if landed is not None and landed[1]:
+        return
+    raise CheckFailed(
+        f"requirements.txt is not at {read_from} when pip installs it, so the "
+        "build fails: pip reads it from the folder the RUN runs in.",
+        request=install.describe(),
+        expected=f"COPY requirements.txt . after WORKDIR {posixpath.normpath(folder)}"
+        ", before the RUN that installs it",
+        actual=f"{landed[0].describe()} puts another file there"
+        if landed is not None
+        else f"no COPY or ADD puts requirements.txt at {read_from} before "
+        f"line {install.line}",
+        hint="The build context is not in the image until a COPY puts it "
+        "there: which line copies requirements.txt into the RUN's folder?",
+    )
+
+
+def mounts_requirements(option: str) -> bool:
+    """Tell whether a RUN option binds the context's requirements.txt, or all of it."""
+    if not option.startswith("--mount="):
+        return False
+    fields = dict(
+        part.partition("=")[::2] for part in option.removeprefix("--mount=").split(",")
+    )
+    if fields.get("type", "bind") != "bind" or "from" in fields:
+        return False
+    source = fields.get("source", fields.get("src", "."))
+    return posixpath.normpath(source).lstrip("/") in (".", REQUIREMENTS_FILE)
+
+
+def expect_requirements_name(folder: Path, packages: Sequence[str]) -> None:
+    """Fail unless requirements.txt, or a file it includes, names `packages`."""
+    names: set[str] = set()
+    pending = [REQUIREMENTS_FILE]
+    seen: set[str] = set()
+    while pending and len(seen) < MAX_REQUIREMENT_FILES:
+        name = pending.pop()
+        # Only files inside the chapter folder, the build's context.
+        relative = PurePosixPath(name)
+        if name in seen or relative.is_absolute() or ".." in relative.parts:
+            continue
+        seen.add(name)
+        text = read_requirements(folder / name)
+        for line in text.splitlines():
+            words = line.split("#", 1)[0].split()
+            if words[:1] in (["-r"], ["--requirement"]) and len(words) > 1:
+                pending.append(words[1])
+            elif words and not words[0].startswith("-"):
+                match = REQUIREMENT_NAME.match(words[0])
+                if match:
+                    names.add(re.sub(r"[-_.]+", "-", match.group(0)).lower())
+    missing = [package for package in packages if package not in names]
+    if missing:
+        raise CheckFailed(
+            f"requirements.txt does not name {' and '.join(missing)}, so the "
+            "image would not have what the CMD runs.",
+            request=f"read {REQUIREMENTS_FILE}",
+            expected=f"a line for each of {', '.join(packages)}",
+            actual=f"names: {', '.join(sorted(names)) or 'none'}",
+            hint="`uvicorn main:app` needs uvicorn and FastAPI installed in the "
+            "image. Are both in requirements.txt, as the starter gives them?",
+        )
+
+
+def expect_main_py_in_app_folder(found: Dockerfile) -> None:
+    """Fail unless a COPY puts main.py in the folder uvicorn imports it from.
+
+    That is the final WORKDIR, or the CMD's --app-dir taken from there.
+    """
+    placement = found.code_placement()
+    if placement is None:
+        return
+    folder, writes = placement
+    try:
+        app_dir = option_value(found.cmd_tokens(), "--app-dir")
+    except CheckFailed:
+        app_dir = None
+    if app_dir is not None:
+        if "$" in app_dir:
+            return
+        folder = posixpath.normpath(posixpath.join(folder, app_dir))
+    expected_path = posixpath.join(folder, "main.py")
+    expect_in_build_context(found.path.parent, "main.py")
+    last = next(
+        (write for write in reversed(writes) if write[1] == expected_path), None
+    )
+    if last is not None and last[2]:
+        mode = option_value(last[0].arguments.split(), "--chmod")
+        if mode is None or not re.fullmatch(r"[0-7]{3,4}", mode):
+            return
+        if int(mode, 8) & 0o444 == 0o444:
+            return
+        raise CheckFailed(
+            "main.py is copied with a mode that not every user can read, so the "
+            "container's USER may not be able to import it.",
+            request=last[0].describe(),
+            expected="no --chmod, or one that lets every user read (such as 644)",
+            actual=f"--chmod={mode}",
+            hint="Which users may read a file with that mode?",
+        )
+    if last is not None:
+        raise CheckFailed(
+            "A later COPY or ADD puts another file where main.py should be, so "
+            "the container would not run your app.",
+            request=last[0].describe(),
+            expected=f"main.py itself at {expected_path}",
+            actual=f"{last[0].describe()} writes {expected_path}",
+            hint="Which line copies something else over main.py?",
+        )
+    places = [(item, path) for item, path, is_main in writes if is_main]
+    raise CheckFailed(
+        "main.py is not copied to the folder the container starts in, so "
+        "`uvicorn main:app` would not find it.",
+        request="read Dockerfile",
+        expected=f"a COPY that puts main.py at {expected_path}",
+        actual="; ".join(
+            f"{item.describe()} puts it at {path}" for item, path in places
+        )
+        or "no COPY brings in main.py",
+        hint="Which folder does the last WORKDIR make the current one when the "
+        "container starts, and where does your COPY put main.py?",
+    )
+
+
+def expect_in_build_context(folder: Path, name: str) -> None:
+    """Fail if the ignore file leaves the file `name` out of the build context."""
+    if dockerignored(folder, name):
+        ignore_file = ignore_file_name(folder)
+        raise CheckFailed(
+            f"{ignore_file} leaves {name} out of the build context, so no COPY "
+            "can bring it into the image.",
+            request=f"read {ignore_file}",
+            expected=f"no pattern in {ignore_file} that matches {name}",
+            actual=f"{name} matches a pattern there",
+            hint=f"{ignore_file} is for files the image does not need: which of "
+            f"its lines takes {name} away?",
+        )
+
+
+def ignore_file_name(folder: Path) -> str:
+    """Return the name of the ignore file Docker reads in `folder`.
+
+    BuildKit reads Dockerfile.dockerignore, named after the Dockerfile, in
+    place of .dockerignore when both are there.
+    """
+    for name in IGNORE_FILES:
+        path = folder / name
+        if path.exists() or path.is_symlink():
+            return name
+    return IGNORE_FILES[-1]
+
+
+def dockerignored(folder: Path, name: str) -> bool:
+    """Tell whether the ignore file in `folder` leaves the path `name` out.
+
+    Lines are patterns, matched as Docker does against the path and each of
+    its parent folders; the last that matches decides, and one starting with
+    `!` takes a path back in.
+    """
+    parts = PurePosixPath(name).parts
+    candidates = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    ignored = False
+    for pattern, keep in dockerignore_patterns(folder):
+        if pattern is None or any(pattern.fullmatch(path) for path in candidates):
+            ignored = not keep
+    return ignored
+
+
+@functools.lru_cache(maxsize=4)
+def dockerignore_patterns(
+    folder: Path,
+) -> tuple[tuple[re.Pattern[str] | None, bool], ...]:
+    """Return the patterns of the ignore file in `folder`, each with whether it keeps.
+
+    A pattern is a regular expression, or None for one that matches every
+    path. The file is read once per grader run. It fails on a pattern Docker
+    would reject, and on more than MAX_IGNORE_PATTERNS patterns, because
+    matching each file of the folder against them would be slow.
+    """
+    ignore_file = ignore_file_name(folder)
+    text = read_learner_file(folder / ignore_file) or ""
+    patterns: list[tuple[re.Pattern[str] | None, bool]] = []
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keep = line.startswith("!")
+        pattern = posixpath.normpath(line.removeprefix("!").strip()).lstrip("/")
+        try:
+            compiled = None if pattern in (".", "**") else ignore_pattern(pattern)
+        except re.error:
+            raise CheckFailed(
+                f"{ignore_file} line {number} is not a valid pattern, so Docker "
+                "would stop the build.",
+                request=f"read {ignore_file}",
+                expected="patterns such as __pycache__ or *.pyc",
+                actual=f"line {number}: {truncate(raw_line, 120)}",
+                hint="Is every [ closed, with a valid range inside?",
+            ) from None
+        patterns.append((compiled, keep))
+        if len(patterns) > MAX_IGNORE_PATTERNS:
+            raise CheckFailed(
+                f"{ignore_file} has more than {MAX_IGNORE_PATTERNS} patterns.",
+                request=f"read {ignore_file}",
+                expected=f"at most {MAX_IGNORE_PATTERNS} patterns",
+                actual=f"{len(text.splitlines())} lines",
+                hint="List only what the image does not need, such as "
+                "__pycache__ and .venv.",
+            )
+    return tuple(patterns)
+
+
+def ignore_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a .dockerignore pattern as Docker reads it.
+
+    `*` and `?` stay within one folder, `**` spans folders, `[...]` is a set
+    of characters, and a backslash makes the next character plain.
+    """
+    parts = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            parts.append("(?:.*/)?")
+            index += 3
+        elif pattern.startswith("**", index):
+            parts.append(".*")
+            index += 2
+        elif pattern[index] == "*":
+            parts.append("[^/]*")
+            index += 1
+        elif pattern[index] == "?":
+            parts.append("[^/]")
+            index += 1
+        elif pattern[index] == "[":
+            end = pattern.find("]", index + 1)
+            if end == -1:
+                raise re.error(f"unclosed [ in {pattern!r}")
+            body = pattern[index + 1 : end]
+            if body.startswith(("!", "^")):
+                body = "^" + body[1:]
+            parts.append(f"[{body.replace(chr(92), chr(92) * 2)}]")
+            index = end + 1
+        elif pattern[index] == "\\" and index + 1 < len(pattern):
+            parts.append(re.escape(pattern[index + 1]))
+            index += 2
+        else:
+            parts.append(re.escape(pattern[index]))
+            index += 1
+    return re.compile("".join(parts))
+
+
+def run_commands(arguments: str) -> list[list[str]]:
+    """Return the simple commands a RUN instruction surely runs, each as its words.
+
+    Shell form is split with shlex at &&, ; and |, `sh -c "..."` is read as
+    the commands inside it, and leading VAR=value assignments are dropped.
+    Reading stops where running the rest depends on more than the commands
+    before succeeding: at ||, & and parentheses, at a shell keyword such as
+    if or while, and at exit, return or false.
+    NOTE: conditions are not evaluated otherwise, so `test -f x && pip ...`
+    counts as a pip command.
+    """
+    script = RUN_OPTIONS.sub("", arguments, count=1)
+    words = exec_form(script)
+    commands = [words] if words is not None else shell_commands(script)
+    found = []
+    for command in commands:
+        while command and ENV_ASSIGNMENT.match(command[0]):
+            command = command[1:]
+        if not command:
+            continue
+        if command[0] in STOP_WORDS:
+            break
+        if PurePosixPath(command[0]).name in SHELLS and "-c" in command[1:-1]:
+            found.extend(run_commands(command[command.index("-c") + 1]))
+        else:
+            found.append(command)
+    return found
+
+
+def shell_commands(script: str) -> list[list[str]]:
+    """Split a shell command line into its simple commands, each as its words."""
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        # Unbalanced quotes: /bin/sh rejects the line too, so it runs nothing.
+        return []
+    commands: list[list[str]] = [[]]
+    for token in tokens:
+        if token in UNCERTAIN_OPERATORS:
+            # What follows may not run, and `cmd &` may not finish.
+            if token == "&":
+                commands.pop()
+            break
+        if token in SHELL_OPERATORS:
+            commands.append([])
+        else:
+            commands[-1].append(token)
+    return [command for command in commands if command]
+
+
+def installs_requirements(command: Sequence[str]) -> bool:
+    """Tell whether `command` is pip install -r requirements.txt.
+
+    pip may be run as pip, pip3, python -m pip or python3 -m pip.
+    """
+    program = PurePosixPath(command[0]).name
+    if PIP_PROGRAM.fullmatch(program):
+        arguments = command[1:]
+    elif PYTHON_PROGRAM.fullmatch(program) and command[1:3] == ["-m", "pip"]:
+        arguments = command[3:]
+    else:
+        return False
+    # pip takes general options, such as --no-cache-dir, before its subcommand.
+    subcommand = next((word for word in arguments if not word.startswith("-")), None)
+    if subcommand != "install":
+        return False
+    options = arguments[arguments.index("install") + 1 :]
+    # These install nothing, or install where the image's Python does not
+    # look (--user goes to the build user's home, which USER cannot read).
+    if any(option.partition("=")[0] in NOT_INSTALLING_OPTIONS for option in options):
+        return False
+    return any(
+        PurePosixPath(file).name == REQUIREMENTS_FILE
+        for file in requirement_files(options)
+    )
+
+
+def requirement_files(options: Sequence[str]) -> list[str]:
+    """Return the files named by -r, -rFILE, --requirement and --requirement=."""
+    files = []
+    for index, word in enumerate(options):
+        if word in ("-r", "--requirement") and index + 1 < len(options):
+            files.append(options[index + 1])
+        elif word.startswith("--requirement="):
+            files.append(word.partition("=")[2])
+        elif word.startswith("-r") and not word.startswith("--") and len(word) > 2:
+            files.append(word[2:])
+    return files
+
+
+def copies_code(item: Instruction) -> bool:
+    """Tell whether a COPY or ADD brings in more than dependency manifests."""
+    if item.keyword not in ("COPY", "ADD") or "--from=" in item.arguments:
+        return False
+    sources = copy_paths(item)[0]
+    return any(DEPENDENCY_FILES.search(source) is None for source in sources)
