@@ -204,6 +204,11 @@ class LatencyDuringLoad:
     def shortest_batch(self) -> float:
         return min(batch.slow_total for batch in self.rounds)
 
+    @property
+    def slowest_during(self) -> float:
+        """Return the longest time one quick request took during a batch."""
+        return max(max(batch.during) for batch in self.rounds)
+
 
 async def _probe_until(
     client: httpx.AsyncClient, path: str, finished: Callable[[], bool]
@@ -316,7 +321,7 @@ def measure_latency_during_load(
     slowdowns = [batch.slowdown for batch in latency.rounds]
     alone = [batch.mean_alone for batch in latency.rounds]
     during = [batch.mean_during for batch in latency.rounds]
-    slowest = max(max(batch.during) for batch in latency.rounds)
+    slowest = latency.slowest_during
     # Milliseconds, because a quick request alone takes about one.
     record_measurement(
         f"GET {quick_path} during {slow_count} GET {slow_path}",

@@ -59,7 +59,13 @@ QUICK_SHARE_LINE = 0.5 / (TIMED_COUNT - 1)
 # request specifies (count and interval), because an app that slows its stream
 # down with a wait that does not block would otherwise widen its own margin.
 TIMED_STREAM_SECONDS = (TIMED_COUNT - 1) * TIMED_INTERVAL
-QUICK_PROBES = 3
+# Quick requests go one after another, PROBE_GAP apart, from the stream's
+# first bytes to its end, so every interval has one waiting on it: an app
+# that blocks the loop in any interval holds one back for most of it. At
+# least MIN_PROBES are sent, and at most MAX_PROBES, should the stream hang.
+PROBE_GAP = 0.02
+MIN_PROBES = 3
+MAX_PROBES = 200
 # Streamed lines arrive one interval apart, so the median gap between two lines
 # is about the average spacing over the stream (1 time). Lines sent together
 # arrive microseconds apart (about 0 times).
@@ -266,11 +272,12 @@ def test_lines_arrive_spread_over_time(learner_app: LearnerApp) -> None:
 
 @dataclass(frozen=True)
 class QuickDuringStream:
-    """Quick requests sent once the streams had started (the slowest counts)."""
+    """Quick requests sent while the streams ran (the slowest counts)."""
 
     streams: tuple[StreamRead, ...]
     quick_status: int
     quick_elapsed: float
+    probes: int
 
     @property
     def share(self) -> float:
@@ -297,21 +304,26 @@ async def _quick_during_streams(
         ]
         for first_bytes in events:
             await first_bytes.wait()
-        # Several requests, one after another, each landing at another point
-        # of the streams: an app that hands the loop back only for a moment
-        # between lines may answer one by luck, but not all of them.
-        statuses, elapsed = [], []
-        for _ in range(QUICK_PROBES):
+        # Requests one after another until the streams end, each landing at
+        # another point of them: an app that blocks the loop in any interval,
+        # or hands it back only for a moment between lines, holds one back.
+        statuses: list[int] = []
+        elapsed: list[float] = []
+        while len(elapsed) < MAX_PROBES and (
+            len(elapsed) < MIN_PROBES or not all(task.done() for task in tasks)
+        ):
             started = time.perf_counter()
             quick = await client.get(QUICK_PATH)
             elapsed.append(time.perf_counter() - started)
             statuses.append(quick.status_code)
+            await asyncio.sleep(PROBE_GAP)
         streams = tuple(await asyncio.gather(*tasks))
     failed = [status for status in statuses if status != 200]
     return QuickDuringStream(
         streams=streams,
         quick_status=failed[0] if failed else 200,
         quick_elapsed=max(elapsed),
+        probes=len(elapsed),
     )
 
 
@@ -355,6 +367,7 @@ def _expect_quick_during(path: str, measured: QuickDuringStream) -> None:
     record_measurement(
         f"GET {QUICK_PATH} during GET {path}",
         quick=round(measured.quick_elapsed, 4),
+        probes=measured.probes,
         stream=round(total, 4),
         share=round(measured.share, 4),
         pass_line=QUICK_SHARE_LINE,
@@ -363,8 +376,9 @@ def _expect_quick_during(path: str, measured: QuickDuringStream) -> None:
         raise CheckFailed(
             "The other request waited for the stream: the event loop was "
             "blocked between lines.",
-            request=f"{QUICK_PROBES} GET {QUICK_PATH}, one after another, sent "
-            f"once the first bytes of GET {path} had arrived; the slowest counts",
+            request=f"{measured.probes} GET {QUICK_PATH}, one after another, "
+            f"{PROBE_GAP:g} s apart, from the first bytes of GET {path} to its "
+            "end; the slowest counts",
             expected=f"a response within {QUICK_SHARE_LINE:.0%} of the stream's "
             f"time, counted up to the {TIMED_STREAM_SECONDS:g} s it asks for",
             actual=f"the slowest took {measured.quick_elapsed:.3f} s, "
