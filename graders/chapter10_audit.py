@@ -18,6 +18,9 @@ grader reads each test file first (it never runs it) and refuses these:
 - functools' update_wrapper and wraps, which copy attributes by name, and
   classes made with type() or given special methods, which can read them
   through class patterns;
+- functions of main.py other than the dependencies and the lifespan, taken
+  with `from main import` or `main.`: a test calls the endpoints through a
+  client, and calling them as functions would read how they are written;
 - pytest's plugin machinery: any name or string starting with `pytest_`
   (pytest_plugins loads a module as a plugin, and a plugin's pytest_* hooks
   can rewrite the outcome pytest reports), and the names that reach the
@@ -108,6 +111,7 @@ BLOCKED_NAMES = frozenset(
         "format_map",
         "frame",
         "from_attributes",
+        "getrepr",
         "hook",
         "hookimpl",
         "hookspec",
@@ -148,6 +152,9 @@ BLOCKED_NAMES = frozenset(
         "wraps",
     }
 )
+# Attributes, and the strings that read them from a scope, that lead from the
+# app to its endpoint functions. Ordinary variables may have these names.
+ROUTE_ATTRIBUTES = frozenset({"endpoint", "route", "routes", "router"})
 # Prefixes of the attributes of code objects, frames, tracebacks, generators
 # and coroutines: a string that names one is meant to reach it by name.
 ATTRIBUTE_PREFIXES = ("f_", "co_", "tb_", "gi_", "cr_", "ag_")
@@ -177,11 +184,37 @@ class Finding:
     what: str
 
 
-def audit_source(source: str) -> list[Finding]:
+def main_functions(reference: str) -> frozenset[str]:
+    """Return the functions of the app's source that tests may not take from main.
+
+    Those are its module-level functions other than the lifespan and the
+    dependencies, which tests pass to dependency_overrides: the endpoints
+    and their helpers.
+    """
+    tree = ast.parse(reference)
+    functions = {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    used_by_app = {
+        argument.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("Depends", "FastAPI")
+        for argument in [*node.args, *(keyword.value for keyword in node.keywords)]
+        if isinstance(argument, ast.Name)
+    }
+    return frozenset(functions - used_by_app)
+
+
+def audit_source(source: str, main_only: frozenset[str] = frozenset()) -> list[Finding]:
     """Return the constructs in a test file's source that inspect rather than test.
 
-    A file that does not parse returns no finding: pytest reports the
-    syntax error itself.
+    `main_only` names the functions of main.py a test may not use
+    (main_functions). A file that does not parse returns no finding: pytest
+    reports the syntax error itself.
     """
     findings: list[Finding] = [
         Finding(number, f"coding declaration {match.group(1)}")
@@ -194,7 +227,40 @@ def audit_source(source: str) -> list[Finding]:
         return findings
     for node in ast.walk(tree):
         findings += _audit_node(node)
+    findings += _audit_main_names(tree, main_only)
     return sorted(set(findings), key=lambda finding: (finding.line, finding.what))
+
+
+def _audit_main_names(tree: ast.AST, main_only: frozenset[str]) -> list[Finding]:
+    """Find the functions of `main_only` taken from the module main."""
+    modules = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name == "main"
+    }
+    findings = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.ImportFrom) and node.module == "main":
+            findings += [
+                Finding(
+                    line, f"from main import {alias.name}, which only the app calls"
+                )
+                for alias in node.names
+                if alias.name in main_only or alias.name == "*"
+            ]
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+            and node.attr in main_only
+        ):
+            findings.append(
+                Finding(line, f"main.{node.attr}, a function only the app calls")
+            )
+    return findings
 
 
 def _audit_node(node: ast.AST) -> list[Finding]:
@@ -218,7 +284,9 @@ def _audit_node(node: ast.AST) -> list[Finding]:
         node.id in BLOCKED_BUILTINS or _blocked_name(node.id)
     ):
         return [Finding(line, f"the name {node.id}")]
-    if isinstance(node, ast.Attribute) and _blocked_name(node.attr):
+    if isinstance(node, ast.Attribute) and (
+        _blocked_name(node.attr) or node.attr in ROUTE_ATTRIBUTES
+    ):
         return [Finding(line, f"the attribute .{node.attr}")]
     # `case object(__code__=code)` reads an attribute as a match pattern does.
     if isinstance(node, ast.MatchClass):
@@ -293,8 +361,10 @@ def _plain_format_call(node: ast.Attribute) -> bool:
 def _audit_string(text: str, line: int) -> list[Finding]:
     if "__" in text:
         return [Finding(line, f"a string containing '__': {text[:40]!r}")]
-    if text in BLOCKED_STRINGS or (
-        text.isidentifier() and text.startswith(ATTRIBUTE_PREFIXES)
+    if (
+        text in BLOCKED_STRINGS
+        or text in ROUTE_ATTRIBUTES
+        or (text.isidentifier() and text.startswith(ATTRIBUTE_PREFIXES))
     ):
         return [Finding(line, f"the string {text!r}, which names an attribute")]
     if _pytest_hook_name(text.partition(".")[0]):

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chapter10_audit import audit_source
+from chapter10_audit import audit_source, main_functions
 
 from apigrade import sandbox
 from apigrade.checks import CheckFailed, read_learner_file, truncate
@@ -138,7 +138,13 @@ class SuiteResults:
 
 
 def load_app_mutants() -> dict[str, AppMutant]:
-    """Read the mutants and build each one's main.py from the reference app."""
+    """Read the mutants and build each one's main.py from the reference app.
+
+    An edit that removes lines gets blank lines in their place, so every
+    line of a mutant keeps the number it has in the reference app. A test
+    that read line numbers from a traceback could otherwise tell the
+    versions apart without checking what they do.
+    """
     reference = REFERENCE_APP.read_text(encoding="utf-8")
     data = tomllib.loads(APP_MUTANTS.read_text(encoding="utf-8"))
     mutants = {}
@@ -150,7 +156,13 @@ def load_app_mutants() -> dict[str, AppMutant]:
                     f"app mutant {raw['id']}: its edit must match main.py once, "
                     f"not {source.count(edit['old'])} times: {edit['old']!r}"
                 )
-            source = source.replace(edit["old"], edit["new"])
+            removed = edit["old"].count("\n") - edit["new"].count("\n")
+            if removed < 0:
+                raise RuntimeError(
+                    f"app mutant {raw['id']}: an edit may not add lines, since "
+                    f"later lines would move: {edit['new']!r}"
+                )
+            source = source.replace(edit["old"], edit["new"] + "\n" * removed)
         mutants[raw["id"]] = AppMutant(
             id=raw["id"], fault=raw["fault"], hint=raw["hint"], source=source
         )
@@ -158,6 +170,7 @@ def load_app_mutants() -> dict[str, AppMutant]:
 
 
 APP_MUTANT_LIST = load_app_mutants()
+MAIN_FUNCTIONS = main_functions(REFERENCE_APP.read_text(encoding="utf-8"))
 
 
 def _first_lines(text: str, count: int = 2) -> str:
@@ -456,7 +469,7 @@ def suite(app_dir: Path, work_dir: Path) -> SuiteResults:
     refused = [
         f"{path.name} line {finding.line}: {finding.what}"
         for path in test_files
-        for finding in audit_source(read_learner_file(path) or "")
+        for finding in audit_source(read_learner_file(path) or "", MAIN_FUNCTIONS)
     ]
     if refused:
         names = [path.name for path in test_files]

@@ -30,6 +30,9 @@ ALLOWED = [
     "# -*- coding: utf-8 -*-\nimport pytest\n",
     "import pytest_asyncio\n\n@pytest_asyncio.fixture\nasync def client():\n    pass\n",
     "from pytest_asyncio import fixture\n",
+    "from main import User, app, get_current_user, get_store, lifespan\n",
+    "import main\nmain.app.dependency_overrides[main.get_current_user] = dict\n",
+    "endpoint = '/tasks/'\nroutes = [endpoint]\n",
 ]
 REFUSED = [
     # A tester's bypass: update_wrapper copies __code__ onto a plain object,
@@ -93,25 +96,58 @@ REFUSED = [
     ("def test_a(request):\n    request.config.pluginmanager\n", ".pluginmanager"),
     ("def test_a(pytestconfig):\n    pass\n", "pytestconfig"),
     ("def test_a(request):\n    request.session.items\n", "the attribute .session"),
+    # A tester's bypass: endpoints called as functions with None raise in
+    # main.py, and the traceback's line numbers told the versions apart.
+    ("from main import delete_task\n", "from main import delete_task"),
+    ("from main import *\n", "from main import *"),
+    ("import main as m\nm.read_stats\n", "main.read_stats"),
+    ("def test_a(e):\n    e.getrepr()\n", "the attribute .getrepr"),
+    ("from main import app\napp.routes\n", "the attribute .routes"),
+    ("def f(request):\n    request.scope['endpoint']\n", "the string 'endpoint'"),
 ]
+MAIN_FUNCTIONS = audit.main_functions(
+    (ROOT / "graders" / "10_testing" / "main.py").read_text("utf-8")
+)
 
 
 @pytest.mark.parametrize("source", ALLOWED)
 def test_audit_allows_ordinary_tests(source: str) -> None:
-    assert audit.audit_source(source) == []
+    assert audit.audit_source(source, MAIN_FUNCTIONS) == []
 
 
 @pytest.mark.parametrize(("source", "what"), REFUSED)
 def test_audit_refuses_inspection(source: str, what: str) -> None:
-    findings = audit.audit_source(source)
+    findings = audit.audit_source(source, MAIN_FUNCTIONS)
 
     assert any(what in finding.what for finding in findings), findings
+
+
+def test_main_functions_are_endpoints_and_helpers() -> None:
+    assert "delete_task" in MAIN_FUNCTIONS
+    assert "find_own_task" in MAIN_FUNCTIONS
+    assert "get_current_user" not in MAIN_FUNCTIONS
+    assert "lifespan" not in MAIN_FUNCTIONS
+
+
+def test_app_mutants_keep_every_line_number() -> None:
+    grader = importlib.import_module("test_10_testing")
+    reference = grader.REFERENCE_APP.read_text("utf-8").splitlines()
+    starts = ("def ", "async def ", "class ")
+    definitions = [
+        (number, line)
+        for number, line in enumerate(reference)
+        if line.startswith(starts)
+    ]
+    for mutant in grader.APP_MUTANT_LIST.values():
+        lines = mutant.source.splitlines()
+        assert len(lines) == len(reference), mutant.id
+        assert [(number, lines[number]) for number, _ in definitions] == definitions
 
 
 def test_audit_allows_both_test_files() -> None:
     for folder in ("exercises", "solutions"):
         source = (ROOT / folder / "10_testing" / "test_main.py").read_text("utf-8")
-        assert audit.audit_source(source) == []
+        assert audit.audit_source(source, MAIN_FUNCTIONS) == []
 
 
 def test_audit_ignores_syntax_errors() -> None:
