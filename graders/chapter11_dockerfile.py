@@ -1278,11 +1278,19 @@ def validate_expose(item: Instruction) -> None:
     words = item.arguments.split()
     for word in words:
         match = EXPOSED_PORT.fullmatch(word)
-        if match is None or not all(
-            1 <= int(port) <= 65535 for port in match.group("first", "last") if port
-        ):
+        ports = (
+            [int(port) for port in match.group("first", "last") if port]
+            if match
+            else []
+        )
+        if not ports or not all(1 <= port <= 65535 for port in ports):
             raise Unsupported(
                 f"{word} is not a port", "Write the port number: EXPOSE 8000."
+            )
+        if ports != sorted(ports):
+            raise Unsupported(
+                f"{word} is a range whose first port comes after its last",
+                "Write the lower port first, as in EXPOSE 8000-8001.",
             )
     if not words:
         raise Unsupported("it names no port", "Write the port number: EXPOSE 8000.")
@@ -1423,9 +1431,10 @@ def validate_copy_owner(options: Sequence[str], copies_folders: bool) -> None:
                     "Drop --chmod, or give a mode such as 644 for files and 755 "
                     "for folders.",
                 )
-        elif name == "--chown" and not NUMERIC_OWNER.fullmatch(value):
+        elif name == "--chown" and not numeric_owner(value):
             raise Unsupported(
-                f"--chown={value} is not a numeric uid, or uid:gid",
+                f"--chown={value} is not a numeric uid, or uid:gid, each at "
+                f"most {MAX_UID}",
                 "A name must exist in the image when the COPY runs: write "
                 "the numbers, as in --chown=10001:10001.",
             )
@@ -1704,6 +1713,13 @@ def validate_useradd(arguments: list[str], image: ImageFiles) -> None:
         raise Unsupported(str(problem), hint)
 
 
+def numeric_owner(text: str) -> bool:
+    """Tell whether `text` is UID or UID:GID in numbers container runtimes accept."""
+    return NUMERIC_OWNER.fullmatch(text) is not None and all(
+        int(part) <= MAX_UID for part in text.split(":")
+    )
+
+
 def validate_chown(arguments: list[str], image: ImageFiles) -> None:
     """Raise Unsupported unless the command is chown [-R] UID[:GID] PATH...
 
@@ -1711,9 +1727,10 @@ def validate_chown(arguments: list[str], image: ImageFiles) -> None:
     that does not exist.
     """
     rest = [word for word in arguments if word not in ("-R", "--recursive")]
-    if len(rest) < 2 or not NUMERIC_OWNER.fullmatch(rest[0]):
+    if len(rest) < 2 or not numeric_owner(rest[0]):
         raise Unsupported(
-            f"chown {shlex.join(arguments)} is not chown [-R] UID[:GID] PATH",
+            f"chown {shlex.join(arguments)} is not chown [-R] UID[:GID] PATH, "
+            f"with each id at most {MAX_UID}",
             "Write chown -R 10001:10001 /app, or use COPY --chown=10001:10001.",
         )
     for path in rest[1:]:

@@ -849,6 +849,20 @@ UNSUPPORTED = {
         "--chmod=600",
     ),
     "copy_from_outside": (("COPY main.py .", "COPY ../main.py ."), "not a plain path"),
+    # A tester's findings: ids past what container runtimes accept, and a
+    # port range written backwards, which Docker rejects.
+    "copy_owner_too_large": (
+        ("COPY main.py .", "COPY --chown=9999999999:9999999999 main.py ."),
+        "each at most 2147483647",
+    ),
+    "chown_owner_too_large": (
+        ("USER 10001", "RUN chown -R 9999999999 /app\nUSER 10001"),
+        "with each id at most 2147483647",
+    ),
+    "port_range_backwards": (
+        ("EXPOSE 8000", "EXPOSE 8000-7000"),
+        "first port comes after its last",
+    ),
     "patch_release_tag": (
         ("FROM python:3.12-slim", "FROM python:3.12.7-slim"),
         "Write FROM python:3.12-slim",
