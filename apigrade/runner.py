@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fnmatch
+import importlib.machinery
 import json
 import logging
 import os
@@ -274,6 +275,17 @@ def _run_grader(
             f"({printable(str(error))[:300]}). Remove the file or folder it names "
             "and grade again.",
         )
+    shadow = module_shadowing_main(app_dir)
+    if shadow is not None:
+        name = printable(shadow.relative_to(app_dir).as_posix())
+        if shadow.is_dir():
+            name = f"the folder {name}/"
+        return _error_result(
+            chapter,
+            f"{name} in {source} is what Python imports as the module main, in "
+            "place of main.py, so the grader would run other code than main.py "
+            f"holds. Rename or remove {name} and grade again.",
+        )
     raw_path = private / "raw.json"
     output_path = private / "grader.log"
     cgroup_prefix = f"apigrade-{uuid.uuid4().hex[:12]}"
@@ -467,6 +479,31 @@ def _entries_to_skip(
         return ignored
 
     return skip
+
+
+# The kinds of module file Python's path finder looks for, in its order:
+# extension modules, then source, then bytecode.
+MODULE_LOADERS = (
+    (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES),
+    (importlib.machinery.SourceFileLoader, importlib.machinery.SOURCE_SUFFIXES),
+    (importlib.machinery.SourcelessFileLoader, importlib.machinery.BYTECODE_SUFFIXES),
+)
+
+
+def module_shadowing_main(app_dir: Path) -> Path | None:
+    """Return what `import main` finds in `app_dir` in place of main.py, or None.
+
+    A package folder main/ comes before main.py, and so does an extension
+    module such as main.abi3.so, so uvicorn main:app would run either one.
+    """
+    finder = importlib.machinery.FileFinder(str(app_dir), *MODULE_LOADERS)
+    spec = finder.find_spec("main")
+    if spec is None or spec.origin is None:
+        return None
+    origin = Path(spec.origin)
+    if origin == app_dir / "main.py":
+        return None
+    return origin.parent if spec.submodule_search_locations else origin
 
 
 def copy_chapter(source: Path, app_dir: Path, left_out: list[str]) -> None:

@@ -7,7 +7,9 @@ grader reads each test file first (it never runs it) and refuses these:
 
 - imports of modules other than the ones tests of a web API use (random is
   left out: a test that passes or fails by chance tests nothing);
-- the builtins that run, compile or open code, or reach attributes by name;
+- the builtins that run, compile or open code, or reach attributes by name,
+  and pytest's temporary folders and the Path methods that read or write
+  files;
 - names and attributes that lead to code, frames, tracebacks, modules or
   annotation evaluation (anything starting with `_`, `f_`, `co_`, `tb_`,
   `gi_`, `cr_` or `ag_`, and a list of module and function names);
@@ -123,6 +125,7 @@ BLOCKED_NAMES = frozenset(
         "importorskip",
         "inspect",
         "io",
+        "iterdir",
         "linecache",
         "marshal",
         "modules",
@@ -134,6 +137,8 @@ BLOCKED_NAMES = frozenset(
         "pkgutil",
         "pluginmanager",
         "pytestconfig",
+        "read_bytes",
+        "read_text",
         "runpy",
         "session",
         "serialization_alias",
@@ -143,6 +148,10 @@ BLOCKED_NAMES = frozenset(
         "subprocess",
         "sys",
         "tb",
+        "tmp_path",
+        "tmp_path_factory",
+        "tmpdir",
+        "tmpdir_factory",
         "traceback",
         "types",
         "update_wrapper",
@@ -150,6 +159,8 @@ BLOCKED_NAMES = frozenset(
         "weakref",
         "wrapper",
         "wraps",
+        "write_bytes",
+        "write_text",
     }
 )
 # Attributes, and the strings that read them from a scope, that lead from the

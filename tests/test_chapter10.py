@@ -98,6 +98,8 @@ REFUSED = [
     ("def test_a(request):\n    request.session.items\n", "the attribute .session"),
     # A tester's bypass: endpoints called as functions with None raise in
     # main.py, and the traceback's line numbers told the versions apart.
+    ("def test_a(tmp_path):\n    tmp_path.read_text()\n", "the parameter tmp_path"),
+    ("def f(path):\n    path.iterdir()\n", "the attribute .iterdir"),
     ("from main import delete_task\n", "from main import delete_task"),
     ("from main import *\n", "from main import *"),
     ("import main as m\nm.read_stats\n", "main.read_stats"),

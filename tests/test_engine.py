@@ -112,6 +112,39 @@ def test_missing_app_is_reported(tmp_path: Path) -> None:
     assert 'Attribute "app" not found' in str(chapters["01"]["reason"])
 
 
+@pytest.mark.parametrize(
+    ("shadow", "named"),
+    [("main/__init__.py", "the folder main/ in"), ("main.abi3.so", "main.abi3.so in")],
+)
+def test_module_shadowing_main_py_is_an_error(
+    tmp_path: Path, shadow: str, named: str
+) -> None:
+    # A tester's bypass: the untouched starter as main.py, and the solution
+    # in a main/ package, which Python imports in its place.
+    target = tmp_path / "target"
+    shutil.copytree(ROOT / "exercises" / FIRST_APP, target / FIRST_APP)
+    hidden = target / FIRST_APP / shadow
+    hidden.parent.mkdir(exist_ok=True)
+    shutil.copyfile(ROOT / "solutions" / FIRST_APP / "main.py", hidden)
+
+    chapters = chapters_by_id(grade(tmp_path, target, "01"))
+
+    assert chapters["01"]["status"] == "error"
+    assert chapters["01"]["score"] == 0
+    assert named in str(chapters["01"]["reason"])
+    assert "in place of main.py" in str(chapters["01"]["reason"])
+
+
+def test_namespace_folder_named_main_is_graded(tmp_path: Path) -> None:
+    target = make_target(tmp_path, FIRST_APP)
+    (target / FIRST_APP / "main").mkdir()
+    (target / FIRST_APP / "main" / "notes.txt").write_text("not a package\n")
+
+    chapters = chapters_by_id(grade(tmp_path, target, "01"))
+
+    assert chapters["01"]["status"] == "passed"
+
+
 def test_missing_chapter_folder_is_reported(tmp_path: Path) -> None:
     target = make_target(tmp_path, FIRST_APP)
 
