@@ -42,7 +42,7 @@ from apigrade.sandbox import (
     choose_isolation,
     remove_cgroups,
 )
-from apigrade.server import GRADER_DIR_VARIABLE
+from apigrade.server import GRADER_DIR_VARIABLE, SKIPPED_FILE
 from apigrade.zygote import ZYGOTE, GraderProcess
 
 logger = logging.getLogger("apigrade")
@@ -252,8 +252,9 @@ def _run_grader(
     work_dir.mkdir()
     app_dir = work_dir / "app"
     left_out: list[str] = []
+    skipped: list[str] = []
     try:
-        copy_chapter(source, app_dir, left_out)
+        copy_chapter(source, app_dir, left_out, skipped)
     except ChapterTooLarge as error:
         return _error_result(
             chapter,
@@ -275,6 +276,9 @@ def _run_grader(
             f"({printable(str(error))[:300]}). Remove the file or folder it names "
             "and grade again.",
         )
+    # A grader that reads the chapter as something else does (chapter 11
+    # reads it as Docker's build context) learns from this what it lacks.
+    (private / SKIPPED_FILE).write_text(json.dumps(skipped), encoding="utf-8")
     shadow = module_shadowing_main(app_dir)
     if shadow is not None:
         name = printable(shadow.relative_to(app_dir).as_posix())
@@ -435,14 +439,15 @@ def _die_with_engine() -> None:
 
 
 def _entries_to_skip(
-    source: Path, left_out: list[str]
+    source: Path, left_out: list[str], skipped: list[str] | None = None
 ) -> Callable[[str, list[str]], set[str]]:
     """Return copytree's `ignore` function for a chapter folder.
 
     It skips caches, anything that is not a file, folder or symlink (FIFOs),
     and symlinks that lead out of the chapter folder: the grader runs outside
     the sandbox and would follow them to the course's or anyone's files. The
-    names of those links are added to `left_out`.
+    names of those links are added to `left_out`, and the path of everything
+    skipped, relative to `source`, to `skipped`.
     """
     root = source.resolve()
     copied = {"entries": 0, "bytes": 0}
@@ -476,6 +481,13 @@ def _entries_to_skip(
                     )
             elif not (path.is_file() or path.is_dir()):
                 ignored.add(name)
+        if skipped is not None:
+            skipped.extend(
+                sorted(
+                    Path(folder, name).relative_to(source).as_posix()
+                    for name in ignored
+                )
+            )
         return ignored
 
     return skip
@@ -506,17 +518,20 @@ def module_shadowing_main(app_dir: Path) -> Path | None:
     return origin.parent if spec.submodule_search_locations else origin
 
 
-def copy_chapter(source: Path, app_dir: Path, left_out: list[str]) -> None:
+def copy_chapter(
+    source: Path, app_dir: Path, left_out: list[str], skipped: list[str] | None = None
+) -> None:
     """Copy a chapter folder for grading, adding what it leaves out to `left_out`.
 
     Contents only: modes and times are the copy's own, so an app cannot tell
-    two submissions with the same digest apart by them.
+    two submissions with the same digest apart by them. `skipped` gets the
+    relative path of every file and folder the copy leaves out.
     """
     shutil.copytree(
         source,
         app_dir,
         symlinks=True,
-        ignore=_entries_to_skip(source, left_out),
+        ignore=_entries_to_skip(source, left_out, skipped),
         copy_function=shutil.copyfile,
     )
     _reset_folder_metadata(app_dir)

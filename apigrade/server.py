@@ -8,6 +8,7 @@ kills the whole group when the checks are done.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -33,6 +34,8 @@ CLIENT_TIMEOUT = 60.0
 BASE_URL = "http://learner-app"
 LOG_TAIL_LINES = 12
 GRADER_DIR_VARIABLE = "APIGRADE_GRADER_DIR"
+# In the grader's own folder: the paths the copy of the chapter left out.
+SKIPPED_FILE = "skipped.json"
 MAX_LINE = 300
 MIB = 1024 * 1024
 # Opens a file without reading it: Linux only.
@@ -135,6 +138,22 @@ def _keep_encoded(response: httpx.Response) -> None:
 
 
 LimitedAsyncTransport = _AsyncLimitedTransport
+
+
+def skipped_paths() -> tuple[str, ...]:
+    """Return the paths, relative to the chapter folder, its graded copy lacks.
+
+    The engine leaves out caches, virtual environments, .git, links that lead
+    out of the folder and very large files. Empty when no engine ran the grader.
+    """
+    private = os.environ.get(GRADER_DIR_VARIABLE)
+    if not private:
+        return ()
+    try:
+        paths = json.loads((Path(private) / SKIPPED_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return ()
+    return tuple(str(path) for path in paths)
 
 
 def log_folder(work_dir: Path) -> Path:

@@ -3,7 +3,7 @@
 The grader never builds an image. This module reads the Dockerfile's lines
 the way BuildKit's parser does, models the files its supported lines put in
 the image, reads requirements.txt and the ignore file as pip and Docker do,
-and holds the rules the static checks apply. graders/test_11_deployment.py
+and contains the rules the static checks apply. graders/test_11_deployment.py
 runs the checks; a rule fails with CheckFailed naming the line, or with
 Unsupported for a line outside the set the grader supports.
 """
@@ -357,6 +357,9 @@ class Dockerfile:
     written: list[Instruction] = field(default_factory=list)
     # The parser directives at the top, keys in lower case.
     directives: dict[str, str] = field(default_factory=dict)
+    # Paths of the chapter folder that the graded copy lacks (skipped_paths),
+    # though Docker's build context has them.
+    left_out: tuple[str, ...] = ()
 
     @property
     def stage(self) -> list[Instruction]:
@@ -732,8 +735,13 @@ def python_list(arguments: str) -> list[str] | None:
     return None
 
 
-def read_dockerfile(path: Path, text: str) -> Dockerfile:
-    """Read the Dockerfile at `path`, whose text is `text`."""
+def read_dockerfile(
+    path: Path, text: str, left_out: tuple[str, ...] = ()
+) -> Dockerfile:
+    """Read the Dockerfile at `path`, whose text is `text`.
+
+    `left_out` lists the paths of its folder that the grader's copy lacks.
+    """
     instructions = parse_dockerfile(text)
     directives = parser_directives(dockerfile_lines(text))
     return Dockerfile(
@@ -743,6 +751,7 @@ def read_dockerfile(path: Path, text: str) -> Dockerfile:
         directives.get("syntax"),
         instructions,
         directives,
+        left_out,
     )
 
 
@@ -1001,6 +1010,7 @@ class ImageFiles:
     """
 
     context: Path
+    left_out: tuple[str, ...] = ()
     folder: str = "/"
     folders: set[str] = field(default_factory=set)
     files: dict[str, Path] = field(default_factory=dict)
@@ -1079,7 +1089,7 @@ def model_image(found: Dockerfile) -> ImageFiles:
     """Return the files the Dockerfile's lines make, or fail on an unsupported line."""
     folder_path = found.path.parent
     expect_supported_directives(found)
-    image = ImageFiles(folder_path)
+    image = ImageFiles(folder_path, left_out=found.left_out)
     seen_from = False
     for item in found.written:
         try:
@@ -1376,7 +1386,9 @@ def validate_copy(item: Instruction, image: ImageFiles) -> None:
                 "This chapter's COPY lines copy files of the chapter folder, "
                 "with no option or with --chown, --chmod or --link.",
             )
-    sources = [context_entries(image.context, source) for source in paths[:-1]]
+    sources = [
+        context_entries(image.context, source, image.left_out) for source in paths[:-1]
+    ]
     validate_copy_owner(
         options, any(len(found) > 1 or found[0][1] for found in sources)
     )
@@ -1440,12 +1452,15 @@ def validate_copy_owner(options: Sequence[str], copies_folders: bool) -> None:
             )
 
 
-def context_entries(context: Path, source: str) -> list[tuple[str, bool]]:
+def context_entries(
+    context: Path, source: str, left_out: Sequence[str] = ()
+) -> list[tuple[str, bool]]:
     """Return what a COPY source names in the chapter folder: (path, is folder).
 
     A pattern (* or ?) gives each entry it matches. Raises Unsupported for a
     source outside the folder, or one that names nothing there, which would
-    fail the build.
+    fail the build. Also for one that would bring in a path of `left_out`,
+    which the grader's copy of the folder lacks.
     """
     parts = PurePosixPath(source).parts
     if (
@@ -1459,6 +1474,21 @@ def context_entries(context: Path, source: str) -> list[tuple[str, bool]]:
             "Name a file or folder of the chapter folder, such as main.py or .",
         )
     name = posixpath.normpath(source)
+    unseen = [
+        path
+        for path in left_out
+        if copies_path(name, path) and not dockerignored(context, path)
+    ]
+    if unseen:
+        raise Unsupported(
+            f"COPY {source} would bring {unseen[0]} into the image, and the grader "
+            "leaves it out of its copy of the chapter folder (it skips caches, "
+            "virtual environments, .git, links that lead out and very large "
+            "files), so it cannot tell what the image would hold",
+            f"List {unseen[0]} in {ignore_file_name(context)}, as most images do "
+            "for __pycache__, venv and .git, or copy only what the app needs, "
+            "such as COPY main.py .",
+        )
     if any(mark in name for mark in "*?"):
         paths = sorted(context.glob(name))
     else:
@@ -1481,6 +1511,21 @@ def context_entries(context: Path, source: str) -> list[tuple[str, bool]]:
             f"{ignore_file_name(context)}?",
         )
     return [(path, is_folder or path == ".") for path, is_folder in entries]
+
+
+def copies_path(source: str, path: str) -> bool:
+    """Tell whether COPY `source` brings in `path`, itself or inside a folder.
+
+    `source` may be a pattern, whose * and ? stay within a path's part.
+    """
+    if source == ".":
+        return True
+    pattern = PurePosixPath(source).parts
+    parts = PurePosixPath(path).parts
+    return len(parts) >= len(pattern) and all(
+        fnmatch.fnmatchcase(part, wanted)
+        for part, wanted in zip(parts, pattern, strict=False)
+    )
 
 
 def folder_contents(

@@ -55,7 +55,7 @@ from apigrade.checks import (
     read_learner_file,
     show,
 )
-from apigrade.server import AppStartError, LearnerApp, log_folder
+from apigrade.server import AppStartError, LearnerApp, log_folder, skipped_paths
 from apigrade.timing import record_measurement
 
 GRADED_APP_NAME = "Graded service 7"
@@ -120,7 +120,11 @@ def dockerfile(build_context: Path) -> Dockerfile | None:
     path = build_context / "Dockerfile"
     if not path.is_file():
         return None
-    return read_dockerfile(path, path.read_text(encoding="utf-8", errors="replace"))
+    return read_dockerfile(
+        path,
+        path.read_text(encoding="utf-8", errors="replace"),
+        left_out=skipped_paths(),
+    )
 
 
 # --- Running the production command -----------------------------------------

@@ -89,5 +89,6 @@ def build_mutant(mutant: Mutant, folder: str, target: Path) -> Path:
             )
         path.write_text(text.replace(edit.old, edit.new), encoding="utf-8")
     for name, content in mutant.files.items():
+        (chapter_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (chapter_dir / name).write_text(content, encoding="utf-8")
     return target

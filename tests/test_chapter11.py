@@ -575,6 +575,43 @@ SUPPORTED = {
 }
 
 
+def chapter_lacking(tmp_path: Path, copy: str, ignore: str | None) -> Any:
+    """Return the solution with COPY `copy`, whose copy lacks its venv and cache."""
+    dockerfile = chapter_with(tmp_path, {"Dockerfile": ("COPY main.py .", copy)})
+    if ignore is not None:
+        (dockerfile.path.parent / ".dockerignore").write_text(ignore)
+    return rules.read_dockerfile(
+        dockerfile.path,
+        dockerfile.path.read_text(),
+        left_out=("venv", "pkg/__pycache__"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("copy", "unseen"),
+    [("COPY . .", "venv"), ("COPY * ./", "venv"), ("COPY venv/ ./", "venv")],
+)
+def test_copy_of_what_the_grader_lacks_fails(
+    tmp_path: Path, copy: str, unseen: str
+) -> None:
+    # A tester's bypass: venv/main.py, which the grader's copy leaves out,
+    # would replace the app in the image after COPY . .
+    dockerfile = chapter_lacking(tmp_path, copy, None)
+    with pytest.raises(CheckFailed) as failure:
+        rules.expect_supported(dockerfile)
+    assert f"would bring {unseen} into the image" in failure.value.feedback()
+
+
+@pytest.mark.parametrize(
+    ("copy", "ignore"),
+    [("COPY . .", "venv\n**/__pycache__\n"), ("COPY main.py ./", None)],
+)
+def test_copy_that_leaves_out_what_the_grader_lacks_passes(
+    tmp_path: Path, copy: str, ignore: str | None
+) -> None:
+    rules.expect_supported(chapter_lacking(tmp_path, copy, ignore))
+
+
 @pytest.mark.parametrize("edits", SUPPORTED.values(), ids=SUPPORTED.keys())
 def test_supported_dockerfile_passes_static_checks(
     tmp_path: Path, edits: dict[str, tuple[str, str]]

@@ -405,6 +405,21 @@ def test_folder_too_large_to_copy_is_never_shared(
     )
 
 
+def test_copy_lists_every_path_it_leaves_out(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    (source / "pkg" / "__pycache__").mkdir(parents=True)
+    (source / "venv" / "lib").mkdir(parents=True)
+    (source / "main.py").write_text("print(1)\n")
+    (source / "pkg" / "cached.pyc").write_bytes(b"")
+    os.mkfifo(source / "pipe")
+    skipped: list[str] = []
+
+    runner.copy_chapter(source, tmp_path / "copy", [], skipped)
+
+    assert sorted(skipped) == ["pipe", "pkg/__pycache__", "pkg/cached.pyc", "venv"]
+    assert (tmp_path / "copy" / "main.py").is_file()
+
+
 def test_copy_takes_contents_but_not_modes_or_times(tmp_path: Path) -> None:
     source = tmp_path / "source"
     (source / "private").mkdir(parents=True)
