@@ -334,6 +334,18 @@ def expand_arguments(text: str, values: Mapping[str, str | None]) -> str | None:
     return None if "$" in text else text
 
 
+# What Docker does with an exec-form list that is not valid JSON.
+NOT_JSON_SUMMARY = "The CMD is not valid JSON, so Docker reads it as shell form."
+NOT_JSON_EFFECT = (
+    "a list that is not valid JSON: Docker passes the whole text to /bin/sh, which "
+    "looks for a command named like its first word, so the container does not start"
+)
+NOT_JSON_HINT = (
+    "JSON needs double quotes and no comma after the last item: are all the "
+    "strings in double quotes?"
+)
+
+
 def exec_form(arguments: str) -> list[str] | None:
     """Return the JSON array of an exec-form instruction, or None for shell form."""
     try:
@@ -561,12 +573,19 @@ class Dockerfile:
     def cmd_tokens(self) -> list[str]:
         """Return the CMD as a list of words, from either form.
 
-        A list that is not valid JSON, such as one in single quotes, is read as
-        the list it was meant to be: the exec-form check reports that mistake,
-        and the other checks judge the words.
+        Fails on a list that is not valid JSON, such as one in single quotes:
+        Docker runs that text through /bin/sh, and the container never starts.
         """
         cmd = self.require_cmd()
-        tokens = exec_form(cmd.arguments) or python_list(cmd.arguments)
+        tokens = exec_form(cmd.arguments)
+        if tokens is None and looks_like_list(cmd.arguments):
+            raise CheckFailed(
+                NOT_JSON_SUMMARY,
+                request=cmd.describe(),
+                expected='exec form: CMD ["uvicorn", "main:app", ...]',
+                actual=NOT_JSON_EFFECT,
+                hint=NOT_JSON_HINT,
+            )
         if tokens is None:
             try:
                 tokens = shlex.split(cmd.arguments)
@@ -724,15 +743,9 @@ def env_names(arguments: str) -> list[str]:
     return [word.partition("=")[0] for word in words if "=" in word]
 
 
-def python_list(arguments: str) -> list[str] | None:
-    """Return a list of strings written as a Python literal, or None."""
-    try:
-        value = ast.literal_eval(arguments)
-    except (ValueError, SyntaxError):
-        return None
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return value
-    return None
+def looks_like_list(arguments: str) -> bool:
+    """Tell whether shell-form arguments were meant as an exec-form list."""
+    return arguments.lstrip().startswith("[")
 
 
 def read_dockerfile(
@@ -1318,7 +1331,9 @@ def validate_stop_signal(item: Instruction) -> None:
 
 def validate_cmd(item: Instruction) -> None:
     """Raise Unsupported unless CMD runs uvicorn by name, with plain words."""
-    words = exec_form(item.arguments) or python_list(item.arguments)
+    words = exec_form(item.arguments)
+    if words is None and looks_like_list(item.arguments):
+        raise Unsupported(NOT_JSON_EFFECT, NOT_JSON_HINT)
     if words is None:
         words = item.arguments.split()
         if words[:1] == ["exec"]:

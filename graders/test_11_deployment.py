@@ -24,6 +24,9 @@ import httpx
 import pytest
 from chapter11_dockerfile import (
     MAX_UID,
+    NOT_JSON_EFFECT,
+    NOT_JSON_HINT,
+    NOT_JSON_SUMMARY,
     UVICORN_MODULE,
     Dockerfile,
     Instruction,
@@ -37,6 +40,7 @@ from chapter11_dockerfile import (
     expect_requirements_name,
     expect_supported,
     link_packages,
+    looks_like_list,
     model_image,
     option_value,
     read_dockerfile,
@@ -639,15 +643,13 @@ def test_dockerfile_cmd_in_exec_form(dockerfile: Dockerfile | None) -> None:
     if exec_form(cmd.arguments) is not None:
         expect_supported(found)
         return
-    if cmd.arguments.startswith("["):
+    if looks_like_list(cmd.arguments):
         raise CheckFailed(
-            "The CMD is not valid JSON, so Docker reads it as shell form.",
+            NOT_JSON_SUMMARY,
             request=cmd.describe(),
             expected='exec form: CMD ["uvicorn", "main:app", ...]',
-            actual="a list that is not valid JSON: Docker passes the whole text to "
-            "/bin/sh, which looks for a command named like its first word, so the "
-            "container does not start",
-            hint="JSON needs double quotes: are all the strings in double quotes?",
+            actual=NOT_JSON_EFFECT,
+            hint=NOT_JSON_HINT,
         )
     raise CheckFailed(
         "The CMD is in shell form, so /bin/sh runs the server and receives "

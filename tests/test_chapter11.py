@@ -900,6 +900,11 @@ UNSUPPORTED = {
         ("EXPOSE 8000", "EXPOSE 8000-7000"),
         "first port comes after its last",
     ),
+    # A tester's finding: Python reads this list, Docker's JSON reader does not.
+    "cmd_list_with_trailing_comma": (
+        ('"--timeout-graceful-shutdown", "8"]', '"--timeout-graceful-shutdown", "8",]'),
+        "a list that is not valid JSON",
+    ),
     "patch_release_tag": (
         ("FROM python:3.12-slim", "FROM python:3.12.7-slim"),
         "Write FROM python:3.12-slim",
