@@ -77,7 +77,9 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
     """Hash what the copy for grading takes: names, contents, links, folders.
 
     The copy sets file modes and times of its own (see runner's copy), so
-    the originals' never reach the app and are left out.
+    the originals' never reach the app and are left out. The names of what
+    the copy leaves out count too, since chapter 11 judges a Dockerfile by
+    whether a COPY would bring one in.
     """
     digest = hashlib.sha256()
     for chapter in chapters:
@@ -87,8 +89,9 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
             # points at.
             digest.update(b"folder-link:" + os.fsencode(os.readlink(folder)) + b"\0")
             continue
+        skipped: list[Path] = []
         try:
-            paths = list(iter_submission_files([folder]))
+            paths = list(iter_submission_files([folder], skipped=skipped))
         except ChapterTooLarge:
             # Graded as an error that names this folder, so never shared.
             digest.update(b"too-large:" + os.fsencode(str(folder.absolute())) + b"\0")
@@ -113,6 +116,9 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
                 while chunk := file.read(1 << 20):
                     content.update(chunk)
             digest.update(content.digest())
+        for path in sorted(skipped):
+            name = os.fsencode(path.relative_to(target).as_posix())
+            digest.update(b"left-out:" + name + b"\0")
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -123,11 +129,27 @@ def grader_version(course: Course) -> str:
     graders produced it.
     """
     digest = hashlib.sha256()
-    files = [course.root / "course.toml", *sorted(course.graders_dir.glob("*"))]
-    files += sorted(Path(__file__).parent.glob("*.py"))
-    for path in files:
+    # Every file under graders/, such as a chapter's reference app and its
+    # faulty versions, and not only the grader modules. Caches aside: their
+    # files change from run to run.
+    graders = [
+        (path.relative_to(course.graders_dir).as_posix(), path)
+        for path in sorted(course.graders_dir.rglob("*"))
+    ]
+    engine = Path(__file__).parent
+    files = [("course.toml", course.root / "course.toml")]
+    files += [
+        (f"graders/{relative}", path)
+        for relative, path in graders
+        if not any(
+            part.startswith((".", "__pycache__")) for part in relative.split("/")
+        )
+        and path.suffix != ".pyc"
+    ]
+    files += [(f"apigrade/{path.name}", path) for path in sorted(engine.glob("*.py"))]
+    for name, path in files:
         if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+            digest.update(name.encode() + b"\0" + path.read_bytes())
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
 

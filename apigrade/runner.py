@@ -710,15 +710,18 @@ def _error_result(chapter: Chapter, reason: str) -> ChapterResult:
 
 
 def iter_submission_files(
-    folders: Iterable[Path], limit: int = MAX_CHAPTER_ENTRIES
+    folders: Iterable[Path],
+    limit: int = MAX_CHAPTER_ENTRIES,
+    skipped: list[Path] | None = None,
 ) -> Iterable[Path]:
     """Yield the files, links and folders the copy for grading takes, sorted.
 
-    It leaves out what the copy leaves out (IGNORED_NAMES), and those do not
-    count towards `limit`. The walk keeps its own stack rather than
-    recursing, so a folder nested thousands deep cannot exhaust Python's
-    recursion limit. Past `limit` entries in a folder it raises
-    ChapterTooLarge, as the copy does.
+    It leaves out what the copy leaves out (IGNORED_NAMES, and entries that
+    are neither files, folders nor links, such as FIFOs), and adds their
+    paths to `skipped`; the ignored names do not count towards `limit`. The
+    walk keeps its own stack rather than recursing, so a folder nested
+    thousands deep cannot exhaust Python's recursion limit. Past `limit`
+    entries in a folder it raises ChapterTooLarge, as the copy does.
     """
     for folder in folders:
         if not folder.is_dir() or folder.is_symlink():
@@ -737,6 +740,8 @@ def iter_submission_files(
                     if any(
                         fnmatch.fnmatchcase(entry.name, name) for name in IGNORED_NAMES
                     ):
+                        if skipped is not None:
+                            skipped.append(Path(entry.path))
                         continue
                     # Counted as the copy counts: FIFOs and such too.
                     counted += 1
@@ -750,4 +755,6 @@ def iter_submission_files(
                         stack.append(path)
                     elif entry.is_symlink() or entry.is_file(follow_symlinks=False):
                         found.append(path)
+                    elif skipped is not None:
+                        skipped.append(path)
         yield from sorted(found)

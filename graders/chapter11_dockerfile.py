@@ -579,13 +579,7 @@ class Dockerfile:
         cmd = self.require_cmd()
         tokens = exec_form(cmd.arguments)
         if tokens is None and looks_like_list(cmd.arguments):
-            raise CheckFailed(
-                NOT_JSON_SUMMARY,
-                request=cmd.describe(),
-                expected='exec form: CMD ["uvicorn", "main:app", ...]',
-                actual=NOT_JSON_EFFECT,
-                hint=NOT_JSON_HINT,
-            )
+            raise not_json_failure(cmd)
         if tokens is None:
             try:
                 tokens = shlex.split(cmd.arguments)
@@ -741,6 +735,17 @@ def env_names(arguments: str) -> list[str]:
     if words and "=" not in words[0]:
         return words[:1]
     return [word.partition("=")[0] for word in words if "=" in word]
+
+
+def not_json_failure(cmd: Instruction) -> CheckFailed:
+    """Return the failure for a CMD list that is not valid JSON."""
+    return CheckFailed(
+        NOT_JSON_SUMMARY,
+        request=cmd.describe(),
+        expected='exec form: CMD ["uvicorn", "main:app", ...]',
+        actual=NOT_JSON_EFFECT,
+        hint=NOT_JSON_HINT,
+    )
 
 
 def looks_like_list(arguments: str) -> bool:

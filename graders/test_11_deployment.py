@@ -24,9 +24,6 @@ import httpx
 import pytest
 from chapter11_dockerfile import (
     MAX_UID,
-    NOT_JSON_EFFECT,
-    NOT_JSON_HINT,
-    NOT_JSON_SUMMARY,
     UVICORN_MODULE,
     Dockerfile,
     Instruction,
@@ -42,6 +39,7 @@ from chapter11_dockerfile import (
     link_packages,
     looks_like_list,
     model_image,
+    not_json_failure,
     option_value,
     read_dockerfile,
     require_dockerfile,
@@ -644,13 +642,7 @@ def test_dockerfile_cmd_in_exec_form(dockerfile: Dockerfile | None) -> None:
         expect_supported(found)
         return
     if looks_like_list(cmd.arguments):
-        raise CheckFailed(
-            NOT_JSON_SUMMARY,
-            request=cmd.describe(),
-            expected='exec form: CMD ["uvicorn", "main:app", ...]',
-            actual=NOT_JSON_EFFECT,
-            hint=NOT_JSON_HINT,
-        )
+        raise not_json_failure(cmd)
     raise CheckFailed(
         "The CMD is in shell form, so /bin/sh runs the server and receives "
         "SIGTERM in its place.",

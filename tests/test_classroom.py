@@ -27,9 +27,9 @@ from apigrade.classroom import (
     learner_status,
     reports_losing_chapters,
 )
-from apigrade.course import Chapter, Course
+from apigrade.course import Chapter, Course, load_course
 from apigrade.errors import TargetError
-from apigrade.report import submission_digest, validate_report
+from apigrade.report import grader_version, submission_digest, validate_report
 from apigrade.runner import ChapterResult
 from tests.conftest import ROOT
 
@@ -391,6 +391,29 @@ def test_digest_tells_apart_what_the_copy_keeps(course: Course, tmp_path: Path) 
     assert digest("a") != digest("b")
 
 
+def test_digest_tells_apart_what_the_copy_leaves_out(
+    course: Course, tmp_path: Path
+) -> None:
+    # A tester's finding: chapter 11 rejects a COPY of a __pycache__ that the
+    # copy leaves out, so two folders that differ only by one cannot share
+    # a result.
+    chapter = course.chapters[0]
+    for name in ("a", "b"):
+        shutil.copytree(ROOT / "solutions" / FIRST_APP, tmp_path / name / FIRST_APP)
+
+    def digest(name: str) -> str:
+        return submission_digest(tmp_path / name, [chapter])
+
+    (tmp_path / "b" / FIRST_APP / "__pycache__").mkdir()
+    assert digest("a") != digest("b")
+    (tmp_path / "a" / FIRST_APP / "__pycache__").mkdir()
+    (tmp_path / "a" / FIRST_APP / "__pycache__" / "main.cpython-311.pyc").touch()
+    # What a left-out folder holds is never graded, so it does not count.
+    assert digest("a") == digest("b")
+    os.mkfifo(tmp_path / "b" / FIRST_APP / "pipe")
+    assert digest("a") != digest("b")
+
+
 def test_folder_too_large_to_copy_is_never_shared(
     course: Course, tmp_path: Path
 ) -> None:
@@ -438,3 +461,23 @@ def test_copy_takes_contents_but_not_modes_or_times(tmp_path: Path) -> None:
     assert (copied / "private").stat().st_mode & 0o777 == 0o755
     assert (copied / "main.py").stat().st_mtime > 946684800 + 1
     assert (copied / "private").stat().st_mtime > 946684800 + 1
+
+
+def test_grader_version_covers_files_in_grader_folders(tmp_path: Path) -> None:
+    # A tester's finding: a change to a chapter's faulty apps under
+    # graders/10_testing/ left the version, and so stored reports, as they were.
+    root = tmp_path / "course"
+    root.mkdir()
+    shutil.copyfile(ROOT / "course.toml", root / "course.toml")
+    shutil.copytree(
+        ROOT / "graders", root / "graders", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    before = grader_version(load_course(root))
+    (root / "graders" / ".pytest_cache").mkdir()
+    (root / "graders" / ".pytest_cache" / "state").write_text("run 2\n")
+    unchanged = grader_version(load_course(root))
+    mutants = root / "graders" / "10_testing" / "app_mutants.toml"
+    mutants.write_text(mutants.read_text() + "\n# edited\n")
+
+    assert unchanged == before
+    assert grader_version(load_course(root)) != before
