@@ -18,8 +18,10 @@ grader reads each test file first (it never runs it) and refuses these:
   read attributes by name ("from_attributes"), and string annotations,
   which are checked as code;
 - functools' update_wrapper and wraps, which copy attributes by name, and
-  classes made with type() or given special methods, which can read them
-  through class patterns;
+  classes made with type() or make_dataclass() or given special methods,
+  which can read them through class patterns, as can any positional
+  sub-pattern of a class other than a built-in type, and chr(), which
+  builds the names the other rules refuse;
 - functions of main.py other than the dependencies and the lifespan, taken
   with `from main import` or `main.`: a test calls the endpoints through a
   client, and calling them as functions would read how they are written;
@@ -104,6 +106,7 @@ BLOCKED_NAMES = frozenset(
         "attrgetter",
         "ast",
         "builtins",
+        "chr",
         "code",
         "codeop",
         "create_model",
@@ -127,6 +130,7 @@ BLOCKED_NAMES = frozenset(
         "io",
         "iterdir",
         "linecache",
+        "make_dataclass",
         "marshal",
         "modules",
         "node",
@@ -171,6 +175,23 @@ ROUTE_ATTRIBUTES = frozenset({"endpoint", "route", "routes", "router"})
 ATTRIBUTE_PREFIXES = ("f_", "co_", "tb_", "gi_", "cr_", "ag_")
 # The settings and arguments that read attributes by a name given as a string
 # (pydantic's from_attributes, an alias), so written as dictionary keys too.
+# The built-in types whose class pattern takes one positional sub-pattern for
+# the value itself (PEP 634), not for an attribute.
+SELF_MATCHING_TYPES = frozenset(
+    {
+        "bool",
+        "bytearray",
+        "bytes",
+        "dict",
+        "float",
+        "frozenset",
+        "int",
+        "list",
+        "set",
+        "str",
+        "tuple",
+    }
+)
 # pytest treats names with this prefix as plugin lists and hooks. The one
 # allowed module that has it, pytest_asyncio, is a name the tests need.
 PYTEST_PREFIX = "pytest_"
@@ -299,13 +320,23 @@ def _audit_node(node: ast.AST) -> list[Finding]:
         _blocked_name(node.attr) or node.attr in ROUTE_ATTRIBUTES
     ):
         return [Finding(line, f"the attribute .{node.attr}")]
-    # `case object(__code__=code)` reads an attribute as a match pattern does.
+    # `case object(__code__=code)` reads an attribute as a match pattern does,
+    # and `case M(code)` reads the attributes M.__match_args__ names, which a
+    # class made at run time can set to any name.
     if isinstance(node, ast.MatchClass):
-        return [
+        findings = [
             Finding(line, f"the attribute .{name} in a class pattern")
             for name in node.kwd_attrs
             if _blocked_name(name)
         ]
+        matches_itself = (
+            isinstance(node.cls, ast.Name) and node.cls.id in SELF_MATCHING_TYPES
+        )
+        if node.patterns and not matches_itself:
+            findings.append(
+                Finding(line, "a class pattern with positional sub-patterns")
+            )
+        return findings
     # type(name, bases, namespace) makes a class from strings, which can
     # set __match_args__ or __instancecheck__ to reach attributes by name.
     if (

@@ -33,6 +33,8 @@ ALLOWED = [
     "from main import User, app, get_current_user, get_store, lifespan\n",
     "import main\nmain.app.dependency_overrides[main.get_current_user] = dict\n",
     "endpoint = '/tasks/'\nroutes = [endpoint]\n",
+    "match body:\n    case {'id': int(n)}:\n        pass\n",
+    "match body:\n    case dict(d):\n        pass\n",
 ]
 REFUSED = [
     # A tester's bypass: update_wrapper copies __code__ onto a plain object,
@@ -100,6 +102,11 @@ REFUSED = [
     # main.py, and the traceback's line numbers told the versions apart.
     ("def test_a(tmp_path):\n    tmp_path.read_text()\n", "the parameter tmp_path"),
     ("def f(path):\n    path.iterdir()\n", "the attribute .iterdir"),
+    # A tester's bypass: a class made by make_dataclass whose __match_args__,
+    # spelled with chr(95), names __code__, read by a positional pattern.
+    ("match f:\n    case M(code):\n        pass\n", "positional sub-patterns"),
+    ("from dataclasses import make_dataclass\n", "make_dataclass"),
+    ("u = chr(95) * 2\n", "the name chr"),
     ("from main import delete_task\n", "from main import delete_task"),
     ("from main import *\n", "from main import *"),
     ("import main as m\nm.read_stats\n", "main.read_stats"),
