@@ -25,6 +25,9 @@ grader reads each test file first (it never runs it) and refuses these:
 - functions of main.py other than the dependencies and the lifespan, taken
   with `from main import` or `main.`: a test calls the endpoints through a
   client, and calling them as functions would read how they are written;
+- the names that import or run code from a string, in pydantic
+  (ImportString, its v1 import_string and PyObject), anyio and asyncio
+  (processes);
 - pytest's plugin machinery: any name or string starting with `pytest_`
   (pytest_plugins loads a module as a plugin, and a plugin's pytest_* hooks
   can rewrite the outcome pytest reports), and the names that reach the
@@ -110,7 +113,10 @@ BLOCKED_NAMES = frozenset(
         "code",
         "codeop",
         "create_model",
+        "create_subprocess_exec",
+        "create_subprocess_shell",
         "ctypes",
+        "open_process",
         "dis",
         "eval_type",
         "format_map",
@@ -125,6 +131,8 @@ BLOCKED_NAMES = frozenset(
         "gc",
         "get_type_hints",
         "importlib",
+        "import_string",
+        "ImportString",
         "importorskip",
         "inspect",
         "io",
@@ -139,10 +147,12 @@ BLOCKED_NAMES = frozenset(
         "pathlib",
         "pickle",
         "pkgutil",
+        "PyObject",
         "pluginmanager",
         "pytestconfig",
         "read_bytes",
         "read_text",
+        "run_process",
         "runpy",
         "session",
         "serialization_alias",
@@ -150,6 +160,8 @@ BLOCKED_NAMES = frozenset(
         "stack",
         "stash",
         "subprocess",
+        "to_process",
+        "v1",
         "sys",
         "tb",
         "tmp_path",
@@ -192,6 +204,7 @@ SELF_MATCHING_TYPES = frozenset(
         "tuple",
     }
 )
+DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 # pytest treats names with this prefix as plugin lists and hooks. The one
 # allowed module that has it, pytest_asyncio, is a name the tests need.
 PYTEST_PREFIX = "pytest_"
@@ -255,10 +268,13 @@ def audit_source(source: str, main_only: frozenset[str] = frozenset()) -> list[F
     ]
     try:
         tree = ast.parse(source)
+        for node in ast.walk(tree):
+            findings += _audit_node(node)
     except (SyntaxError, ValueError):
         return findings
-    for node in ast.walk(tree):
-        findings += _audit_node(node)
+    except (RecursionError, MemoryError):
+        # Python itself could not read the file: refuse it rather than run it.
+        return [Finding(0, "code nested too deeply for Python to read")]
     findings += _audit_main_names(tree, main_only)
     return sorted(set(findings), key=lambda finding: (finding.line, finding.what))
 
@@ -372,6 +388,10 @@ def _audit_node(node: ast.AST) -> list[Finding]:
         return [Finding(line, ".format on a string built at run time")]
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return _audit_string(node.value, line)
+    # "c" + "o_code" is a blocked string too, once Python joins it.
+    joined = _joined_string(node)
+    if joined is not None:
+        return _audit_string(joined, line)
     for annotation in _string_annotations(node):
         return [
             Finding(line, f"in the string annotation: {finding.what}")
@@ -395,6 +415,17 @@ def _pytest_hook_name(name: str) -> bool:
     return name.startswith(PYTEST_PREFIX) and name != PYTEST_MODULE_ALLOWED
 
 
+def _joined_string(node: ast.AST) -> str | None:
+    """Return the string that + of string literals makes, or None for other code."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _joined_string(node.left), _joined_string(node.right)
+        if left is not None and right is not None:
+            return left + right
+    return None
+
+
 def _plain_format_call(node: ast.Attribute) -> bool:
     """Return True for "literal".format(...), whose fields _audit_string checks."""
     return isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
@@ -411,6 +442,10 @@ def _audit_string(text: str, line: int) -> list[Finding]:
         return [Finding(line, f"the string {text!r}, which names an attribute")]
     if _pytest_hook_name(text.partition(".")[0]):
         return [Finding(line, f"the string {text[:40]!r}, which names a pytest hook")]
+    # "operator.attrgetter": a dotted name under a refused one, for anything
+    # that imports from a string.
+    if DOTTED_NAME.fullmatch(text) and _blocked_name(text.partition(".")[0]):
+        return [Finding(line, f"the string {text[:40]!r}, which names a module")]
     try:
         fields = [field for _, field, _, _ in string.Formatter().parse(text)]
     except ValueError:

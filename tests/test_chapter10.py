@@ -35,6 +35,7 @@ ALLOWED = [
     "endpoint = '/tasks/'\nroutes = [endpoint]\n",
     "match body:\n    case {'id': int(n)}:\n        pass\n",
     "match body:\n    case dict(d):\n        pass\n",
+    "email = 'ada@example.com'\nsite = 'example.com'\nurl = 'http://' + site\n",
 ]
 REFUSED = [
     # A tester's bypass: update_wrapper copies __code__ onto a plain object,
@@ -107,6 +108,13 @@ REFUSED = [
     ("match f:\n    case M(code):\n        pass\n", "positional sub-patterns"),
     ("from dataclasses import make_dataclass\n", "make_dataclass"),
     ("u = chr(95) * 2\n", "the name chr"),
+    # A tester's bypass: pydantic's ImportString imported operator.attrgetter,
+    # which read co_code spelled "c" + "o_code".
+    ("from pydantic import ImportString\n", "from pydantic import ImportString"),
+    ("from pydantic.v1.utils import import_string\n", "import_string"),
+    ("load('operator.attrgetter')\n", "which names a module"),
+    ("name = 'c' + 'o_code'\n", "the string 'co_code'"),
+    ("import anyio\nanyio.run_process(['cat'])\n", ".run_process"),
     ("from main import delete_task\n", "from main import delete_task"),
     ("from main import *\n", "from main import *"),
     ("import main as m\nm.read_stats\n", "main.read_stats"),
@@ -157,6 +165,17 @@ def test_audit_allows_both_test_files() -> None:
     for folder in ("exercises", "solutions"):
         source = (ROOT / folder / "10_testing" / "test_main.py").read_text("utf-8")
         assert audit.audit_source(source, MAIN_FUNCTIONS) == []
+
+
+def test_audit_refuses_code_too_deep_to_parse() -> None:
+    # A tester's file: 100 000 terms in one sum, which ast.parse cannot read.
+    source = "x = " + "+".join(["1"] * 100_000) + "\n"
+
+    findings = audit.audit_source(source, MAIN_FUNCTIONS)
+
+    assert [finding.what for finding in findings] == [
+        "code nested too deeply for Python to read"
+    ]
 
 
 def test_audit_ignores_syntax_errors() -> None:
