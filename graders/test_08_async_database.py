@@ -17,6 +17,7 @@ import select
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,12 @@ from apigrade.checks import (
     show,
 )
 from apigrade.server import AppStartError, LearnerApp
+from apigrade.timing import record_measurement
 
-# Seconds the checks must wait for the app, one after another: none here,
-# because no check requests a delay from the app. scripts/bench.py takes the
-# floor from these.
-WAIT_SECONDS = 0.0
+# Seconds the checks must wait for the app, one after another: the write
+# lock the loop check holds while it probes. No other check requests a delay
+# from the app. scripts/bench.py takes the floor from these.
+WAIT_SECONDS = 1.0
 
 DATABASE_FILE = "users.db"
 # A user id the checks never create: each check adds a few users at most.
@@ -531,6 +533,28 @@ def _expect_unlocked(
         )
 
 
+def _expect_lock_taken(process: sandbox.SandboxedProcess, database: Path) -> None:
+    """Fail unless the lock probe in "hold" mode took the write lock."""
+    answer = _probe_answer(process, LOCK_PROBE_TIMEOUT + PROBE_START_SECONDS)
+    if "error" in answer:
+        raise CheckFailed(
+            "Another connection could not take the write lock on the database.",
+            request=f"a write to {database.name} from another connection",
+            expected=f"the write lock within {LOCK_PROBE_TIMEOUT:g} s",
+            actual=str(answer["error"]),
+            hint="Does a request leave a transaction open, without commit or rollback?",
+        )
+
+
+def _release_lock(process: sandbox.SandboxedProcess) -> None:
+    """Tell the lock probe in "hold" mode to let the write lock go."""
+    stdin = process.popen.stdin
+    if stdin is not None:
+        with contextlib.suppress(OSError):
+            stdin.write(b"\n")
+            stdin.close()
+
+
 def _expect_app_waits_for_lock(
     database: Path, learner_app: LearnerApp, user_id: int, hold: float
 ) -> None:
@@ -543,16 +567,7 @@ def _expect_app_waits_for_lock(
     """
     process = _start_probe(database, "hold", user_id)
     try:
-        answer = _probe_answer(process, LOCK_PROBE_TIMEOUT + PROBE_START_SECONDS)
-        if "error" in answer:
-            raise CheckFailed(
-                "Another connection could not take the write lock on the database.",
-                request=f"a write to {database.name} from another connection",
-                expected=f"the write lock within {LOCK_PROBE_TIMEOUT:g} s",
-                actual=str(answer["error"]),
-                hint="Does a request leave a transaction open, without commit "
-                "or rollback?",
-            )
+        _expect_lock_taken(process, database)
         answered: list[httpx.Response] = []
         tag = secrets.token_hex(4)
         body = _user_body(f"Writer {tag}", f"writer-{tag}@example.com")
@@ -593,11 +608,7 @@ def _expect_app_waits_for_lock(
                 hint=NOLOCK_HINT,
             )
     finally:
-        stdin = process.popen.stdin
-        if stdin is not None:
-            with contextlib.suppress(OSError):
-                stdin.write(b"\n")
-                stdin.close()
+        _release_lock(process)
         process.kill()
     writer.join(HELD_WRITE_TIMEOUT)
 
@@ -651,6 +662,89 @@ def test_failed_insert_leaves_database_unlocked(
         next_user,
         hint="Does the insert after a failed one still commit its own row?",
     )
+
+
+# While another connection holds the write lock for LOOP_HOLD_SECONDS, a
+# POST /users/ waits for it. aiosqlite waits in its own thread, so the event
+# loop keeps serving: a quick request takes milliseconds (QUICK_PATH). The
+# blocking sqlite3 module called in `async def` waits on the loop itself, so
+# a quick request sent meanwhile waits until the lock is let go, up to the
+# whole hold. The line sits at half the hold.
+LOOP_HOLD_SECONDS = WAIT_SECONDS
+QUICK_PATH = "/openapi.json"
+QUICK_LINE = LOOP_HOLD_SECONDS / 2
+QUICK_GAP = 0.02
+LOOP_HINT = (
+    "Does the app call the sqlite3 module, or other blocking code, inside "
+    "`async def`? While a query waits for the database, for example for a lock "
+    "another connection holds, it then blocks the event loop and every other "
+    "request waits. Use aiosqlite and await each call: it runs the query in a "
+    "thread of its own."
+)
+
+
+@pytest.mark.timeout(60)
+def test_database_wait_leaves_loop_free(
+    http: httpx.Client, work_dir: Path, learner_app: LearnerApp
+) -> None:
+    """Other requests are served while a write waits for the database's lock."""
+    user = _create_user(http, "Grace Waiting", "waiting@example.com")
+    for _ in range(3):
+        expect_status(http.get(QUICK_PATH), 200, hint=LOOP_HINT)
+    process = _start_probe(work_dir / DATABASE_FILE, "hold", user["id"])
+    writer: threading.Thread | None = None
+    elapsed: list[float] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        body = _user_body("Ada Writer", "writer-during-hold@example.com")
+        with learner_app.client(timeout=HELD_WRITE_TIMEOUT) as client:
+            client.post("/users/", json=body)
+
+    def probe() -> None:
+        with learner_app.client(timeout=HELD_WRITE_TIMEOUT) as client:
+            while not stop.is_set():
+                started = time.perf_counter()
+                client.get(QUICK_PATH)
+                elapsed.append(time.perf_counter() - started)
+                stop.wait(QUICK_GAP)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    try:
+        _expect_lock_taken(process, work_dir / DATABASE_FILE)
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        prober.start()
+        time.sleep(LOOP_HOLD_SECONDS)
+    finally:
+        _release_lock(process)
+        stop.set()
+        if prober.ident is not None:
+            prober.join(HELD_WRITE_TIMEOUT)
+        if writer is not None:
+            writer.join(HELD_WRITE_TIMEOUT)
+        process.kill()
+
+    slowest = max(elapsed, default=0.0)
+    record_measurement(
+        f"GET {QUICK_PATH} while POST /users/ waited for the write lock",
+        slowest=round(slowest, 4),
+        requests=len(elapsed),
+        hold=LOOP_HOLD_SECONDS,
+        pass_line=QUICK_LINE,
+    )
+    if slowest >= QUICK_LINE:
+        raise CheckFailed(
+            "Another request waited while a write waited for the database: the "
+            "event loop was blocked.",
+            request=f"GET {QUICK_PATH}, one after another, while POST /users/ "
+            f"waited {LOOP_HOLD_SECONDS:g} s for the write lock another "
+            "connection held",
+            expected=f"each GET within {QUICK_LINE:g} s, half the hold (FastAPI "
+            "serves it in milliseconds)",
+            actual=f"the slowest of {len(elapsed)} took {slowest:.3f} s",
+            hint=LOOP_HINT,
+        )
 
 
 def test_name_with_sql_is_stored_verbatim(http: httpx.Client) -> None:
