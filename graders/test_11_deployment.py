@@ -91,6 +91,9 @@ EXIT_GRACE = 15.0
 # The signals that start uvicorn's graceful shutdown, as STOPSIGNAL names them.
 GRACEFUL_SIGNALS = {"TERM", "INT", "15", "2"}
 BIND_OPTIONS = ("--host", "--port", "--uds", "--fd")
+# Other ways to write "every interface" than 0.0.0.0, each of which may not
+# work in a container, as the check's feedback says.
+OTHER_ALL_INTERFACES = frozenset({"0", "::", "[::]", "0:0:0:0:0:0:0:0"})
 
 
 @pytest.fixture(scope="module")
@@ -608,6 +611,18 @@ def test_dockerfile_binds_all_interfaces(dockerfile: Dockerfile | None) -> None:
             "when either is given. Which option should go?",
         )
     host = option_value(tokens, "--host")
+    if host in OTHER_ALL_INTERFACES:
+        raise CheckFailed(
+            f"--host {host} is not the address the grader supports for all interfaces.",
+            request=cmd.describe(),
+            expected="--host 0.0.0.0",
+            actual=f"--host {host}",
+            hint="'0' reaches 0.0.0.0 only through the C library's shorthand for "
+            "addresses, which reads like a typo, and '::' listens on IPv6, which a "
+            "container has only where its Docker network enables IPv6 (the "
+            "default bridge network does not). --host 0.0.0.0 works in every "
+            "container.",
+        )
     if host != "0.0.0.0":
         raise CheckFailed(
             "The server in the container would not accept outside connections.",

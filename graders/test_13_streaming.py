@@ -70,8 +70,8 @@ QUICK_SHARE_LINE = 0.5 / (PROBED_COUNT - 1)
 # down with a wait that does not block would otherwise widen its own margin.
 PROBED_STREAM_SECONDS = (PROBED_COUNT - 1) * PROBED_INTERVAL
 # Quick requests go one after another, PROBE_GAP apart, from the stream's
-# first bytes to its end, so every interval has one waiting on it: an app
-# that blocks the loop in any interval holds one back for most of it. At
+# request to its end, so every interval has one waiting on it: an app that
+# blocks the loop before its first line or in any interval holds one back. At
 # least MIN_PROBES are sent, and at most MAX_PROBES, should the stream hang.
 PROBE_GAP = 0.02
 MIN_PROBES = 3
@@ -128,30 +128,16 @@ class StreamRead:
         return f"status {self.status}, body {truncate(self.body)}"
 
 
-async def _read_stream(
-    client: httpx.AsyncClient,
-    path: str,
-    first_bytes: asyncio.Event | None = None,
-) -> StreamRead:
-    """Read GET `path` chunk by chunk.
-
-    Sets `first_bytes` when the first chunk of the body arrives, or when the
-    read ends without one, so that a task waiting for it never waits forever.
-    """
+async def _read_stream(client: httpx.AsyncClient, path: str) -> StreamRead:
+    """Read GET `path` chunk by chunk."""
     received = b""
     line_times: list[float] = []
     started = time.perf_counter()
-    try:
-        async with client.stream("GET", path) as response:
-            async for chunk in response.aiter_bytes():
-                now = time.perf_counter() - started
-                if first_bytes is not None:
-                    first_bytes.set()
-                received += chunk
-                line_times.extend([now] * (received.count(b"\n") - len(line_times)))
-    finally:
-        if first_bytes is not None:
-            first_bytes.set()
+    async with client.stream("GET", path) as response:
+        async for chunk in response.aiter_bytes():
+            now = time.perf_counter() - started
+            received += chunk
+            line_times.extend([now] * (received.count(b"\n") - len(line_times)))
     total = time.perf_counter() - started
     return StreamRead(
         path=path,
@@ -307,16 +293,11 @@ async def _quick_during_streams(
     async with learner_app.async_client() as client:
         # The warm-up lets the app load anything it loads on the first request.
         await client.get(QUICK_PATH)
-        events = [asyncio.Event() for _ in paths]
-        tasks = [
-            asyncio.ensure_future(_read_stream(client, path, first_bytes))
-            for path, first_bytes in zip(paths, events, strict=True)
-        ]
-        for first_bytes in events:
-            await first_bytes.wait()
-        # Requests one after another until the streams end, each landing at
-        # another point of them: an app that blocks the loop in any interval,
-        # or hands it back only for a moment between lines, holds one back.
+        tasks = [asyncio.ensure_future(_read_stream(client, path)) for path in paths]
+        # Requests one after another from the moment the streams are asked
+        # for until they end, each landing at another point of them: an app
+        # that blocks the loop before its first line or in any interval, or
+        # hands it back only for a moment between lines, holds one back.
         statuses: list[int] = []
         elapsed: list[float] = []
         while len(elapsed) < MAX_PROBES and (
@@ -387,7 +368,7 @@ def _expect_quick_during(path: str, measured: QuickDuringStream) -> None:
             "The other request waited for the stream: the event loop was "
             "blocked between lines.",
             request=f"{measured.probes} GET {QUICK_PATH}, one after another, "
-            f"{PROBE_GAP:g} s apart, from the first bytes of GET {path} to its "
+            f"{PROBE_GAP:g} s apart, from the request for GET {path} to its "
             "end; the slowest counts",
             expected=f"a response within {QUICK_SHARE_LINE:.0%} of the stream's "
             f"time, counted up to the {PROBED_STREAM_SECONDS:g} s it asks for",

@@ -1067,6 +1067,13 @@ def test_too_many_workers_fail_the_production_command() -> None:
         grader.production_command(found, Path("app.sock"))
 
 
+@pytest.mark.parametrize("host", ["0", "::"])
+def test_other_spelling_of_all_interfaces_says_why(host: str) -> None:
+    found = read(SOLUTION.replace('"0.0.0.0"', f'"{host}"'))
+    with pytest.raises(CheckFailed, match="not the address the grader supports"):
+        grader.test_dockerfile_binds_all_interfaces(found)
+
+
 def test_fastapi_run_cmd_says_to_call_uvicorn() -> None:
     found = read(
         SOLUTION.replace('"uvicorn", "main:app"', '"fastapi", "run", "main.py"')
