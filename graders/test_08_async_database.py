@@ -691,6 +691,7 @@ def test_database_wait_leaves_loop_free(
     user = _create_user(http, "Grace Waiting", "waiting@example.com")
     for _ in range(3):
         expect_status(http.get(QUICK_PATH), 200, hint=LOOP_HINT)
+    _expect_database_file(work_dir / DATABASE_FILE)
     process = _start_probe(work_dir / DATABASE_FILE, "hold", user["id"])
     writer: threading.Thread | None = None
     elapsed: list[float] = []
