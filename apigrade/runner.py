@@ -129,8 +129,7 @@ class _RunningGraders:
             self.stopping.set()
             processes = list(self._processes)
         for process in processes:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+            _kill_grader(process)
 
     def reset(self) -> None:
         self.stopping.clear()
@@ -560,9 +559,27 @@ class ChapterTooLarge(Exception):
     """A chapter folder has too many entries or bytes to be copied for grading."""
 
 
-def _kill_group(process: GraderHandle) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+def _kill_grader(process: GraderHandle) -> None:
+    """Kill a grader's process group, or the grader alone while it has none.
+
+    A grader forked by the zygote starts a session of its own first thing,
+    but the zygote reports its pid at the fork, so for a moment there is no
+    group of that id yet. The grader then still has no child to leave behind.
+    """
+    try:
         os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        # Only while the grader has not ended: an ended grader's pid may
+        # already belong to another process.
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(process.pid, signal.SIGKILL)
+    except PermissionError:
+        pass
+
+
+def _kill_group(process: GraderHandle) -> None:
+    _kill_grader(process)
     process.wait()
 
 

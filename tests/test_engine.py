@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import httpx
 import jsonschema
 import pytest
 
-from apigrade import sandbox, server
+from apigrade import runner, sandbox, server
 from apigrade.checks import CheckFailed, read_learner_file
 from apigrade.cli import main, terminal_safe
 from apigrade.course import Chapter, Course
@@ -494,3 +496,17 @@ def test_process_count_sees_double_forked_child(
         app.stop()
 
     assert watch.max_count >= 2
+
+
+def test_grader_without_a_group_yet_is_killed() -> None:
+    # Seen in CI under load: the zygote reports a grader's pid before the
+    # grader starts its own session, and a Ctrl-C in that moment killed no
+    # process group, so grade-class waited for the whole chapter.
+    child = subprocess.Popen(["sleep", "60"])  # in this process's group
+    try:
+        runner._kill_grader(child)
+
+        assert child.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        child.kill()
+        child.wait()
