@@ -183,10 +183,14 @@ class SandboxedProcess:
     pid_to_signal: int
     cgroups: list[Path] = field(default_factory=list)
 
-    def terminate(self) -> None:
-        """Ask the learner's process to stop (SIGTERM), as a process manager would."""
+    def terminate(self, number: int = signal.SIGTERM) -> None:
+        """Ask the learner's process to stop, as a process manager would.
+
+        `number` is the signal to send: SIGTERM, or the one an image's
+        STOPSIGNAL names, as `docker stop` does.
+        """
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(self.pid_to_signal, signal.SIGTERM)
+            os.kill(self.pid_to_signal, number)
 
     def kill(self) -> None:
         """Kill every process of the sandbox and wait for the first one."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -496,6 +497,8 @@ def test_shutdown_finishes_requests(
     dockerfile: Dockerfile | None, app_dir: Path, work_dir: Path
 ) -> None:
     """On SIGTERM the app finishes a request in flight, then runs its shutdown."""
+    # docker stop sends the STOPSIGNAL the image names, SIGTERM without one.
+    stop = docker_stop_signal(require_dockerfile(dockerfile))
     shutdown_log = work_dir / "production-shutdown.log"
     env = {**PRODUCTION_ENV, "SHUTDOWN_LOG": str(shutdown_log)}
     outcome: dict[str, httpx.Response | Exception] = {}
@@ -520,7 +523,7 @@ def test_shutdown_finishes_requests(
             sender.start()
             time.sleep(SIGTERM_DELAY)
             early_lines = read_lines(shutdown_log)
-            process.terminate()
+            process.terminate(stop)
             signalled = time.monotonic()
             try:
                 exit_code: int | None = process.popen.wait(timeout=EXIT_GRACE)
@@ -529,14 +532,20 @@ def test_shutdown_finishes_requests(
             timings["exit"] = time.monotonic() - signalled
             sender.join(timeout=EXIT_GRACE)
     record_measurement(
-        f"SIGTERM during GET /work?seconds={WORK_SECONDS:g}",
+        f"{stop.name} during GET /work?seconds={WORK_SECONDS:g}",
         request=round(timings.get("request", -1.0), 3),
-        sigterm_to_exit=round(timings["exit"], 3),
+        signal_to_exit=round(timings["exit"], 3),
     )
 
     request = (
-        f"GET /work?seconds={WORK_SECONDS:g}, then SIGTERM to the server after "
-        f"{SIGTERM_DELAY:g} s, with SHUTDOWN_LOG set"
+        f"GET /work?seconds={WORK_SECONDS:g}, then {stop.name} to the server after "
+        f"{SIGTERM_DELAY:g} s (what docker stop sends), with SHUTDOWN_LOG set"
+    )
+    stop_hint = (
+        ""
+        if stop == signal.SIGTERM
+        else f" docker stop sends the Dockerfile's STOPSIGNAL, {stop.name}, and "
+        "uvicorn shuts down gracefully only on SIGTERM or SIGINT."
     )
     response = outcome.get("response")
     if not isinstance(response, httpx.Response) or response.status_code != 200:
@@ -546,28 +555,28 @@ def test_shutdown_finishes_requests(
             else f"no response: {outcome.get('error', 'the request did not end')!r}"
         )
         raise CheckFailed(
-            "The request in flight did not complete after SIGTERM.",
+            f"The request in flight did not complete after {stop.name}.",
             request=request,
             expected="status 200 once the request has waited its time",
             actual=received,
             hint="Does the CMD set --timeout-graceful-shutdown to 0, or does the "
-            "app stop in a way that cancels the requests in flight?",
+            f"app stop in a way that cancels the requests in flight?{stop_hint}",
         )
     if exit_code is None:
         raise CheckFailed(
-            f"The server did not exit within {EXIT_GRACE:g} s of SIGTERM.",
+            f"The server did not exit within {EXIT_GRACE:g} s of {stop.name}.",
             request=request,
             expected="the server exits once its requests are done",
             actual="still running",
             hint="Does the lifespan's shutdown part wait for something that "
-            "never ends?",
+            f"never ends?{stop_hint}",
         )
     pid_line = re.compile(rf"\b{pid}\b")
     if any(pid_line.search(line) for line in early_lines):
         raise CheckFailed(
             "The shutdown line was written before the server was stopped.",
             request=request,
-            expected=f"a line with pid {pid} appended after SIGTERM",
+            expected=f"a line with pid {pid} appended after {stop.name}",
             actual=f"{shutdown_log.name} already had it: {show(early_lines)}",
             hint="Is the line written after the lifespan's `yield`, not before it?",
         )
@@ -581,6 +590,23 @@ def test_shutdown_finishes_requests(
             hint="Does the code after the lifespan's `yield` append the line to "
             "the file that SHUTDOWN_LOG names?",
         )
+
+
+def docker_stop_signal(found: Dockerfile) -> signal.Signals:
+    """Return the signal docker stop sends: the STOPSIGNAL in effect, or SIGTERM."""
+    item = found.stop_signal
+    if item is None:
+        return signal.SIGTERM
+    name = item.arguments.strip().upper().removeprefix("SIG")
+    try:
+        return (
+            signal.Signals(int(name))
+            if name.isdigit()
+            else signal.Signals[f"SIG{name}"]
+        )
+    except (KeyError, ValueError):
+        # The static checks name a STOPSIGNAL that is not a signal.
+        return signal.SIGTERM
 
 
 def read_lines(path: Path) -> list[str]:
