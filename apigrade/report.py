@@ -6,8 +6,10 @@ import contextlib
 import dataclasses
 import datetime
 import hashlib
+import importlib.metadata
 import json
 import os
+import platform
 import re
 import tempfile
 import unicodedata
@@ -126,9 +128,17 @@ def grader_version(course: Course) -> str:
     """Return the package version plus a hash of course.toml and the graders.
 
     Changing a grader changes the version, so a stored report shows which
-    graders produced it.
+    graders produced it. The hash also covers the Python version and the
+    installed packages, since the checks run the apps on them, and chapter
+    11 judges requirements.txt by the versions installed.
     """
     digest = hashlib.sha256()
+    digest.update(f"python {platform.python_version()}\0".encode())
+    installed = sorted(
+        f"{distribution.metadata['Name']}=={distribution.version}"
+        for distribution in importlib.metadata.distributions()
+    )
+    digest.update("\0".join(installed).encode() + b"\0")
     # Every file under graders/, such as a chapter's reference app and its
     # faulty versions, and not only the grader modules. Caches aside: their
     # files change from run to run.
