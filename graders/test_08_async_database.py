@@ -669,7 +669,9 @@ def test_failed_insert_leaves_database_unlocked(
 # loop keeps serving: a quick request takes milliseconds (QUICK_PATH). The
 # blocking sqlite3 module called in `async def` waits on the loop itself, so
 # a quick request sent meanwhile waits until the lock is let go, up to the
-# whole hold. The line sits at half the hold.
+# whole hold. The line sits at half the hold. Over 20 runs with both cores
+# loaded, the solution's slowest quick request took 4 to 34 ms, and the
+# sqlite3 app's 0.83 to 1.02 s.
 LOOP_HOLD_SECONDS = WAIT_SECONDS
 QUICK_PATH = "/openapi.json"
 QUICK_LINE = LOOP_HOLD_SECONDS / 2

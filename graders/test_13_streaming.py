@@ -61,9 +61,11 @@ WAIT_SECONDS = (
 FIRST_LINE_SHARE_LINE = 0.25
 # A quick request during the stream waits for no line; one that waits for the
 # loop to be free again waits up to one interval, 1 / (PROBED_COUNT - 1) of
-# the stream (0.25). The line sits at half that. The slowest of about 40
-# quick requests to a correct app took 0.088 of a 1 s stream at worst, with
-# both cores loaded and other gradings beside; here that is 0.055.
+# the stream (0.25). The line sits at half that. Over 20 runs with both
+# cores loaded and other gradings beside, the solution's slowest of about 40
+# quick requests took 0.006 to 0.067 of the stream, a generator blocking one
+# interval 0.74 to 0.77, and one blocking 0.3 s before its first line 0.17
+# to 0.19.
 QUICK_SHARE_LINE = 0.5 / (PROBED_COUNT - 1)
 # The share is of the stream's measured time, capped at the duration its
 # request specifies (count and interval), because an app that slows its stream
