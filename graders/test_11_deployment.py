@@ -92,8 +92,8 @@ EXIT_GRACE = 15.0
 # The signals that start uvicorn's graceful shutdown, as STOPSIGNAL names them.
 GRACEFUL_SIGNALS = {"TERM", "INT", "15", "2"}
 BIND_OPTIONS = ("--host", "--port", "--uds", "--fd")
-# Other ways to write "every interface" than 0.0.0.0, each of which may not
-# work in a container, as the check's feedback says.
+# Other ways to write "every interface" than 0.0.0.0. Each may fail in a
+# container, for the reasons the check's feedback gives.
 OTHER_ALL_INTERFACES = frozenset({"0", "::", "[::]", "0:0:0:0:0:0:0:0"})
 
 

@@ -37,9 +37,9 @@ TIMED_PATH = f"/stream?count={TIMED_COUNT}&interval={TIMED_INTERVAL:g}"
 QUICK_PATH = "/stream?count=1&interval=0"
 EVENTS_COUNT = 3
 EVENTS_PATH = f"/events?count={EVENTS_COUNT}&interval=0.05"
-# The stream, then the events stream, that quick requests are sent during:
-# longer intervals than the timed stream's, so that a quick request held back
-# for one interval stands well clear of one slowed by a busy machine.
+# The stream, then the events stream, that quick requests are sent during.
+# Their intervals are longer than the timed stream's, so that a quick request
+# held back for one interval is far slower than one slowed by a busy machine.
 PROBED_COUNT = 5
 PROBED_INTERVAL = 0.4
 PROBED_PATH = f"/stream?count={PROBED_COUNT}&interval={PROBED_INTERVAL:g}"
@@ -63,9 +63,9 @@ FIRST_LINE_SHARE_LINE = 0.25
 # loop to be free again waits up to one interval, 1 / (PROBED_COUNT - 1) of
 # the stream (0.25). The line sits at half that. Over 20 runs with both
 # cores loaded and other gradings beside, the solution's slowest of about 40
-# quick requests took 0.006 to 0.067 of the stream, a generator blocking one
-# interval 0.74 to 0.77, and one blocking 0.3 s before its first line 0.17
-# to 0.19.
+# quick requests took 0.006 to 0.067 of the stream. A generator blocking one
+# interval took 0.74 to 0.77, and one blocking 0.3 s before its first line
+# 0.17 to 0.19.
 QUICK_SHARE_LINE = 0.5 / (PROBED_COUNT - 1)
 # The share is of the stream's measured time, capped at the duration its
 # request specifies (count and interval), because an app that slows its stream
@@ -297,9 +297,9 @@ async def _quick_during_streams(
         await client.get(QUICK_PATH)
         tasks = [asyncio.ensure_future(_read_stream(client, path)) for path in paths]
         # Requests one after another from the moment the streams are asked
-        # for until they end, each landing at another point of them: an app
-        # that blocks the loop before its first line or in any interval, or
-        # hands it back only for a moment between lines, holds one back.
+        # for until they end, each landing at another point of them. An app
+        # that blocks the loop before its first line or in any interval holds
+        # one back, and so does one that frees it only briefly between lines.
         statuses: list[int] = []
         elapsed: list[float] = []
         while len(elapsed) < MAX_PROBES and (

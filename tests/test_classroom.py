@@ -409,7 +409,7 @@ def test_digest_tells_apart_what_the_copy_leaves_out(
     assert digest("a") != digest("b")
     (tmp_path / "a" / FIRST_APP / "__pycache__").mkdir()
     (tmp_path / "a" / FIRST_APP / "__pycache__" / "main.cpython-311.pyc").touch()
-    # What a left-out folder holds is never graded, so it does not count.
+    # What a left-out folder contains is never graded, so it does not count.
     assert digest("a") == digest("b")
     os.mkfifo(tmp_path / "b" / FIRST_APP / "pipe")
     assert digest("a") != digest("b")
