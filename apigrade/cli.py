@@ -639,6 +639,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A process manager, or nox when it is interrupted, stops the engine with
     # SIGTERM: it gets the same clean stop as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C, or SIGINT from a script. A shell that starts a command in the
+    # background makes it ignore SIGINT, and Python then leaves it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if args.command == "grade":
             return run_grade(args, console)

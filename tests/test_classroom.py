@@ -157,7 +157,16 @@ def test_changed_graders_regrade_everyone(
     assert [learner.reused for learner in run.learners] == [False]
 
 
-def test_interrupt_keeps_finished_reports(tmp_path: Path) -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# A shell that starts a command in the background makes it ignore SIGINT,
+# as CI's runner did: the engine must stop on it all the same.
+@pytest.mark.parametrize("started_ignoring_sigint", [False, True])
+def test_interrupt_keeps_finished_reports(
+    tmp_path: Path, started_ignoring_sigint: bool
+) -> None:
     submissions = tmp_path / "class"
     add_learner(submissions, "a_first")
     for name in ("b_hangs", "c_waits"):
@@ -170,7 +179,11 @@ def test_interrupt_keeps_finished_reports(tmp_path: Path) -> None:
     command += ["--chapter", "01", "--jobs", "1", "--reports", str(reports)]
     env = {**os.environ, "TMPDIR": str(private_tmp)}
     process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_ignore_sigint if started_ignoring_sigint else None,
     )
     try:
         deadline = time.monotonic() + 60
