@@ -267,6 +267,7 @@ def grade_class(
                 results=results,
                 duration=learner.duration,
                 isolation=level,
+                version=version,
             )
             validate_report(report)
             write_json_atomic(reports_dir / f"{learner.name}.json", report)

@@ -172,8 +172,13 @@ def build_report(
     results: list[ChapterResult],
     duration: float | None = None,
     isolation: str | None = None,
+    version: str | None = None,
 ) -> dict[str, Any]:
-    """Assemble the score report from the chapters' results."""
+    """Assemble the score report from the chapters' results.
+
+    `version` is the grader_version, when the caller already computed it:
+    it reads every installed package's metadata.
+    """
     report: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "learner": learner,
@@ -183,7 +188,7 @@ def build_report(
         "graded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
         ),
-        "grader_version": grader_version(course),
+        "grader_version": version or grader_version(course),
         "submission_digest": submission_digest(target, chapters),
         "chapters": [
             {

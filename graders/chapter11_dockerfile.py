@@ -334,7 +334,8 @@ def expand_arguments(text: str, values: Mapping[str, str | None]) -> str | None:
     return None if "$" in text else text
 
 
-# What Docker does with an exec-form list that is not valid JSON.
+# The feedback for an exec-form list that is not valid JSON, which Docker runs
+# through /bin/sh as text.
 NOT_JSON_SUMMARY = "The CMD is not valid JSON, so Docker reads it as shell form."
 NOT_JSON_EFFECT = (
     "a list that is not valid JSON: Docker passes the whole text to /bin/sh, which "

@@ -81,7 +81,7 @@ PING_SLOWDOWN_LINE = 2.0
 # time.sleep in one request of several. One blocked request holds the loop for
 # its whole SLOW_DELAY, so the /ping waiting on it takes about that long. The
 # line is half of that. The solution's slowest /ping took 12 to 70 ms over 20
-# runs with both cores loaded and other gradings beside; one blocked request
+# runs with both cores loaded and other gradings beside. One blocked request
 # in ten gave 0.30 s.
 SLOWEST_PING_LINE = SLOW_DELAY / 2
 # Clock rounding: the app rounds `waited` to 3 decimal places.

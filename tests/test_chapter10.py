@@ -100,7 +100,7 @@ REFUSED = [
     ("def test_a(pytestconfig):\n    pass\n", "pytestconfig"),
     ("def test_a(request):\n    request.session.items\n", "the attribute .session"),
     # A tester's bypass: endpoints called as functions with None raise in
-    # main.py, and the traceback's line numbers told the versions apart.
+    # main.py, and the traceback's line numbers showed which version ran.
     ("def test_a(tmp_path):\n    tmp_path.read_text()\n", "the parameter tmp_path"),
     ("def f(path):\n    path.iterdir()\n", "the attribute .iterdir"),
     # A tester's bypass: a class made by make_dataclass whose __match_args__,

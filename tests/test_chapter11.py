@@ -606,7 +606,7 @@ def test_copy_of_what_the_grader_lacks_fails(
     ("copy", "ignore"),
     [("COPY . .", "venv\n**/__pycache__\n"), ("COPY main.py ./", None)],
 )
-def test_copy_that_leaves_out_what_the_grader_lacks_passes(
+def test_ignored_left_out_path_passes(
     tmp_path: Path, copy: str, ignore: str | None
 ) -> None:
     rules.expect_supported(chapter_lacking(tmp_path, copy, ignore))
