@@ -2134,6 +2134,41 @@ def expect_no_shell_change(found: Dockerfile) -> None:
                 )
 
 
+def expect_dependencies_installed(found: Dockerfile) -> Instruction:
+    """Return the line that installs requirements.txt, or fail if the image lacks them.
+
+    The packages are missing when no line runs pip install -r requirements.txt,
+    and the build fails when a SHELL or ENV changes how that line runs or when
+    requirements.txt is not in the folder it runs in.
+    """
+    install = next(
+        (item for item in found.stage if found.installs_dependencies(item)), None
+    )
+    if install is None:
+        commands = [
+            shlex.join(command)
+            for item in found.stage
+            if item.keyword == "RUN"
+            for command in run_commands(item.arguments)
+        ]
+        raise CheckFailed(
+            "The Dockerfile installs no dependencies: no RUN line runs "
+            "pip install -r requirements.txt.",
+            request="read Dockerfile",
+            expected="a RUN line with the command pip install -r requirements.txt "
+            "(pip3 and python -m pip count too)",
+            actual=f"the RUN lines run the commands {show(commands)}"
+            if commands
+            else f"no RUN line; instructions: {describe_keywords(found.stage)}",
+            hint="How do FastAPI and uvicorn get into the image? Only a command "
+            "that runs pip counts, not text that mentions it, such as the "
+            "argument of echo.",
+        )
+    expect_no_shell_change(found)
+    expect_requirements_in_image(found, install)
+    return install
+
+
 def expect_requirements_in_image(found: Dockerfile, install: Instruction) -> None:
     """Fail unless requirements.txt is where the installing RUN reads it.
 
