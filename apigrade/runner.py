@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fnmatch
+import functools
 import importlib.machinery
+import importlib.metadata
 import json
 import logging
 import os
@@ -289,6 +291,19 @@ def _run_grader(
             "place of main.py, so the grader would run other code than main.py "
             f"holds. Rename or remove {name} and grade again.",
         )
+    shadowed = modules_shadowed(app_dir)
+    if shadowed:
+        path, module = shadowed[0]
+        name = printable(path.relative_to(app_dir).as_posix())
+        if path.is_dir():
+            name = f"the folder {name}/"
+        return _error_result(
+            chapter,
+            f"{name} in {source} has the name of {describe_module(module)}, so "
+            "Python would import it in place of that module, in the app's server "
+            f"and in the grader's tests. Rename {name} (and the imports of it) and "
+            "grade again.",
+        )
     raw_path = private / "raw.json"
     output_path = private / "grader.log"
     cgroup_prefix = f"apigrade-{uuid.uuid4().hex[:12]}"
@@ -515,6 +530,50 @@ def module_shadowing_main(app_dir: Path) -> Path | None:
     if origin == app_dir / "main.py":
         return None
     return origin.parent if spec.submodule_search_locations else origin
+
+
+@functools.cache
+def imported_module_names() -> frozenset[str]:
+    """Return the top-level names of the modules the grading processes may import.
+
+    These are the standard library's and the installed packages' modules: the
+    server, the graders and pytest import from both, and so does the app.
+    """
+    installed = importlib.metadata.packages_distributions()
+    return frozenset(sys.stdlib_module_names) | frozenset(installed) - {"main"}
+
+
+def modules_shadowed(app_dir: Path) -> list[tuple[Path, str]]:
+    """Return each file or package in `app_dir` with the name of an imported module.
+
+    The app's folder comes first on sys.path, in the server and in chapter 10's
+    tests, so Python would import a uvicorn.py or an asyncio/ package there in
+    place of the real module. Each pair is the path and the module's name.
+    """
+    finder = importlib.machinery.FileFinder(str(app_dir), *MODULE_LOADERS)
+    protected = imported_module_names()
+    names = sorted(
+        {entry.name.partition(".")[0] for entry in app_dir.iterdir()} & protected
+    )
+    shadowed = []
+    for name in names:
+        spec = finder.find_spec(name)
+        # A folder without __init__.py is a namespace portion: a real module
+        # later on sys.path still comes first.
+        if spec is None or spec.origin is None or spec.loader is None:
+            continue
+        origin = Path(spec.origin)
+        shadowed.append(
+            (origin.parent if spec.submodule_search_locations else origin, name)
+        )
+    return shadowed
+
+
+def describe_module(name: str) -> str:
+    """Name where the module `name` comes from, for a message."""
+    if name in sys.stdlib_module_names:
+        return f"Python's standard module {name}"
+    return f"the installed package {name}"
 
 
 def copy_chapter(

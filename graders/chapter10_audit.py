@@ -185,8 +185,6 @@ ROUTE_ATTRIBUTES = frozenset({"endpoint", "route", "routes", "router"})
 # Prefixes of the attributes of code objects, frames, tracebacks, generators
 # and coroutines: a string that names one is meant to reach it by name.
 ATTRIBUTE_PREFIXES = ("f_", "co_", "tb_", "gi_", "cr_", "ag_")
-# The settings and arguments that read attributes by a name given as a string
-# (pydantic's from_attributes, an alias), so written as dictionary keys too.
 # The built-in types whose class pattern takes one positional sub-pattern for
 # the value itself (PEP 634), not for an attribute.
 SELF_MATCHING_TYPES = frozenset(
@@ -209,6 +207,8 @@ DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 # allowed module that has it, pytest_asyncio, is a name the tests need.
 PYTEST_PREFIX = "pytest_"
 PYTEST_MODULE_ALLOWED = "pytest_asyncio"
+# The settings and arguments that read attributes by a name given as a string
+# (pydantic's from_attributes, an alias), so written as dictionary keys too.
 BLOCKED_STRINGS = frozenset(
     {"from_attributes", "validation_alias", "serialization_alias", "alias"}
 )
@@ -280,14 +280,11 @@ def audit_source(source: str, main_only: frozenset[str] = frozenset()) -> list[F
 
 
 def _audit_main_names(tree: ast.AST, main_only: frozenset[str]) -> list[Finding]:
-    """Find the functions of `main_only` taken from the module main."""
-    modules = {
-        alias.asname or alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-        if alias.name == "main"
-    }
+    """Find the functions of `main_only` taken from the module main.
+
+    An attribute or a class pattern's keyword with one of those names counts
+    on any object, since the module main can reach a test under other names.
+    """
     findings = []
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
@@ -299,15 +296,20 @@ def _audit_main_names(tree: ast.AST, main_only: frozenset[str]) -> list[Finding]
                 for alias in node.names
                 if alias.name in main_only or alias.name == "*"
             ]
-        if (
-            isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id in modules
-            and node.attr in main_only
-        ):
+        if isinstance(node, ast.Attribute) and node.attr in main_only:
             findings.append(
-                Finding(line, f"main.{node.attr}, a function only the app calls")
+                Finding(line, f".{node.attr}, a function of main only the app calls")
             )
+        if isinstance(node, ast.MatchClass):
+            findings += [
+                Finding(
+                    line,
+                    f"the attribute .{name} in a class pattern, a function of main "
+                    "only the app calls",
+                )
+                for name in node.kwd_attrs
+                if name in main_only
+            ]
     return findings
 
 
@@ -343,7 +345,7 @@ def _audit_node(node: ast.AST) -> list[Finding]:
         findings = [
             Finding(line, f"the attribute .{name} in a class pattern")
             for name in node.kwd_attrs
-            if _blocked_name(name)
+            if _blocked_name(name) or name in ROUTE_ATTRIBUTES
         ]
         matches_itself = (
             isinstance(node.cls, ast.Name) and node.cls.id in SELF_MATCHING_TYPES

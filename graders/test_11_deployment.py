@@ -93,6 +93,14 @@ BIND_OPTIONS = ("--host", "--port", "--uds", "--fd")
 # Other ways to write "every interface" than 0.0.0.0. Each may fail in a
 # container, for the reasons the check's feedback gives.
 OTHER_ALL_INTERFACES = frozenset({"0", "::", "[::]", "0:0:0:0:0:0:0:0"})
+# What the `uvicorn` script runs. Python puts the script's folder first on
+# sys.path, not the working folder as for `python -m uvicorn`, so a module in
+# the WORKDIR is found only through uvicorn's --app-dir, which defaults to ".".
+UVICORN_SCRIPT = [
+    "-c",
+    "import sys; del sys.path[0]; from uvicorn.main import main; "
+    "sys.argv[0] = 'uvicorn'; sys.exit(main())",
+]
 
 
 @pytest.fixture(scope="module")
@@ -202,9 +210,10 @@ def production_command(dockerfile: Dockerfile, socket_path: Path) -> list[str]:
             skip_next = "=" not in token
             continue
         kept.append(token)
+    program = Path(dockerfile.cmd_tokens()[0]).name
     return [
         sys.executable,
-        *UVICORN_MODULE,
+        *(UVICORN_SCRIPT if program == "uvicorn" else UVICORN_MODULE),
         *kept,
         "--uds",
         str(socket_path),
@@ -308,7 +317,7 @@ def production_app(
     except AppStartError as error:
         raise CheckFailed(
             "The production command did not start.",
-            request=f"{shlex.join(['python', *app.argv[1:]])}, {where}",
+            request=f"{describe_command(app.argv)}, {where}",
             expected="a server that accepts connections",
             actual=last_characters(str(error)),
             hint=hint,
@@ -332,6 +341,13 @@ def expect_packages_in_image(found: Dockerfile) -> None:
             actual=problem.actual,
             hint=problem.hint,
         ) from None
+
+
+def describe_command(argv: list[str]) -> str:
+    """Return the production command as the CMD would run it."""
+    if UVICORN_SCRIPT[1] in argv:
+        return shlex.join(["uvicorn", *argv[argv.index(UVICORN_SCRIPT[1]) + 1 :]])
+    return shlex.join(["python", *argv[1:]])
 
 
 def relocate_app_dir(argv: list[str], root: Path) -> list[str]:

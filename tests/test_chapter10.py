@@ -117,7 +117,16 @@ REFUSED = [
     ("import anyio\nanyio.run_process(['cat'])\n", ".run_process"),
     ("from main import delete_task\n", "from main import delete_task"),
     ("from main import *\n", "from main import *"),
-    ("import main as m\nm.read_stats\n", "main.read_stats"),
+    ("import main as m\nm.read_stats\n", ".read_stats, a function of main"),
+    ("import main as m\nx = m\nx.list_tasks\n", ".list_tasks, a function of main"),
+    ("match m:\n    case object(list_tasks=f):\n        pass\n", ".list_tasks in a"),
+    # A tester's bypass: class patterns took the routes out of the app, and
+    # the endpoint out of each route.
+    ("match app:\n    case FastAPI(router=r):\n        pass\n", ".router in a class"),
+    (
+        "match r:\n    case APIRoute(endpoint=f):\n        pass\n",
+        ".endpoint in a class",
+    ),
     ("def test_a(e):\n    e.getrepr()\n", "the attribute .getrepr"),
     ("from main import app\napp.routes\n", "the attribute .routes"),
     ("def f(request):\n    request.scope['endpoint']\n", "the string 'endpoint'"),

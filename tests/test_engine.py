@@ -137,6 +137,74 @@ def test_module_shadowing_main_py_is_an_error(
     assert "in place of main.py" in str(chapters["01"]["reason"])
 
 
+# A tester's bypass: python -m uvicorn imports uvicorn.py from the app's
+# folder, and this one serves realapp:app in place of main:app.
+UVICORN_STAND_IN = """\
+import os
+import sys
+
+if __name__ == "__main__":
+    folder = os.getcwd()
+    sys.path[:] = [entry for entry in sys.path if entry not in ("", folder)]
+    sys.modules.pop("uvicorn", None)
+    import uvicorn
+
+    sys.path.append(folder)
+    sys.argv = ["uvicorn", *("realapp:app" if a == "main:app" else a for a in sys.argv[1:])]
+    uvicorn.main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("shadow", "named"),
+    [
+        ("uvicorn.py", "uvicorn.py in"),
+        ("json/__init__.py", "the folder json/ in"),
+        ("h11.abi3.so", "h11.abi3.so in"),
+    ],
+)
+def test_module_shadowing_import_is_an_error(
+    tmp_path: Path, shadow: str, named: str
+) -> None:
+    target = tmp_path / "target"
+    shutil.copytree(ROOT / "exercises" / FIRST_APP, target / FIRST_APP)
+    shutil.copyfile(
+        ROOT / "solutions" / FIRST_APP / "main.py", target / FIRST_APP / "realapp.py"
+    )
+    hidden = target / FIRST_APP / shadow
+    hidden.parent.mkdir(exist_ok=True)
+    hidden.write_text(UVICORN_STAND_IN)
+
+    chapters = chapters_by_id(grade(tmp_path, target, "01"))
+
+    assert chapters["01"]["status"] == "error"
+    assert chapters["01"]["score"] == 0
+    assert named in str(chapters["01"]["reason"])
+    assert "in place of that module" in str(chapters["01"]["reason"])
+
+
+def test_shadow_error_names_the_module(tmp_path: Path) -> None:
+    target = make_target(tmp_path, FIRST_APP)
+    (target / FIRST_APP / "secrets.py").write_text("TOKEN = 'x'\n")
+    (target / FIRST_APP / "uvicorn.py").write_text("")
+
+    reason = str(chapters_by_id(grade(tmp_path, target, "01"))["01"]["reason"])
+
+    assert "secrets.py in" in reason
+    assert "Python's standard module secrets" in reason
+    assert "Rename secrets.py" in reason
+
+
+def test_namespace_folder_named_like_a_module_is_graded(tmp_path: Path) -> None:
+    target = make_target(tmp_path, FIRST_APP)
+    (target / FIRST_APP / "logging").mkdir()
+    (target / FIRST_APP / "logging" / "app.log").write_text("a line\n")
+
+    chapters = chapters_by_id(grade(tmp_path, target, "01"))
+
+    assert chapters["01"]["status"] == "passed"
+
+
 def test_namespace_folder_named_main_is_graded(tmp_path: Path) -> None:
     target = make_target(tmp_path, FIRST_APP)
     (target / FIRST_APP / "main").mkdir()
