@@ -280,30 +280,9 @@ def _run_grader(
     # A grader that reads the chapter as something else does (chapter 11
     # reads it as Docker's build context) learns from this what it lacks.
     (private / SKIPPED_FILE).write_text(json.dumps(skipped), encoding="utf-8")
-    shadow = module_shadowing_main(app_dir)
-    if shadow is not None:
-        name = printable(shadow.relative_to(app_dir).as_posix())
-        if shadow.is_dir():
-            name = f"the folder {name}/"
-        return _error_result(
-            chapter,
-            f"{name} in {source} is what Python imports as the module main, in "
-            "place of main.py, so the grader would run other code than main.py "
-            f"holds. Rename or remove {name} and grade again.",
-        )
-    shadowed = modules_shadowed(app_dir)
-    if shadowed:
-        path, module = shadowed[0]
-        name = printable(path.relative_to(app_dir).as_posix())
-        if path.is_dir():
-            name = f"the folder {name}/"
-        return _error_result(
-            chapter,
-            f"{name} in {source} has the name of {describe_module(module)}, so "
-            "Python would import it in place of that module, in the app's server "
-            f"and in the grader's tests. Rename {name} (and the imports of it) and "
-            "grade again.",
-        )
+    problem = shadowing_problem(app_dir, source)
+    if problem is not None:
+        return _error_result(chapter, problem)
     raw_path = private / "raw.json"
     output_path = private / "grader.log"
     cgroup_prefix = f"apigrade-{uuid.uuid4().hex[:12]}"
@@ -567,6 +546,30 @@ def modules_shadowed(app_dir: Path) -> list[tuple[Path, str]]:
             (origin.parent if spec.submodule_search_locations else origin, name)
         )
     return shadowed
+
+
+def shadowing_problem(app_dir: Path, source: Path) -> str | None:
+    """Return why Python would import other code from `app_dir` than it should."""
+    main = module_shadowing_main(app_dir)
+    shadowed = modules_shadowed(app_dir)
+    if main is None and not shadowed:
+        return None
+    path = main if main is not None else shadowed[0][0]
+    name = printable(path.relative_to(app_dir).as_posix())
+    if path.is_dir():
+        name = f"the folder {name}/"
+    if main is not None:
+        return (
+            f"{name} in {source} is what Python imports as the module main, in "
+            "place of main.py, so the grader would run other code than main.py "
+            f"holds. Rename or remove {name} and grade again."
+        )
+    return (
+        f"{name} in {source} has the name of {describe_module(shadowed[0][1])}, so "
+        "Python would import it in place of that module, in the app's server and "
+        f"in the grader's tests. Rename {name} (and the imports of it) and grade "
+        "again."
+    )
 
 
 def describe_module(name: str) -> str:
