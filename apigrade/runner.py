@@ -11,9 +11,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fnmatch
-import functools
-import importlib.machinery
-import importlib.metadata
 import json
 import logging
 import os
@@ -33,6 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from apigrade.course import Chapter, CheckSpec, Course
+from apigrade.imports import (
+    describe_module,
+    module_shadowing_main,
+    modules_shadowed,
+)
 from apigrade.plugin import (
     APP_DIR_VARIABLE,
     START_TIMEOUT_VARIABLE,
@@ -486,68 +488,6 @@ def _entries_to_skip(
     return skip
 
 
-# The kinds of module file Python's path finder looks for, in its order:
-# extension modules, then source, then bytecode.
-MODULE_LOADERS = (
-    (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES),
-    (importlib.machinery.SourceFileLoader, importlib.machinery.SOURCE_SUFFIXES),
-    (importlib.machinery.SourcelessFileLoader, importlib.machinery.BYTECODE_SUFFIXES),
-)
-
-
-def module_shadowing_main(app_dir: Path) -> Path | None:
-    """Return what `import main` finds in `app_dir` in place of main.py, or None.
-
-    A package folder main/ comes before main.py, and so does an extension
-    module such as main.abi3.so, so uvicorn main:app would run either one.
-    """
-    finder = importlib.machinery.FileFinder(str(app_dir), *MODULE_LOADERS)
-    spec = finder.find_spec("main")
-    if spec is None or spec.origin is None:
-        return None
-    origin = Path(spec.origin)
-    if origin == app_dir / "main.py":
-        return None
-    return origin.parent if spec.submodule_search_locations else origin
-
-
-@functools.cache
-def imported_module_names() -> frozenset[str]:
-    """Return the top-level names of the modules the grading processes may import.
-
-    These are the standard library's and the installed packages' modules: the
-    server, the graders and pytest import from both, and so does the app.
-    """
-    installed = importlib.metadata.packages_distributions()
-    return frozenset(sys.stdlib_module_names) | frozenset(installed) - {"main"}
-
-
-def modules_shadowed(app_dir: Path) -> list[tuple[Path, str]]:
-    """Return each file or package in `app_dir` with the name of an imported module.
-
-    The app's folder comes first on sys.path, in the server and in chapter 10's
-    tests, so Python would import a uvicorn.py or an asyncio/ package there in
-    place of the real module. Each pair is the path and the module's name.
-    """
-    finder = importlib.machinery.FileFinder(str(app_dir), *MODULE_LOADERS)
-    protected = imported_module_names()
-    names = sorted(
-        {entry.name.partition(".")[0] for entry in app_dir.iterdir()} & protected
-    )
-    shadowed = []
-    for name in names:
-        spec = finder.find_spec(name)
-        # A folder without __init__.py is a namespace portion: a real module
-        # later on sys.path still comes first.
-        if spec is None or spec.origin is None or spec.loader is None:
-            continue
-        origin = Path(spec.origin)
-        shadowed.append(
-            (origin.parent if spec.submodule_search_locations else origin, name)
-        )
-    return shadowed
-
-
 def shadowing_problem(app_dir: Path, source: Path) -> str | None:
     """Return why Python would import other code from `app_dir` than it should."""
     main = module_shadowing_main(app_dir)
@@ -570,13 +510,6 @@ def shadowing_problem(app_dir: Path, source: Path) -> str | None:
         f"in the grader's tests. Rename {name} (and the imports of it) and grade "
         "again."
     )
-
-
-def describe_module(name: str) -> str:
-    """Name where the module `name` comes from, for a message."""
-    if name in sys.stdlib_module_names:
-        return f"Python's standard module {name}"
-    return f"the installed package {name}"
 
 
 def copy_chapter(

@@ -56,6 +56,7 @@ from apigrade.checks import (
     read_learner_file,
     show,
 )
+from apigrade.imports import describe_module, modules_shadowed
 from apigrade.server import AppStartError, LearnerApp, log_folder, skipped_paths
 from apigrade.timing import record_measurement
 
@@ -299,6 +300,7 @@ def production_app(
     if packages:
         app.argv.insert(1, "-S")
         app.argv = relocate_app_dir(app.argv, root)
+        expect_no_shadowed_modules(app.argv, app_dir, root)
     where = "in the app's folder"
     hint = "Does the same command start the app when you run it by hand?"
     if image is not None:
@@ -341,6 +343,34 @@ def expect_packages_in_image(found: Dockerfile) -> None:
             actual=problem.actual,
             hint=problem.hint,
         ) from None
+
+
+def expect_no_shadowed_modules(argv: list[str], workdir: Path, root: Path) -> None:
+    """Fail if a file in a folder on the command's sys.path hides a module.
+
+    The engine checked the chapter folder. In the image, the folders on
+    sys.path are --app-dir's and, for python -m uvicorn, the WORKDIR, and a
+    COPY may fill them from any folder of the build context.
+    """
+    image_root = root.resolve()
+    folders = [(workdir / (option_value(argv, "--app-dir") or ".")).resolve()]
+    if UVICORN_SCRIPT[1] not in argv:
+        folders.append(workdir.resolve())
+    for folder in folders:
+        if not folder.is_relative_to(image_root) or not folder.is_dir():
+            continue
+        for path, module in modules_shadowed(folder):
+            shown = f"/{path.relative_to(image_root).as_posix()}"
+            raise CheckFailed(
+                f"In the image, {shown} has the name of {describe_module(module)}, "
+                "so the production command would import it in place of that module.",
+                request=f"{describe_command(argv)}, with "
+                f"/{folder.relative_to(image_root).as_posix()} on sys.path",
+                expected=f"no file or package named {module} in that folder",
+                actual=shown,
+                hint=f"Rename {path.name} (and the imports of it): Python looks in "
+                "the app's folder before the installed packages.",
+            )
 
 
 def describe_command(argv: list[str]) -> str:

@@ -150,7 +150,8 @@ if __name__ == "__main__":
     import uvicorn
 
     sys.path.append(folder)
-    sys.argv = ["uvicorn", *("realapp:app" if a == "main:app" else a for a in sys.argv[1:])]
+    arguments = ["realapp:app" if a == "main:app" else a for a in sys.argv[1:]]
+    sys.argv = ["uvicorn", *arguments]
     uvicorn.main()
 """
 
