@@ -100,10 +100,7 @@ def test_users_me_is_not_shadowed(http: httpx.Client) -> None:
 
 
 def test_user_id_route_works(http: httpx.Client) -> None:
-    """GET /users/7 returns {"user_id": 7}."""
-    response = http.get("/users/7")
-    expect_json(
-        response,
-        {"user_id": 7},
-        hint="Is there a route for /users/{user_id} with user_id annotated as int?",
-    )
+    """GET /users/7 returns {"user_id": 7}, and GET /users/abc gets a 422."""
+    hint = "Is there a route for /users/{user_id} with user_id annotated as int?"
+    expect_json(http.get("/users/7"), {"user_id": 7}, hint=hint)
+    expect_detail_locates(http.get("/users/abc"), ["path", "user_id"], hint=hint)

@@ -1,8 +1,8 @@
 """Grader for chapter 04: query parameters for pagination, filters, flags and lists.
 
 The checks compare item names against the catalogue the starter defines. Every
-request that is not about pagination sets limit=100 (or limit=10 with skip 0), so
-a mistake in skip or limit fails the pagination checks and no others.
+request that is not about pagination sets limit and leaves skip at 0, so a
+mistake in skip or limit fails the pagination checks and no others.
 """
 
 import math
@@ -54,6 +54,10 @@ CATALOGUE: list[tuple[str, float, tuple[str, ...], bool]] = [
     ("iced tea", 1.75, ("drink",), False),
 ]
 NAMES = [name for name, _, _, _ in CATALOGUE]
+ITEMS = [
+    {"id": number, "name": name, "price": price, "tags": list(tags), "in_stock": stock}
+    for number, (name, price, tags, stock) in enumerate(CATALOGUE, start=1)
+]
 IN_STOCK = [name for name, _, _, in_stock in CATALOGUE if in_stock]
 OUT_OF_STOCK = [name for name, _, _, in_stock in CATALOGUE if not in_stock]
 
@@ -145,6 +149,16 @@ def test_limit_defaults_to_ten(http: httpx.Client) -> None:
             hint="Are the defaults skip=0 and limit=10, so that a plain request "
             "gets ITEMS[0:10]?",
         )
+    for item, expected in zip(json_body(response), ITEMS, strict=False):
+        if item != expected:
+            raise CheckFailed(
+                "The items are not the dicts of ITEMS, unchanged.",
+                request=describe_request(response),
+                expected=f"item {expected['id']} as {show(expected)}",
+                actual=f"item {expected['id']} as {show(item)}",
+                hint="Does the route return the dicts of ITEMS as they are, with "
+                "every field, rather than build new ones?",
+            )
 
 
 def test_skip_and_limit_paginate(http: httpx.Client) -> None:
@@ -334,6 +348,34 @@ def test_tag_reads_repeated_keys(http: httpx.Client) -> None:
         )
 
 
+def test_filters_combine_before_paging(http: httpx.Client) -> None:
+    """Filters given together all apply, and the page is taken after them."""
+    # skip stays 0, so a mistake in the slice fails the pagination checks alone.
+    cases: list[tuple[dict[str, Any], list[str]]] = [
+        (
+            {"q": "berry", "in_stock": "true", "limit": 2},
+            [name for name in IN_STOCK if "berry" in name][:2],
+        ),
+        (
+            {"tag": "fruit", "in_stock": "false", "limit": 2},
+            [name for name in names_with_tags("fruit") if name in OUT_OF_STOCK][:2],
+        ),
+        ({"tag": "dairy", "limit": 2}, names_with_tags("dairy")[:2]),
+    ]
+    for params, expected in cases:
+        response = http.get("/items/", params=params)
+        names = item_names(response)
+        if names != expected:
+            raise wrong_items(
+                response,
+                expected,
+                names,
+                hint="Does each filter that is given narrow the list further (not "
+                "only the first one), and do skip and limit take the page from "
+                "what all the filters kept?",
+            )
+
+
 def test_missing_quantity_is_422(http: httpx.Client) -> None:
     """GET /items/3/quote without quantity gets a 422 that names quantity."""
     response = http.get("/items/3/quote")
@@ -355,7 +397,7 @@ def test_missing_quantity_is_422(http: httpx.Client) -> None:
 
 
 def test_quote_uses_quantity(http: httpx.Client) -> None:
-    """GET /items/3/quote?quantity=4 returns the total price of four strawberries."""
+    """A quote's total is the item's price times quantity, and 404 for no item."""
     response = http.get("/items/3/quote", params={"quantity": 4})
     hint = (
         'Does the route return {"item_id": ..., "quantity": ..., "total": ...} '
@@ -377,6 +419,21 @@ def test_quote_uses_quantity(http: httpx.Client) -> None:
             expected='{"item_id": 3, "quantity": 4, "total": 14.0}',
             actual=describe_response(response),
             hint=hint,
+        )
+    response = http.get("/items/8/quote", params={"quantity": 2})
+    expect_status(response, 200, hint=hint)
+    body = json_body(response, hint=hint)
+    total = body.get("total") if isinstance(body, dict) else None
+    if not isinstance(total, (int, float)) or not math.isclose(
+        total, 11.5, abs_tol=0.005
+    ):
+        raise CheckFailed(
+            "The quote for another item does not use that item's price.",
+            request=describe_request(response),
+            expected='{"item_id": 8, "quantity": 2, "total": 11.5}, cheddar at 5.75',
+            actual=describe_response(response),
+            hint="Does the route look the item up in ITEMS by item_id and use its "
+            "price?",
         )
     expect_status(
         http.get("/items/999/quote", params={"quantity": 1}),

@@ -258,3 +258,36 @@ def test_invalid_nested_field_is_located(http: httpx.Client) -> None:
         ["body", "address"],
         hint="Is address annotated as Address, so that text is rejected?",
     )
+
+
+def test_users_are_stored_by_username(http: httpx.Client) -> None:
+    """A second sign-up replaces the first, and an unknown username gets a 404."""
+    first = user_body("margaret")
+    create_user(http, first)
+    second = {
+        **first,
+        "full_name": "Margaret H.",
+        "address": {"street": "1 Apollo Lane", "city": "Boston", "postcode": "02139"},
+    }
+    create_user(http, second)
+    response, body = read_user(http, "margaret")
+    if not isinstance(body, dict) or body.get("address") != second["address"]:
+        raise CheckFailed(
+            "A second user with the same username did not replace the first.",
+            request="POST /users/ twice for margaret, with a new address the second "
+            "time, then GET /users/margaret",
+            expected=f'"address": {show(second["address"])}',
+            actual=describe_response(response),
+            hint="Does POST /users/ assign users[user.username] = user, so the "
+            "newer sign-up takes the name's place?",
+        )
+    response = http.get("/users/nobody-signed-up-as-this")
+    if response.status_code != 404:
+        raise CheckFailed(
+            "An unknown username did not get a 404.",
+            request=describe_request(response),
+            expected="status 404",
+            actual=describe_response(response),
+            hint="Does GET /users/{username} raise HTTPException(status_code=404) "
+            "when the name is not stored, rather than return something else?",
+        )

@@ -167,6 +167,12 @@ def test_products_use_pagination_class(http: httpx.Client) -> None:
         ["query", "page"],
         hint="Is page declared with Query(ge=1) in Pagination.__init__?",
     )
+    for size in (0, 51):
+        expect_detail_locates(
+            http.get("/products/", params={"size": size}),
+            ["query", "size"],
+            hint="Is size declared with Query(ge=1, le=50) in Pagination.__init__?",
+        )
 
 
 def _request_text(response: httpx.Response) -> str:
@@ -267,7 +273,7 @@ def test_valid_token_is_accepted(http: httpx.Client) -> None:
 
 
 def test_current_user_comes_from_token(http: httpx.Client) -> None:
-    """GET /users/me returns the token's user and 401 without a token."""
+    """GET /users/me returns the token's user, and 401 without a valid token."""
     for token, username in ((BOB_TOKEN, "bob"), (ALICE_TOKEN, "alice")):
         response = http.get("/users/me", headers={"X-Token": token})
         _expect_json_with_token(
@@ -276,10 +282,14 @@ def test_current_user_comes_from_token(http: httpx.Client) -> None:
             hint="Is there a route for GET /users/me whose current_user "
             "dependency returns TOKENS[token] for the token from verify_token?",
         )
+    hint = (
+        "Does current_user depend on verify_token, so that GET /users/me gets "
+        "the same token check as GET /stats?"
+    )
+    _expect_unauthorized(http.get("/users/me"), hint=hint)
     _expect_unauthorized(
-        http.get("/users/me"),
-        hint="Does current_user depend on verify_token, so that GET /users/me "
-        "gets the same token check as GET /stats?",
+        http.get("/users/me", headers={"X-Token": WRONG_TOKEN}),
+        hint=hint + " A token that is not a key of TOKENS must not become a user.",
     )
 
 

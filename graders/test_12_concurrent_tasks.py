@@ -55,6 +55,12 @@ DEADLINE = 0.2
 # The pass line sits at the geometric middle.
 SLOW_FETCH = DEADLINE * CONCURRENT_FETCHES
 DEADLINE_STATUS_DELAYS = (0.1, 1.0)
+# The README's default and maximum deadline. A request without a deadline
+# has one fetch that outlasts the default, so it must end in a 504 after the
+# default, no sooner than half of it, rather than in a 200 after the fetch.
+DEFAULT_DEADLINE = 3.0
+MAX_DEADLINE = 10.0
+DEFAULT_DEADLINE_DELAYS = (DEFAULT_DEADLINE + 1,)
 # Runs of each timed request. The fastest run counts, so a moment of load on a
 # busy machine does not decide the verdict.
 TIMED_RUNS = 2
@@ -75,6 +81,7 @@ WAIT_SECONDS = (
     + CONCURRENT_DELAY
     + DEADLINE
     + (2 + WARM_UPS + SINGLE_RUNS + TIMED_RUNS) * DEADLINE
+    + DEFAULT_DEADLINE
 )
 # Invalid values get a 422 at once, but an app that accepts them starts waiting.
 REJECTION_TIMEOUT = 3.0
@@ -332,7 +339,7 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
 
 
 def test_invalid_parameters_are_422(http: httpx.Client) -> None:
-    """Delays out of range, too many delays and a zero deadline return 422."""
+    """Delays out of range, too many delays and deadlines out of range return 422."""
     # The solution's MAX_FETCHES is 10 and its MAX_DELAY_SECONDS is 5.
     too_many = (0.0,) * 11
     cases: list[tuple[str, list[str | int]]] = [
@@ -341,6 +348,7 @@ def test_invalid_parameters_are_422(http: httpx.Client) -> None:
         (_query(too_many), ["query", "delay"]),
         ("/concurrent", ["query", "delay"]),
         (_query((0.1,), deadline=0), ["query", "deadline"]),
+        (_query((0.1,), deadline=MAX_DEADLINE + 0.5), ["query", "deadline"]),
     ]
     for path, location in cases:
         try:
@@ -357,7 +365,8 @@ def test_invalid_parameters_are_422(http: httpx.Client) -> None:
             location,
             hint="Are the delays bounded with Field(ge=0, le=MAX_DELAY_SECONDS) "
             "inside the list type, the list with Query(min_length=1, "
-            "max_length=MAX_FETCHES), and the deadline with Query(gt=0, ...)?",
+            "max_length=MAX_FETCHES), and the deadline with Query(gt=0, "
+            "le=MAX_DEADLINE_SECONDS)?",
         )
 
 
@@ -521,6 +530,39 @@ def test_deadline_returns_504(http: httpx.Client, sources: SourcesService) -> No
         # Fetches that fail at once finish before any deadline.
         _expect_fetches(exchange, DEADLINE_STATUS_DELAYS)
     expect_status(exchange.response, 504, hint=_deadline_hint(exchange.response))
+
+
+@pytest.mark.timeout(30)
+def test_deadline_defaults_to_three_seconds(
+    http: httpx.Client, sources: SourcesService
+) -> None:
+    """A request without a deadline gets the default one, 3 s."""
+    path = _query(DEFAULT_DEADLINE_DELAYS)
+    exchange = _exchange(http, sources, path)
+    _expect_fetches(exchange, DEFAULT_DEADLINE_DELAYS)
+    hint = (
+        "Does deadline have the default DEFAULT_DEADLINE_SECONDS, 3, rather than "
+        "None? asyncio.wait_for(..., timeout=None) waits for every fetch."
+    )
+    if exchange.response.status_code == 200:
+        raise CheckFailed(
+            "Without a deadline in the request, the app waited for the "
+            f"{DEFAULT_DEADLINE_DELAYS[0]:g} s fetch.",
+            request=f"GET {path}",
+            expected=f"status 504 after the default {DEFAULT_DEADLINE:g} s deadline",
+            actual=f"status 200 after {exchange.seconds:.3f} s",
+            hint=hint,
+        )
+    expect_status(exchange.response, 504, hint=_deadline_hint(exchange.response))
+    if exchange.seconds < DEFAULT_DEADLINE / 2:
+        raise CheckFailed(
+            "Without a deadline in the request, the 504 came too soon for a "
+            f"{DEFAULT_DEADLINE:g} s default.",
+            request=f"GET {path}",
+            expected=f"status 504 after about {DEFAULT_DEADLINE:g} s",
+            actual=f"the response came after {exchange.seconds:.3f} s",
+            hint=hint,
+        )
 
 
 EARLY_HINT = (

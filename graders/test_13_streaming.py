@@ -8,6 +8,7 @@ compare those times with each other, never with a fixed number of seconds.
 
 import asyncio
 import json
+import re
 import statistics
 import time
 from collections.abc import Sequence
@@ -44,15 +45,22 @@ PROBED_COUNT = 5
 PROBED_INTERVAL = 0.4
 PROBED_PATH = f"/stream?count={PROBED_COUNT}&interval={PROBED_INTERVAL:g}"
 PROBED_EVENTS_PATH = f"/events?count={PROBED_COUNT}&interval={PROBED_INTERVAL:g}"
+# The README's defaults. The defaults check sends interval=0 to count the
+# lines, and count=2 to time one default interval, which must take from half
+# to twice DEFAULT_INTERVAL.
+DEFAULT_COUNT = 5
+DEFAULT_INTERVAL = 0.5
 # Seconds the checks must wait for the app, one after another: a stream of n
 # lines at interval i takes at least (n - 1) * i. One short stream, the timed
-# stream twice (first line, gaps), the two probed streams and the short
-# events. scripts/bench.py takes the floor from it.
+# stream twice (first line, gaps), the two probed streams, the short events,
+# and one default interval on each endpoint. scripts/bench.py takes the floor
+# from it.
 WAIT_SECONDS = (
     3 * 0.05
     + 2 * (TIMED_COUNT - 1) * TIMED_INTERVAL
     + 2 * (PROBED_COUNT - 1) * PROBED_INTERVAL
     + 2 * 0.05
+    + 2 * DEFAULT_INTERVAL
 )
 
 # A streamed first line arrives within a few percent of the stream's time, and
@@ -469,6 +477,49 @@ def test_events_are_framed_correctly(learner_app: LearnerApp) -> None:
         )
 
 
+# What marks one line or one event in a body, however it is framed: the
+# defaults check counts them, and the other checks judge the framing.
+LINE_MARK = re.compile(r"line \d+ of \d+")
+EVENT_MARK = re.compile(r'"tick"\s*:\s*\d+')
+
+
+def test_parameters_have_defaults(learner_app: LearnerApp) -> None:
+    """Without count, 5 lines or events come; without interval, 0.5 s apart."""
+    hint = (
+        f"Are the defaults count={DEFAULT_COUNT} and interval={DEFAULT_INTERVAL:g} "
+        "on both endpoints, as in `count: Count = 5, interval: Interval = 0.5`?"
+    )
+    for path in ("/stream?interval=0", "/events?interval=0"):
+        read = read_stream(learner_app, path)
+        kind = "events" if path.startswith("/events") else "lines"
+        mark = EVENT_MARK if kind == "events" else LINE_MARK
+        found = len(mark.findall(read.body))
+        if read.status != 200 or found != DEFAULT_COUNT:
+            raise CheckFailed(
+                f"Without count, the response does not have the default number "
+                f"of {kind}.",
+                request=f"GET {path}",
+                expected=f"status 200 with {DEFAULT_COUNT} {kind}",
+                actual=f"{found} {kind}: {read.describe()}",
+                hint=hint,
+            )
+    for path in ("/stream?count=2", "/events?count=2"):
+        read = read_stream(learner_app, path)
+        record_measurement(f"GET {path}", seconds=round(read.total, 3))
+        low, high = DEFAULT_INTERVAL / 2, DEFAULT_INTERVAL * 2
+        if read.status != 200 or not low <= read.total <= high:
+            raise CheckFailed(
+                "Without interval, two lines or events are not the default "
+                "interval apart.",
+                request=f"GET {path}",
+                expected=f"status 200, and one interval of about "
+                f"{DEFAULT_INTERVAL:g} s (from {low:g} to {high:g} s) between the "
+                "two",
+                actual=f"the response took {read.total:.3f} s: {read.describe()}",
+                hint=hint,
+            )
+
+
 def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
     """A count or interval out of range returns 422 on both endpoints."""
     # The solution's MAX_COUNT is 100 and its MAX_INTERVAL_SECONDS is 2.
@@ -478,6 +529,8 @@ def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
         ("/stream?count=1&interval=-1", ["query", "interval"]),
         ("/stream?count=1&interval=2.5", ["query", "interval"]),
         ("/events?count=0", ["query", "count"]),
+        ("/events?count=101&interval=0", ["query", "count"]),
+        ("/events?count=1&interval=-1", ["query", "interval"]),
         ("/events?count=1&interval=2.5", ["query", "interval"]),
     ]
     for path, location in cases:
