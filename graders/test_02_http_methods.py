@@ -8,6 +8,7 @@ from apigrade.checks import (
     CheckFailed,
     describe_request,
     describe_response,
+    expect_detail_locates,
     expect_status,
     json_body,
     show,
@@ -68,8 +69,14 @@ def expect_item(response: httpx.Response, expected: dict[str, Any], hint: str) -
 
 
 def test_create_item_returns_201(http: httpx.Client) -> None:
-    """POST /items/ creates an item and answers 201 with the item and its id."""
+    """POST /items/ returns 201 with the item and its id, and 422 without a price."""
     create_item(http, description="Claw hammer")
+    expect_detail_locates(
+        http.post("/items/", json={"name": "Nail"}),
+        ["body", "price"],
+        hint="Does create_item take `item: ItemIn`, a model in which name and "
+        "price have no default, rather than a dict?",
+    )
 
 
 def test_read_item_returns_it(http: httpx.Client) -> None:
@@ -148,6 +155,16 @@ def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
         "fields the client did not send keep their values?"
     )
     expect_item(response, expected, hint=hint)
+    expect_item(read_item(http, item["id"]), expected, hint=hint)
+    # A null the client sends is a value too, unlike a field it leaves out.
+    response = http.patch(f"/items/{item['id']}", json={"description": None})
+    expected = {**expected, "description": None}
+    expect_item(
+        response,
+        expected,
+        hint=hint + " A null the client sends is a change too: is it exclude_unset, "
+        "not exclude_none?",
+    )
     expect_item(read_item(http, item["id"]), expected, hint=hint)
 
 

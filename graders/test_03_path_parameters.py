@@ -33,6 +33,11 @@ def test_item_id_is_converted_to_int(http: httpx.Client) -> None:
             hint="Is item_id annotated as int in the function's parameters?",
         )
     expect_json(response, {"item_id": 42})
+    expect_json(
+        http.get("/items/5"),
+        {"item_id": 5},
+        hint="Does the route return the item_id from the path, whatever it is?",
+    )
 
 
 def test_invalid_item_id_is_422(http: httpx.Client) -> None:
@@ -71,13 +76,14 @@ def test_model_name_accepts_enum_values(http: httpx.Client) -> None:
 
 
 def test_model_name_rejects_other_values(http: httpx.Client) -> None:
-    """GET /models/vgg answers 422, because vgg is not a ModelName."""
-    response = http.get("/models/vgg")
-    expect_detail_locates(
-        response,
-        ["path", "model_name"],
-        hint="Is model_name annotated as ModelName rather than str?",
-    )
+    """GET /models/vgg and /models/googlenet return 422: neither is a ModelName."""
+    for name in ("vgg", "googlenet"):
+        expect_detail_locates(
+            http.get(f"/models/{name}"),
+            ["path", "model_name"],
+            hint="Is model_name annotated as ModelName rather than str, and does "
+            "ModelName have exactly the members alexnet, resnet and lenet?",
+        )
 
 
 def test_users_me_is_not_shadowed(http: httpx.Client) -> None:
@@ -103,4 +109,5 @@ def test_user_id_route_works(http: httpx.Client) -> None:
     """GET /users/7 returns {"user_id": 7}, and GET /users/abc gets a 422."""
     hint = "Is there a route for /users/{user_id} with user_id annotated as int?"
     expect_json(http.get("/users/7"), {"user_id": 7}, hint=hint)
+    expect_json(http.get("/users/8"), {"user_id": 8}, hint=hint)
     expect_detail_locates(http.get("/users/abc"), ["path", "user_id"], hint=hint)

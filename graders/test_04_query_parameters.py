@@ -235,7 +235,19 @@ def test_out_of_range_values_are_422(http: httpx.Client) -> None:
 
 
 def test_q_filters_by_name(http: httpx.Client) -> None:
-    """GET /items/?q=berry returns only the items whose name contains "berry"."""
+    """GET /items/?q=... returns only the items whose name contains q."""
+    # "an" is inside four names and at the start or end of none.
+    response = http.get("/items/", params={"q": "an", "limit": 100})
+    names = item_names(response)
+    inside = [name for name in NAMES if "an" in name]
+    if names != inside:
+        raise wrong_items(
+            response,
+            inside,
+            names,
+            hint="Does the route keep the items whose name contains q anywhere "
+            '(`q in item["name"]`), not only at its start or end?',
+        )
     expected = [name for name in NAMES if "berry" in name]
     response = http.get("/items/", params={"q": "berry", "limit": 10})
     names = item_names(response)
@@ -350,7 +362,8 @@ def test_tag_reads_repeated_keys(http: httpx.Client) -> None:
 
 def test_filters_combine_before_paging(http: httpx.Client) -> None:
     """Filters given together all apply, and the page is taken after them."""
-    # skip stays 0, so a mistake in the slice fails the pagination checks alone.
+    # Each page is one that items[skip:limit] gets right too, so a mistake in
+    # the slice fails the pagination checks alone.
     cases: list[tuple[dict[str, Any], list[str]]] = [
         (
             {"q": "berry", "in_stock": "true", "limit": 2},
@@ -361,6 +374,12 @@ def test_filters_combine_before_paging(http: httpx.Client) -> None:
             [name for name in names_with_tags("fruit") if name in OUT_OF_STOCK][:2],
         ),
         ({"tag": "dairy", "limit": 2}, names_with_tags("dairy")[:2]),
+        # A limit past the end makes items[skip:limit] the same page, so only
+        # skipping before the filters fails here.
+        (
+            {"q": "berry", "skip": 1, "limit": 100},
+            [name for name in NAMES if "berry" in name][1:],
+        ),
     ]
     for params, expected in cases:
         response = http.get("/items/", params=params)
@@ -435,6 +454,12 @@ def test_quote_uses_quantity(http: httpx.Client) -> None:
             hint="Does the route look the item up in ITEMS by item_id and use its "
             "price?",
         )
+    expect_status(
+        http.get("/items/0/quote", params={"quantity": 1}),
+        404,
+        hint="Does the route look for an item whose id equals item_id? ITEMS[0 - 1] "
+        "is the last item, not a missing one.",
+    )
     expect_status(
         http.get("/items/999/quote", params={"quantity": 1}),
         404,

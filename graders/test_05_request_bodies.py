@@ -168,13 +168,15 @@ def test_optional_fields_can_be_omitted(http: httpx.Client) -> None:
     body = json_body(response, hint=ITEM_HINT)
     expect_echo(response, body, sent)
     for field in ("description", "tax"):
-        if body.get(field) is not None:
+        if field not in body or body[field] is not None:
             raise CheckFailed(
                 f"The response's {field} is not null, but none was sent.",
                 request=describe_request(response),
                 expected=f'"{field}": null',
                 actual=describe_response(response),
-                hint=f"Is None the default of {field}?",
+                hint=f"Is None the default of {field}, and does the route return "
+                "item.model_dump() with every field, rather than only the fields "
+                "that were sent (exclude_unset)?",
             )
     if "price_with_tax" in body:
         raise CheckFailed(
@@ -240,10 +242,25 @@ def test_user_address_is_nested(http: httpx.Client) -> None:
     expect_echo(response, body, expected)
     response, body = read_user(http, "grace")
     expect_echo(response, body, expected)
+    # full_name is optional: a user without one is stored with null.
+    user = {
+        key: value for key, value in user_body("barbara").items() if key != "full_name"
+    }
+    response = http.post("/users/", json=user)
+    if response.status_code == 422:
+        raise CheckFailed(
+            "A user without full_name was rejected, but full_name is optional.",
+            request=describe_request(response),
+            expected="status 201 with full_name null",
+            actual=describe_response(response),
+            hint="Does full_name have a default, as in `full_name: str | None = None`?",
+        )
+    response, body = read_user(http, "barbara")
+    expect_echo(response, body, {"username": "barbara", "full_name": None})
 
 
 def test_invalid_nested_field_is_located(http: httpx.Client) -> None:
-    """An address without a city gets a 422 that locates address.city."""
+    """A user without a city, a postcode or a password gets a 422 that locates it."""
     user = user_body("linus")
     user["address"] = {"street": "1 Kernel Way", "postcode": "00100"}
     expect_detail_locates(
@@ -257,6 +274,21 @@ def test_invalid_nested_field_is_located(http: httpx.Client) -> None:
         http.post("/users/", json=user),
         ["body", "address"],
         hint="Is address annotated as Address, so that text is rejected?",
+    )
+    user["address"] = {"street": "1 Kernel Way", "city": "Helsinki"}
+    expect_detail_locates(
+        http.post("/users/", json=user),
+        ["body", "address", "postcode"],
+        hint="Are street, city and postcode all str fields of Address without "
+        "defaults?",
+    )
+    without_password = {
+        key: value for key, value in user_body("linus").items() if key != "password"
+    }
+    expect_detail_locates(
+        http.post("/users/", json=without_password),
+        ["body", "password"],
+        hint="Is password a str field of UserIn without a default?",
     )
 
 

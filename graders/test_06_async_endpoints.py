@@ -86,6 +86,9 @@ PING_SLOWDOWN_LINE = 2.0
 SLOWEST_PING_LINE = SLOW_DELAY / 2
 # Clock rounding: the app rounds `waited` to 3 decimal places.
 WAIT_TOLERANCE = 0.01
+# GET /delay/0 requests no wait: it takes milliseconds, as /ping does, and may
+# take as long as the slowest /ping during the slow requests.
+ZERO_DELAY_LINE = SLOW_DELAY / 2
 
 BLOCKING_HINT = (
     "Does the endpoint call time.sleep (or other blocking code) inside `async "
@@ -139,10 +142,18 @@ def test_delay_reports_time_waited(http: httpx.Client) -> None:
             hint="Is the sleep awaited? `asyncio.sleep(seconds)` without `await` "
             "only creates a coroutine and does not wait.",
         )
+    if waited != round(waited, 3):
+        raise CheckFailed(
+            "waited is not rounded to 3 decimal places.",
+            request=describe_request(response),
+            expected=f"waited with at most 3 decimals, such as {round(waited, 3)}",
+            actual=describe_response(response),
+            hint="Do you return round(time.perf_counter() - started, 3)?",
+        )
 
 
 def test_delay_accepts_fractional_seconds(http: httpx.Client) -> None:
-    """GET /delay/0.05 is accepted, because seconds is a float."""
+    """GET /delay/0.05 is accepted, because seconds is a float, and so is 0."""
     response = http.get(f"/delay/{FRACTIONAL_DELAY}")
     expect_status(response, 200, hint=FLOAT_HINT)
     body = json_body(response)
@@ -153,6 +164,19 @@ def test_delay_accepts_fractional_seconds(http: httpx.Client) -> None:
             expected=f'a body with "seconds": {FRACTIONAL_DELAY}',
             actual=describe_response(response),
             hint="Is seconds annotated as float, and returned as it came in?",
+        )
+    started = time.perf_counter()
+    response = http.get("/delay/0")
+    elapsed = time.perf_counter() - started
+    expect_status(response, 200, hint="Is 0 allowed: Path(ge=0), not gt=0?")
+    if elapsed > ZERO_DELAY_LINE:
+        raise CheckFailed(
+            "GET /delay/0 waited although it asks for no wait.",
+            request=describe_request(response),
+            expected=f"a response within {ZERO_DELAY_LINE:g} s",
+            actual=f"{describe_response(response)}; the request took {elapsed:.3f} s",
+            hint="Does the endpoint sleep for the seconds in the path, "
+            "`await asyncio.sleep(seconds)`, rather than a fixed time?",
         )
 
 

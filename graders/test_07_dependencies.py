@@ -94,13 +94,19 @@ def test_common_parameters_are_validated(http: httpx.Client) -> None:
     )
     cases: list[tuple[str, dict[str, int], str]] = [
         ("/items/", {"limit": 0}, "limit"),
+        ("/items/", {"limit": 101}, "limit"),
         ("/items/", {"skip": -1}, "skip"),
+        ("/users/", {"limit": 0}, "limit"),
         ("/users/", {"limit": 101}, "limit"),
         ("/users/", {"skip": -1}, "skip"),
     ]
     for path, params, name in cases:
         response = http.get(path, params=params)
         expect_detail_locates(response, ["query", name], hint=hint)
+    # The bounds themselves are allowed. FastAPI does not check a default, so
+    # only a request that sends 100 shows that le=100 is not lt=100.
+    for path in ("/items/", "/users/"):
+        expect_status(http.get(path, params={"limit": 100}), 200, hint=hint)
 
 
 def _query_parameters(spec: Any, path: str) -> list[str]:
@@ -167,12 +173,14 @@ def test_products_use_pagination_class(http: httpx.Client) -> None:
         ["query", "page"],
         hint="Is page declared with Query(ge=1) in Pagination.__init__?",
     )
+    size_hint = "Is size declared with Query(ge=1, le=50) in Pagination.__init__?"
     for size in (0, 51):
         expect_detail_locates(
             http.get("/products/", params={"size": size}),
             ["query", "size"],
-            hint="Is size declared with Query(ge=1, le=50) in Pagination.__init__?",
+            hint=size_hint,
         )
+    expect_status(http.get("/products/", params={"size": 50}), 200, hint=size_hint)
 
 
 def _request_text(response: httpx.Response) -> str:

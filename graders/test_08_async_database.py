@@ -48,6 +48,7 @@ MISSING_ID = 987654
 CONCURRENT_CREATES = 20
 # The app's default page size and the largest one it accepts.
 DEFAULT_LIMIT = 10
+PAGE_USERS = 5
 MAX_LIMIT = 100
 # Bounds the paging loop that reads every user: 30 pages of 100 users is far
 # more than the checks create.
@@ -227,8 +228,14 @@ def _restart(learner_app: LearnerApp) -> None:
 
 
 def test_create_user_returns_201(http: httpx.Client) -> None:
-    """POST /users/ returns 201 with the new user and its id."""
+    """POST /users/ returns 201 with the new user, and 422 without an email."""
     _create_user(http, "Ada Lovelace", "ada@example.com")
+    expect_detail_locates(
+        http.post("/users/", json={"name": "Ada Byron"}),
+        ["body", "email"],
+        hint="Does the route take `user: UserIn`, a model with a required name "
+        "and email, rather than a dict?",
+    )
 
 
 def test_read_user_returns_it(http: httpx.Client) -> None:
@@ -251,11 +258,15 @@ def test_missing_user_returns_404(http: httpx.Client) -> None:
     _expect_not_found(http.get(f"/users/{MISSING_ID}"), NOT_FOUND_HINT)
 
 
+@pytest.mark.timeout(30)
 def test_list_users_paginates(http: httpx.Client) -> None:
     """GET /users/ returns users in id order, one page per skip and limit."""
+    # At least five users, and more in all than one default page, so the
+    # default limit shows.
+    needed = max(PAGE_USERS, DEFAULT_LIMIT + 1 - len(_read_all_users(http)))
     created = [
         _create_user(http, f"Page user {number}", f"page{number}@example.com")
-        for number in range(1, 6)
+        for number in range(1, needed + 1)
     ]
     users = _read_all_users(http)
     ids = [user.get("id") if isinstance(user, dict) else None for user in users]
@@ -300,7 +311,7 @@ def test_list_users_paginates(http: httpx.Client) -> None:
 
 
 def test_delete_user_removes_it(http: httpx.Client) -> None:
-    """DELETE /users/{id} returns 204, and the user is gone afterwards."""
+    """DELETE /users/{id} returns 204 with no body, and the user is gone."""
     user = _create_user(http, "Grace Hopper", "grace@example.com")
     hint = (
         'Does an @app.delete("/users/{user_id}", status_code=204) route run '
@@ -308,7 +319,17 @@ def test_delete_user_removes_it(http: httpx.Client) -> None:
     )
     response = http.delete(f"/users/{user['id']}")
     expect_status(response, 204, hint=hint)
+    if response.content:
+        raise CheckFailed(
+            "The 204 response has a body.",
+            request=describe_request(response),
+            expected="status 204 with an empty body",
+            actual=describe_response(response),
+            hint="Does the route return None, or Response(status_code=204), "
+            "rather than a message?",
+        )
     _expect_not_listed(http, user, "after it was deleted", hint=hint)
+    _expect_not_found(http.get(f"/users/{user['id']}"), hint)
 
 
 def test_delete_missing_user_returns_404(http: httpx.Client) -> None:

@@ -66,6 +66,10 @@ BURST_SIZE = 5
 # request, never fail a task that waits. Every request of DELAY_REQUESTS must
 # be late enough.
 EARLY_LINE = TASK_SECONDS / 2
+# And no later than twice TASK_SECONDS: a task that sleeps the starter's default
+# of 1 s, not the delay the grader sets, writes at 1 s. A line counts as late
+# only when a read that started after LATE_LINE did not have it yet.
+LATE_LINE = TASK_SECONDS * 2
 DELAY_REQUESTS = 3
 # Seconds the checks must wait for the app, one after another: a task to
 # write its line after the response, the delay check's tasks, which run side
@@ -77,10 +81,16 @@ WAIT_SECONDS = (
     TASK_SECONDS + TASK_SECONDS + (TASK_SECONDS + SETTLE_SECONDS) + SETTLE_SECONDS / 2
 )
 INVALID_EMAIL = "not-an-email"
+QUEUED_MESSAGE = "Notification queued"
 # More addresses EMAIL_PATTERN refuses, each for another reason: no dot after
-# the @, nothing before it, two of them. A random one without an @ is added
+# the @, nothing before it, two of them, a space. A random one without an @ is added
 # at each run, so a pattern written against this list alone still fails.
-MORE_INVALID_EMAILS = ("someone@localhost", "@example.com", "a@@example.com")
+MORE_INVALID_EMAILS = (
+    "someone@localhost",
+    "@example.com",
+    "a@@example.com",
+    "two words@example.com",
+)
 
 ENDPOINT_HINT = (
     'Is there an @app.post("/send-notification/{email}", status_code=202) route '
@@ -188,9 +198,19 @@ def _expect_one_line_each(
 
 
 def test_notification_is_accepted(http: httpx.Client) -> None:
-    """POST /send-notification/{email} returns 202 and names the email."""
+    """POST /send-notification/{email} returns 202, the message and the email."""
     email = "accepted@example.com"
-    _expect_accepted(_send(http, email), email, exact_status=True)
+    response = _send(http, email)
+    _expect_accepted(response, email, exact_status=True)
+    body = json_body(response)
+    if body.get("message") != QUEUED_MESSAGE:
+        raise CheckFailed(
+            "The response does not have the message the README gives.",
+            request=describe_request(response),
+            expected=f'"message": "{QUEUED_MESSAGE}"',
+            actual=describe_response(response),
+            hint=ENDPOINT_HINT,
+        )
 
 
 def _timed(request: httpx.Request, http: httpx.Client) -> tuple[float, int]:
@@ -319,7 +339,7 @@ def test_log_line_written_after_response(http: httpx.Client, work_dir: Path) -> 
 
 @pytest.mark.timeout(30)
 def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
-    """A log line appears no sooner than half the delay after its request."""
+    """A log line appears from half to twice the delay after its request."""
     sent: dict[str, float] = {}
     for number in range(1, DELAY_REQUESTS + 1):
         email = f"delay{number}@example.com"
@@ -329,14 +349,22 @@ def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
     # One line is enough to judge: a line that never shows up, say because
     # mode "w" replaced it, is several_requests_one_line_each's to report.
     # After the first line, the others get SETTLE_SECONDS more.
+    # A read shows what was written before it started, so the start of the
+    # last read without a line bounds when the line was written from below.
     seen: dict[str, float] = {}
+    missing_at: dict[str, float] = {}
     deadline = max(sent.values()) + APPEAR_TIMEOUT
     while len(seen) < len(sent) and time.monotonic() < deadline:
+        read_from = time.monotonic()
         lines = _log_lines(work_dir)
         read_at = time.monotonic()
         for email in sent:
-            if email not in seen and _count_lines(lines, email):
+            if email in seen:
+                continue
+            if _count_lines(lines, email):
                 seen[email] = read_at
+            else:
+                missing_at[email] = read_from
         if seen:
             deadline = min(deadline, min(seen.values()) + SETTLE_SECONDS)
         time.sleep(POLL_INTERVAL)
@@ -346,8 +374,10 @@ def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
         record_measurement(
             f"log line after POST /send-notification/{email}",
             appeared=round(seconds, 4),
+            last_missing=round(missing_at.get(email, sent[email]) - sent[email], 4),
             task=TASK_SECONDS,
             pass_line=EARLY_LINE,
+            late_line=LATE_LINE,
         )
 
     if not seen:
@@ -377,6 +407,23 @@ def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
             "fixed sleep, or none, makes the notification look sent sooner than "
             "the mail server could accept it.",
         )
+    late = {
+        email: missing_at[email] - sent[email]
+        for email in seen
+        if email in missing_at and missing_at[email] - sent[email] > LATE_LINE
+    }
+    if late:
+        email, seconds = next(iter(late.items()))
+        raise CheckFailed(
+            "The notification line was written long after NOTIFICATION_DELAY.",
+            request=f"POST /send-notification/{email}, with NOTIFICATION_DELAY="
+            f"{TASK_SECONDS:g}",
+            expected=f"the line at most {LATE_LINE:g} s after the request",
+            actual=f"the line was not in the log yet {seconds:.3f} s after the "
+            "request was sent",
+            hint="Does the task sleep for NOTIFICATION_DELAY, read from the "
+            "environment, rather than a fixed time such as 1 s?",
+        )
 
 
 async def _send_burst(learner_app: LearnerApp, emails: list[str]) -> list[int]:
@@ -391,7 +438,7 @@ async def _send_burst(learner_app: LearnerApp, emails: list[str]) -> list[int]:
 def test_several_requests_one_line_each(
     learner_app: LearnerApp, work_dir: Path
 ) -> None:
-    """Five concurrent notifications leave exactly one log line each."""
+    """Five concurrent notifications leave exactly one log line each, as given."""
     emails = [f"burst{number}@example.com" for number in range(1, BURST_SIZE + 1)]
     started = time.monotonic()
     statuses = asyncio.run(_send_burst(learner_app, emails))
@@ -405,6 +452,19 @@ def test_several_requests_one_line_each(
             hint=ENDPOINT_HINT,
         )
     _expect_one_line_each(work_dir, emails, request, started)
+    lines = _log_lines(work_dir)
+    for email in emails:
+        line = next(line for line in lines if email in line)
+        wanted = f"notification sent to {email}"
+        if line != wanted:
+            raise CheckFailed(
+                "A log line is not in the form the README gives.",
+                request=request,
+                expected=f"the line {wanted!r}",
+                actual=f"the line {line!r}",
+                hint='Does the task write f"notification sent to {email}\\n", '
+                "with nothing before or after it?",
+            )
 
 
 @pytest.mark.timeout(30)

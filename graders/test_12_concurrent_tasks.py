@@ -60,6 +60,9 @@ DEADLINE_STATUS_DELAYS = (0.1, 1.0)
 # default, no sooner than half of it, rather than in a 200 after the fetch.
 DEFAULT_DEADLINE = 3.0
 MAX_DEADLINE = 10.0
+# The README's MAX_DELAY_SECONDS and MAX_FETCHES.
+MAX_DELAY = 5.0
+MAX_FETCHES = 10
 DEFAULT_DEADLINE_DELAYS = (DEFAULT_DEADLINE + 1,)
 # Runs of each timed request. The fastest run counts, so a moment of load on a
 # busy machine does not decide the verdict.
@@ -336,20 +339,53 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
             actual=describe_response(response),
             hint=SHAPE_HINT,
         )
+    # fail repeats like delay, and a position with no fetch fails nothing.
+    for path, failing in (
+        ("/concurrent?delay=0&delay=0&fail=0&fail=1", frozenset({0, 1})),
+        ("/concurrent?delay=0&fail=5", frozenset()),
+    ):
+        exchange = _exchange(http, sources, path)
+        results = _results(exchange.response, SHAPE_HINT)
+        delays = (0.0,) * (2 if failing else 1)
+        _expect_fetches(exchange, delays, failing)
+        expected = [
+            _failed_entry(index, delay)
+            if index in failing
+            else _ok_entry(index, delay, exchange.data_of(index))
+            for index, delay in enumerate(delays)
+        ]
+        if results != expected:
+            raise CheckFailed(
+                "The entries do not match the failures the request asked for.",
+                request=describe_request(exchange.response),
+                expected=f'"results": {show(expected)}',
+                actual=describe_response(exchange.response),
+                hint=SHAPE_HINT + " Is fail a list, Annotated[list[int] | None, "
+                "Query()], so every fail=... counts?",
+            )
 
 
 def test_invalid_parameters_are_422(http: httpx.Client) -> None:
-    """Delays out of range, too many delays and deadlines out of range return 422."""
-    # The solution's MAX_FETCHES is 10 and its MAX_DELAY_SECONDS is 5.
-    too_many = (0.0,) * 11
+    """Values out of range return 422, and the limits themselves are accepted."""
+    too_many = (0.0,) * (MAX_FETCHES + 1)
     cases: list[tuple[str, list[str | int]]] = [
         (_query((-1.0,)), ["query", "delay", 0]),
-        (_query((0.1, 6.0), deadline=0.5), ["query", "delay", 1]),
+        (_query((0.1, MAX_DELAY + 1), deadline=0.5), ["query", "delay", 1]),
         (_query(too_many), ["query", "delay"]),
         ("/concurrent", ["query", "delay"]),
         (_query((0.1,), deadline=0), ["query", "deadline"]),
         (_query((0.1,), deadline=MAX_DEADLINE + 0.5), ["query", "deadline"]),
     ]
+    # The limits themselves are allowed: MAX_FETCHES delays and the largest
+    # deadline. (The largest delay is not sent: an app that ignores the
+    # deadline would hold its fetch for MAX_DELAY seconds into later checks.)
+    for path in (_query((0.0,) * MAX_FETCHES), _query((0.0,), deadline=MAX_DEADLINE)):
+        expect_status(
+            http.get(path, timeout=REJECTION_TIMEOUT),
+            200,
+            hint="Do the bounds include their limits: le=MAX_DEADLINE_SECONDS, "
+            "not lt=, and max_length=MAX_FETCHES?",
+        )
     for path, location in cases:
         try:
             response = http.get(path, timeout=REJECTION_TIMEOUT)
@@ -530,6 +566,18 @@ def test_deadline_returns_504(http: httpx.Client, sources: SourcesService) -> No
         # Fetches that fail at once finish before any deadline.
         _expect_fetches(exchange, DEADLINE_STATUS_DELAYS)
     expect_status(exchange.response, 504, hint=_deadline_hint(exchange.response))
+    body = json_body(exchange.response)
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if not isinstance(detail, str) or not detail:
+        raise CheckFailed(
+            "The 504 response has no detail message.",
+            request=describe_request(exchange.response),
+            expected='a body like {"detail": "the fetches did not finish within '
+            'the 0.2 s deadline"}',
+            actual=describe_response(exchange.response),
+            hint="Does the endpoint raise HTTPException(status_code=504, "
+            "detail=...) with a message?",
+        )
 
 
 @pytest.mark.timeout(30)

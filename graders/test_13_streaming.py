@@ -30,6 +30,11 @@ from apigrade.server import LearnerApp
 from apigrade.timing import expect_one_process, record_measurement
 
 SHORT_PATH = "/stream?count=4&interval=0.05"
+# One line at MAX_INTERVAL_SECONDS (2): the line comes at once, and the stream
+# ends with it, so the response takes milliseconds. An interval waited before
+# or after the line takes 2 s, four times the pass line.
+LONE_LINE_PATH = "/stream?count=1&interval=2"
+LONE_LINE_SECONDS = 0.5
 # Six lines 0.2 s apart: a stream of about 1 s, long enough for the timing
 # checks to tell a streamed body from one built before the response.
 TIMED_COUNT = 6
@@ -38,6 +43,12 @@ TIMED_PATH = f"/stream?count={TIMED_COUNT}&interval={TIMED_INTERVAL:g}"
 QUICK_PATH = "/stream?count=1&interval=0"
 EVENTS_COUNT = 3
 EVENTS_PATH = f"/events?count={EVENTS_COUNT}&interval=0.05"
+# Three events 0.3 s apart: the first arrives at once, about 0% of the 0.6 s
+# stream, and events collected first arrive together at the end, at 100%. The
+# pass line sits at half.
+SPREAD_EVENTS_PATH = "/events?count=3&interval=0.3"
+SPREAD_EVENTS_SECONDS = 0.6
+SPREAD_EVENTS_SHARE_LINE = 0.5
 # The stream, then the events stream, that quick requests are sent during.
 # Their intervals are longer than the timed stream's, so that a quick request
 # held back for one interval is far slower than one slowed by a busy machine.
@@ -47,20 +58,24 @@ PROBED_PATH = f"/stream?count={PROBED_COUNT}&interval={PROBED_INTERVAL:g}"
 PROBED_EVENTS_PATH = f"/events?count={PROBED_COUNT}&interval={PROBED_INTERVAL:g}"
 # The README's defaults. The defaults check sends interval=0 to count the
 # lines, and count=2 to time one default interval, which must take from half
-# to twice DEFAULT_INTERVAL.
+# of DEFAULT_INTERVAL to 1.8 times it.
 DEFAULT_COUNT = 5
 DEFAULT_INTERVAL = 0.5
+# The upper line sits below two intervals, 1 s, so that a stream that also
+# waits after its last line fails by a clear margin.
+DEFAULT_TWO_ITEMS_LINE = 0.9
 # Seconds the checks must wait for the app, one after another: a stream of n
 # lines at interval i takes at least (n - 1) * i. One short stream, the timed
 # stream twice (first line, gaps), the two probed streams, the short events,
-# and one default interval on each endpoint. scripts/bench.py takes the floor
-# from it.
+# one default interval on each endpoint and the spread events.
+# scripts/bench.py takes the floor from it.
 WAIT_SECONDS = (
     3 * 0.05
     + 2 * (TIMED_COUNT - 1) * TIMED_INTERVAL
     + 2 * (PROBED_COUNT - 1) * PROBED_INTERVAL
     + 2 * 0.05
     + 2 * DEFAULT_INTERVAL
+    + SPREAD_EVENTS_SECONDS
 )
 
 # A streamed first line arrives within a few percent of the stream's time, and
@@ -213,8 +228,32 @@ def _describe_arrivals(read: StreamRead) -> str:
 
 
 def test_stream_lines_are_exact(learner_app: LearnerApp) -> None:
-    """GET /stream?count=4&interval=0.05 streams exactly four numbered lines."""
-    _expect_lines(read_stream(learner_app, SHORT_PATH), 4)
+    """GET /stream streams exactly the numbered lines, as text/plain, no more."""
+    read = read_stream(learner_app, SHORT_PATH)
+    _expect_lines(read, 4)
+    media_type = read.content_type.partition(";")[0].strip()
+    if media_type != "text/plain":
+        raise CheckFailed(
+            "The stream is not declared as plain text.",
+            request=f"GET {SHORT_PATH}",
+            expected="the header Content-Type: text/plain",
+            actual=f"Content-Type: {read.content_type or '(none)'}",
+            hint="Does the route return StreamingResponse(..., "
+            'media_type="text/plain")?',
+        )
+    # One line at the longest interval: nothing to wait for before or after it.
+    read = read_stream(learner_app, LONE_LINE_PATH)
+    _expect_lines(read, 1)
+    record_measurement(f"GET {LONE_LINE_PATH}", seconds=round(read.total, 3))
+    if read.total > LONE_LINE_SECONDS:
+        raise CheckFailed(
+            "A stream of one line waited for an interval before or after it.",
+            request=f"GET {LONE_LINE_PATH}",
+            expected=f"the whole response within {LONE_LINE_SECONDS:g} s",
+            actual=f"the response took {read.total:.3f} s",
+            hint="Does the generator sleep only between lines, as in "
+            "`if number < count: await asyncio.sleep(interval)`?",
+        )
 
 
 @pytest.mark.timeout(30)
@@ -389,6 +428,40 @@ def _expect_quick_during(path: str, measured: QuickDuringStream) -> None:
         )
 
 
+@pytest.mark.timeout(30)
+def test_events_arrive_as_produced(learner_app: LearnerApp) -> None:
+    """The first event arrives before the stream is half over."""
+    read = read_stream(learner_app, SPREAD_EVENTS_PATH)
+    if read.status != 200 or not read.line_times:
+        raise CheckFailed(
+            f"Expected status 200 with events, got {read.describe()}.",
+            request=f"GET {SPREAD_EVENTS_PATH}",
+            expected="status 200 with three events",
+            actual=read.describe(),
+            hint=EVENTS_HINT,
+        )
+    share = read.line_times[0] / read.total
+    record_measurement(
+        f"first event of GET {SPREAD_EVENTS_PATH}",
+        first_event=round(read.line_times[0], 4),
+        total=round(read.total, 4),
+        share=round(share, 4),
+        pass_line=SPREAD_EVENTS_SHARE_LINE,
+    )
+    if share >= SPREAD_EVENTS_SHARE_LINE:
+        raise CheckFailed(
+            "The first event arrived only when the whole stream was ready: the "
+            "events were collected before they were sent.",
+            request=f"GET {SPREAD_EVENTS_PATH}",
+            expected=f"the first event within {SPREAD_EVENTS_SHARE_LINE:.0%} of the "
+            "stream's time",
+            actual=f"the first event arrived after {read.line_times[0]:.3f} s of "
+            f"{read.total:.3f} s ({share:.0%})",
+            hint="Does the endpoint yield each ServerSentEvent as it is made, "
+            "rather than build a list first and yield from it?",
+        )
+
+
 def test_events_use_event_stream_type(http: httpx.Client) -> None:
     """GET /events responds with the media type text/event-stream."""
     response = http.get(EVENTS_PATH)
@@ -503,10 +576,19 @@ def test_parameters_have_defaults(learner_app: LearnerApp) -> None:
                 actual=f"{found} {kind}: {read.describe()}",
                 hint=hint,
             )
+        if read.total > DEFAULT_INTERVAL / 2:
+            raise CheckFailed(
+                f"With interval=0, the {kind} did not come at once.",
+                request=f"GET {path}",
+                expected=f"the whole response within {DEFAULT_INTERVAL / 2:g} s",
+                actual=f"the response took {read.total:.3f} s",
+                hint="Does the generator sleep for the interval the request gives, "
+                "`await asyncio.sleep(interval)`, rather than a fixed time?",
+            )
     for path in ("/stream?count=2", "/events?count=2"):
         read = read_stream(learner_app, path)
         record_measurement(f"GET {path}", seconds=round(read.total, 3))
-        low, high = DEFAULT_INTERVAL / 2, DEFAULT_INTERVAL * 2
+        low, high = DEFAULT_INTERVAL / 2, DEFAULT_TWO_ITEMS_LINE
         if read.status != 200 or not low <= read.total <= high:
             raise CheckFailed(
                 "Without interval, two lines or events are not the default "
@@ -547,4 +629,12 @@ def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
             response,
             location,
             hint="Are count and interval bounded with Query(ge=..., le=...)?",
+        )
+    # The limits themselves are allowed.
+    for path in ("/stream?count=100&interval=0", "/events?count=100&interval=0"):
+        response = http.get(path, timeout=REJECTION_TIMEOUT)
+        expect_status(
+            response,
+            200,
+            hint="Do the bounds include their limits: le=MAX_COUNT, not lt=?",
         )
