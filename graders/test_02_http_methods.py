@@ -80,13 +80,23 @@ def test_create_item_returns_201(http: httpx.Client) -> None:
 
 
 def test_read_item_returns_it(http: httpx.Client) -> None:
-    """GET /items/{id} returns the item that was created."""
-    item = create_item(http)
-    expect_item(
-        read_item(http, item["id"]),
-        item,
-        hint="Does read_item look the item up by its id and return it?",
-    )
+    """GET /items/{id} returns the item created with that id, each its own."""
+    first, second = create_item(http, name="Pliers"), create_item(http, name="Level")
+    if first["id"] == second["id"]:
+        raise CheckFailed(
+            "Two items were created with the same id.",
+            request="POST /items/ twice",
+            expected="two different ids",
+            actual=f"{show(first)} and {show(second)}",
+            hint="Does create_item give each item the next id, and add 1 to the "
+            "counter after it, as in next_id += 1?",
+        )
+    for item in (first, second):
+        expect_item(
+            read_item(http, item["id"]),
+            item,
+            hint="Does read_item look the item up by its id and return it?",
+        )
 
 
 def test_missing_item_returns_404(http: httpx.Client) -> None:
@@ -134,28 +144,34 @@ def test_list_items_includes_created(http: httpx.Client) -> None:
 def test_put_replaces_item(http: httpx.Client) -> None:
     """PUT /items/{id} replaces the whole item; fields left out are reset."""
     item = create_item(http, description="old description")
-    replacement = {"name": "Mallet", "price": 12.0}
-    response = http.put(f"/items/{item['id']}", json=replacement)
-    expected = {"id": item["id"], "description": None, **replacement}
     hint = (
-        "Does replace_item build a new Item from the request body, so fields "
-        "the client left out go back to their defaults?"
+        "Does replace_item build a new Item from the whole request body, so "
+        "fields the client sent are stored and fields it left out go back to "
+        "their defaults?"
     )
-    expect_item(response, expected, hint=hint)
-    expect_item(read_item(http, item["id"]), expected, hint=hint)
+    for replacement in (
+        {"name": "Sledge", "price": 15.0, "description": "new description"},
+        {"name": "Mallet", "price": 12.0},
+    ):
+        response = http.put(f"/items/{item['id']}", json=replacement)
+        expected = {"id": item["id"], "description": None, **replacement}
+        expect_item(response, expected, hint=hint)
+        expect_item(read_item(http, item["id"]), expected, hint=hint)
 
 
 def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
     """PATCH /items/{id} changes only the fields sent and keeps the others."""
     item = create_item(http, description="keep me")
-    response = http.patch(f"/items/{item['id']}", json={"price": 3.25})
-    expected = {**item, "price": 3.25}
     hint = (
         "Does update_item apply changes.model_dump(exclude_unset=True), so "
-        "fields the client did not send keep their values?"
+        "every field the client sent changes and the others keep their values?"
     )
-    expect_item(response, expected, hint=hint)
-    expect_item(read_item(http, item["id"]), expected, hint=hint)
+    expected = item
+    for changes in ({"price": 3.25}, {"name": "Tack hammer"}):
+        response = http.patch(f"/items/{item['id']}", json=changes)
+        expected = {**expected, **changes}
+        expect_item(response, expected, hint=hint)
+        expect_item(read_item(http, item["id"]), expected, hint=hint)
     # A null the client sends is a value too, unlike a field it leaves out.
     response = http.patch(f"/items/{item['id']}", json={"description": None})
     expected = {**expected, "description": None}
