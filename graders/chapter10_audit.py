@@ -64,7 +64,6 @@ ALLOWED_MODULES = frozenset(
         "json",
         "main",
         "math",
-        "pydantic",
         "pytest",
         "pytest_asyncio",
         "re",
@@ -137,6 +136,8 @@ BLOCKED_NAMES = frozenset(
         "inspect",
         "io",
         "iterdir",
+        "jsonable_encoder",
+        "encoders",
         "linecache",
         "make_dataclass",
         "marshal",
@@ -254,12 +255,33 @@ def main_functions(reference: str) -> frozenset[str]:
     return frozenset(functions - used_by_app)
 
 
-def audit_source(source: str, main_only: frozenset[str] = frozenset()) -> list[Finding]:
+def main_models(reference: str) -> frozenset[str]:
+    """Return the Pydantic models of the app's source, which tests may not subclass.
+
+    A subclass could add fields named after the app's attributes and read
+    them from any object with from_attributes, spelled at run time.
+    """
+    tree = ast.parse(reference)
+    models = {"BaseModel"}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(
+            isinstance(base, ast.Name) and base.id in models for base in node.bases
+        ):
+            models.add(node.name)
+    return frozenset(models - {"BaseModel"})
+
+
+def audit_source(
+    source: str,
+    main_only: frozenset[str] = frozenset(),
+    models: frozenset[str] = frozenset(),
+) -> list[Finding]:
     """Return the constructs in a test file's source that inspect rather than test.
 
     `main_only` names the functions of main.py a test may not use
-    (main_functions). A file that does not parse returns no finding: pytest
-    reports the syntax error itself.
+    (main_functions), and `models` its Pydantic models (main_models). A file
+    that does not parse returns no finding: pytest reports the syntax error
+    itself.
     """
     findings: list[Finding] = [
         Finding(number, f"coding declaration {match.group(1)}")
@@ -276,7 +298,23 @@ def audit_source(source: str, main_only: frozenset[str] = frozenset()) -> list[F
         # Python itself could not read the file: refuse it rather than run it.
         return [Finding(0, "code nested too deeply for Python to read")]
     findings += _audit_main_names(tree, main_only)
+    findings += [
+        Finding(node.lineno, f"class {node.name}, a subclass of main's model {base}")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        for base in (_base_name(item) for item in node.bases)
+        if base in models
+    ]
     return sorted(set(findings), key=lambda finding: (finding.line, finding.what))
+
+
+def _base_name(node: ast.expr) -> str | None:
+    """Return the class name a base names, as in Model or main.Model."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
 
 
 def _audit_main_names(tree: ast.AST, main_only: frozenset[str]) -> list[Finding]:

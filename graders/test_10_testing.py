@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chapter10_audit import audit_source, main_functions
+from chapter10_audit import audit_source, main_functions, main_models
 
 from apigrade import sandbox
 from apigrade.checks import CheckFailed, read_learner_file, truncate
@@ -171,6 +171,7 @@ def load_app_mutants() -> dict[str, AppMutant]:
 
 APP_MUTANT_LIST = load_app_mutants()
 MAIN_FUNCTIONS = main_functions(REFERENCE_APP.read_text(encoding="utf-8"))
+MAIN_MODELS = main_models(REFERENCE_APP.read_text(encoding="utf-8"))
 
 
 def _first_lines(text: str, count: int = 2) -> str:
@@ -469,7 +470,9 @@ def suite(app_dir: Path, work_dir: Path) -> SuiteResults:
     refused = [
         f"{path.name} line {finding.line}: {finding.what}"
         for path in test_files
-        for finding in audit_source(read_learner_file(path) or "", MAIN_FUNCTIONS)
+        for finding in audit_source(
+            read_learner_file(path) or "", MAIN_FUNCTIONS, MAIN_MODELS
+        )
     ]
     if refused:
         names = [path.name for path in test_files]

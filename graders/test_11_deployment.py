@@ -473,29 +473,7 @@ def test_settings_come_from_environment(
             "openapi_url=None when it is false?",
         )
 
-    # A new folder beside work_dir, which the running app cannot reach: one
-    # inside work_dir could already be the app's link to somewhere else.
-    defaults_dir = Path(tempfile.mkdtemp(prefix="defaults-", dir=work_dir.parent))
-    sandbox.limit_folder_size(defaults_dir)
-    app = LearnerApp(app_dir, defaults_dir)
-    try:
-        app.start()
-    except AppStartError as error:
-        raise CheckFailed(
-            "The app does not start without its environment variables.",
-            request="uvicorn main:app, with APP_NAME, DOCS_ENABLED and SHUTDOWN_LOG "
-            "unset",
-            expected="the app starts with default settings",
-            actual=last_characters(str(error)),
-            hint="Does every setting have a default, as in "
-            "os.environ.get('APP_NAME', 'Deployment demo')?",
-        ) from None
-    try:
-        with app.client() as client:
-            health = client.get("/health")
-            docs = client.get("/docs")
-    finally:
-        app.stop()
+    health, docs, spec = _run_with_settings(app_dir, work_dir, {})
     expect_status(health, 200, hint="Does the app have a GET /health route?")
     default_body = json_body(health)
     default_name = default_body.get("app") if isinstance(default_body, dict) else None
@@ -507,6 +485,92 @@ def test_settings_come_from_environment(
             actual=f'"app": {show(default_name)}; GET /docs: status {docs.status_code}',
             hint="Are the defaults APP_NAME='Deployment demo' and DOCS_ENABLED=true?",
         )
+
+    # Other spellings of a bool, in other cases, and APP_NAME as the title.
+    for word, served in (("On", True), ("OFF", False)):
+        env = {"APP_NAME": GRADED_APP_NAME, "DOCS_ENABLED": word}
+        health, docs, spec = _run_with_settings(app_dir, work_dir, env)
+        described = f"GET /docs and GET /openapi.json, with DOCS_ENABLED={word}"
+        if (docs.status_code == 200) != served:
+            raise CheckFailed(
+                f"DOCS_ENABLED={word} was not read as {served}.",
+                request=described,
+                expected=f"GET /docs: status {200 if served else 404}",
+                actual=f"GET /docs: status {docs.status_code}",
+                hint="Does the app accept true/false, 1/0, yes/no and on/off in "
+                "any case, as in value.strip().lower() in ('1', 'true', 'yes', "
+                "'on')?",
+            )
+        if not served:
+            continue
+        schema = json_body(spec) if spec.status_code == 200 else None
+        info = schema.get("info") if isinstance(schema, dict) else None
+        title = info.get("title") if isinstance(info, dict) else None
+        if title != GRADED_APP_NAME:
+            raise CheckFailed(
+                "The OpenAPI title is not APP_NAME.",
+                request=f"GET /openapi.json, with APP_NAME={GRADED_APP_NAME!r}",
+                expected=f'"info": {{"title": {show(GRADED_APP_NAME)}, ...}}',
+                actual=f'"title": {show(title)}',
+                hint="Does the app pass title=settings.app_name to FastAPI(...)?",
+            )
+    try:
+        _run_with_settings(app_dir, work_dir, {"DOCS_ENABLED": "maybe"})
+    except CheckFailed as problem:
+        if "maybe" in (problem.actual or "") or "DOCS_ENABLED" in (
+            problem.actual or ""
+        ):
+            return
+        raise
+    raise CheckFailed(
+        "DOCS_ENABLED=maybe did not stop the app.",
+        request="uvicorn main:app, with DOCS_ENABLED=maybe",
+        expected="the app stops at start-up with an error that names the value",
+        actual="the app started and served requests",
+        hint="Does the app raise an error, such as ValueError(f'DOCS_ENABLED must "
+        "be one of ..., not {value!r}'), for a value that is neither true nor "
+        "false, rather than treat it as one of them?",
+    )
+
+
+def _run_with_settings(
+    app_dir: Path, work_dir: Path, env: dict[str, str]
+) -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+    """Start the app with `env` alone; return GET /health, /docs and /openapi.json."""
+    # A new folder beside work_dir, which the running app cannot reach: one
+    # inside work_dir could already be the app's link to somewhere else.
+    folder = Path(tempfile.mkdtemp(prefix="settings-", dir=work_dir.parent))
+    sandbox.limit_folder_size(folder)
+    app = LearnerApp(app_dir, folder, env=env)
+    named = ", ".join(f"{name}={value}" for name, value in env.items())
+    try:
+        app.start()
+    except AppStartError as error:
+        raise CheckFailed(
+            "The app does not start "
+            + (
+                f"with the settings {named}."
+                if env
+                else "without its environment variables."
+            ),
+            request="uvicorn main:app, with "
+            + (named if env else "APP_NAME, DOCS_ENABLED and SHUTDOWN_LOG unset"),
+            expected="the app starts",
+            actual=last_characters(str(error)),
+            hint="Does every setting have a default, as in "
+            "os.environ.get('APP_NAME', 'Deployment demo'), and does the app "
+            "read every spelling of a bool the README lists?",
+        ) from None
+    try:
+        with app.client() as client:
+            responses = (
+                client.get("/health"),
+                client.get("/docs"),
+                client.get("/openapi.json"),
+            )
+    finally:
+        app.stop()
+    return responses
 
 
 @pytest.mark.timeout(60)
@@ -649,6 +713,16 @@ def test_shutdown_finishes_requests(
             actual=f"lines in it: {show(lines)}",
             hint="Does the code after the lifespan's `yield` append the line to "
             "the file that SHUTDOWN_LOG names?",
+        )
+    if f"worker {pid} shut down" not in lines:
+        raise CheckFailed(
+            "The shutdown line is not in the form the README gives.",
+            request=request,
+            expected=f'the line "worker {pid} shut down"',
+            actual=f"lines with the pid: "
+            f"{show([line for line in lines if pid_line.search(line)])}",
+            hint='Does the lifespan write f"worker {os.getpid()} shut down\\n", '
+            "with nothing else on the line?",
         )
 
 

@@ -339,10 +339,12 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
             actual=describe_response(response),
             hint=SHAPE_HINT,
         )
-    # fail repeats like delay, and a position with no fetch fails nothing.
+    # fail repeats like delay, and a position with no fetch, past the end or
+    # negative, fails nothing.
     for path, failing in (
         ("/concurrent?delay=0&delay=0&fail=0&fail=1", frozenset({0, 1})),
         ("/concurrent?delay=0&fail=5", frozenset()),
+        ("/concurrent?delay=0&fail=-1", frozenset()),
     ):
         exchange = _exchange(http, sources, path)
         results = _results(exchange.response, SHAPE_HINT)

@@ -110,8 +110,8 @@ REFUSED = [
     ("u = chr(95) * 2\n", "the name chr"),
     # A tester's bypass: pydantic's ImportString imported operator.attrgetter,
     # which read co_code spelled "c" + "o_code".
-    ("from pydantic import ImportString\n", "from pydantic import ImportString"),
-    ("from pydantic.v1.utils import import_string\n", "import_string"),
+    ("from pydantic import ImportString\n", "from pydantic import ..."),
+    ("from pydantic.v1.utils import import_string\n", "from pydantic.v1.utils"),
     ("load('operator.attrgetter')\n", "which names a module"),
     ("name = 'c' + 'o_code'\n", "the string 'co_code'"),
     ("import anyio\nanyio.run_process(['cat'])\n", ".run_process"),
@@ -130,22 +130,36 @@ REFUSED = [
     ("def test_a(e):\n    e.getrepr()\n", "the attribute .getrepr"),
     ("from main import app\napp.routes\n", "the attribute .routes"),
     ("def f(request):\n    request.scope['endpoint']\n", "the string 'endpoint'"),
+    # A tester's bypass: pydantic's from_attributes and alias, spelled with
+    # "".join at run time, read the routes and their endpoints.
+    ("from pydantic import BaseModel\n", "from pydantic import ..."),
+    ("import pydantic\n", "import pydantic"),
+    ("from main import Task\nclass R(Task):\n    pass\n", "subclass of main's model"),
+    ("import main\nclass R(main.TaskIn):\n    pass\n", "subclass of main's model"),
+    ("from fastapi.encoders import jsonable_encoder\n", "jsonable_encoder"),
 ]
 MAIN_FUNCTIONS = audit.main_functions(
+    (ROOT / "graders" / "10_testing" / "main.py").read_text("utf-8")
+)
+MAIN_MODELS = audit.main_models(
     (ROOT / "graders" / "10_testing" / "main.py").read_text("utf-8")
 )
 
 
 @pytest.mark.parametrize("source", ALLOWED)
 def test_audit_allows_ordinary_tests(source: str) -> None:
-    assert audit.audit_source(source, MAIN_FUNCTIONS) == []
+    assert audit.audit_source(source, MAIN_FUNCTIONS, MAIN_MODELS) == []
 
 
 @pytest.mark.parametrize(("source", "what"), REFUSED)
 def test_audit_refuses_inspection(source: str, what: str) -> None:
-    findings = audit.audit_source(source, MAIN_FUNCTIONS)
+    findings = audit.audit_source(source, MAIN_FUNCTIONS, MAIN_MODELS)
 
     assert any(what in finding.what for finding in findings), findings
+
+
+def test_main_models_are_the_pydantic_models() -> None:
+    assert {"TaskIn", "Task", "TaskStats", "User"} == MAIN_MODELS
 
 
 def test_main_functions_are_endpoints_and_helpers() -> None:
@@ -173,14 +187,14 @@ def test_app_mutants_keep_every_line_number() -> None:
 def test_audit_allows_both_test_files() -> None:
     for folder in ("exercises", "solutions"):
         source = (ROOT / folder / "10_testing" / "test_main.py").read_text("utf-8")
-        assert audit.audit_source(source, MAIN_FUNCTIONS) == []
+        assert audit.audit_source(source, MAIN_FUNCTIONS, MAIN_MODELS) == []
 
 
 def test_audit_refuses_code_too_deep_to_parse() -> None:
     # A tester's file: 100 000 terms in one sum, which ast.parse cannot read.
     source = "x = " + "+".join(["1"] * 100_000) + "\n"
 
-    findings = audit.audit_source(source, MAIN_FUNCTIONS)
+    findings = audit.audit_source(source, MAIN_FUNCTIONS, MAIN_MODELS)
 
     assert [finding.what for finding in findings] == [
         "code nested too deeply for Python to read"
