@@ -64,6 +64,10 @@ MAX_DEADLINE = 10.0
 MAX_DELAY = 5.0
 MAX_FETCHES = 10
 DEFAULT_DEADLINE_DELAYS = (DEFAULT_DEADLINE + 1,)
+# A fetch that takes under a third of its request's deadline, which must answer
+# 200 however busy the machine.
+WITHIN_DEADLINE_DELAYS = (0.3,)
+WITHIN_DEADLINE = 1.0
 # Runs of each timed request. The fastest run counts, so a moment of load on a
 # busy machine does not decide the verdict.
 TIMED_RUNS = 2
@@ -85,6 +89,7 @@ WAIT_SECONDS = (
     + DEADLINE
     + (2 + WARM_UPS + SINGLE_RUNS + TIMED_RUNS) * DEADLINE
     + DEFAULT_DEADLINE
+    + max(WITHIN_DEADLINE_DELAYS)
 )
 # Invalid values get a 422 at once, but an app that accepts them starts waiting.
 REJECTION_TIMEOUT = 3.0
@@ -560,7 +565,7 @@ def _deadline_hint(response: httpx.Response) -> str:
 
 
 def test_deadline_returns_504(http: httpx.Client, sources: SourcesService) -> None:
-    """A request whose fetches outlast its deadline gets status 504."""
+    """Fetches that outlast the deadline get a 504, and ones within it a 200."""
     exchange = _exchange(
         http, sources, _query(DEADLINE_STATUS_DELAYS, deadline=DEADLINE)
     )
@@ -579,6 +584,21 @@ def test_deadline_returns_504(http: httpx.Client, sources: SourcesService) -> No
             actual=describe_response(exchange.response),
             hint="Does the endpoint raise HTTPException(status_code=504, "
             "detail=...) with a message?",
+        )
+    # A deadline the fetches finish within lets them finish: the value given is
+    # the one used.
+    path = _query(WITHIN_DEADLINE_DELAYS, deadline=WITHIN_DEADLINE)
+    exchange = _exchange(http, sources, path)
+    if exchange.response.status_code != 200:
+        raise CheckFailed(
+            f"A request whose fetches finish well within its {WITHIN_DEADLINE:g} s "
+            "deadline did not get its results.",
+            request=f"GET {path}",
+            expected="status 200 with the results",
+            actual=f"{describe_response(exchange.response)} after "
+            f"{exchange.seconds:.3f} s",
+            hint="Does asyncio.wait_for get timeout=deadline, the value the "
+            "request gives?",
         )
 
 

@@ -13,6 +13,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -43,12 +44,22 @@ TIMED_PATH = f"/stream?count={TIMED_COUNT}&interval={TIMED_INTERVAL:g}"
 QUICK_PATH = "/stream?count=1&interval=0"
 EVENTS_COUNT = 3
 EVENTS_PATH = f"/events?count={EVENTS_COUNT}&interval=0.05"
-# Three events 0.3 s apart: the first arrives at once, about 0% of the 0.6 s
+# Four events 0.3 s apart: the first arrives at once, about 0% of the 0.9 s
 # stream, and events collected first arrive together at the end, at 100%. The
-# pass line sits at half.
-SPREAD_EVENTS_PATH = "/events?count=3&interval=0.3"
-SPREAD_EVENTS_SECONDS = 0.6
+# pass line sits at half. The median of the three gaps between events must be
+# at least half the interval the request gives: events sent together are
+# microseconds apart.
+SPREAD_EVENTS_COUNT = 4
+SPREAD_EVENTS_INTERVAL = 0.3
+SPREAD_EVENTS_PATH = (
+    f"/events?count={SPREAD_EVENTS_COUNT}&interval={SPREAD_EVENTS_INTERVAL:g}"
+)
+SPREAD_EVENTS_SECONDS = (SPREAD_EVENTS_COUNT - 1) * SPREAD_EVENTS_INTERVAL
 SPREAD_EVENTS_SHARE_LINE = 0.5
+# What marks one line or one event in a body, however it is framed: the
+# defaults and spacing checks read them, and the others judge the framing.
+LINE_MARK = re.compile(r"line \d+ of \d+")
+EVENT_MARK = re.compile(r'"tick"\s*:\s*\d+')
 # The stream, then the events stream, that quick requests are sent during.
 # Their intervals are longer than the timed stream's, so that a quick request
 # held back for one interval is far slower than one slowed by a busy machine.
@@ -430,13 +441,21 @@ def _expect_quick_during(path: str, measured: QuickDuringStream) -> None:
 
 @pytest.mark.timeout(30)
 def test_events_arrive_as_produced(learner_app: LearnerApp) -> None:
-    """The first event arrives before the stream is half over."""
+    """The first event arrives at once, and the others one interval apart."""
     read = read_stream(learner_app, SPREAD_EVENTS_PATH)
-    if read.status != 200 or not read.line_times:
+    # Each event's arrival is that of its line with the tick, however it is
+    # framed: events_are_framed_correctly judges the framing.
+    ends = [
+        seconds
+        for line, seconds in zip(read.body.split("\n"), read.line_times, strict=False)
+        if EVENT_MARK.search(line)
+    ]
+    if read.status != 200 or len(ends) < SPREAD_EVENTS_COUNT:
         raise CheckFailed(
-            f"Expected status 200 with events, got {read.describe()}.",
+            f"Expected status 200 with {SPREAD_EVENTS_COUNT} events.",
             request=f"GET {SPREAD_EVENTS_PATH}",
-            expected="status 200 with three events",
+            expected=f"status 200 with {SPREAD_EVENTS_COUNT} events, ticks 1 to "
+            f"{SPREAD_EVENTS_COUNT}",
             actual=read.describe(),
             hint=EVENTS_HINT,
         )
@@ -459,6 +478,25 @@ def test_events_arrive_as_produced(learner_app: LearnerApp) -> None:
             f"{read.total:.3f} s ({share:.0%})",
             hint="Does the endpoint yield each ServerSentEvent as it is made, "
             "rather than build a list first and yield from it?",
+        )
+    gaps = [later - earlier for earlier, later in pairwise(ends[:SPREAD_EVENTS_COUNT])]
+    median_gap = statistics.median(gaps)
+    record_measurement(
+        f"event gaps of GET {SPREAD_EVENTS_PATH}",
+        median_gap=round(median_gap, 4),
+        pass_line=SPREAD_EVENTS_INTERVAL / 2,
+    )
+    if median_gap < SPREAD_EVENTS_INTERVAL / 2:
+        raise CheckFailed(
+            "The events did not come one interval apart.",
+            request=f"GET {SPREAD_EVENTS_PATH}",
+            expected=f"a median gap between events of at least "
+            f"{SPREAD_EVENTS_INTERVAL / 2:g} s, half the interval",
+            actual="the events arrived at "
+            + ", ".join(f"{seconds:.3f}" for seconds in ends)
+            + " s after the request was sent",
+            hint="Does the endpoint wait `interval` seconds between every two "
+            "events, `await asyncio.sleep(interval)` after each but the last?",
         )
 
 
@@ -548,12 +586,6 @@ def test_events_are_framed_correctly(learner_app: LearnerApp) -> None:
             hint="Does event N carry id=str(N) and data={'tick': N}, for N from 1 "
             "to count?",
         )
-
-
-# What marks one line or one event in a body, however it is framed: the
-# defaults check counts them, and the other checks judge the framing.
-LINE_MARK = re.compile(r"line \d+ of \d+")
-EVENT_MARK = re.compile(r'"tick"\s*:\s*\d+')
 
 
 def test_parameters_have_defaults(learner_app: LearnerApp) -> None:
