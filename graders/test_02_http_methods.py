@@ -185,8 +185,8 @@ def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
 
 
 def test_delete_item_returns_204(http: httpx.Client) -> None:
-    """DELETE /items/{id} answers 204 with no body, and the item is gone."""
-    item = create_item(http)
+    """DELETE /items/{id} returns 204 with no body, and only that item is gone."""
+    item, kept = create_item(http, name="Chisel"), create_item(http, name="File")
     response = http.delete(f"/items/{item['id']}")
     expect_status(
         response,
@@ -207,6 +207,12 @@ def test_delete_item_returns_204(http: httpx.Client) -> None:
         read_item(http, item["id"]),
         404,
         hint="Does delete_item remove the item from the items dict?",
+    )
+    expect_item(
+        read_item(http, kept["id"]),
+        kept,
+        hint="Does delete_item remove only the item with the id in the path, as "
+        "in del items[item_id]?",
     )
 
 

@@ -293,7 +293,7 @@ def test_invalid_nested_field_is_located(http: httpx.Client) -> None:
 
 
 def test_users_are_stored_by_username(http: httpx.Client) -> None:
-    """A second sign-up replaces the first, and an unknown username gets a 404."""
+    """A second sign-up replaces the first, others stay, and unknown names get 404."""
     first = user_body("margaret")
     create_user(http, first)
     second = {
@@ -312,6 +312,20 @@ def test_users_are_stored_by_username(http: httpx.Client) -> None:
             actual=describe_response(response),
             hint="Does POST /users/ assign users[user.username] = user, so the "
             "newer sign-up takes the name's place?",
+        )
+    # A user signed up before is still there after later sign-ups.
+    earlier = user_body("dorothy")
+    create_user(http, earlier)
+    create_user(http, user_body("edith"))
+    response = http.get("/users/dorothy")
+    if response.status_code != 200:
+        raise CheckFailed(
+            "A user signed up earlier was lost when the next one signed up.",
+            request="POST /users/ for dorothy, then for edith, then GET /users/dorothy",
+            expected="status 200 with dorothy",
+            actual=describe_response(response),
+            hint="Does POST /users/ add to the users dict, users[user.username] = "
+            "user, rather than replace the whole dict?",
         )
     response = http.get("/users/nobody-signed-up-as-this")
     if response.status_code != 404:

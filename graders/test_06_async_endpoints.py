@@ -68,6 +68,8 @@ CONCURRENT_REQUESTS = 9
 ABOVE_LIMIT = 10.5
 # A 422 comes back at once; an app that accepts 10.5 s starts sleeping instead.
 REJECTION_TIMEOUT = 3.0
+# Seconds to wait for a 422 to GET /delay/10 before counting it as accepted.
+LIMIT_PROBE_SECONDS = 1.0
 # How many times longer /ping takes on average while the slow requests run
 # than alone (the median round). An app that keeps its loop free scores about
 # 1. One that blocks the loop in slices of h seconds with gaps of g between
@@ -216,14 +218,6 @@ def test_delay_above_limit_is_422(http: httpx.Client) -> None:
     )
 
 
-def test_negative_delay_is_422(http: httpx.Client) -> None:
-    """A negative delay returns 422."""
-    response = _get_rejected(http, "/delay/-1")
-    expect_detail_locates(
-        response, ["path", "seconds"], hint="Is seconds bounded with Path(ge=0)?"
-    )
-
-
 def _expect_waited(seconds: float, measured: str) -> None:
     """Fail unless the requests to SLOW_PATH took at least the delay they asked for.
 
@@ -369,4 +363,29 @@ def test_ping_stays_fast_during_delays(
             "average",
             hint=f"{BLOCKING_HINT} Blocking in only some requests, or only now "
             "and then, still holds every other request for the whole wait.",
+        )
+
+
+# Last in the file: the request for the longest delay is left waiting in the
+# app, where it can slow no other check.
+def test_negative_delay_is_422(http: httpx.Client) -> None:
+    """A negative delay returns 422, and the largest one, 10, is accepted."""
+    response = _get_rejected(http, "/delay/-1")
+    expect_detail_locates(
+        response, ["path", "seconds"], hint="Is seconds bounded with Path(ge=0)?"
+    )
+    # A 422 comes back at once; an accepted delay of 10 s is still waiting
+    # when the client gives up.
+    try:
+        response = http.get("/delay/10", timeout=LIMIT_PROBE_SECONDS)
+    except httpx.TimeoutException:
+        return
+    if response.status_code == 422:
+        raise CheckFailed(
+            "The maximum delay, 10, was rejected.",
+            request=describe_request(response),
+            expected="the request accepted (10 is included)",
+            actual=describe_response(response),
+            hint="Is seconds bounded with Path(le=MAX_DELAY_SECONDS), where "
+            "MAX_DELAY_SECONDS is 10, and le rather than lt?",
         )

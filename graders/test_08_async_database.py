@@ -311,8 +311,9 @@ def test_list_users_paginates(http: httpx.Client) -> None:
 
 
 def test_delete_user_removes_it(http: httpx.Client) -> None:
-    """DELETE /users/{id} returns 204 with no body, and the user is gone."""
+    """DELETE /users/{id} returns 204 with no body, and only that user is gone."""
     user = _create_user(http, "Grace Hopper", "grace@example.com")
+    kept = _create_user(http, "Mary Jackson", "mary@example.com")
     hint = (
         'Does an @app.delete("/users/{user_id}", status_code=204) route run '
         "DELETE FROM users WHERE id = ? and commit?"
@@ -330,6 +331,14 @@ def test_delete_user_removes_it(http: httpx.Client) -> None:
         )
     _expect_not_listed(http, user, "after it was deleted", hint=hint)
     _expect_not_found(http.get(f"/users/{user['id']}"), hint)
+    _expect_stored(
+        http,
+        kept,
+        hint="Does the DELETE statement end with WHERE id = ?, so that it removes "
+        "only the user in the path?",
+        missing="Deleting one user removed another one too.",
+        created=f"DELETE /users/{user['id']}, then ",
+    )
 
 
 def test_delete_missing_user_returns_404(http: httpx.Client) -> None:
