@@ -313,6 +313,7 @@ def test_users_are_stored_by_username(http: httpx.Client) -> None:
             hint="Does POST /users/ assign users[user.username] = user, so the "
             "newer sign-up takes the name's place?",
         )
+
     # A user signed up before is still there after later sign-ups.
     earlier = user_body("dorothy")
     create_user(http, earlier)
@@ -327,6 +328,7 @@ def test_users_are_stored_by_username(http: httpx.Client) -> None:
             hint="Does POST /users/ add to the users dict, users[user.username] = "
             "user, rather than replace the whole dict?",
         )
+
     response = http.get("/users/nobody-signed-up-as-this")
     if response.status_code != 404:
         raise CheckFailed(

@@ -64,8 +64,8 @@ MAX_DEADLINE = 10.0
 MAX_DELAY = 5.0
 MAX_FETCHES = 10
 DEFAULT_DEADLINE_DELAYS = (DEFAULT_DEADLINE + 1,)
-# A fetch that takes under a third of its request's deadline, which must answer
-# 200 however busy the machine.
+# A fetch that takes under a third of its request's deadline, so the request
+# gets its 200 however busy the machine.
 WITHIN_DEADLINE_DELAYS = (0.3,)
 WITHIN_DEADLINE = 1.0
 # Runs of each timed request. The fastest run counts, so a moment of load on a
@@ -720,6 +720,7 @@ def test_invalid_parameters_are_422(http: httpx.Client) -> None:
         (_query((0.1,), deadline=0), ["query", "deadline"]),
         (_query((0.1,), deadline=MAX_DEADLINE + 0.5), ["query", "deadline"]),
     ]
+
     # The limits themselves are allowed: MAX_FETCHES delays and the largest
     # deadline.
     for path in (_query((0.0,) * MAX_FETCHES), _query((0.0,), deadline=MAX_DEADLINE)):

@@ -479,6 +479,7 @@ def test_events_arrive_as_produced(learner_app: LearnerApp) -> None:
             hint="Does the endpoint yield each ServerSentEvent as it is made, "
             "rather than build a list first and yield from it?",
         )
+
     gaps = [later - earlier for earlier, later in pairwise(ends[:SPREAD_EVENTS_COUNT])]
     median_gap = statistics.median(gaps)
     record_measurement(
