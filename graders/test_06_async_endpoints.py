@@ -369,7 +369,7 @@ def test_ping_stays_fast_during_delays(
 # Last in the file: the request for the longest delay is left waiting in the
 # app, where it can slow no other check.
 def test_negative_delay_is_422(http: httpx.Client) -> None:
-    """A negative delay returns 422, and the largest one, 10, is accepted."""
+    """A negative delay returns 422, and the largest one, 10, is waited for."""
     response = _get_rejected(http, "/delay/-1")
     expect_detail_locates(
         response, ["path", "seconds"], hint="Is seconds bounded with Path(ge=0)?"
@@ -389,3 +389,12 @@ def test_negative_delay_is_422(http: httpx.Client) -> None:
             hint="Is seconds bounded with Path(le=MAX_DELAY_SECONDS), where "
             "MAX_DELAY_SECONDS is 10, and le rather than lt?",
         )
+    raise CheckFailed(
+        f"GET /delay/10 was answered within {LIMIT_PROBE_SECONDS:g} s, without "
+        "waiting 10 s.",
+        request=describe_request(response),
+        expected="a response after 10 s",
+        actual=describe_response(response),
+        hint="Does the endpoint sleep for the seconds in the path, whatever they "
+        "are, rather than stop at a shorter time?",
+    )
