@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path, PurePosixPath
 
+import click
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
+from uvicorn.main import main as uvicorn_command
 
 from apigrade.checks import (
     CheckFailed,
@@ -41,6 +43,13 @@ from apigrade.checks import (
 # The largest uid container runtimes accept.
 MAX_UID = 2**31 - 1
 UVICORN_MODULE = ["-m", "uvicorn"]
+# The options of uvicorn's command line that take a value, from its own parser.
+UVICORN_VALUE_OPTIONS = frozenset(
+    option
+    for parameter in uvicorn_command.params
+    if isinstance(parameter, click.Option) and not parameter.is_flag
+    for option in parameter.opts
+)
 DEPENDENCY_FILES = re.compile(
     r"(^|/)(requirements[^/]*\.txt|constraints[^/]*\.txt|pyproject\.toml|"
     r"poetry\.lock|uv\.lock|Pipfile(\.lock)?)$"
@@ -2095,15 +2104,26 @@ def describe_keywords(stage: Sequence[Instruction]) -> str:
 def option_value(tokens: Sequence[str], name: str) -> str | None:
     """Return the value of `--name value` or `--name=value` in `tokens`.
 
-    Given twice, the last one counts, as in uvicorn's command line.
+    Given twice, the last one counts, as in uvicorn's command line. Words are
+    read as uvicorn's parser reads them: an option that takes a value takes
+    the next word, even one that starts with --, so "--root-path",
+    "--host=0.0.0.0" sets the root path and no host.
     """
     value = None
-    for index, token in enumerate(tokens):
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
         if token == name:
             value = tokens[index + 1] if index + 1 < len(tokens) else ""
         elif token.startswith(f"{name}="):
             value = token.partition("=")[2]
+        index += option_width(token)
     return value
+
+
+def option_width(token: str) -> int:
+    """Return how many words `token` and its value take: 2 for `--port 8000`."""
+    return 2 if token in UVICORN_VALUE_OPTIONS else 1
 
 
 def expect_no_shell_change(found: Dockerfile) -> None:

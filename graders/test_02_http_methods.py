@@ -214,6 +214,17 @@ def test_delete_item_returns_204(http: httpx.Client) -> None:
         hint="Does delete_item remove only the item with the id in the path, as "
         "in del items[item_id]?",
     )
+    listed = http.get("/items/")
+    body = json_body(listed)
+    if not isinstance(body, list) or item in body or kept not in body:
+        raise CheckFailed(
+            "GET /items/ does not match the items stored after the delete.",
+            request=f"DELETE /items/{item['id']}, then {describe_request(listed)}",
+            expected=f"a list with {show(kept)} and without {show(item)}",
+            actual=describe_response(listed),
+            hint="Does list_items return list(items.values()), built from the "
+            "items dict at the time of the request?",
+        )
 
 
 def test_wrong_method_gets_405(http: httpx.Client) -> None:

@@ -30,6 +30,7 @@ ALICE_TOKEN = "alice-token"
 BOB_TOKEN = "bob-token"
 WRONG_TOKEN = "not-a-token"
 STATS = {"items": 6, "users": 4, "products": 20}
+PRODUCT_NAMES = [f"product-{number}" for number in range(1, STATS["products"] + 1)]
 SHARED_PARAMETERS = ("q", "skip", "limit")
 
 # With FastAPI's default scope for `yield` dependencies, clean-up runs after the
@@ -180,7 +181,11 @@ def test_products_use_pagination_class(http: httpx.Client) -> None:
             ["query", "size"],
             hint=size_hint,
         )
-    expect_status(http.get("/products/", params={"size": 50}), 200, hint=size_hint)
+    expect_json(
+        http.get("/products/", params={"page": 1, "size": 50}),
+        {"page": 1, "size": 50, "offset": 0, "products": PRODUCT_NAMES},
+        hint=hint + " Does the page hold size products, up to the end of PRODUCTS?",
+    )
 
 
 def _request_text(response: httpx.Response) -> str:

@@ -41,6 +41,7 @@ from chapter11_dockerfile import (
     model_image,
     not_json_failure,
     option_value,
+    option_width,
     read_dockerfile,
     require_dockerfile,
     requirements_of,
@@ -201,16 +202,12 @@ def production_command(dockerfile: Dockerfile, socket_path: Path) -> list[str]:
             "many CPU cores can one Python process keep busy?",
         )
     kept = []
-    skip_next = False
-    for token in arguments:
-        if skip_next:
-            skip_next = False
-            continue
-        name = token.partition("=")[0]
-        if name in (*BIND_OPTIONS, "--workers"):
-            skip_next = "=" not in token
-            continue
-        kept.append(token)
+    index = 0
+    while index < len(arguments):
+        width = option_width(arguments[index])
+        if arguments[index].partition("=")[0] not in (*BIND_OPTIONS, "--workers"):
+            kept += arguments[index : index + width]
+        index += width
     program = Path(dockerfile.cmd_tokens()[0]).name
     return [
         sys.executable,

@@ -94,6 +94,26 @@ def test_unreadable_from_fails_with_its_line(line: str) -> None:
     assert "line 3" in (failure.value.request or "")
 
 
+@pytest.mark.parametrize(
+    ("tokens", "expected"),
+    [
+        (["uvicorn", "main:app", "--host", "0.0.0.0"], "0.0.0.0"),
+        (["uvicorn", "main:app", "--host=1.2.3.4", "--host", "0.0.0.0"], "0.0.0.0"),
+        # A tester's bypass: uvicorn takes the word after --root-path as its
+        # value, so this CMD listens on 127.0.0.1.
+        (
+            ["uvicorn", "--host", "127.0.0.1", "--root-path", "--host=0.0.0.0"],
+            "127.0.0.1",
+        ),
+        (["uvicorn", "--root-path", "--host", "0.0.0.0"], None),
+    ],
+)
+def test_option_value_reads_words_as_uvicorn(
+    tokens: list[str], expected: str | None
+) -> None:
+    assert rules.option_value(tokens, "--host") == expected
+
+
 def test_user_and_cmd_come_from_the_base_stage() -> None:
     text = (
         "FROM python:3.12-slim AS base\n"
