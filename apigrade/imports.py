@@ -45,7 +45,7 @@ def imported_module_names() -> frozenset[str]:
     server, the graders and pytest import from both, and so does the app.
     """
     installed = importlib.metadata.packages_distributions()
-    return frozenset(sys.stdlib_module_names) | frozenset(installed) - {"main"}
+    return (frozenset(sys.stdlib_module_names) | frozenset(installed)) - {"main"}
 
 
 def modules_shadowed(app_dir: Path) -> list[tuple[Path, str]]:

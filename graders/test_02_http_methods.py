@@ -186,7 +186,7 @@ def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
 
 def test_delete_item_returns_204(http: httpx.Client) -> None:
     """DELETE /items/{id} returns 204 with no body, and only that item is gone."""
-    item, kept = create_item(http, name="Chisel"), create_item(http, name="File")
+    item, other_item = create_item(http, name="Chisel"), create_item(http, name="File")
     response = http.delete(f"/items/{item['id']}")
     expect_status(
         response,
@@ -209,18 +209,18 @@ def test_delete_item_returns_204(http: httpx.Client) -> None:
         hint="Does delete_item remove the item from the items dict?",
     )
     expect_item(
-        read_item(http, kept["id"]),
-        kept,
+        read_item(http, other_item["id"]),
+        other_item,
         hint="Does delete_item remove only the item with the id in the path, as "
         "in del items[item_id]?",
     )
     listed = http.get("/items/")
     body = json_body(listed)
-    if not isinstance(body, list) or item in body or kept not in body:
+    if not isinstance(body, list) or item in body or other_item not in body:
         raise CheckFailed(
             "GET /items/ does not match the items stored after the delete.",
             request=f"DELETE /items/{item['id']}, then {describe_request(listed)}",
-            expected=f"a list with {show(kept)} and without {show(item)}",
+            expected=f"a list with {show(other_item)} and without {show(item)}",
             actual=describe_response(listed),
             hint="Does list_items return list(items.values()), built from the "
             "items dict at the time of the request?",

@@ -313,7 +313,7 @@ def test_list_users_paginates(http: httpx.Client) -> None:
 def test_delete_user_removes_it(http: httpx.Client) -> None:
     """DELETE /users/{id} returns 204 with no body, and only that user is gone."""
     user = _create_user(http, "Grace Hopper", "grace@example.com")
-    kept = _create_user(http, "Mary Jackson", "mary@example.com")
+    other_user = _create_user(http, "Mary Jackson", "mary@example.com")
     hint = (
         'Does an @app.delete("/users/{user_id}", status_code=204) route run '
         "DELETE FROM users WHERE id = ? and commit?"
@@ -333,7 +333,7 @@ def test_delete_user_removes_it(http: httpx.Client) -> None:
     _expect_not_found(http.get(f"/users/{user['id']}"), hint)
     _expect_stored(
         http,
-        kept,
+        other_user,
         hint="Does the DELETE statement end with WHERE id = ?, so that it removes "
         "only the user in the path?",
         missing="Deleting one user removed another one too.",

@@ -455,12 +455,12 @@ def test_several_requests_one_line_each(
     lines = _log_lines(work_dir)
     for email in emails:
         line = next(line for line in lines if email in line)
-        wanted = f"notification sent to {email}"
-        if line != wanted:
+        expected_line = f"notification sent to {email}"
+        if line != expected_line:
             raise CheckFailed(
                 "A log line is not in the form the README gives.",
                 request=request,
-                expected=f"the line {wanted!r}",
+                expected=f"the line {expected_line!r}",
                 actual=f"the line {line!r}",
                 hint='Does the task write f"notification sent to {email}\\n", '
                 "with nothing before or after it?",

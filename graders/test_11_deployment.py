@@ -357,14 +357,15 @@ def expect_no_shadowed_modules(argv: list[str], workdir: Path, root: Path) -> No
         if not folder.is_relative_to(image_root) or not folder.is_dir():
             continue
         for path, module in modules_shadowed(folder):
-            shown = f"/{path.relative_to(image_root).as_posix()}"
+            image_path = f"/{path.relative_to(image_root).as_posix()}"
             raise CheckFailed(
-                f"In the image, {shown} has the name of {describe_module(module)}, "
-                "so the production command would import it in place of that module.",
+                f"In the image, {image_path} has the name of "
+                f"{describe_module(module)}, so the production command would "
+                "import it in place of that module.",
                 request=f"{describe_command(argv)}, with "
                 f"/{folder.relative_to(image_root).as_posix()} on sys.path",
                 expected=f"no file or package named {module} in that folder",
-                actual=shown,
+                actual=image_path,
                 hint=f"Rename {path.name} (and the imports of it): Python looks in "
                 "the app's folder before the installed packages.",
             )

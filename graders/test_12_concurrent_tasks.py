@@ -747,7 +747,7 @@ def _expect_parameters_judged(http: httpx.Client) -> None:
         response = http.get(path, timeout=LIMIT_PROBE_SECONDS)
     except httpx.TransportError:
         # Still waiting, or the app dropped the connection at the deadline:
-        # either way it did not answer 422.
+        # either way it did not return 422.
         return
     if response.status_code == 422:
         raise CheckFailed(
