@@ -439,10 +439,12 @@ def _entries_to_skip(
     """Return copytree's `ignore` function for a chapter folder.
 
     It skips caches, anything that is not a file, folder or symlink (FIFOs),
-    and symlinks that lead out of the chapter folder: the grader runs outside
-    the sandbox and would follow them to the course's or anyone's files. The
-    names of those links are added to `left_out`, and the path of everything
-    skipped, relative to `source`, to `skipped`.
+    symlinks that lead out of the chapter folder (the grader runs outside
+    the sandbox and would follow them to the course's or anyone's files),
+    links to folders, and files over MAX_COPIED_FILE. The links it keeps are
+    copied as the files they lead to. The
+    names of those links and files are added to `left_out`, and the path of
+    everything skipped, relative to `source`, to `skipped`.
     """
     root = source.resolve()
     copied = {"entries": 0, "bytes": 0}
@@ -458,14 +460,12 @@ def _entries_to_skip(
             path = Path(folder, name)
             shown = printable(str(path.relative_to(source)))
             if path.is_symlink():
-                target = Path(os.readlink(path))
-                inside = not target.is_absolute() and path.resolve().is_relative_to(
-                    root
-                )
-                if not inside:
+                problem = _link_problem(path, root)
+                if problem is not None:
                     ignored.add(name)
-                    left_out.append(f"{shown} -> {printable(str(target))}")
-            elif path.is_file() and path.stat().st_size > MAX_COPIED_FILE:
+                    left_out.append(f"{shown} -> {problem}")
+                    continue
+            if path.is_file() and path.stat().st_size > MAX_COPIED_FILE:
                 ignored.add(name)
                 left_out.append(f"{shown} (over {MAX_COPIED_FILE // 2**20} MB)")
             elif path.is_file() and name not in ignored:
@@ -486,6 +486,27 @@ def _entries_to_skip(
         return ignored
 
     return skip
+
+
+def _link_problem(link: Path, root: Path) -> str | None:
+    """Return why the copy leaves out `link`, or None when it copies what it leads to.
+
+    The copy contains no links: a relative link to a file inside the chapter
+    folder becomes a copy of that file. Kept as a link, it could lead
+    elsewhere from the copy's place, into a folder the app may write. Links
+    to folders are left out, since copying through them could go round in
+    circles.
+    """
+    target = printable(os.readlink(link))
+    try:
+        resolved = link.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return f"{target} (which does not exist)"
+    if Path(target).is_absolute() or not resolved.is_relative_to(root):
+        return f"{target} (out of the chapter folder)"
+    if resolved.is_dir():
+        return f"{target} (a link to a folder: put the folder itself there)"
+    return None
 
 
 def shadowing_problem(app_dir: Path, source: Path) -> str | None:
@@ -518,13 +539,14 @@ def copy_chapter(
     """Copy a chapter folder for grading, adding what it leaves out to `left_out`.
 
     Contents only: modes and times are the copy's own, so an app cannot tell
-    two submissions with the same digest apart by them. `skipped` gets the
-    relative path of every file and folder the copy leaves out.
+    two submissions with the same digest apart by them, and links become the
+    files they lead to. `skipped` gets the relative path of every file and
+    folder the copy leaves out.
     """
     shutil.copytree(
         source,
         app_dir,
-        symlinks=True,
+        symlinks=False,
         ignore=_entries_to_skip(source, left_out, skipped),
         copy_function=shutil.copyfile,
     )

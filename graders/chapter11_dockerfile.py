@@ -39,6 +39,7 @@ from apigrade.checks import (
     show,
     truncate,
 )
+from apigrade.server import skipped_paths
 
 # The largest uid container runtimes accept.
 MAX_UID = 2**31 - 1
@@ -784,6 +785,16 @@ def read_dockerfile(
 
 
 def require_dockerfile(dockerfile: Dockerfile | None) -> Dockerfile:
+    if dockerfile is None and "Dockerfile" in skipped_paths():
+        raise CheckFailed(
+            "The Dockerfile was left out of the graded copy of the chapter.",
+            request="read Dockerfile",
+            expected="a file named Dockerfile next to main.py",
+            actual="a link to a file outside the chapter folder or to a folder, "
+            "or a very large file",
+            hint="Is Dockerfile a symbolic link? Put the file itself in the "
+            "chapter folder: the grader never follows a link out of it.",
+        )
     if dockerfile is None:
         raise CheckFailed(
             "No Dockerfile in the chapter folder.",

@@ -135,6 +135,9 @@ class SuiteResults:
     runner_seconds: float = 0.0
     # Constructs in the test files that inspect the app; none were run if any.
     refused: list[str] = field(default_factory=list)
+    # The test files' text, read before any of them ran: a test may replace
+    # its own file, even with a link, once it runs.
+    sources: list[str] = field(default_factory=list)
 
 
 def load_app_mutants() -> dict[str, AppMutant]:
@@ -467,20 +470,20 @@ def suite(app_dir: Path, work_dir: Path) -> SuiteResults:
     )
     if not test_files:
         return SuiteResults([], main_differs, SuiteRun("reference"), {})
+    sources = [read_learner_file(path) or "" for path in test_files]
     refused = [
         f"{path.name} line {finding.line}: {finding.what}"
-        for path in test_files
-        for finding in audit_source(
-            read_learner_file(path) or "", MAIN_FUNCTIONS, MAIN_MODELS
-        )
+        for path, source in zip(test_files, sources, strict=True)
+        for finding in audit_source(source, MAIN_FUNCTIONS, MAIN_MODELS)
     ]
     if refused:
         names = [path.name for path in test_files]
         return SuiteResults(
-            names, main_differs, SuiteRun("reference"), {}, 0.0, refused
+            names, main_differs, SuiteRun("reference"), {}, 0.0, refused, sources
         )
     results = run_suites(test_files, work_dir)
     results.main_differs = main_differs
+    results.sources = sources
     return results
 
 
@@ -691,11 +694,7 @@ def test_async_test_passes(suite: SuiteResults, app_dir: Path) -> None:
             hint=diagnose(async_tests)
             or "Does the async test's assertion match what main.py returns?",
         )
-    sources = [
-        (app_dir / name).read_text(encoding="utf-8", errors="replace")
-        for name in suite.test_files
-    ]
-    if not any("ASGITransport" in source for source in sources):
+    if not any("ASGITransport" in source for source in suite.sources):
         raise CheckFailed(
             "Your async tests do not use httpx.AsyncClient with ASGITransport.",
             request=RUN_COMMAND,

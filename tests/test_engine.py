@@ -270,6 +270,61 @@ def test_grading_leaves_target_unchanged(tmp_path: Path) -> None:
     assert snapshot(target) == before
 
 
+def test_copy_holds_no_links(tmp_path: Path) -> None:
+    source = tmp_path / "work" / FIRST_APP
+    (source / "pkg").mkdir(parents=True)
+    (source / "real.py").write_text("VALUE = 'from the submission'\n")
+    # Inside the chapter folder as the learner's machine resolves it, but in
+    # a copy at <tmp>/work/app the same text leads to <tmp>/work/01_first_app,
+    # which the app may write.
+    (source / "linked.py").symlink_to(f"../../work/{FIRST_APP}/real.py")
+    (source / "absolute.py").symlink_to(ROOT / "course.toml")
+    (source / "dangling.py").symlink_to("missing.py")
+    (source / "folder_link").symlink_to("pkg")
+    copy = tmp_path / "grading" / "work" / "app"
+    copy.parent.mkdir(parents=True)
+    left_out: list[str] = []
+
+    runner.copy_chapter(source, copy, left_out)
+
+    assert not any(path.is_symlink() for path in copy.rglob("*"))
+    assert (copy / "linked.py").read_text() == "VALUE = 'from the submission'\n"
+    assert sorted(path.name for path in copy.iterdir()) == [
+        "linked.py",
+        "pkg",
+        "real.py",
+    ]
+    assert sorted(left_out) == [
+        f"absolute.py -> {ROOT / 'course.toml'} (out of the chapter folder)",
+        "dangling.py -> missing.py (which does not exist)",
+        "folder_link -> pkg (a link to a folder: put the folder itself there)",
+    ]
+
+
+def test_app_cannot_rewrite_a_linked_file(tmp_path: Path) -> None:
+    """A link leading, from the graded copy, to a file the app writes is not read."""
+    target = tmp_path / "work"
+    folder = target / FIRST_APP
+    folder.mkdir(parents=True)
+    solution = (ROOT / "solutions" / FIRST_APP / "main.py").read_text()
+    (folder / "real.py").write_text(
+        (ROOT / "exercises" / FIRST_APP / "main.py").read_text()
+    )
+    (folder / "linked.py").symlink_to(f"../../work/{FIRST_APP}/real.py")
+    (folder / "main.py").write_text(
+        "from pathlib import Path\n"
+        f"planted = Path('../{FIRST_APP}')\n"
+        "planted.mkdir(exist_ok=True)\n"
+        f"(planted / 'real.py').write_text({solution!r})\n"
+        "from linked import app\n"
+    )
+
+    chapters = chapters_by_id(grade(tmp_path, target, "01"))
+
+    assert chapters["01"]["status"] == "failed"
+    assert chapters["01"]["score"] == 0
+
+
 def test_report_matches_schema(tmp_path: Path) -> None:
     target = make_target(tmp_path, FIRST_APP)
     write_app(target, "02_http_methods", "app = None\n")
