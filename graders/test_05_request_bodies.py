@@ -213,7 +213,10 @@ def test_price_must_be_greater_than_zero(http: httpx.Client) -> None:
 
 
 def test_invalid_fields_are_each_located(http: httpx.Client) -> None:
-    """A body with a missing name and a text price and tax gets a 422 for each."""
+    """A body with a missing name and a text price and tax gets a 422 for each.
+
+    So does a name that is a number or a list, since name is a str.
+    """
     item = {"description": "No name", "price": "free", "tax": "none"}
     response = http.post("/items/", json=item)
     for field in ("name", "price", "tax"):
@@ -222,6 +225,16 @@ def test_invalid_fields_are_each_located(http: httpx.Client) -> None:
             ["body", field],
             hint="Is the body declared as one Item parameter, with name as str "
             "and price and tax as float?",
+        )
+    names: list[Any] = [42, ["lamp"]]
+    for name in names:
+        expect_detail_locates(
+            http.post(
+                "/items/", json={"name": name, "description": "Not text", "price": 3.0}
+            ),
+            ["body", "name"],
+            hint="Is name annotated as plain str? Pydantic then rejects a number "
+            "or a list, where str | int or Any would let them through.",
         )
 
 
@@ -260,7 +273,10 @@ def test_user_address_is_nested(http: httpx.Client) -> None:
 
 
 def test_invalid_nested_field_is_located(http: httpx.Client) -> None:
-    """A user without a city, a postcode or a password gets a 422 that locates it."""
+    """A user without a city, postcode, street, username or password gets a 422.
+
+    Each 422 locates the missing field.
+    """
     user = user_body("linus")
     user["address"] = {"street": "1 Kernel Way", "postcode": "00100"}
     expect_detail_locates(
@@ -275,12 +291,24 @@ def test_invalid_nested_field_is_located(http: httpx.Client) -> None:
         ["body", "address"],
         hint="Is address annotated as Address, so that text is rejected?",
     )
-    user["address"] = {"street": "1 Kernel Way", "city": "Helsinki"}
+    for missing in ("postcode", "street"):
+        address = {"street": "1 Kernel Way", "city": "Helsinki", "postcode": "00100"}
+        del address[missing]
+        user["address"] = address
+        expect_detail_locates(
+            http.post("/users/", json=user),
+            ["body", "address", missing],
+            hint="Are street, city and postcode all str fields of Address without "
+            "defaults?",
+        )
+    without_username = {
+        key: value for key, value in user_body("linus").items() if key != "username"
+    }
     expect_detail_locates(
-        http.post("/users/", json=user),
-        ["body", "address", "postcode"],
-        hint="Are street, city and postcode all str fields of Address without "
-        "defaults?",
+        http.post("/users/", json=without_username),
+        ["body", "username"],
+        hint="Is username a str field of UserOut without a default? The store "
+        "needs it as the user's key.",
     )
     without_password = {
         key: value for key, value in user_body("linus").items() if key != "password"
