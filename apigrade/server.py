@@ -390,6 +390,14 @@ class LearnerApp:
         process.kill()
         return code
 
+    @property
+    def pid(self) -> int | None:
+        """Return the process ID of the app's uvicorn, or None when it is not running.
+
+        Its main thread runs the event loop that serves every request.
+        """
+        return None if self.process is None else self.process.pid_to_signal
+
     def process_count(self) -> int:
         """Return how many live processes the app runs.
 

@@ -1,0 +1,133 @@
+"""How the timing checks tell a blocked event loop from a busy machine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from apigrade.timing import CpuSample, CpuWaitReader, Probe
+
+LINUX_SCHEDSTAT = Path("/proc/thread-self/schedstat").exists()
+
+
+def start_python(code: str) -> subprocess.Popen[bytes]:
+    """Start Python running `code`, with its output on a pipe."""
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+
+
+def sample(
+    loop_wait: float = 1.0,
+    loop_cpu: float = 3.0,
+    grader_wait: float = 5.0,
+    app_cpu: float = 4.0,
+) -> CpuSample:
+    return CpuSample(
+        loop_wait=loop_wait, loop_cpu=loop_cpu, grader_wait=grader_wait, app_cpu=app_cpu
+    )
+
+
+def test_wait_is_the_longer_of_loop_and_grader() -> None:
+    before = sample()
+
+    assert sample(loop_wait=1.12, grader_wait=5.03).wait_since(before) == (
+        pytest.approx(0.12)
+    )
+    assert sample(loop_wait=1.01, grader_wait=5.08).wait_since(before) == (
+        pytest.approx(0.08)
+    )
+
+
+def test_quick_loop_work_keeps_most_of_the_wait() -> None:
+    """A loop that ran a millisecond to serve a request keeps most of its wait."""
+    after = sample(loop_wait=1.15, loop_cpu=3.001)
+
+    assert after.wait_since(sample()) == pytest.approx(0.14)
+
+
+def test_busy_loop_gets_no_credit() -> None:
+    """A loop that spins through a blocking wait runs a large share of the time."""
+    # 0.3 s of busy waiting with a fifth of a CPU: 0.06 s running, 0.24 s waiting.
+    after = sample(loop_wait=1.24, loop_cpu=3.06, app_cpu=4.06)
+
+    assert after.wait_since(sample()) == 0.0
+
+
+def test_app_cpu_time_is_not_a_wait() -> None:
+    """An app whose own threads keep the CPUs busy gets no credit for the wait."""
+    before = sample()
+
+    assert sample(loop_wait=1.2, grader_wait=5.1, app_cpu=4.5).wait_since(before) == 0.0
+    assert sample(grader_wait=5.2, app_cpu=4.05).wait_since(before) == (
+        pytest.approx(0.15)
+    )
+
+
+def test_probe_counts_its_time_less_the_wait() -> None:
+    probe = Probe(elapsed=0.18, status=200, cpu_wait=0.12)
+
+    assert probe.held == pytest.approx(0.06)
+    assert probe.describe() == (
+        "0.180 s, of which the app's event loop or the grader waited 0.120 s "
+        "for a CPU while the machine was busy, so 0.060 s counts"
+    )
+    assert Probe(elapsed=0.3, status=200).describe() == "0.300 s"
+
+
+def test_reader_without_app_reads_no_app_figures() -> None:
+    sample = CpuWaitReader(None).sample()
+
+    assert sample.loop_wait == 0.0
+    assert sample.app_cpu == 0.0
+
+
+def test_reader_of_missing_process_reads_zero() -> None:
+    # PIDs never reach this value on Linux (at most 2**22).
+    sample = CpuWaitReader(2**30).sample()
+
+    assert (sample.loop_wait, sample.app_cpu) == (0.0, 0.0)
+
+
+@pytest.mark.skipif(not LINUX_SCHEDSTAT, reason="needs Linux's schedstat files")
+def test_sleeping_loop_never_waits_for_a_cpu() -> None:
+    """A thread in time.sleep is not ready to run, so a blocked loop gains no credit."""
+    with start_python(
+        "print('ready', flush=True); import time; time.sleep(30)"
+    ) as sleeper:
+        assert sleeper.stdout is not None
+        assert sleeper.stdout.readline() == b"ready\n"
+        reader = CpuWaitReader(sleeper.pid)
+        # Wait until the print has returned and the process sleeps.
+        time.sleep(0.2)
+        before = reader.sample()
+        time.sleep(0.5)
+        after = reader.sample()
+        sleeper.kill()
+
+    assert after.loop_wait - before.loop_wait < 0.001
+    assert after.app_cpu - before.app_cpu < 0.02
+
+
+@pytest.mark.skipif(not LINUX_SCHEDSTAT, reason="needs Linux's schedstat files")
+def test_reader_counts_the_apps_cpu_time() -> None:
+    with start_python(
+        "import time\n"
+        "print('ready', flush=True)\n"
+        "end = time.process_time() + 0.5\n"
+        "while time.process_time() < end: pass\n"
+        "print('done', flush=True)\n"
+        "time.sleep(30)\n"
+    ) as spinner:
+        assert spinner.stdout is not None
+        assert spinner.stdout.readline() == b"ready\n"
+        reader = CpuWaitReader(spinner.pid)
+        before = reader.sample()
+        assert spinner.stdout.readline() == b"done\n"
+        after = reader.sample()
+        spinner.kill()
+
+    # Half a second of CPU, counted in clock ticks of 10 ms.
+    assert after.app_cpu - before.app_cpu >= 0.4
