@@ -183,6 +183,18 @@ class SandboxedProcess:
     pid_to_signal: int
     cgroups: list[Path] = field(default_factory=list)
 
+    @property
+    def has_own_cpu_share(self) -> bool:
+        """Return True when the learner's processes share the CPUs as one group.
+
+        A CPU cgroup of the grader's gives the group the weight of one
+        ordinary program, which the code cannot lower: a lower nice value or
+        scheduling policy then ranks its threads only against each other.
+        Without one, the code can lower its own priority, for example through
+        /proc/self/autogroup.
+        """
+        return any(_controls_cpu(cgroup) for cgroup in self.cgroups)
+
     def terminate(self, number: int = signal.SIGTERM) -> None:
         """Ask the learner's process to stop, as a process manager would.
 
@@ -605,16 +617,23 @@ def _count_own_processes() -> int:
 
 
 def _make_cgroups(limits: Limits) -> list[Path]:
-    """Make a pids and a memory cgroup (v1 or v2) where the machine allows it."""
+    """Make pids, memory and CPU cgroups (v1 or v2) where the machine allows it.
+
+    The CPU cgroup keeps its default weight, that of one ordinary program.
+    """
     prefix = os.environ.get(CGROUP_PREFIX_VARIABLE, CGROUP_PREFIX_DEFAULT)
     name = f"{prefix}-{uuid.uuid4().hex[:12]}"
     made: list[Path] = []
     wanted: dict[str, dict[str, int]] = {
         "pids": {"pids.max": limits.tasks},
         "memory": {"memory.limit_in_bytes": limits.memory},
+        "cpu": {},
     }
     if (CGROUP_ROOT / "cgroup.controllers").exists():
-        # cgroup v2: one folder sets both limits.
+        # cgroup v2: one folder sets every limit. The cpu controller works in
+        # it only once the root passes it on to its children.
+        with contextlib.suppress(OSError):
+            (CGROUP_ROOT / "cgroup.subtree_control").write_text("+cpu")
         folder = CGROUP_ROOT / name
         settings = {"pids.max": limits.tasks, "memory.max": limits.memory}
         return [folder] if _make_cgroup(folder, settings) else []
@@ -623,6 +642,11 @@ def _make_cgroups(limits: Limits) -> list[Path]:
         if _make_cgroup(folder, settings):
             made.append(folder)
     return made
+
+
+def _controls_cpu(cgroup: Path) -> bool:
+    """Return True when `cgroup` has the cpu controller (cpu.shares or cpu.weight)."""
+    return (cgroup / "cpu.shares").exists() or (cgroup / "cpu.weight").exists()
 
 
 def _make_cgroup(folder: Path, settings: Mapping[str, int]) -> bool:

@@ -398,6 +398,14 @@ class LearnerApp:
         """
         return None if self.process is None else self.process.pid_to_signal
 
+    @property
+    def has_own_cpu_share(self) -> bool:
+        """Return True when the app cannot lower its CPU priority below other programs'.
+
+        See SandboxedProcess.has_own_cpu_share.
+        """
+        return self.process is not None and self.process.has_own_cpu_share
+
     def process_count(self) -> int:
         """Return how many live processes the app runs.
 

@@ -112,8 +112,9 @@ class CpuSample:
         - A loop blocked by busy work (a loop of `while time.perf_counter() <
           end`, say) is ready to run the whole time, so it runs a large share
           of it. Its wait gets no credit unless it ran less than one part in
-          1 + BUSY_LOOP_FACTOR of the time: on a machine where the CPUs are
-          shared fairly, that takes roughly 11 programs ready to run per CPU.
+          1 + BUSY_LOOP_FACTOR of the time. In the grader's CPU cgroup, which
+          shares the CPUs fairly between the app and other programs, that
+          takes roughly 11 programs ready to run per CPU.
         """
         loop = (self.loop_wait - earlier.loop_wait) - BUSY_LOOP_FACTOR * (
             self.loop_cpu - earlier.loop_cpu
@@ -132,13 +133,26 @@ class CpuWaitReader:
     from the thread that sends the requests: the grader's wait is that
     thread's. Where the files are missing (not Linux, or the app has stopped)
     every total reads 0, and the checks judge the whole time a request took.
+
+    The loop's wait counts only when the app runs in a CPU cgroup of the
+    grader's (LearnerApp.has_own_cpu_share, as root). Elsewhere an app can
+    lower its own priority, through /proc/self/autogroup, a nice value or
+    SCHED_IDLE, so that a busy loop runs almost never and waits almost all
+    of the time; only the grader's wait counts there.
     """
 
-    def __init__(self, app_pid: int | None) -> None:
+    def __init__(self, app_pid: int | None, *, count_loop: bool = True) -> None:
         self._loop_path = (
-            None if app_pid is None else f"/proc/{app_pid}/task/{app_pid}/schedstat"
+            None
+            if app_pid is None or not count_loop
+            else f"/proc/{app_pid}/task/{app_pid}/schedstat"
         )
         self._stat_path = None if app_pid is None else f"/proc/{app_pid}/stat"
+
+    @classmethod
+    def for_app(cls, app: LearnerApp) -> CpuWaitReader:
+        """Return a reader for `app`, counting its loop's wait where that is safe."""
+        return cls(app.pid, count_loop=app.has_own_cpu_share)
 
     @staticmethod
     def _schedstat(path: str | None) -> tuple[float, float]:
@@ -436,7 +450,7 @@ async def _measure_latency(
 ) -> LatencyDuringLoad:
     limits = httpx.Limits(max_connections=slow_count + 4)
     transport = LimitedAsyncTransport(uds=str(app.connect_path), limits=limits)
-    reader = CpuWaitReader(app.pid)
+    reader = CpuWaitReader.for_app(app)
     async with httpx.AsyncClient(
         transport=transport,
         base_url="http://learner-app",

@@ -185,7 +185,7 @@ def test_delay_accepts_fractional_seconds(
             actual=describe_response(response),
             hint="Is seconds annotated as float, and returned as it came in?",
         )
-    response, probe = timed_get(http, "/delay/0", CpuWaitReader(learner_app.pid))
+    response, probe = timed_get(http, "/delay/0", CpuWaitReader.for_app(learner_app))
     expect_status(response, 200, hint="Is 0 allowed: Path(ge=0), not gt=0?")
     if probe.held > ZERO_DELAY_LINE:
         raise CheckFailed(

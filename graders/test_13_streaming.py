@@ -365,7 +365,7 @@ async def _quick_during_streams(
         # for until they end, each landing at another point of them. An app
         # that blocks the loop before its first line or in any interval holds
         # one back, and so does one that frees it only briefly between lines.
-        reader = CpuWaitReader(learner_app.pid)
+        reader = CpuWaitReader.for_app(learner_app)
         probes: list[Probe] = []
         while len(probes) < MAX_PROBES and (
             len(probes) < MIN_PROBES or not all(task.done() for task in tasks)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
+from apigrade.server import LearnerApp
 from apigrade.timing import CpuSample, CpuWaitReader, Probe
 
 LINUX_SCHEDSTAT = Path("/proc/thread-self/schedstat").exists()
@@ -82,6 +86,26 @@ def test_reader_without_app_reads_no_app_figures() -> None:
 
     assert sample.loop_wait == 0.0
     assert sample.app_cpu == 0.0
+
+
+def test_loop_wait_uncounted_without_cpu_cgroup() -> None:
+    """Without a CPU cgroup of the grader's, an app could lower its own priority."""
+    app = SimpleNamespace(pid=os.getpid(), has_own_cpu_share=False)
+
+    reader = CpuWaitReader.for_app(cast(LearnerApp, app))
+
+    assert reader.sample().loop_wait == 0.0
+    assert reader.sample().loop_cpu == 0.0
+
+
+@pytest.mark.skipif(not LINUX_SCHEDSTAT, reason="needs Linux's schedstat files")
+def test_loop_wait_counted_in_cpu_cgroup() -> None:
+    app = SimpleNamespace(pid=os.getpid(), has_own_cpu_share=True)
+
+    reader = CpuWaitReader.for_app(cast(LearnerApp, app))
+
+    # This process has run, so its main thread's running time is above zero.
+    assert reader.sample().loop_cpu > 0.0
 
 
 def test_reader_of_missing_process_reads_zero() -> None:
