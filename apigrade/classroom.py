@@ -98,10 +98,14 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
             "folder per learner, each shaped like exercises/"
         )
     chapter_folders = {chapter.folder for chapter in course.chapters}
+    # Sorted without case, so `Jose_Maria` comes after `ada`, as people expect.
     entries = sorted(
-        path
-        for path in submissions.iterdir()
-        if path.is_dir() and not path.name.startswith((".", "_"))
+        (
+            path
+            for path in submissions.iterdir()
+            if path.is_dir() and not path.name.startswith((".", "_"))
+        ),
+        key=lambda path: (path.name.casefold(), path.name),
     )
     if any(path.name in chapter_folders for path in entries):
         raise TargetError(
@@ -432,11 +436,15 @@ def build_class_summary(
     for learner in learners:
         report = learner.report
         scores: dict[str, int | None] = dict.fromkeys((c.id for c in chapters), None)
-        score = 0
+        # No grade (crashed, not graded) is null, not a zero, as in grades.csv.
+        score: int | None = None
         if report is not None and learner.status != CRASHED:
             for chapter in report["chapters"]:
                 scores[chapter["id"]] = chapter["score"]
             score = report["score"]
+        percent = None
+        if score is not None:
+            percent = round(100 * score / max_score, 1) if max_score else 0.0
         rows.append(
             {
                 "learner": learner.name,
@@ -444,7 +452,7 @@ def build_class_summary(
                 "reason": learner.reason,
                 "score": score,
                 "max_score": max_score,
-                "percent": round(100 * score / max_score, 1) if max_score else 0.0,
+                "percent": percent,
                 "chapters": scores,
                 "report": f"{learner.name}.json" if report is not None else None,
             }
@@ -523,7 +531,7 @@ def gradebook_csv(summary: dict[str, Any], chapters: list[Chapter]) -> str:
     for row in summary["learners"]:
         # No grade at all (crashed, not graded) leaves the totals empty, so a
         # gradebook import does not record a zero.
-        graded = row["status"] not in (CRASHED, NOT_GRADED)
+        graded = row["score"] is not None
         writer.writerow(
             [
                 row["learner"],

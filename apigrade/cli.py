@@ -497,11 +497,13 @@ def print_class_summary(console: Console, summary: dict[str, Any]) -> None:
     table.add_column("Percent", justify="right")
     for row in summary["learners"]:
         style = CLASS_STYLES.get(row["status"], "")
+        # A learner without a grade has a null score and percent.
+        graded = row["score"] is not None
         table.add_row(
             escape(row["learner"]),
             f"[{style}]{row['status']}[/]",
-            f"{row['score']}/{row['max_score']}",
-            f"{row['percent']:.1f}",
+            f"{row['score']}/{row['max_score']}" if graded else "-",
+            f"{row['percent']:.1f}" if graded else "-",
         )
     console.print(table)
     rated = [c for c in summary["checks"] if c["pass_rate"] is not None]

@@ -256,8 +256,7 @@ def render_class_html(summary: Mapping[str, Any]) -> str:
             "distribution",
             _distribution_label(data["charts"]["distribution"]),
             "Learners per band of 10 percentage points; 100% counts in 90-100. "
-            "A learner whose grading did not finish counts with the points "
-            "graded before it stopped.",
+            "Learners without a grade (crashed, not graded) are left out.",
         ),
         "</section>",
         "<section>",
@@ -540,7 +539,9 @@ def _learner_table(learners: Sequence[Mapping[str, Any]]) -> str:
         else:
             cell = _escape(name)
         status = str(learner["status"])
-        score = f"{learner.get('score', 0)} / {learner.get('max_score', 0)}"
+        score = "-"
+        if learner.get("score") is not None:
+            score = f"{learner['score']} / {learner.get('max_score', 0)}"
         percent = learner.get("percent")
         rows.append(
             "<tr>"

@@ -83,13 +83,13 @@ def test_every_learner_gets_a_report_and_a_row(
     rows = list(csv.DictReader(io.StringIO((reports / "grades.csv").read_text())))
 
     by_name = {row["learner"]: row for row in rows}
-    assert list(by_name) == ["Eve_Smith", "ada", "bob", "cy", "dee"]
+    assert list(by_name) == ["ada", "bob", "cy", "dee", "Eve_Smith"]
     assert {name: row["status"] for name, row in by_name.items()} == {
-        "Eve_Smith": "ok",
         "ada": "ok",
         "bob": "ok",
         "cy": "error",
         "dee": "timeout",
+        "Eve_Smith": "ok",
     }
     assert by_name["ada"][FIRST_APP] == by_name["ada"]["total"] == "4"
     assert by_name["ada"]["percent"] == "100.0"
@@ -130,15 +130,15 @@ def test_rerun_grades_only_changed_learners(
 
     reused = {learner.name: learner.reused for learner in run.learners}
     assert reused == {
-        "Eve_Smith": True,
         "ada": True,
         "bob": False,
         "cy": True,
         "dee": True,
+        "Eve_Smith": True,
     }
     assert (reports / "ada.json").read_text() == before
     statuses = [row["status"] for row in run.summary["learners"]]
-    assert statuses == ["ok", "ok", "ok", "error", "timeout"]
+    assert statuses == ["ok", "ok", "error", "timeout", "ok"]
 
 
 def test_changed_graders_regrade_everyone(
@@ -236,6 +236,37 @@ def test_submissions_folder_errors_name_the_fix(course: Course, tmp_path: Path) 
     (tmp_path / "five" / "ada").mkdir()
     with pytest.raises(TargetError, match="differ only in case"):
         find_learners(course, tmp_path / "five")
+
+
+def test_learners_sort_without_case(course: Course, tmp_path: Path) -> None:
+    for name in ("bob", "José María", "ada", "Zoe"):
+        (tmp_path / name).mkdir()
+
+    names = [learner.name for learner in find_learners(course, tmp_path)]
+
+    assert names == ["ada", "bob", "Jose_Maria", "Zoe"]
+
+
+def test_learner_without_grade_has_null_score(course: Course, tmp_path: Path) -> None:
+    chapters = [course.chapters[0]]
+    learners = [
+        classroom.Learner(name="tim", folder=tmp_path / "tim"),
+        classroom.Learner(
+            name="ann", folder=tmp_path / "ann", status="crashed", reason="a bug"
+        ),
+    ]
+
+    summary = classroom.build_class_summary(
+        course, chapters, learners, version="0", submissions=None
+    )
+    rows = list(csv.DictReader(io.StringIO(gradebook_csv(summary, chapters))))
+
+    for row in summary["learners"]:
+        assert row["score"] is None
+        assert row["percent"] is None
+    for csv_row in rows:
+        assert csv_row["total"] == ""
+        assert csv_row["percent"] == ""
 
 
 def test_learner_folder_link_is_rejected(course: Course, tmp_path: Path) -> None:
