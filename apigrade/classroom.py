@@ -61,11 +61,12 @@ DASHBOARD = "class.html"
 MAX_CSV_REASON = 500
 RESERVED_NAMES = {"class", "grades"}
 # Learner statuses, from best to worst; docs/report-format.md describes them.
-OK, ERROR, TIMEOUT, CRASHED, NOT_GRADED = (
+OK, ERROR, TIMEOUT, CRASHED, NOT_REGRADED, NOT_GRADED = (
     "ok",
     "error",
     "timeout",
     "crashed",
+    "not_regraded",
     "not_graded",
 )
 
@@ -79,6 +80,9 @@ class Learner:
     status: str = NOT_GRADED
     reason: str | None = "grading was interrupted before this learner finished"
     report: dict[str, Any] | None = None
+    # The stored report that this run grades again. If the run is interrupted
+    # first, the class files show its figures, marked `not_regraded`.
+    older_report: dict[str, Any] | None = None
     reused: bool = False
     duration: float = 0.0
     results: dict[str, ChapterResult] = field(default_factory=dict)
@@ -175,22 +179,49 @@ def learner_status(report: dict[str, Any]) -> tuple[str, str | None]:
     return status, "; ".join(reasons)
 
 
-def _reusable_report(
-    path: Path, digest: str, version: str, chapter_ids: list[str], isolation: str
-) -> dict[str, Any] | None:
-    """Return the stored report at `path` if it graded these same files."""
+def _stored_report(path: Path, chapter_ids: list[str]) -> dict[str, Any] | None:
+    """Return the valid report at `path` if it covers exactly `chapter_ids`."""
     try:
         report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         validate_report(report)
     except (OSError, ValueError, jsonschema.ValidationError):
         return None
-    same = (
+    if [c["id"] for c in report["chapters"]] != chapter_ids:
+        return None
+    return report
+
+
+def _is_reusable(
+    report: dict[str, Any], digest: str, version: str, isolation: str
+) -> bool:
+    """Tell whether a stored report graded these same files with these graders."""
+    return (
         report.get("submission_digest") == digest
         and report.get("grader_version") == version
-        and [c["id"] for c in report["chapters"]] == chapter_ids
         and report.get("isolation") == isolation
     )
-    return report if same else None
+
+
+def keep_older_report(learner: Learner) -> None:
+    """Give a learner that an interrupted run did not grade again their older report.
+
+    The learner gets the status `not_regraded` and the older report's figures.
+    The next run grades them again, since their report is still out of date.
+    """
+    older = learner.older_report
+    if older is None or learner.status != NOT_GRADED:
+        return
+    learner.report = older
+    learner.status = NOT_REGRADED
+    reason = (
+        "grading was interrupted before this learner was graded again, so the "
+        f"figures are from their older report, graded at {older['graded_at']}. "
+        "Run the same command again to grade them"
+    )
+    older_status, older_reason = learner_status(older)
+    if older_status != OK:
+        reason += f" (that report's status: {older_status}, {older_reason})"
+    learner.reason = reason
 
 
 @dataclass
@@ -218,8 +249,9 @@ def grade_class(
     """Grade every learner's `chapters`, writing each report as soon as it is done.
 
     Ctrl-C stops the running graders, keeps the finished reports and still
-    writes the class summary and gradebook, with unfinished learners marked
-    `not_graded`; KeyboardInterrupt is re-raised after that.
+    writes the class summary and gradebook. Unfinished learners are marked
+    `not_regraded` with their older report's figures when they have one, and
+    `not_graded` otherwise. KeyboardInterrupt is re-raised after that.
     """
     started = time.monotonic()
     level = isolation or choose_isolation()
@@ -239,23 +271,23 @@ def grade_class(
     to_grade: list[Learner] = []
 
     for learner in learners:
-        if not regrade:
-            digest = submission_digest(learner.folder, chapters)
-            stored = _reusable_report(
-                reports_dir / f"{learner.name}.json",
-                digest,
-                version,
-                chapter_ids,
-                level,
+        stored = _stored_report(reports_dir / f"{learner.name}.json", chapter_ids)
+        if (
+            stored is not None
+            and not regrade
+            and _is_reusable(
+                stored, submission_digest(learner.folder, chapters), version, level
             )
-            if stored is not None and (
-                stale_before is None or stored["graded_at"] >= stale_before
-            ):
-                learner.report, learner.reused = stored, True
-                learner.status, learner.reason = learner_status(stored)
-                if on_learner_done is not None:
-                    on_learner_done(learner)
-                continue
+            # Strictly later: times are in whole seconds, so a report graded in
+            # the second the regrade started may predate it.
+            and (stale_before is None or stored["graded_at"] > stale_before)
+        ):
+            learner.report, learner.reused = stored, True
+            learner.status, learner.reason = learner_status(stored)
+            if on_learner_done is not None:
+                on_learner_done(learner)
+            continue
+        learner.older_report = stored
         pending[learner.name] = len(chapters)
         to_grade.append(learner)
 
@@ -350,6 +382,8 @@ def grade_class(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         RUNNING.reset()
+    for learner in to_grade:
+        keep_older_report(learner)
 
     summary = build_class_summary(
         course, chapters, learners, version=version, submissions=submissions
@@ -455,6 +489,7 @@ def build_class_summary(
                 "percent": percent,
                 "chapters": scores,
                 "report": f"{learner.name}.json" if report is not None else None,
+                "graded_at": report["graded_at"] if report is not None else None,
             }
         )
 

@@ -24,6 +24,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from apigrade.classroom import (
+    NOT_GRADED,
+    NOT_REGRADED,
     RESERVED_NAMES,
     ClassInterrupted,
     Learner,
@@ -52,7 +54,13 @@ logger = logging.getLogger("apigrade")
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-CLASS_STYLES = {"ok": "green", "error": "red", "timeout": "red", "crashed": "red"}
+CLASS_STYLES = {
+    "ok": "green",
+    "error": "red",
+    "timeout": "red",
+    "crashed": "red",
+    "not_regraded": "yellow",
+}
 STATUS_STYLES = {"passed": "green", "failed": "yellow", "error": "red"}
 # How many checks a class summary lists as failed most, and how many report
 # names an error about a missing report lists.
@@ -472,12 +480,17 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
             submissions=args.submissions.resolve(),
         )
     except ClassInterrupted as interrupt:
-        finished = sum(1 for x in interrupt.run.learners if x.status != "not_graded")
+        statuses = [learner.status for learner in interrupt.run.learners]
+        older = statuses.count(NOT_REGRADED)
+        missing = statuses.count(NOT_GRADED)
+        finished = len(statuses) - older - missing
         console.print(
-            f"[red]Interrupted[/] after {finished} of {len(learners)} learner(s). "
-            "Their reports are kept, and grades.csv marks the others not_graded. "
-            "Run the same command again to grade the rest: unchanged learners "
-            "are not graded twice."
+            f"[red]Interrupted[/] after {finished} of {len(learners)} learner(s); "
+            "their reports are written. In grades.csv and class.json, "
+            f"{older} learner(s) not graded again are marked not_regraded and "
+            f"keep the figures of their older report, and {missing} without a "
+            "report are marked not_graded. Run the same command again to grade "
+            "them: learners graded in this run are not graded twice."
         )
         return EXIT_INTERRUPTED
     print_class_summary(console, run.summary)

@@ -27,7 +27,7 @@ from apigrade.report import visible_text
 
 DISTRIBUTION_BINS = 10
 
-LEARNER_STATUSES = ("ok", "error", "timeout", "crashed", "not_graded")
+LEARNER_STATUSES = ("ok", "error", "timeout", "crashed", "not_regraded", "not_graded")
 
 STYLE = """
 :root { color-scheme: light; --ink: #1a202c; --muted: #4a5568; --line: #cbd5e0;
@@ -56,7 +56,8 @@ rect.track { fill: var(--track); }
   font-size: 0.85rem; font-weight: 600; border: 1px solid currentColor; }
 .status-passed, .status-ok { color: var(--ok); }
 .status-failed, .status-error, .status-crashed { color: var(--bad); }
-.status-timeout, .status-skipped, .status-not_graded { color: var(--warn); }
+.status-timeout, .status-skipped, .status-not_graded,
+  .status-not_regraded { color: var(--warn); }
 .checks { list-style: none; padding: 0; margin: 0; }
 .checks li { border-top: 1px solid var(--track); padding: 0.4rem 0; }
 .check-head { display: flex; flex-wrap: wrap; gap: 0.25rem 0.75rem; }
@@ -256,7 +257,8 @@ def render_class_html(summary: Mapping[str, Any]) -> str:
             "distribution",
             _distribution_label(data["charts"]["distribution"]),
             "Learners per band of 10 percentage points; 100% counts in 90-100. "
-            "Learners without a grade (crashed, not graded) are left out.",
+            "Learners without a grade (crashed, not graded) are left out, and "
+            "those marked not regraded count with their older report's score.",
         ),
         "</section>",
         "<section>",

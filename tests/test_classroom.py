@@ -343,6 +343,58 @@ def test_interrupted_regrade_goes_on_next_run(course: Course, tmp_path: Path) ->
     assert run.summary["complete"] is True
 
 
+def test_interrupted_regrade_keeps_older_figures(
+    course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submissions = tmp_path / "class"
+    add_learner(submissions, "ada")
+    bob = add_learner(submissions, "bob")
+    bob.write_text(bob.read_text() + "\n# bob's copy\n")
+    reports = tmp_path / "reports"
+    chapters = [course.chapters[0]]
+    grade_class(course, chapters, find_learners(course, submissions), reports)
+    older = json.loads((reports / "bob.json").read_text())
+    real_grade_chapter = runner.grade_chapter
+
+    def interrupt_at_bob(*args: Any, **kwargs: Any) -> ChapterResult:
+        if Path(args[2]).name == "bob":
+            raise KeyboardInterrupt
+        return real_grade_chapter(*args, **kwargs)
+
+    monkeypatch.setattr(classroom, "grade_chapter", interrupt_at_bob)
+    learners = find_learners(course, submissions)
+    with pytest.raises(classroom.ClassInterrupted):
+        grade_class(course, chapters, learners, reports, jobs=1, regrade=True)
+
+    summary = json.loads((reports / "class.json").read_text())
+    by_name = {row["learner"]: row for row in summary["learners"]}
+    assert summary["complete"] is False
+    assert by_name["bob"]["status"] == "not_regraded"
+    assert by_name["ada"]["status"] == "ok"
+    assert by_name["ada"]["graded_at"] >= summary["regrade_before"]
+    assert by_name["bob"]["score"] == 4
+    assert by_name["bob"]["percent"] == 100.0
+    assert by_name["bob"]["chapters"] == {"01": 4}
+    assert by_name["bob"]["graded_at"] == older["graded_at"]
+    assert older["graded_at"] in by_name["bob"]["reason"]
+    assert summary["chapters"][0]["graded"] == 2
+    rows = list(csv.DictReader(io.StringIO((reports / "grades.csv").read_text())))
+    assert [row["status"] for row in rows] == ["ok", "not_regraded"]
+    assert rows[1]["total"] == "4"
+    assert rows[1]["percent"] == "100.0"
+    assert "older report" in rows[1]["reason"]
+    assert "not regraded" in (reports / "class.html").read_text()
+    assert json.loads((reports / "bob.json").read_text()) == older
+
+    # The next run, without --regrade, grades only bob, whose report is older.
+    monkeypatch.setattr(classroom, "grade_chapter", real_grade_chapter)
+    run = grade_class(course, chapters, find_learners(course, submissions), reports)
+
+    assert [learner.reused for learner in run.learners] == [True, False]
+    assert [learner.status for learner in run.learners] == ["ok", "ok"]
+    assert run.summary["complete"] is True
+
+
 def test_partial_run_would_replace_reports(course: Course, tmp_path: Path) -> None:
     submissions = tmp_path / "class"
     add_learner(submissions, "ada")
