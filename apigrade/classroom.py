@@ -42,7 +42,9 @@ from apigrade.report import (
     write_text_atomic,
 )
 from apigrade.runner import (
+    MISSING_FOLDER,
     MISSING_MAIN,
+    RENAME_FOLDER,
     RUNNING,
     ChapterResult,
     Interrupted,
@@ -159,7 +161,11 @@ def learner_status(report: dict[str, Any]) -> tuple[str, str | None]:
     """Sum up a learner's report as a status and a one-line reason."""
     timed_out = [c for c in report["chapters"] if c.get("timed_out")]
     errors = [c for c in report["chapters"] if c["status"] == "error"]
-    missing = [c for c in errors if MISSING_MAIN in (c.get("reason") or "")]
+    # Chapters with nothing handed in, grouped in one short part of the
+    # reason. A folder that looks misnamed keeps its own reason, which says
+    # what to rename.
+    missing_parts = {c["id"]: _missing_part(c.get("reason") or "") for c in errors}
+    missing = [c for c in errors if missing_parts[c["id"]] is not None]
     if timed_out:
         status, chapters = TIMEOUT, timed_out
     elif errors:
@@ -173,10 +179,27 @@ def learner_status(report: dict[str, Any]) -> tuple[str, str | None]:
         for c in chapters
         if c not in missing
     ]
-    if missing:
-        ids = ", ".join(c["id"] for c in missing)
-        reasons.append(f"chapters {ids}: no main.py")
+    for part in ("no chapter folder", "no main.py"):
+        ids = [c["id"] for c in missing if missing_parts[c["id"]] == part]
+        if ids:
+            reasons.append(f"chapters {', '.join(ids)}: {part}")
     return status, "; ".join(reasons)
+
+
+def _missing_part(reason: str) -> str | None:
+    if MISSING_MAIN in reason:
+        return "no main.py"
+    if MISSING_FOLDER in reason and RENAME_FOLDER not in reason:
+        return "no chapter folder"
+    return None
+
+
+def other_entries(course: Course, folder: Path) -> list[str]:
+    """Name what `folder` contains besides chapter folders, folders ending in `/`."""
+    return [
+        entry.name + ("/" if entry.is_dir() else "")
+        for entry in course.unknown_entries(folder)
+    ]
 
 
 def _stored_report(path: Path, chapter_ids: list[str]) -> dict[str, Any] | None:
@@ -490,6 +513,7 @@ def build_class_summary(
                 "chapters": scores,
                 "report": f"{learner.name}.json" if report is not None else None,
                 "graded_at": report["graded_at"] if report is not None else None,
+                "other_entries": other_entries(course, learner.folder),
             }
         )
 

@@ -32,6 +32,7 @@ from apigrade.classroom import (
     check_reports_dir,
     find_learners,
     grade_class,
+    other_entries,
     reports_losing_chapters,
 )
 from apigrade.course import Course, load_course
@@ -66,6 +67,8 @@ STATUS_STYLES = {"passed": "green", "failed": "yellow", "error": "red"}
 # names an error about a missing report lists.
 MAX_HARDEST_CHECKS = 5
 MAX_LISTED_REPORTS = 10
+# How many files and folders that are not chapter folders a note names.
+MAX_LISTED_ENTRIES = 5
 
 
 def _git_user_name() -> str | None:
@@ -331,6 +334,9 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
         f"Grading [bold]{target}[/] for [bold]{learner}[/]: {len(chapters)} "
         f"chapter(s), isolation: {isolation}."
     )
+    note = other_entries_note(course, target)
+    if note is not None:
+        console.print(escape(terminal_safe(note)), highlight=False)
     started = time.monotonic()
 
     def show_progress(result: ChapterResult) -> None:
@@ -377,6 +383,20 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
         f"`{escape(show_command)}` shows every check's feedback."
     )
     return EXIT_OK
+
+
+def other_entries_note(course: Course, folder: Path) -> str | None:
+    """Say which files and folders in `folder` are not chapter folders, if any."""
+    names = other_entries(course, folder)
+    if not names:
+        return None
+    shown = ", ".join(names[:MAX_LISTED_ENTRIES])
+    if len(names) > MAX_LISTED_ENTRIES:
+        shown += f" and {len(names) - MAX_LISTED_ENTRIES} more"
+    return (
+        f"Note: {folder} also contains {shown}, which are not chapter folders "
+        "and are not graded."
+    )
 
 
 def terminal_safe(text: str) -> str:
@@ -466,6 +486,9 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
         if learner.reason and learner.status != "ok":
             reason = escape(terminal_safe(learner.reason[:300]))
             console.print(f"      {reason}", highlight=False)
+        note = other_entries_note(course, learner.folder)
+        if note is not None:
+            console.print(f"      {escape(terminal_safe(note))}", highlight=False)
 
     try:
         run = grade_class(

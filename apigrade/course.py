@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import difflib
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,6 +93,46 @@ class Course:
                 )
             wanted.add(chapter.id)
         return [chapter for chapter in self.chapters if chapter.id in wanted]
+
+    def unknown_entries(self, target: Path) -> list[Path]:
+        """List the files and folders in `target` that are not chapter folders.
+
+        Hidden entries and `__pycache__` are left out. An unreadable `target`
+        gives an empty list, since grading reports that problem itself.
+        """
+        folders = {chapter.folder for chapter in self.chapters}
+        try:
+            entries = sorted(target.iterdir(), key=lambda path: path.name.casefold())
+        except OSError:
+            return []
+        return [
+            entry
+            for entry in entries
+            if entry.name not in folders
+            and not entry.name.startswith(".")
+            and entry.name != "__pycache__"
+        ]
+
+    def misnamed_folder(self, chapter: Chapter, target: Path) -> str | None:
+        """Name the folder in `target` that is likely `chapter`'s under another name.
+
+        A folder whose name starts with the chapter's number wins, such as
+        `04_query_params` for `04_query_parameters`. Otherwise the closest name
+        by difflib's ratio (0.6 or more) wins, unless it starts with another
+        chapter's number.
+        """
+        folders = [
+            entry.name for entry in self.unknown_entries(target) if entry.is_dir()
+        ]
+        same_number = [
+            name for name in folders if re.match(rf"{chapter.id}(?!\d)", name)
+        ]
+        if same_number:
+            return same_number[0]
+        numbered = re.compile(r"\d\d(?!\d)")
+        unnumbered = [name for name in folders if not numbered.match(name)]
+        close = difflib.get_close_matches(chapter.folder, unnumbered, n=1, cutoff=0.6)
+        return close[0] if close else None
 
 
 def find_course_root(start: Path | None = None) -> Path:

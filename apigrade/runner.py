@@ -56,6 +56,10 @@ HIDDEN_FEEDBACK = "This check is hidden: its inputs and expected values stay pri
 NOT_RUN_FEEDBACK = "Not run: {reason}"
 OUTPUT_TAIL_LINES = 15
 MISSING_MAIN = "no main.py in"
+# Parts of the reason of a chapter whose folder is missing, which
+# classroom.learner_status looks for.
+MISSING_FOLDER = "is missing"
+RENAME_FOLDER = "instead: rename"
 PR_SET_PDEATHSIG = 1
 # A chapter is a few small source files; bigger files are left out of the copy.
 MAX_COPIED_FILE = 16 * 2**20
@@ -221,6 +225,14 @@ def grade_chapter(
             "real folder inside the learner's folder. Replace the link with the "
             "folder itself",
         )
+    elif not source.exists():
+        result = _error_result(chapter, _missing_folder_reason(course, chapter, target))
+    elif not source.is_dir():
+        result = _error_result(
+            chapter,
+            f"{source} is a file, not a folder: replace it with the chapter folder, "
+            f"shaped like exercises/{chapter.folder}/",
+        )
     elif not (source / "main.py").is_file():
         result = _error_result(
             chapter,
@@ -242,6 +254,19 @@ def grade_chapter(
         result.duration,
     )
     return result
+
+
+def _missing_folder_reason(course: Course, chapter: Chapter, target: Path) -> str:
+    # The path comes last, so a reason cut short for the class files keeps
+    # the folder names.
+    missing = f"the chapter folder {chapter.folder}/ {MISSING_FOLDER}"
+    candidate = course.misnamed_folder(chapter, target)
+    if candidate is not None:
+        return (
+            f"{missing}, and {candidate}/ is there {RENAME_FOLDER} {candidate} "
+            f"to {chapter.folder} in {target}"
+        )
+    return f"{missing} from {target}: add it, shaped like exercises/{chapter.folder}/"
 
 
 def _run_grader(

@@ -269,6 +269,21 @@ def test_learner_without_grade_has_null_score(course: Course, tmp_path: Path) ->
         assert csv_row["percent"] == ""
 
 
+def test_summary_lists_other_entries(course: Course, tmp_path: Path) -> None:
+    folder = tmp_path / "ada"
+    (folder / "04_query_params").mkdir(parents=True)
+    (folder / FIRST_APP).mkdir()
+    (folder / ".git").mkdir()
+    (folder / "notes.txt").write_text("to do\n")
+    learners = [classroom.Learner(name="ada", folder=folder)]
+
+    summary = classroom.build_class_summary(
+        course, [course.chapters[0]], learners, version="0", submissions=None
+    )
+
+    assert summary["learners"][0]["other_entries"] == ["04_query_params/", "notes.txt"]
+
+
 def test_learner_folder_link_is_rejected(course: Course, tmp_path: Path) -> None:
     submissions = tmp_path / "class"
     submissions.mkdir()
@@ -412,6 +427,42 @@ def test_empty_folder_is_nothing_handed_in() -> None:
     missing = {"status": "error", "reason": "no main.py in /x/01_first_app: ..."}
     report = {"chapters": [{"id": "01", **missing}, {"id": "02", **missing}]}
 
+    assert learner_status(report) == (
+        "error",
+        "nothing handed in: no chapter folder has a main.py",
+    )
+
+
+def test_status_groups_missing_chapters() -> None:
+    report = {
+        "chapters": [
+            {"id": "01", "status": "error", "reason": "no main.py in /x/01: ..."},
+            {
+                "id": "02",
+                "status": "error",
+                "reason": "the chapter folder 02_http_methods/ is missing from /x: "
+                "add it, shaped like exercises/02_http_methods/",
+            },
+            {
+                "id": "04",
+                "status": "error",
+                "reason": "the chapter folder 04_query_parameters/ is missing, and "
+                "04_query_params/ is there instead: rename 04_query_params to "
+                "04_query_parameters in /x",
+            },
+        ]
+    }
+
+    status, reason = learner_status(report)
+
+    assert status == "error"
+    assert reason == (
+        "chapter 04: the chapter folder 04_query_parameters/ is missing, and "
+        "04_query_params/ is there instead: rename 04_query_params to "
+        "04_query_parameters in /x; chapters 02: no chapter folder; chapters 01: "
+        "no main.py"
+    )
+    del report["chapters"][2]
     assert learner_status(report) == (
         "error",
         "nothing handed in: no chapter folder has a main.py",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -86,6 +87,26 @@ def test_grade_names_the_report_command_for_its_report(
     # Rich wraps long lines, so spaces and line breaks are left out of both.
     output = "".join(capsys.readouterr().out.split())
     assert "".join(f"`nox -s report -- {report_path}`".split()) in output
+
+
+def test_grade_notes_other_entries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "ada"
+    shutil.copytree(ROOT / "solutions" / "01_first_app", target / "01_first_app")
+    (target / "01_first_app_old").mkdir()
+    (target / "notes.txt").write_text("to do\n")
+    args = ["grade", "--target", str(target), "--chapter", "01", "--learner", "ada"]
+
+    assert main([*args, "--report", str(tmp_path / "ada.json")]) == 0
+
+    # Rich wraps long lines, so spaces and line breaks are left out of both.
+    output = "".join(capsys.readouterr().out.split())
+    expected = (
+        f"Note: {target} also contains 01_first_app_old/, notes.txt, which are not "
+        "chapter folders and are not graded."
+    )
+    assert "".join(expected.split()) in output
 
 
 def test_class_summary_counts_tied_checks() -> None:

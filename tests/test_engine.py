@@ -223,8 +223,31 @@ def test_missing_chapter_folder_is_reported(tmp_path: Path) -> None:
 
     assert chapters["01"]["status"] == "passed"
     assert chapters["02"]["status"] == "error"
-    assert "no main.py in" in str(chapters["02"]["reason"])
-    assert str(chapters["02"]["reason"]).split(":")[0].endswith("02_http_methods")
+    assert chapters["02"]["reason"] == (
+        f"the chapter folder 02_http_methods/ is missing from {target}: add it, "
+        "shaped like exercises/02_http_methods/"
+    )
+
+
+def test_misnamed_chapter_folder_names_rename(tmp_path: Path, course: Course) -> None:
+    target = make_target(tmp_path)
+    (target / "04_query_params").mkdir()
+    (target / "first-app").mkdir()
+    (target / "05_request_bodies").write_text("not a folder\n")
+    (target / "06_async_endpoints").mkdir()
+    by_id = {chapter.id: chapter for chapter in course.chapters}
+
+    def reason(chapter_id: str) -> str:
+        return str(grade_chapter(course, by_id[chapter_id], target).reason)
+
+    assert reason("04") == (
+        "the chapter folder 04_query_parameters/ is missing, and 04_query_params/ "
+        f"is there instead: rename 04_query_params to 04_query_parameters in {target}"
+    )
+    assert "and first-app/ is there instead: rename first-app to" in reason("01")
+    assert "is a file, not a folder" in reason("05")
+    assert reason("06").startswith(f"no main.py in {target / '06_async_endpoints'}")
+    assert "instead" not in reason("07")
 
 
 def test_hanging_start_times_out(tmp_path: Path, course: Course) -> None:
