@@ -121,6 +121,12 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
         )
     learners: dict[str, Learner] = {}
     for path in entries:
+        if (path / CLASS_SUMMARY).is_file() and (path / GRADEBOOK).is_file():
+            raise TargetError(
+                f"folder {path.name!r} in the submissions folder contains "
+                f"{CLASS_SUMMARY} and {GRADEBOOK}, so it is a reports folder, not "
+                "a learner's work: move it out of the submissions folder"
+            )
         if path.is_symlink():
             # A link could lead to any folder, solutions/ included, and the
             # grade would then be that folder's, under the learner's name.
@@ -623,8 +629,36 @@ def write_class_files(
     write_text_atomic(reports_dir / DASHBOARD, render_class_html(summary))
 
 
-def check_reports_dir(reports_dir: Path) -> Path:
-    """Create `reports_dir` if needed and make sure it can be written."""
+def check_reports_dir(reports_dir: Path, submissions: Path | None = None) -> Path:
+    """Create `reports_dir` if needed and make sure it can be written.
+
+    Raises GradingError for a file, or for a folder inside `submissions`.
+    """
+    shown = str(reports_dir)
+    if reports_dir.exists() and not reports_dir.is_dir():
+        raise GradingError(
+            f"--reports {shown!r} is a file, not a folder: pass a folder, such as "
+            "reports, which is created if it does not exist"
+        )
+    blocking = next(
+        (parent for parent in reports_dir.parents if parent.is_file()), None
+    )
+    if blocking is not None:
+        raise GradingError(
+            f"--reports {shown!r} cannot be created: {blocking} is a file, not a "
+            "folder. Pass a folder path, such as reports"
+        )
+    # Rejected rather than skipped when listing learners: later runs may use
+    # another --reports, and a skip rule would also hide a learner folder that
+    # happened to have the same name.
+    if submissions is not None and reports_dir.resolve().is_relative_to(
+        submissions.resolve()
+    ):
+        raise GradingError(
+            f"--reports {shown!r} is inside the submissions folder "
+            f"{str(submissions)!r}, so the next run would grade it as a learner: "
+            "pass a folder outside it, such as reports"
+        )
     try:
         reports_dir.mkdir(parents=True, exist_ok=True)
         probe = reports_dir / ".apigrade-probe"

@@ -451,7 +451,8 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
     isolation = resolve_isolation(args.isolation)
     learners = find_learners(course, args.submissions)
     reports_dir = check_reports_dir(
-        args.reports if args.reports is not None else course.root / "reports"
+        args.reports if args.reports is not None else course.root / "reports",
+        args.submissions,
     )
     losing = reports_losing_chapters(learners, chapters, reports_dir)
     if losing:

@@ -22,6 +22,7 @@ import pytest
 from apigrade import classroom, runner
 from apigrade.classroom import (
     ClassRun,
+    check_reports_dir,
     find_learners,
     grade_class,
     gradebook_csv,
@@ -29,7 +30,7 @@ from apigrade.classroom import (
     reports_losing_chapters,
 )
 from apigrade.course import Chapter, Course, load_course
-from apigrade.errors import TargetError
+from apigrade.errors import GradingError, TargetError
 from apigrade.report import grader_version, submission_digest, validate_report
 from apigrade.runner import ChapterResult
 from tests.conftest import ROOT
@@ -282,6 +283,32 @@ def test_summary_lists_other_entries(course: Course, tmp_path: Path) -> None:
     )
 
     assert summary["learners"][0]["other_entries"] == ["04_query_params/", "notes.txt"]
+
+
+def test_reports_folder_errors_name_the_fix(tmp_path: Path) -> None:
+    submissions = tmp_path / "class"
+    (submissions / "ada").mkdir(parents=True)
+    a_file = tmp_path / "grades.txt"
+    a_file.write_text("")
+
+    with pytest.raises(GradingError, match=r"'.*grades.txt' is a file, not a folder"):
+        check_reports_dir(a_file)
+    with pytest.raises(GradingError, match=r"grades.txt is a file, not a folder"):
+        check_reports_dir(a_file / "reports")
+    with pytest.raises(GradingError, match="is inside the submissions folder"):
+        check_reports_dir(submissions / "reports", submissions)
+    assert not (submissions / "reports").exists()
+    assert check_reports_dir(tmp_path / "reports", submissions) == tmp_path / "reports"
+
+
+def test_reports_folder_is_not_a_learner(course: Course, tmp_path: Path) -> None:
+    (tmp_path / "ada").mkdir()
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "class.json").write_text("{}")
+    (tmp_path / "reports" / "grades.csv").write_text("")
+
+    with pytest.raises(TargetError, match=r"'reports' .* is a reports folder"):
+        find_learners(course, tmp_path)
 
 
 def test_learner_folder_link_is_rejected(course: Course, tmp_path: Path) -> None:
