@@ -157,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
             "class.json and grades.csv. Reports of unchanged submissions are reused."
         ),
     )
-    grade_class.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
+    # Optional here, so that leaving it out gets a message with nox's usage.
+    grade_class.add_argument(
+        "submissions", type=Path, nargs="?", default=None, metavar="SUBMISSIONS"
+    )
     grade_class.add_argument(
         "--chapter",
         nargs="+",
@@ -267,11 +270,14 @@ def resolve_target(course: Course, target: Path | None) -> Path:
 
 
 def resolve_report_path(course: Course, report: Path | None, learner: str) -> Path:
-    path = report if report is not None else course.root / "reports" / f"{learner}.json"
+    default = course.root / "reports" / f"{learner}.json"
+    path = report if report is not None else default
     if path.is_dir():
+        # The default, since the folder given is often the learner's own copy
+        # or the submissions folder, where a report does not belong.
         raise GradingError(
-            f"--report {str(path)!r} is a folder: give a file path such as "
-            f"{path / (learner + '.json')}"
+            f"--report {str(path)!r} is a folder: give a file path, such as "
+            f"{default} in the reports folder"
         )
     # Check that the folder can take the report now, before minutes of grading.
     try:
@@ -445,6 +451,12 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
 
 
 def run_grade_class(args: argparse.Namespace, console: Console) -> int:
+    if args.submissions is None:
+        raise GradingError(
+            "the submissions folder is missing: run `nox -s grade_class -- DIR` "
+            "(or `python -m apigrade grade-class DIR`), where DIR contains one "
+            "folder per learner, each shaped like exercises/"
+        )
     course = load_course()
     chapters = course.select(args.chapter)
     check_jobs(args.jobs)
@@ -578,22 +590,55 @@ def load_json_file(path: Path) -> Any:
             "`nox -s grade`, pass the report's path, or set LEARNER to the name "
             "you graded with"
         ) from None
-    except (OSError, ValueError) as error:
+    except ValueError as error:
+        # Also a UnicodeDecodeError: a binary file is not JSON either.
+        problem = f"is not JSON ({error})"
+        if path.suffix == ".csv":
+            problem = "is a CSV file, not JSON: open it in a spreadsheet, or"
+        else:
+            problem += ":"
+        raise GradingError(
+            f"report {str(path)!r} {problem} pass a JSON score report, such as "
+            "reports/<learner>.json, or reports/class.json for the class summary"
+        ) from None
+    except OSError as error:
         raise GradingError(f"report {str(path)!r} cannot be read: {error}") from None
     return data
 
 
 def load_report(path: Path) -> dict[str, Any]:
     data = load_json_file(path)
+    if is_class_summary(data):
+        raise GradingError(
+            f"{str(path)!r} is the class summary, not a learner's score report: "
+            f"pass a learner's report, such as {path.parent / '<learner>.json'}. "
+            f"For the whole class, {path.parent / 'grades.csv'} is already the "
+            "export, for a spreadsheet or a gradebook import"
+        )
     try:
         validate_report(data)
     except jsonschema.ValidationError as error:
         raise GradingError(
-            f"{str(path)!r} is not a score report ({error.message}): pass a file "
-            "written by `nox -s grade` or `nox -s grade_class`"
+            f"{str(path)!r} is not a score report ({describe_invalid(error)}): pass "
+            "a learner's report, such as reports/<learner>.json, written by "
+            "`nox -s grade` or `nox -s grade_class`"
         ) from None
     report: dict[str, Any] = data
     return report
+
+
+def describe_invalid(error: jsonschema.ValidationError) -> str:
+    """Say where a file breaks the report format, without quoting its content."""
+    place = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}"
+        for part in error.absolute_path
+    )
+    where = f"field {place.lstrip('.')}" if place else "the top level"
+    if error.validator == "required":
+        # The message is "'name' is a required property".
+        missing = error.message.split(" is a required property")[0]
+        return f"{where} has no {missing} field"
+    return f"{where} is invalid"
 
 
 def is_class_summary(data: Any) -> bool:

@@ -71,9 +71,67 @@ def test_report_that_is_not_a_report_names_the_fix(
     assert main(["export", str(tmp_path / "missing.json"), "--format", "junit"]) == 2
 
     output = " ".join(capsys.readouterr().out.split())
-    assert "is not a score report" in output
+    assert "is not a score report (the top level has no 'format_version'" in output
+    assert "required property" not in output
     assert "missing.json' does not exist;" in output
     assert "has other.json: grade first with `nox -s grade`" in output
+
+
+def test_export_of_class_summary_names_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = tmp_path / "class.json"
+    summary.write_text(json.dumps({"learners": [], "checks": [], "chapters": []}))
+
+    assert main(["export", str(summary), "--format", "junit"]) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert f"'{summary}' is the class summary, not a learner's score report" in output
+    assert f"{tmp_path / '<learner>.json'}" in output
+    assert f"{tmp_path / 'grades.csv'} is already the export" in output
+    assert "grade_class" not in output
+    assert "required property" not in output
+
+
+def test_report_of_gradebook_names_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gradebook = tmp_path / "grades.csv"
+    gradebook.write_text("learner,total\nada,4\n")
+
+    assert main(["report", str(gradebook)]) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert f"report '{gradebook}' is a CSV file, not JSON" in output
+    assert "open it in a spreadsheet, or pass a JSON score report" in output
+    gradebook.rename(gradebook.with_suffix(".txt"))
+    assert main(["report", str(gradebook.with_suffix(".txt"))]) == 2
+    output = " ".join(capsys.readouterr().out.split())
+    assert "is not JSON (Expecting value: line 1 column 1 (char 0)): pass" in output
+
+
+def test_grade_class_without_folder_shows_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["grade-class"]) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert "the submissions folder is missing" in output
+    assert "`nox -s grade_class -- DIR`" in output
+
+
+def test_report_folder_suggests_reports_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    args = ["grade", "--chapter", "01", "--learner", "ada", "--report", str(tmp_path)]
+
+    assert main(args) == 2
+
+    output = "".join(capsys.readouterr().out.split())
+    expected = f"is a folder: give a file path, such as {ROOT}/reports/ada.json"
+    assert "".join(expected.split()) in output
+    assert str(tmp_path / "ada.json") not in output
 
 
 def test_grade_names_the_report_command_for_its_report(
