@@ -168,8 +168,8 @@ def learner_status(report: dict[str, Any]) -> tuple[str, str | None]:
     timed_out = [c for c in report["chapters"] if c.get("timed_out")]
     errors = [c for c in report["chapters"] if c["status"] == "error"]
     # Chapters with nothing handed in, grouped in one short part of the
-    # reason. A folder that looks misnamed keeps its own reason, which says
-    # what to rename.
+    # reason. A folder that looks misnamed keeps its own reason, which names
+    # the folder to rename.
     missing_parts = {c["id"]: _missing_part(c.get("reason") or "") for c in errors}
     missing = [c for c in errors if missing_parts[c["id"]] is not None]
     if timed_out:
