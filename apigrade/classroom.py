@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,12 +271,15 @@ def grade_class(
     *,
     jobs: int | None = None,
     regrade: bool = False,
+    regrade_learners: Collection[str] = (),
     isolation: str | None = None,
     on_learner_done: Callable[[Learner], None] | None = None,
     submissions: Path | None = None,
 ) -> ClassRun:
     """Grade every learner's `chapters`, writing each report as soon as it is done.
 
+    `regrade` grades every learner again, and `regrade_learners` those of
+    these report names, even when their stored reports could be reused.
     Ctrl-C stops the running graders, keeps the finished reports and still
     writes the class summary and gradebook. Unfinished learners are marked
     `not_regraded` with their older report's figures when they have one, and
@@ -286,12 +289,20 @@ def grade_class(
     level = isolation or choose_isolation()
     version = grader_version(course)
     # --regrade makes every older report stale. If that run is interrupted,
-    # the next one goes on regrading what is still older than its start.
+    # the next one goes on regrading the learners it marked not_regraded.
+    # Their names decide, not times: graded_at is in whole seconds, so a
+    # report from the second the regrade started could be either side of it.
     previous = read_class_summary(reports_dir)
+    still_stale: set[str] = set()
     if regrade:
         stale_before: str | None = _now()
     elif previous is not None and not previous.get("complete", True):
         stale_before = previous.get("regrade_before")
+        still_stale = {
+            str(row.get("learner"))
+            for row in previous.get("learners", [])
+            if row.get("status") == NOT_REGRADED
+        }
     else:
         stale_before = None
     chapter_ids = [chapter.id for chapter in chapters]
@@ -304,12 +315,11 @@ def grade_class(
         if (
             stored is not None
             and not regrade
+            and learner.name not in regrade_learners
             and _is_reusable(
                 stored, submission_digest(learner.folder, chapters), version, level
             )
-            # Strictly later: times are in whole seconds, so a report graded in
-            # the second the regrade started may predate it.
-            and (stale_before is None or stored["graded_at"] > stale_before)
+            and learner.name not in still_stale
         ):
             learner.report, learner.reused = stored, True
             learner.status, learner.reason = learner_status(stored)

@@ -194,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="grade every learner again, even when their files and the graders "
         "are unchanged",
     )
+    grade_class.add_argument(
+        "--regrade-learner",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="grade this learner again, by folder or report name, even when "
+        "unchanged (repeat for more learners)",
+    )
 
     show = commands.add_parser(
         "report",
@@ -450,6 +458,25 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
             return
 
 
+def learners_named(
+    learners: list[Learner], names: list[str], submissions: Path
+) -> set[str]:
+    """Return the report names of the learners `names` gives, by folder or report name.
+
+    Raises GradingError for a name that matches no learner, listing the names.
+    """
+    by_name = {learner.name: learner.name for learner in learners}
+    by_name |= {learner.folder.name: learner.name for learner in learners}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        known = ", ".join(sorted({learner.folder.name for learner in learners}))
+        raise GradingError(
+            f"--regrade-learner {unknown[0]!r}: no learner folder of that name in "
+            f"{submissions}. Give a folder name from: {known}"
+        )
+    return {by_name[name] for name in names}
+
+
 def run_grade_class(args: argparse.Namespace, console: Console) -> int:
     if args.submissions is None:
         raise GradingError(
@@ -462,6 +489,7 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
     check_jobs(args.jobs)
     isolation = resolve_isolation(args.isolation)
     learners = find_learners(course, args.submissions)
+    regrade_names = learners_named(learners, args.regrade_learner, args.submissions)
     reports_dir = check_reports_dir(
         args.reports if args.reports is not None else course.root / "reports",
         args.submissions,
@@ -511,6 +539,7 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
             reports_dir,
             jobs=args.jobs,
             regrade=args.regrade,
+            regrade_learners=regrade_names,
             isolation=isolation,
             on_learner_done=show_progress,
             submissions=args.submissions.resolve(),

@@ -29,6 +29,7 @@ from apigrade.classroom import (
     learner_status,
     reports_losing_chapters,
 )
+from apigrade.cli import main
 from apigrade.course import Chapter, Course, load_course
 from apigrade.errors import GradingError, TargetError
 from apigrade.report import grader_version, submission_digest, validate_report
@@ -140,6 +141,39 @@ def test_rerun_grades_only_changed_learners(
     assert (reports / "ada.json").read_text() == before
     statuses = [row["status"] for row in run.summary["learners"]]
     assert statuses == ["ok", "ok", "error", "timeout", "ok"]
+
+
+def test_named_learner_is_regraded_alone(course: Course, tmp_path: Path) -> None:
+    submissions = tmp_path / "class"
+    add_learner(submissions, "ada")
+    add_learner(submissions, "bob")
+    chapters = [course.chapters[0]]
+    grade_class(course, chapters, find_learners(course, submissions), tmp_path)
+
+    run = grade_class(
+        course,
+        chapters,
+        find_learners(course, submissions),
+        tmp_path,
+        regrade_learners={"bob"},
+    )
+
+    reused = {learner.name: learner.reused for learner in run.learners}
+    assert reused == {"ada": True, "bob": False}
+
+
+def test_unknown_learner_to_regrade_names_the_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    submissions = tmp_path / "class"
+    add_learner(submissions, "ada")
+    args = ["grade-class", str(submissions), "--reports", str(tmp_path / "reports")]
+
+    assert main([*args, "--regrade-learner", "bobby"]) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert "--regrade-learner 'bobby': no learner folder of that name" in output
+    assert "Give a folder name from: ada" in output
 
 
 def test_changed_graders_regrade_everyone(
@@ -374,9 +408,10 @@ def test_interrupted_regrade_goes_on_next_run(course: Course, tmp_path: Path) ->
     chapters = [course.chapters[0]]
     grade_class(course, chapters, find_learners(course, submissions), tmp_path)
     summary = json.loads((tmp_path / "class.json").read_text())
-    # As an interrupted --regrade leaves it: started after ada was graded.
+    # As an interrupted --regrade leaves it, before it reached ada.
     summary["complete"] = False
     summary["regrade_before"] = "9999-01-01T00:00:00+00:00"
+    summary["learners"][0]["status"] = "not_regraded"
     (tmp_path / "class.json").write_text(json.dumps(summary))
 
     run = grade_class(course, chapters, find_learners(course, submissions), tmp_path)
