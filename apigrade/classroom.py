@@ -9,6 +9,7 @@ changed since.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import datetime
@@ -50,6 +51,7 @@ from apigrade.runner import (
     Interrupted,
     default_jobs,
     grade_chapter,
+    interrupts_held,
 )
 from apigrade.sandbox import choose_isolation
 
@@ -407,6 +409,9 @@ def grade_class(
     workers = max(1, jobs or default_jobs())
     pool = ThreadPoolExecutor(max_workers=workers)
     interrupted = False
+    # After a Ctrl-C, a second one must not stop the clean-up and the class
+    # files: they are written with Ctrl-C ignored.
+    stopping = contextlib.ExitStack()
     RUNNING.reset()
     try:
         # Learner by learner, so reports appear steadily rather than all at the end.
@@ -417,19 +422,20 @@ def grade_class(
             future.result()
     except KeyboardInterrupt:
         interrupted = True
+        stopping.enter_context(interrupts_held())
         RUNNING.stop()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         RUNNING.reset()
-    for learner in to_grade:
-        keep_older_report(learner)
-
-    summary = build_class_summary(
-        course, chapters, learners, version=version, submissions=submissions
-    )
-    summary["complete"] = not interrupted
-    summary["regrade_before"] = stale_before
-    write_class_files(reports_dir, summary, chapters)
+    with stopping:
+        for learner in to_grade:
+            keep_older_report(learner)
+        summary = build_class_summary(
+            course, chapters, learners, version=version, submissions=submissions
+        )
+        summary["complete"] = not interrupted
+        summary["regrade_before"] = stale_before
+        write_class_files(reports_dir, summary, chapters)
     run = ClassRun(
         learners=learners,
         duration=time.monotonic() - started,

@@ -755,20 +755,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C, or SIGINT from a script. A shell that starts a command in the
     # background makes it ignore SIGINT, and Python then leaves it ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    commands = {
+        "grade": run_grade,
+        "grade-class": run_grade_class,
+        "report": run_show_report,
+        "export": run_export,
+    }
+    if args.command not in commands:
+        parser.error(f"unknown command {args.command!r}")
     try:
-        if args.command == "grade":
-            return run_grade(args, console)
-        if args.command == "grade-class":
-            return run_grade_class(args, console)
-        if args.command == "report":
-            return run_show_report(args, console)
-        if args.command == "export":
-            return run_export(args, console)
+        code = commands[args.command](args, console)
     except GradingError as error:
         console.print(f"[red]error:[/] {escape(str(error))}")
         return EXIT_USAGE
-    parser.error(f"unknown command {args.command!r}")
-    return EXIT_USAGE
+    if code == EXIT_INTERRUPTED:
+        # The engine exits next, stopping the grader zygote at exit: a second
+        # Ctrl-C would only interrupt that with a traceback.
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
+    return code
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +150,27 @@ class Interrupted(Exception):
     """Grading was stopped (Ctrl-C) before this chapter finished."""
 
 
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM inside the block, when called from the main thread.
+
+    Once the engine is stopping, a second Ctrl-C would cut short the killing
+    of the graders and the writing of what was finished.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {
+        number: signal.signal(number, signal.SIG_IGN)
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for number, handler in kept.items():
+            signal.signal(number, handler)
+
+
 def default_jobs() -> int:
     """Return how many chapters to grade at once: two per CPU, as memory allows.
 
@@ -196,7 +217,9 @@ def grade_chapters(
         return list(pool.map(run, chapters))
     except BaseException:
         # Ctrl-C: kill the graders that are running and start no others.
-        RUNNING.stop()
+        with interrupts_held():
+            RUNNING.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

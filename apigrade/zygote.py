@@ -122,11 +122,14 @@ class Zygote:
         # No parent-death signal here: Linux sends it when the thread that
         # started the zygote ends, and engine threads come and go. The zygote
         # stops instead when its stdin closes, as it does when the engine dies.
+        # A session of its own keeps a terminal's Ctrl-C to the engine, which
+        # stops the graders itself.
         self._process = subprocess.Popen(
             [sys.executable, "-m", "apigrade.zygote"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
+            start_new_session=True,
         )
         # At exit the engine closes the zygote's stdin and waits for it, so the
         # CPU time of the zygote and its graders counts in the engine's own,
