@@ -195,6 +195,21 @@ class SandboxedProcess:
         """
         return any(_controls_cpu(cgroup) for cgroup in self.cgroups)
 
+    def cpu_seconds(self) -> float | None:
+        """Return the CPU time all the learner's processes used, from its cgroups.
+
+        None without a cgroup that counts it (cgroup v1 cpuacct, or v2).
+        """
+        for cgroup in self.cgroups:
+            with contextlib.suppress(OSError, ValueError):
+                if (cgroup / "cpuacct.usage").exists():
+                    return int((cgroup / "cpuacct.usage").read_text()) / 1e9
+                for line in (cgroup / "cpu.stat").read_text().splitlines():
+                    name, _, value = line.partition(" ")
+                    if name == "usage_usec":
+                        return int(value) / 1e6
+        return None
+
     def terminate(self, number: int = signal.SIGTERM) -> None:
         """Ask the learner's process to stop, as a process manager would.
 
@@ -620,6 +635,7 @@ def _make_cgroups(limits: Limits) -> list[Path]:
     """Make pids, memory and CPU cgroups (v1 or v2) where the machine allows it.
 
     The CPU cgroup keeps its default weight, that of one ordinary program.
+    cgroup v1 needs a cpuacct cgroup as well to count the CPU time used.
     """
     prefix = os.environ.get(CGROUP_PREFIX_VARIABLE, CGROUP_PREFIX_DEFAULT)
     name = f"{prefix}-{uuid.uuid4().hex[:12]}"
@@ -628,6 +644,7 @@ def _make_cgroups(limits: Limits) -> list[Path]:
         "pids": {"pids.max": limits.tasks},
         "memory": {"memory.limit_in_bytes": limits.memory},
         "cpu": {},
+        "cpuacct": {},
     }
     if (CGROUP_ROOT / "cgroup.controllers").exists():
         # cgroup v2: one folder sets every limit. The cpu controller works in

@@ -406,6 +406,13 @@ class LearnerApp:
         """
         return self.process is not None and self.process.has_own_cpu_share
 
+    def cpu_seconds(self) -> float | None:
+        """Return the CPU time all the app's processes used, or None if unknown.
+
+        See SandboxedProcess.cpu_seconds.
+        """
+        return None if self.process is None else self.process.cpu_seconds()
+
     def process_count(self) -> int:
         """Return how many live processes the app runs.
 

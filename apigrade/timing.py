@@ -136,23 +136,34 @@ class CpuWaitReader:
 
     The loop's wait counts only when the app runs in a CPU cgroup of the
     grader's (LearnerApp.has_own_cpu_share, as root). Elsewhere an app can
-    lower its own priority, through /proc/self/autogroup, a nice value or
-    SCHED_IDLE, so that a busy loop runs almost never and waits almost all
-    of the time; only the grader's wait counts there.
+    lower its own priority (through /proc/self/autogroup, a nice value or
+    SCHED_IDLE) until a busy loop runs almost never and waits almost all of
+    the time. So only the grader's wait counts there.
     """
 
-    def __init__(self, app_pid: int | None, *, count_loop: bool = True) -> None:
+    def __init__(
+        self,
+        app_pid: int | None,
+        *,
+        count_loop: bool = True,
+        app_cpu_total: Callable[[], float | None] | None = None,
+    ) -> None:
         self._loop_path = (
             None
             if app_pid is None or not count_loop
             else f"/proc/{app_pid}/task/{app_pid}/schedstat"
         )
         self._stat_path = None if app_pid is None else f"/proc/{app_pid}/stat"
+        # The CPU time of all the app's processes (its cgroup's), where known:
+        # /proc/<pid>/stat counts the main process only, not those it forks.
+        self._app_cpu_total = app_cpu_total
 
     @classmethod
     def for_app(cls, app: LearnerApp) -> CpuWaitReader:
         """Return a reader for `app`, counting its loop's wait where that is safe."""
-        return cls(app.pid, count_loop=app.has_own_cpu_share)
+        return cls(
+            app.pid, count_loop=app.has_own_cpu_share, app_cpu_total=app.cpu_seconds
+        )
 
     @staticmethod
     def _schedstat(path: str | None) -> tuple[float, float]:
@@ -169,6 +180,9 @@ class CpuWaitReader:
         app_cpu = 0.0
         with contextlib.suppress(IndexError, ValueError):
             app_cpu = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+        total = None if self._app_cpu_total is None else self._app_cpu_total()
+        if total is not None:
+            app_cpu = total
         loop_cpu, loop_wait = self._schedstat(self._loop_path)
         _, grader_wait = self._schedstat("/proc/thread-self/schedstat")
         return CpuSample(

@@ -185,7 +185,11 @@ def test_delay_accepts_fractional_seconds(
             actual=describe_response(response),
             hint="Is seconds annotated as float, and returned as it came in?",
         )
-    response, probe = timed_get(http, "/delay/0", CpuWaitReader.for_app(learner_app))
+    with learner_app.watch_processes() as watch:
+        response, probe = timed_get(
+            http, "/delay/0", CpuWaitReader.for_app(learner_app)
+        )
+    expect_one_process(watch, "GET /delay/0")
     expect_status(response, 200, hint="Is 0 allowed: Path(ge=0), not gt=0?")
     if probe.held > ZERO_DELAY_LINE:
         raise CheckFailed(

@@ -706,6 +706,13 @@ LOOP_HOLD_SECONDS = WAIT_SECONDS
 QUICK_PATH = "/openapi.json"
 QUICK_LINE = LOOP_HOLD_SECONDS / 2
 QUICK_GAP = 0.02
+WAIT_FOR_LOCK_HINT = (
+    "Does the app connect with a short timeout, such as sqlite3.connect(path, "
+    "timeout=0.2), or answer an error when the database is locked? SQLite "
+    "makes a writer wait while another connection holds the lock, and "
+    "aiosqlite.connect(DATABASE_PATH) waits up to 5 s by default. A short "
+    "wait only hides blocking code: keep the default and use aiosqlite."
+)
 LOOP_HINT = (
     "Does the app call the sqlite3 module, or other blocking code, inside "
     "`async def`? While a query waits for the database, for example for a lock "
@@ -727,12 +734,16 @@ def test_database_wait_leaves_loop_free(
     process = _start_probe(work_dir / DATABASE_FILE, "hold", user["id"])
     writer: threading.Thread | None = None
     elapsed: list[float] = []
+    # The POST's response and when it came, in seconds after it was sent.
+    written: list[tuple[httpx.Response, float]] = []
     stop = threading.Event()
 
     def write() -> None:
         body = _user_body("Ada Writer", "writer-during-hold@example.com")
         with learner_app.client(timeout=HELD_WRITE_TIMEOUT) as client:
-            client.post("/users/", json=body)
+            started = time.perf_counter()
+            response = client.post("/users/", json=body)
+            written.append((response, time.perf_counter() - started))
 
     def probe() -> None:
         with learner_app.client(timeout=HELD_WRITE_TIMEOUT) as client:
@@ -777,6 +788,26 @@ def test_database_wait_leaves_loop_free(
             "serves it in milliseconds)",
             actual=f"the slowest of {len(elapsed)} took {slowest:.3f} s",
             hint=LOOP_HINT,
+        )
+    # An app that gives up on the lock at once never waits long enough to
+    # block its loop, so the write itself must wait for the lock and succeed.
+    # One that stores the user at once, under the lock, fails the lock check
+    # of failed_insert_leaves_database_unlocked instead.
+    response, took = written[0] if written else (None, 0.0)
+    if response is None or response.status_code != 201:
+        actual = (
+            f"no response within {HELD_WRITE_TIMEOUT:g} s"
+            if response is None
+            else f"{describe_response(response)} after {took:.3f} s"
+        )
+        raise CheckFailed(
+            "The write did not wait for the database's lock.",
+            request=f"POST /users/ while another connection held the write lock "
+            f"for {LOOP_HOLD_SECONDS:g} s",
+            expected="status 201 once the lock is let go, as aiosqlite's wait "
+            "of up to 5 s gives",
+            actual=actual,
+            hint=WAIT_FOR_LOCK_HINT,
         )
 
 

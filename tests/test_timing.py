@@ -12,6 +12,7 @@ from typing import cast
 
 import pytest
 
+from apigrade.sandbox import SandboxedProcess
 from apigrade.server import LearnerApp
 from apigrade.timing import CpuSample, CpuWaitReader, Probe
 
@@ -90,7 +91,9 @@ def test_reader_without_app_reads_no_app_figures() -> None:
 
 def test_loop_wait_uncounted_without_cpu_cgroup() -> None:
     """Without a CPU cgroup of the grader's, an app could lower its own priority."""
-    app = SimpleNamespace(pid=os.getpid(), has_own_cpu_share=False)
+    app = SimpleNamespace(
+        pid=os.getpid(), has_own_cpu_share=False, cpu_seconds=lambda: None
+    )
 
     reader = CpuWaitReader.for_app(cast(LearnerApp, app))
 
@@ -100,7 +103,9 @@ def test_loop_wait_uncounted_without_cpu_cgroup() -> None:
 
 @pytest.mark.skipif(not LINUX_SCHEDSTAT, reason="needs Linux's schedstat files")
 def test_loop_wait_counted_in_cpu_cgroup() -> None:
-    app = SimpleNamespace(pid=os.getpid(), has_own_cpu_share=True)
+    app = SimpleNamespace(
+        pid=os.getpid(), has_own_cpu_share=True, cpu_seconds=lambda: None
+    )
 
     reader = CpuWaitReader.for_app(cast(LearnerApp, app))
 
@@ -155,3 +160,20 @@ def test_reader_counts_the_apps_cpu_time() -> None:
 
     # Half a second of CPU, counted in clock ticks of 10 ms.
     assert after.app_cpu - before.app_cpu >= 0.4
+
+
+def test_cgroup_cpu_time_read_from_v1_and_v2(tmp_path: Path) -> None:
+    """The app's CPU time comes from its cgroup, which counts forked processes too."""
+    version1 = tmp_path / "cpuacct"
+    version1.mkdir()
+    (version1 / "cpuacct.usage").write_text("1500000000\n")
+    version2 = tmp_path / "unified"
+    version2.mkdir()
+    (version2 / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+    popen = cast("subprocess.Popen[bytes]", None)
+
+    assert SandboxedProcess(popen, 1, [version1]).cpu_seconds() == 1.5
+    assert (
+        SandboxedProcess(popen, 1, [tmp_path / "pids", version2]).cpu_seconds() == 2.5
+    )
+    assert SandboxedProcess(popen, 1, []).cpu_seconds() is None
