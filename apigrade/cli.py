@@ -766,7 +766,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = commands[args.command](args, console)
     except GradingError as error:
-        console.print(f"[red]error:[/] {escape(str(error))}")
+        # Unwrapped, so a long path in the message stays whole for copying.
+        console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         return EXIT_USAGE
     if code == EXIT_INTERRUPTED:
         # The engine exits next, stopping the grader zygote at exit: a second
