@@ -27,7 +27,8 @@ grader reads each test file first (it never runs it) and refuses these:
   client, and calling them as functions would read how they are written;
 - the names that import or run code from a string, in pydantic
   (ImportString, its v1 import_string and PyObject), anyio and asyncio
-  (processes);
+  (processes, also through the event loop's subprocess_exec and
+  subprocess_shell, and anyio's files), and strings that start with /proc;
 - pytest's plugin machinery: any name or string starting with `pytest_`
   (pytest_plugins loads a module as a plugin, and a plugin's pytest_* hooks
   can rewrite the outcome pytest reports), and the names that reach the
@@ -114,6 +115,10 @@ BLOCKED_NAMES = frozenset(
         "create_model",
         "create_subprocess_exec",
         "create_subprocess_shell",
+        "subprocess_exec",
+        "subprocess_shell",
+        "open_file",
+        "wrap_file",
         "ctypes",
         "open_process",
         "dis",
@@ -474,6 +479,12 @@ def _plain_format_call(node: ast.Attribute) -> bool:
 def _audit_string(text: str, line: int) -> list[Finding]:
     if "__" in text:
         return [Finding(line, f"a string containing '__': {text[:40]!r}")]
+    if text.lstrip().startswith("/proc"):
+        return [
+            Finding(
+                line, f"the path {text[:40]!r}, which reads the process's own state"
+            )
+        ]
     if (
         text in BLOCKED_STRINGS
         or text in ROUTE_ATTRIBUTES

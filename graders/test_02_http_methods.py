@@ -185,7 +185,10 @@ def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
 
 
 def test_delete_item_returns_204(http: httpx.Client) -> None:
-    """DELETE /items/{id} returns 204 with no body, and only that item is gone."""
+    """DELETE /items/{id} returns 204 with no body, and only that item is gone.
+
+    An item created afterwards gets an id of its own.
+    """
     item, other_item = create_item(http, name="Chisel"), create_item(http, name="File")
     response = http.delete(f"/items/{item['id']}")
     expect_status(
@@ -225,6 +228,24 @@ def test_delete_item_returns_204(http: httpx.Client) -> None:
             hint="Does list_items return list(items.values()), built from the "
             "items dict at the time of the request?",
         )
+    # An id counted from the number of items comes round again after a
+    # delete, and the new item then replaces a stored one.
+    created = create_item(http, name="Rasp")
+    if created["id"] == other_item["id"]:
+        raise CheckFailed(
+            "An item created after a delete got the id of an item still stored, "
+            "and replaced it.",
+            request=f"DELETE /items/{item['id']}, then POST /items/",
+            expected=f"a new id, not {other_item['id']}, which {show(other_item)} has",
+            actual=f"the new item {show(created)}",
+            hint="Does create_item take the id from a counter that only goes up "
+            "(next_id), rather than from len(items) + 1?",
+        )
+    expect_item(
+        read_item(http, other_item["id"]),
+        other_item,
+        hint="Does create_item store each new item under an id of its own?",
+    )
 
 
 def test_wrong_method_gets_405(http: httpx.Client) -> None:

@@ -41,13 +41,18 @@ def test_item_id_is_converted_to_int(http: httpx.Client) -> None:
 
 
 def test_invalid_item_id_is_422(http: httpx.Client) -> None:
-    """GET /items/abc answers 422 with a detail that locates item_id in the path."""
-    response = http.get("/items/abc")
+    """GET /items/abc and /items/4.5 answer 422 with a detail that locates item_id."""
     expect_detail_locates(
-        response,
+        http.get("/items/abc"),
         ["path", "item_id"],
         hint="Is item_id annotated as int, so FastAPI rejects text that is not "
         "a number?",
+    )
+    expect_detail_locates(
+        http.get("/items/4.5"),
+        ["path", "item_id"],
+        hint="Is item_id annotated as int, not float? FastAPI then rejects a "
+        "number with a fraction rather than cutting it off.",
     )
 
 
@@ -106,8 +111,9 @@ def test_users_me_is_not_shadowed(http: httpx.Client) -> None:
 
 
 def test_user_id_route_works(http: httpx.Client) -> None:
-    """GET /users/7 returns {"user_id": 7}, and GET /users/abc gets a 422."""
+    """GET /users/7 returns {"user_id": 7}; GET /users/abc and /users/7.5 get 422."""
     hint = "Is there a route for /users/{user_id} with user_id annotated as int?"
     expect_json(http.get("/users/7"), {"user_id": 7}, hint=hint)
     expect_json(http.get("/users/8"), {"user_id": 8}, hint=hint)
     expect_detail_locates(http.get("/users/abc"), ["path", "user_id"], hint=hint)
+    expect_detail_locates(http.get("/users/7.5"), ["path", "user_id"], hint=hint)

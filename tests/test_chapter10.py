@@ -115,6 +115,14 @@ REFUSED = [
     ("load('operator.attrgetter')\n", "which names a module"),
     ("name = 'c' + 'o_code'\n", "the string 'co_code'"),
     ("import anyio\nanyio.run_process(['cat'])\n", ".run_process"),
+    # Round 39: a shell through the event loop, and files through anyio.
+    (
+        "loop = asyncio.get_running_loop()\nloop.subprocess_shell(P, 'id')\n",
+        ".subprocess_shell",
+    ),
+    ("loop.subprocess_exec(P, 'id')\n", ".subprocess_exec"),
+    ("import anyio\nanyio.open_file('x.txt')\n", ".open_file"),
+    ("path = '/proc/self/mem'\n", "the path '/proc/self/mem'"),
     ("from main import delete_task\n", "from main import delete_task"),
     ("from main import *\n", "from main import *"),
     ("import main as m\nm.read_stats\n", ".read_stats, a function of main"),
