@@ -41,7 +41,7 @@ def test_item_id_is_converted_to_int(http: httpx.Client) -> None:
 
 
 def test_invalid_item_id_is_422(http: httpx.Client) -> None:
-    """GET /items/abc and /items/4.5 answer 422 with a detail that locates item_id."""
+    """GET /items/abc and /items/4.5 get a 422 whose detail locates item_id."""
     expect_detail_locates(
         http.get("/items/abc"),
         ["path", "item_id"],
