@@ -586,6 +586,9 @@ def _set_limits_function(
         (resource.RLIMIT_FSIZE, limits.file_size),
         (resource.RLIMIT_NOFILE, limits.open_files),
         (resource.RLIMIT_CORE, 0),
+        # No raising a thread's priority again once it lowered it: the timing
+        # checks trust an event loop's wait for a CPU only at the default.
+        (resource.RLIMIT_NICE, 0),
     ]
     if tasks is not None:
         settings.append((resource.RLIMIT_NPROC, tasks))

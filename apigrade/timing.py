@@ -96,6 +96,9 @@ class CpuSample:
     grader_wait: float
     # The CPU time of all the app's threads.
     app_cpu: float
+    # Whether the loop thread has ever run at a priority below the default
+    # (a nice value above 0, or a policy such as SCHED_IDLE or SCHED_BATCH).
+    loop_lowered: bool = False
 
     def wait_since(self, earlier: CpuSample) -> float:
         """Return the seconds since `earlier` that count as waiting for a CPU.
@@ -119,6 +122,10 @@ class CpuSample:
         loop = (self.loop_wait - earlier.loop_wait) - BUSY_LOOP_FACTOR * (
             self.loop_cpu - earlier.loop_cpu
         )
+        if self.loop_lowered or earlier.loop_lowered:
+            # A loop at a lower priority can be kept from the CPU even in the
+            # grader's cgroup: SCHED_IDLE gives it almost no weight there.
+            loop = 0.0
         grader = self.grader_wait - earlier.grader_wait
         return max(0.0, max(loop, grader) - (self.app_cpu - earlier.app_cpu))
 
@@ -154,6 +161,12 @@ class CpuWaitReader:
             else f"/proc/{app_pid}/task/{app_pid}/schedstat"
         )
         self._stat_path = None if app_pid is None else f"/proc/{app_pid}/stat"
+        self._loop_stat_path = (
+            None if self._loop_path is None else f"/proc/{app_pid}/task/{app_pid}/stat"
+        )
+        # Once lowered, the loop's priority cannot be raised again in the
+        # sandbox (RLIMIT_NICE is 0), and this stays True.
+        self._loop_lowered = False
         # The CPU time of all the app's processes (its cgroup's), where known:
         # /proc/<pid>/stat counts the main process only, not those it forks.
         self._app_cpu_total = app_cpu_total
@@ -185,12 +198,29 @@ class CpuWaitReader:
             app_cpu = total
         loop_cpu, loop_wait = self._schedstat(self._loop_path)
         _, grader_wait = self._schedstat("/proc/thread-self/schedstat")
+        self._loop_lowered = self._loop_lowered or self._lowered_priority()
         return CpuSample(
             loop_wait=loop_wait,
             loop_cpu=loop_cpu,
             grader_wait=grader_wait,
             app_cpu=app_cpu,
+            loop_lowered=self._loop_lowered,
         )
+
+    def _lowered_priority(self) -> bool:
+        """Tell whether the loop thread runs below the default priority now.
+
+        Its nice value and scheduling policy are fields 19 and 41 of its stat
+        line; the default is nice 0 and policy 0 (SCHED_OTHER). Unreadable
+        counts as lowered, since then no loop wait can be trusted.
+        """
+        if self._loop_stat_path is None:
+            return False
+        fields = _proc_fields(self._loop_stat_path)
+        try:
+            return int(fields[16]) > 0 or int(fields[38]) != 0
+        except (IndexError, ValueError):
+            return True
 
 
 @dataclass(frozen=True)

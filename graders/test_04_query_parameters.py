@@ -375,6 +375,11 @@ def test_filters_combine_before_paging(http: httpx.Client) -> None:
             [name for name in names_with_tags("fruit") if name in OUT_OF_STOCK][:2],
         ),
         ({"tag": "dairy", "limit": 2}, names_with_tags("dairy")[:2]),
+        # The name and the tag together: "an" is in banana and croissant too.
+        (
+            {"q": "an", "tag": "drink", "limit": 100},
+            [name for name in names_with_tags("drink") if "an" in name],
+        ),
         # A limit past the end makes items[skip:limit] the same page, so only
         # skipping before the filters fails here.
         (

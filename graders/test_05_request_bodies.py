@@ -215,7 +215,8 @@ def test_price_must_be_greater_than_zero(http: httpx.Client) -> None:
 def test_invalid_fields_are_each_located(http: httpx.Client) -> None:
     """A body with a missing name and a text price and tax gets a 422 for each.
 
-    So does a name that is a number or a list, since name is a str.
+    So does a name that is a number or a list, since name is a str, and a
+    description that is a number.
     """
     item = {"description": "No name", "price": "free", "tax": "none"}
     response = http.post("/items/", json=item)
@@ -226,6 +227,11 @@ def test_invalid_fields_are_each_located(http: httpx.Client) -> None:
             hint="Is the body declared as one Item parameter, with name as str "
             "and price and tax as float?",
         )
+    expect_detail_locates(
+        http.post("/items/", json={"name": "Lamp", "description": 42, "price": 3.0}),
+        ["body", "description"],
+        hint="Is description annotated as str | None? A number is then rejected.",
+    )
     names: list[Any] = [42, ["lamp"]]
     for name in names:
         expect_detail_locates(
@@ -275,7 +281,7 @@ def test_user_address_is_nested(http: httpx.Client) -> None:
 def test_invalid_nested_field_is_located(http: httpx.Client) -> None:
     """A user without a city, postcode, street, username or password gets a 422.
 
-    Each 422 locates the missing field.
+    Each 422 locates the missing field; so does a number in place of a str.
     """
     user = user_body("linus")
     user["address"] = {"street": "1 Kernel Way", "postcode": "00100"}
@@ -300,6 +306,22 @@ def test_invalid_nested_field_is_located(http: httpx.Client) -> None:
             ["body", "address", missing],
             hint="Are street, city and postcode all str fields of Address without "
             "defaults?",
+        )
+    # Each field is a str, so a number in any of them is rejected.
+    for path in (
+        ["address", "city"],
+        ["address", "postcode"],
+        ["full_name"],
+        ["password"],
+    ):
+        numbered: dict[str, Any] = {**user_body("linus"), "address": dict(ADDRESS)}
+        target = numbered["address"] if path[0] == "address" else numbered
+        target[path[-1]] = 12345
+        expect_detail_locates(
+            http.post("/users/", json=numbered),
+            ["body", *path],
+            hint=f"Is {path[-1]} annotated as str (str | None for full_name)? A "
+            "number is then rejected, where Any would let it through.",
         )
     without_username = {
         key: value for key, value in user_body("linus").items() if key != "username"

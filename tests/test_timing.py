@@ -177,3 +177,34 @@ def test_cgroup_cpu_time_read_from_v1_and_v2(tmp_path: Path) -> None:
         SandboxedProcess(popen, 1, [tmp_path / "pids", version2]).cpu_seconds() == 2.5
     )
     assert SandboxedProcess(popen, 1, []).cpu_seconds() is None
+
+
+def test_lowered_loop_gets_no_credit() -> None:
+    """A loop below the default priority counts no wait; the grader's still does."""
+    before = sample()
+    after = CpuSample(
+        loop_wait=1.3, loop_cpu=3.001, grader_wait=5.02, app_cpu=4.0, loop_lowered=True
+    )
+
+    assert after.wait_since(before) == pytest.approx(0.02)
+
+
+@pytest.mark.skipif(not LINUX_SCHEDSTAT, reason="needs Linux's schedstat files")
+@pytest.mark.parametrize(
+    ("code", "lowered"),
+    [
+        ("", False),
+        ("os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))", True),
+        ("os.nice(5)", True),
+    ],
+)
+def test_reader_sees_a_lowered_loop(code: str, lowered: bool) -> None:
+    with start_python(
+        f"import os, time\n{code}\nprint('ready', flush=True)\ntime.sleep(30)\n"
+    ) as app:
+        assert app.stdout is not None
+        assert app.stdout.readline() == b"ready\n"
+        reader = CpuWaitReader(app.pid)
+
+        assert reader.sample().loop_lowered is lowered
+        app.kill()
