@@ -159,6 +159,17 @@ def test_products_use_pagination_class(http: httpx.Client) -> None:
         },
         hint=hint,
     )
+    # Another size on a later page, so the offset must use the size given.
+    expect_json(
+        http.get("/products/", params={"page": 3, "size": 5}),
+        {
+            "page": 3,
+            "size": 5,
+            "offset": 10,
+            "products": [f"product-{number}" for number in range(11, 16)],
+        },
+        hint=hint,
+    )
     expect_json(
         http.get("/products/"),
         {
@@ -392,6 +403,18 @@ def test_connection_closed_after_request(http: httpx.Client) -> None:
         hint="Does get_connection call pool.open() once before `yield` and "
         "pool.close(connection) once after it?",
     )
+    # Every row of ROWS is served, not only the first.
+    second = http.get("/rows/2")
+    expect_status(second, 200, hint="Does read_row look the id up in ROWS?")
+    second_body = json_body(second)
+    if not isinstance(second_body, dict) or second_body.get("value") != "second row":
+        raise CheckFailed(
+            "GET /rows/2 does not return the second row.",
+            request=describe_request(second),
+            expected='a body with "row_id": 2 and "value": "second row"',
+            actual=describe_response(second),
+            hint="Does read_row return ROWS[row_id] for the id in the path?",
+        )
 
 
 def test_connection_closed_when_route_raises(http: httpx.Client) -> None:
