@@ -83,6 +83,7 @@ BLOCKED_BUILTINS = frozenset(
         "delattr",
         "eval",
         "exec",
+        "dir",
         "getattr",
         "globals",
         "help",
@@ -117,6 +118,8 @@ BLOCKED_NAMES = frozenset(
         "create_subprocess_shell",
         "subprocess_exec",
         "subprocess_shell",
+        "namedtuple",
+        "register",
         "open_file",
         "wrap_file",
         "ctypes",
@@ -373,6 +376,11 @@ def _audit_node(node: ast.AST) -> list[Finding]:
             for alias in node.names
             if _blocked_name(alias.name)
         ]
+    rebound = _rebound_builtin(node)
+    if rebound is not None:
+        # `int = Reader; case int(x):` would pass the class-pattern rule below,
+        # which trusts the built-in types to match only themselves.
+        return [Finding(line, f"a new value for the built-in name {rebound}")]
     if isinstance(node, ast.Name) and (
         node.id in BLOCKED_BUILTINS or _blocked_name(node.id)
     ):
@@ -443,6 +451,26 @@ def _audit_node(node: ast.AST) -> list[Finding]:
             for finding in _audit_expression(annotation)
         ]
     return []
+
+
+def _rebound_builtin(node: ast.AST) -> str | None:
+    """Return the built-in type name that `node` binds anew, if it binds one."""
+    names: list[str | None] = []
+    if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+        names = [node.id]
+    elif isinstance(node, ast.arg):
+        names = [node.arg]
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        names = [node.name]
+    elif isinstance(node, ast.alias):
+        names = [node.asname]
+    elif isinstance(node, (ast.Global, ast.Nonlocal)):
+        names = list(node.names)
+    elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+        names = [node.name]
+    elif isinstance(node, ast.MatchMapping):
+        names = [node.rest]
+    return next((name for name in names if name in SELF_MATCHING_TYPES), None)
 
 
 def _blocked_name(name: str) -> bool:

@@ -381,6 +381,19 @@ def test_duplicate_email_returns_409(http: httpx.Client) -> None:
         "since the last commit, so an uncommitted insert disappears with the "
         "failed one.",
     )
+    # Only the email is unique: another user may have the same name.
+    namesake = http.post(
+        "/users/", json=_user_body("Edsger Dijkstra", "edsger.w@example.com")
+    )
+    if namesake.status_code != 201:
+        raise CheckFailed(
+            "A user with a new email was rejected because another user has the "
+            "same name.",
+            request=describe_request(namesake),
+            expected="status 201: only the email must be unique",
+            actual=describe_response(namesake),
+            hint="Is only the email column UNIQUE? Two people may share a name.",
+        )
 
 
 # Takes SQLite's write lock on the file in argv[1], waiting up to argv[2]
