@@ -109,19 +109,23 @@ class CpuSample:
 
         - The grader's wait: it is ready to run only once the response has
           come, so any wait of the grader's is the machine's.
-        - The loop's wait, less BUSY_LOOP_FACTOR times the CPU time it ran. A
-          loop serving a quick request runs for a millisecond or so and may
-          wait far longer on a busy machine.
+        - The loop's wait, less BUSY_LOOP_FACTOR times the CPU time the app
+          ran (the loop's, or all threads' where that is more). A loop serving
+          a quick request runs for a millisecond or so and may wait far longer
+          on a busy machine.
         - A loop blocked by busy work (a loop of `while time.perf_counter() <
-          end`, say) is ready to run the whole time, so it runs a large share
-          of it. Its wait gets no credit unless it ran less than one part in
-          1 + BUSY_LOOP_FACTOR of the time. In the grader's CPU cgroup, which
-          shares the CPUs fairly between the app and other programs, that
-          takes roughly 11 programs ready to run per CPU.
+          end`, say) is ready to run the whole time, so the app runs a large
+          share of it. Its wait gets no credit unless the app ran less than
+          one part in 1 + BUSY_LOOP_FACTOR of the time. In the grader's CPU
+          cgroup, which shares the CPUs fairly between the app and other
+          programs, that takes roughly 11 programs ready to run per CPU. Busy
+          threads of the app's own, started to crowd its loop out, add their
+          CPU time to the app's.
         """
-        loop = (self.loop_wait - earlier.loop_wait) - BUSY_LOOP_FACTOR * (
-            self.loop_cpu - earlier.loop_cpu
-        )
+        # The CPU time of the whole app counts here, not the loop's alone: an
+        # app could otherwise crowd a busy loop out with threads of its own.
+        ran = max(self.loop_cpu - earlier.loop_cpu, self.app_cpu - earlier.app_cpu)
+        loop = (self.loop_wait - earlier.loop_wait) - BUSY_LOOP_FACTOR * ran
         if self.loop_lowered or earlier.loop_lowered:
             # A loop at a lower priority can be kept from the CPU even in the
             # grader's cgroup: SCHED_IDLE gives it almost no weight there.
@@ -174,9 +178,10 @@ class CpuWaitReader:
     @classmethod
     def for_app(cls, app: LearnerApp) -> CpuWaitReader:
         """Return a reader for `app`, counting its loop's wait where that is safe."""
-        return cls(
-            app.pid, count_loop=app.has_own_cpu_share, app_cpu_total=app.cpu_seconds
-        )
+        # The app's CPU time must come from its cgroup too: /proc/<pid>/stat
+        # counts in whole clock ticks, too coarse to weigh a loop's wait.
+        count_loop = app.has_own_cpu_share and app.cpu_seconds() is not None
+        return cls(app.pid, count_loop=count_loop, app_cpu_total=app.cpu_seconds)
 
     @staticmethod
     def _schedstat(path: str | None) -> tuple[float, float]:

@@ -61,6 +61,15 @@ def test_busy_loop_gets_no_credit() -> None:
     assert after.wait_since(sample()) == 0.0
 
 
+def test_loop_crowded_by_own_threads_gets_no_credit() -> None:
+    """Busy threads of the app's own can keep its busy loop from the CPU."""
+    # 0.3 s in a cgroup given 0.4 of a CPU, shared by the loop and 19 threads:
+    # the loop runs 0.006 s and waits 0.294 s, and the app runs 0.12 s.
+    after = sample(loop_wait=1.294, loop_cpu=3.006, app_cpu=4.12)
+
+    assert after.wait_since(sample()) == 0.0
+
+
 def test_app_cpu_time_is_not_a_wait() -> None:
     """An app whose own threads keep the CPUs busy gets no credit for the wait."""
     before = sample()
@@ -104,13 +113,26 @@ def test_loop_wait_uncounted_without_cpu_cgroup() -> None:
 @pytest.mark.skipif(not LINUX_SCHEDSTAT, reason="needs Linux's schedstat files")
 def test_loop_wait_counted_in_cpu_cgroup() -> None:
     app = SimpleNamespace(
-        pid=os.getpid(), has_own_cpu_share=True, cpu_seconds=lambda: None
+        pid=os.getpid(), has_own_cpu_share=True, cpu_seconds=lambda: 1.5
     )
 
     reader = CpuWaitReader.for_app(cast(LearnerApp, app))
 
     # This process has run, so its main thread's running time is above zero.
     assert reader.sample().loop_cpu > 0.0
+    assert reader.sample().app_cpu == 1.5
+
+
+def test_loop_wait_uncounted_without_cgroup_cpu_time() -> None:
+    """Without the cgroup's CPU time, the app's figure is in coarse clock ticks."""
+    app = SimpleNamespace(
+        pid=os.getpid(), has_own_cpu_share=True, cpu_seconds=lambda: None
+    )
+
+    reader = CpuWaitReader.for_app(cast(LearnerApp, app))
+
+    assert reader.sample().loop_wait == 0.0
+    assert reader.sample().loop_cpu == 0.0
 
 
 def test_reader_of_missing_process_reads_zero() -> None:
