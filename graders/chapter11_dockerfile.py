@@ -2176,12 +2176,33 @@ def expect_dependencies_installed(found: Dockerfile) -> Instruction:
         (item for item in found.stage if found.installs_dependencies(item)), None
     )
     if install is None:
-        commands = [
-            shlex.join(command)
+        run_lines = [
+            command
             for item in found.stage
             if item.keyword == "RUN"
             for command in run_commands(item.arguments)
         ]
+        commands = [shlex.join(command) for command in run_lines]
+        for command in run_lines:
+            options = pip_install_options(command)
+            if options is None or not names_requirements(options):
+                continue
+            option = not_installing_option(options)
+            if option is not None:
+                raise CheckFailed(
+                    "The Dockerfile installs no dependencies for the image's "
+                    f"Python: pip install -r requirements.txt runs with {option}.",
+                    request="read Dockerfile",
+                    expected="a RUN line with the command pip install -r "
+                    "requirements.txt, without "
+                    f"{', '.join(sorted(NOT_INSTALLING_OPTIONS))}",
+                    actual=f"the RUN line runs {truncate(shlex.join(command), 120)}",
+                    hint=f"Drop {option.partition('=')[0]}: --dry-run and --help "
+                    "install nothing, and --user, --target, --prefix and --root "
+                    "install where the image's Python does not look (--user goes "
+                    "to the build user's home, which the USER that runs the app "
+                    "cannot read).",
+                )
         raise CheckFailed(
             "The Dockerfile installs no dependencies: no RUN line runs "
             "pip install -r requirements.txt.",
@@ -2539,31 +2560,55 @@ def shell_commands(script: str) -> list[list[str]]:
     return [command for command in commands if command]
 
 
-def installs_requirements(command: Sequence[str]) -> bool:
-    """Tell whether `command` is pip install -r requirements.txt.
+def pip_install_options(command: Sequence[str]) -> list[str] | None:
+    """Return the words after install in a pip install command, or None for others.
 
     pip may be run as pip, pip3, python -m pip or python3 -m pip.
     """
     program = PurePosixPath(command[0]).name
     if PIP_PROGRAM.fullmatch(program):
-        arguments = command[1:]
+        arguments = list(command[1:])
     elif PYTHON_PROGRAM.fullmatch(program) and command[1:3] == ["-m", "pip"]:
-        arguments = command[3:]
+        arguments = list(command[3:])
     else:
-        return False
+        return None
     # pip takes general options, such as --no-cache-dir, before its subcommand.
     subcommand = next((word for word in arguments if not word.startswith("-")), None)
     if subcommand != "install":
-        return False
-    options = arguments[arguments.index("install") + 1 :]
-    # These install nothing, or install where the image's Python does not
-    # look (--user goes to the build user's home, which USER cannot read).
-    if any(option.partition("=")[0] in NOT_INSTALLING_OPTIONS for option in options):
-        return False
+        return None
+    return arguments[arguments.index("install") + 1 :]
+
+
+def names_requirements(options: Sequence[str]) -> bool:
+    """Tell whether pip install's options name requirements.txt with -r."""
     return any(
         PurePosixPath(file).name == REQUIREMENTS_FILE
         for file in requirement_files(options)
     )
+
+
+def not_installing_option(options: Sequence[str]) -> str | None:
+    """Return the first option that keeps pip from installing for the image's Python.
+
+    These install nothing, or install where the image's Python does not look
+    (--user goes to the build user's home, which USER cannot read).
+    """
+    return next(
+        (
+            option
+            for option in options
+            if option.partition("=")[0] in NOT_INSTALLING_OPTIONS
+        ),
+        None,
+    )
+
+
+def installs_requirements(command: Sequence[str]) -> bool:
+    """Tell whether `command` is pip install -r requirements.txt."""
+    options = pip_install_options(command)
+    if options is None or not_installing_option(options) is not None:
+        return False
+    return names_requirements(options)
 
 
 def requirement_files(options: Sequence[str]) -> list[str]:

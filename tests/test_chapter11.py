@@ -324,6 +324,28 @@ def test_requirements_must_be_copied_before_the_install() -> None:
 
 
 @pytest.mark.parametrize(
+    ("option", "named"),
+    [("--user", "--user"), ("--target=/opt/deps", "--target=/opt/deps"), ("-h", "-h")],
+)
+def test_install_for_another_place_names_its_option(option: str, named: str) -> None:
+    """pip install with --user and the like reports the option, not a missing line."""
+    found = read(SOLUTION.replace("pip install", f"pip install {option}"))
+
+    with pytest.raises(CheckFailed) as failure:
+        rules.expect_dependencies_installed(found)
+
+    assert f"runs with {named}." in failure.value.summary
+    assert f"Drop {named.partition('=')[0]}:" in failure.value.hint
+
+
+def test_missing_install_says_no_line_runs_pip() -> None:
+    found = read(SOLUTION.replace("RUN pip install", "RUN pip download"))
+
+    with pytest.raises(CheckFailed, match="no RUN line runs pip install"):
+        rules.expect_dependencies_installed(found)
+
+
+@pytest.mark.parametrize(
     ("files", "missing"),
     [
         ({"requirements.txt": "fastapi==1\nuvicorn[standard]==2\n"}, None),
