@@ -3,7 +3,8 @@
 Every check reads the response from the running server as it arrives, because
 an in-process client collects the whole body before it returns. The timing
 checks note when each complete line arrived, whatever chunks carried it, and
-compare those times with each other, never with a fixed number of seconds.
+compare those times with each other or with the intervals the request gives,
+with room of twice or half, never with a fixed number of seconds.
 """
 
 import asyncio
@@ -73,6 +74,15 @@ PROBED_COUNT = 5
 PROBED_INTERVAL = 0.4
 PROBED_PATH = f"/stream?count={PROBED_COUNT}&interval={PROBED_INTERVAL:g}"
 PROBED_EVENTS_PATH = f"/events?count={PROBED_COUNT}&interval={PROBED_INTERVAL:g}"
+# A paced stream must take half to twice its eight intervals (0.4 s). A fixed
+# wait that passes this fails the defaults check, which wants 0.25 s or more.
+PACED_COUNT = 9
+PACED_INTERVAL = 0.05
+PACED_SECONDS = (PACED_COUNT - 1) * PACED_INTERVAL
+PACED_PATHS = tuple(
+    f"/{endpoint}?count={PACED_COUNT}&interval={PACED_INTERVAL:g}"
+    for endpoint in ("stream", "events")
+)
 # The README's defaults. The defaults check sends interval=0 to count the
 # lines, and count=2 to time one default interval, which must take from half
 # of DEFAULT_INTERVAL to 1.8 times it.
@@ -84,8 +94,8 @@ DEFAULT_TWO_ITEMS_LINE = 0.9
 # Seconds the checks must wait for the app, one after another: a stream of n
 # lines at interval i takes at least (n - 1) * i. One short stream, the timed
 # stream twice (first line, gaps), the two probed streams, the short events,
-# one default interval on each endpoint and the spread events.
-# scripts/bench.py takes the floor from it.
+# one default interval on each endpoint, the spread events and the two paced
+# streams. scripts/bench.py takes the floor from it.
 WAIT_SECONDS = (
     3 * 0.05
     + 2 * (TIMED_COUNT - 1) * TIMED_INTERVAL
@@ -93,6 +103,7 @@ WAIT_SECONDS = (
     + 2 * 0.05
     + 2 * DEFAULT_INTERVAL
     + SPREAD_EVENTS_SECONDS
+    + 2 * PACED_SECONDS
 )
 
 # A streamed first line arrives within a few percent of the stream's time, and
@@ -637,6 +648,42 @@ def test_parameters_have_defaults(learner_app: LearnerApp) -> None:
                 "two",
                 actual=f"the response took {read.total:.3f} s: {read.describe()}",
                 hint=hint,
+            )
+
+
+@pytest.mark.timeout(30)
+def test_items_paced_by_interval(learner_app: LearnerApp) -> None:
+    """Both endpoints wait the interval the request gives between two items."""
+    for path in PACED_PATHS:
+        read = read_stream(learner_app, path)
+        kind = "events" if path.startswith("/events") else "lines"
+        mark = EVENT_MARK if kind == "events" else LINE_MARK
+        found = len(mark.findall(read.body))
+        if read.status != 200 or found != PACED_COUNT:
+            raise CheckFailed(
+                f"Expected status 200 with {PACED_COUNT} {kind}.",
+                request=f"GET {path}",
+                expected=f"status 200 with {PACED_COUNT} {kind}",
+                actual=f"{found} {kind}: {read.describe()}",
+                hint=STREAM_HINT if kind == "lines" else EVENTS_HINT,
+            )
+        # The whole response counts, not the first item to the last: items
+        # held back by a blocked loop arrive together, at varying times.
+        low, high = PACED_SECONDS / 2, 2 * PACED_SECONDS
+        record_measurement(
+            f"GET {path}", seconds=round(read.total, 4), low=low, high=high
+        )
+        if not low <= read.total <= high:
+            raise CheckFailed(
+                f"The {kind} did not come {PACED_INTERVAL:g} s apart, the interval "
+                "the request gives.",
+                request=f"GET {path}",
+                expected=f"{PACED_COUNT - 1} intervals of {PACED_INTERVAL:g} s, "
+                f"{PACED_SECONDS:g} s in all (from {low:g} to {high:g} s)",
+                actual=f"the response took {read.total:.3f} s",
+                hint="Does the generator sleep for the interval the request gives, "
+                "`await asyncio.sleep(interval)`, rather than a fixed time or a "
+                "time worked out from it?",
             )
 
 

@@ -334,8 +334,9 @@ def test_install_for_another_place_names_its_option(option: str, named: str) -> 
     with pytest.raises(CheckFailed) as failure:
         rules.expect_dependencies_installed(found)
 
-    assert f"runs with {named}." in failure.value.summary
-    assert f"Drop {named.partition('=')[0]}:" in failure.value.hint
+    feedback = failure.value.feedback()
+    assert f"runs with {named}." in feedback
+    assert f"Drop {named.partition('=')[0]}:" in feedback
 
 
 def test_missing_install_says_no_line_runs_pip() -> None:
