@@ -19,6 +19,35 @@ CREATE_HINT = (
     "it return the stored item with its id?"
 )
 
+# Bodies that ItemIn must reject, each with the loc of the field it gets wrong.
+INVALID_ITEMS: list[tuple[dict[str, Any], list[str | int]]] = [
+    ({"name": "Nail"}, ["body", "price"]),
+    ({"price": 2.5}, ["body", "name"]),
+    ({"name": "Nail", "price": "abc"}, ["body", "price"]),
+    ({"name": ["Nail"], "price": 2.5}, ["body", "name"]),
+]
+
+# Bodies that ItemPatch must reject. Name and price may be left out of a PATCH
+# but not sent as null, because a stored item always has both.
+INVALID_CHANGES: list[tuple[dict[str, Any], list[str | int]]] = [
+    ({"price": "abc"}, ["body", "price"]),
+    ({"price": [1]}, ["body", "price"]),
+    ({"description": 5}, ["body", "description"]),
+    ({"price": None}, ["body", "price"]),
+    ({"name": None}, ["body", "name"]),
+]
+
+CREATE_BODY_HINT = (
+    "Does create_item take `item: ItemIn`, a model in which name and price have "
+    "no default, rather than a dict? FastAPI then checks every field's type "
+    "before the function runs."
+)
+BODY_ID_HINT = (
+    "Is the id taken only from the path (or, for a new item, from next_id)? "
+    "ItemIn and ItemPatch have no id field, so Pydantic ignores an id in the "
+    "body unless the route reads the body as a dict."
+)
+
 # Seconds the checks must wait for the app, one after another: none here,
 # because no check requests a delay from the app. scripts/bench.py takes the
 # floor from these.
@@ -55,6 +84,54 @@ def read_item(http: httpx.Client, item_id: int) -> httpx.Response:
     return http.get(f"/items/{item_id}")
 
 
+def unused_id(item: dict[str, Any]) -> int:
+    """Return an id far past `item`'s, which no item created by the checks has."""
+    return int(item["id"]) + 1000
+
+
+def expect_nothing_stored_at(
+    http: httpx.Client, sent: httpx.Response, item_id: int
+) -> None:
+    """Fail if GET /items/{item_id} returns an item after the request `sent`."""
+    response = read_item(http, item_id)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    # Only an item in the body fails here, because missing_item_returns_404
+    # judges whether an unknown id gets a 404.
+    if response.status_code == 200 and isinstance(body, dict) and "name" in body:
+        raise CheckFailed(
+            f"An item was stored under the id {item_id} sent in the request body.",
+            request=f"{describe_request(sent)}, then {describe_request(response)}",
+            expected="no item under that id: the id in the path is the only one "
+            "that counts",
+            actual=describe_response(response),
+            hint=BODY_ID_HINT,
+        )
+
+
+def expect_rejected(
+    http: httpx.Client,
+    response: httpx.Response,
+    location: list[str | int],
+    item: dict[str, Any],
+    hint: str,
+) -> None:
+    """Fail unless the response is a 422 locating `location` and `item` is unchanged."""
+    expect_detail_locates(response, location, hint=hint)
+    stored = read_item(http, item["id"])
+    if stored.status_code != 200 or json_body(stored) != item:
+        raise CheckFailed(
+            "The request was rejected with 422, but the item changed anyway.",
+            request=f"{describe_request(response)}, then {describe_request(stored)}",
+            expected=f"status 200 with the item as it was: {show(item)}",
+            actual=describe_response(stored),
+            hint="Does the route change the stored item only after FastAPI has "
+            "validated the request body against the model?",
+        )
+
+
 def expect_item(response: httpx.Response, expected: dict[str, Any], hint: str) -> None:
     expect_status(response, 200, hint=hint)
     body = json_body(response)
@@ -69,14 +146,29 @@ def expect_item(response: httpx.Response, expected: dict[str, Any], hint: str) -
 
 
 def test_create_item_returns_201(http: httpx.Client) -> None:
-    """POST /items/ returns 201 with the item and its id, and 422 without a price."""
-    create_item(http, description="Claw hammer")
-    expect_detail_locates(
-        http.post("/items/", json={"name": "Nail"}),
-        ["body", "price"],
-        hint="Does create_item take `item: ItemIn`, a model in which name and "
-        "price have no default, rather than a dict?",
+    """POST /items/ returns 201 with the item and its id, and 422 for an invalid body.
+
+    An id in the body is ignored: the new item gets an id of its own.
+    """
+    item = create_item(http, description="Claw hammer")
+    for invalid, location in INVALID_ITEMS:
+        expect_detail_locates(
+            http.post("/items/", json=invalid), location, hint=CREATE_BODY_HINT
+        )
+    body_id = unused_id(item)
+    response = http.post(
+        "/items/", json={"id": body_id, "name": "Pincers", "price": 4.0}
     )
+    expect_status(response, 201, hint=BODY_ID_HINT)
+    created = json_body(response)
+    if not isinstance(created, dict) or created.get("id") == body_id:
+        raise CheckFailed(
+            "A POST with an id in the body created an item with that id.",
+            request=describe_request(response),
+            expected=f"201 and an id from the app's counter, not {body_id}",
+            actual=describe_response(response),
+            hint=BODY_ID_HINT,
+        )
 
 
 def test_read_item_returns_it(http: httpx.Client) -> None:
@@ -126,7 +218,10 @@ def test_missing_item_returns_404(http: httpx.Client) -> None:
 
 
 def test_list_items_includes_created(http: httpx.Client) -> None:
-    """GET /items/ returns a list that includes every created item."""
+    """GET /items/ returns a list that includes every created item.
+
+    A POST with an invalid body adds nothing to it.
+    """
     first, second = create_item(http, name="Saw"), create_item(http, name="Drill")
     response = http.get("/items/")
     expect_status(response, 200, hint="Is there a route for GET /items/?")
@@ -138,6 +233,24 @@ def test_list_items_includes_created(http: httpx.Client) -> None:
             expected=f"a JSON list containing {show(first)} and {show(second)}",
             actual=describe_response(response),
             hint="Does list_items return list(items.values())?",
+        )
+    # The status of each rejected POST is judged by create_item_returns_201.
+    for invalid, _ in INVALID_ITEMS:
+        http.post("/items/", json=invalid)
+    after = http.get("/items/")
+    expect_status(after, 200, hint="Does list_items return list(items.values())?")
+    listed = json_body(after)
+    if listed != body:
+        added = [entry for entry in listed if entry not in body]
+        raise CheckFailed(
+            "A POST with an invalid body changed the list of items.",
+            request="POST /items/ with each of "
+            f"{show([invalid for invalid, _ in INVALID_ITEMS])}, then GET /items/",
+            expected=f"the same {len(body)} items as before these requests",
+            actual=f"{len(listed)} items, new among them: {show(added)}"
+            if isinstance(listed, list)
+            else describe_response(after),
+            hint=CREATE_BODY_HINT,
         )
 
 
@@ -157,6 +270,23 @@ def test_put_replaces_item(http: httpx.Client) -> None:
         expected = {"id": item["id"], "description": None, **replacement}
         expect_item(response, expected, hint=hint)
         expect_item(read_item(http, item["id"]), expected, hint=hint)
+    path = f"/items/{item['id']}"
+    for body, location in INVALID_ITEMS:
+        expect_rejected(
+            http,
+            http.put(path, json=body),
+            location,
+            expected,
+            hint="Does replace_item take `item: ItemIn`, the model POST takes, so "
+            "that FastAPI rejects a body with a field missing or of the wrong "
+            "type before anything is stored?",
+        )
+    body_id = unused_id(item)
+    response = http.put(path, json={"id": body_id, "name": "Sledge", "price": 15.0})
+    expected = {"id": item["id"], "name": "Sledge", "price": 15.0, "description": None}
+    expect_item(response, expected, hint=BODY_ID_HINT)
+    expect_item(read_item(http, item["id"]), expected, hint=BODY_ID_HINT)
+    expect_nothing_stored_at(http, response, body_id)
 
 
 def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
@@ -182,6 +312,29 @@ def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
         "not exclude_none?",
     )
     expect_item(read_item(http, item["id"]), expected, hint=hint)
+    path = f"/items/{item['id']}"
+    for changes, location in INVALID_CHANGES:
+        if None in changes.values():
+            invalid_hint = (
+                "Does update_item take `changes: ItemPatch`, whose validator "
+                "rejects a null name or price? model_copy(update=...) does not "
+                "validate, so it stores a null as it is."
+            )
+        else:
+            invalid_hint = (
+                "Does update_item take `changes: ItemPatch` rather than a dict, so "
+                "that FastAPI checks the type of every field sent? "
+                "model_copy(update=...) does not validate what it stores."
+            )
+        expect_rejected(
+            http, http.patch(path, json=changes), location, expected, invalid_hint
+        )
+    body_id = unused_id(item)
+    response = http.patch(path, json={"id": body_id, "price": 4.5})
+    expected = {**expected, "price": 4.5}
+    expect_item(response, expected, hint=BODY_ID_HINT)
+    expect_item(read_item(http, item["id"]), expected, hint=BODY_ID_HINT)
+    expect_nothing_stored_at(http, response, body_id)
 
 
 def test_delete_item_returns_204(http: httpx.Client) -> None:

@@ -4,7 +4,7 @@ Run it by hand with:  uvicorn main:app --reload
 """
 
 from fastapi import FastAPI, HTTPException, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 app = FastAPI(title="Inventory", version="1.0.0")
 
@@ -18,11 +18,24 @@ class ItemIn(BaseModel):
 
 
 class ItemPatch(BaseModel):
-    """What a client sends to change some fields of an item."""
+    """What a client sends to change some fields of an item.
+
+    Each field may be left out, but only the description may be null, because
+    a stored item always has a name and a price.
+    """
 
     name: str | None = None
     price: float | None = None
     description: str | None = None
+
+    # Pydantic does not validate defaults, so this runs only on a name or price
+    # the client sent. model_copy(update=...) does not validate what it stores.
+    @field_validator("name", "price")
+    @classmethod
+    def reject_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("must not be null. Leave the field out to keep its value")
+        return value
 
 
 class Item(ItemIn):
