@@ -1,5 +1,7 @@
 """Grader for chapter 03: path parameters, their types, and route order."""
 
+from typing import Any
+
 import httpx
 
 from apigrade.checks import (
@@ -10,6 +12,7 @@ from apigrade.checks import (
     expect_json,
     expect_status,
     json_body,
+    show,
 )
 
 # Seconds the checks must wait for the app, one after another: none here,
@@ -18,6 +21,19 @@ from apigrade.checks import (
 WAIT_SECONDS = 0.0
 
 MODEL_NAMES = ("alexnet", "resnet", "lenet")
+
+# The README's names in other cases, and other well-known networks that a
+# learner might add to ModelName: each must get a 422.
+MODEL_NAMES_IN_OTHER_CASES = ("ALEXNET", "LeNet", "Resnet")
+UNLISTED_MODEL_NAMES = ("squeezenet", "densenet", "mobilenet", "vgg16", "inception")
+
+EXTRA_MEMBER_HINT = (
+    "Is model_name annotated as ModelName rather than str, and does ModelName have "
+    "exactly the members alexnet, resnet and lenet?"
+)
+
+# A schema may refer to itself, so $refs are followed at most this many times.
+MAX_SCHEMA_REFS = 5
 
 
 def test_item_id_is_converted_to_int(http: httpx.Client) -> None:
@@ -80,14 +96,68 @@ def test_model_name_accepts_enum_values(http: httpx.Client) -> None:
             )
 
 
+def model_name_enum(spec: Any) -> Any:
+    """Return the enum of the model_name path parameter in an OpenAPI `spec`.
+
+    Returns None when the spec has no such parameter or its schema no enum.
+    """
+    try:
+        parameters = spec["paths"]["/models/{model_name}"]["get"]["parameters"]
+        schema = next(
+            parameter["schema"]
+            for parameter in parameters
+            if parameter.get("name") == "model_name" and parameter.get("in") == "path"
+        )
+        for _ in range(MAX_SCHEMA_REFS):
+            reference = schema.get("$ref")
+            if not isinstance(reference, str):
+                break
+            prefix = "#/components/schemas/"
+            if not reference.startswith(prefix):
+                return None
+            schema = spec["components"]["schemas"][reference.removeprefix(prefix)]
+        return schema.get("enum")
+    except (KeyError, TypeError, AttributeError, StopIteration):
+        return None
+
+
 def test_model_name_rejects_other_values(http: httpx.Client) -> None:
-    """GET /models/vgg and /models/googlenet return 422: neither is a ModelName."""
+    """GET /models/{name} returns 422 for names other than alexnet, resnet and lenet.
+
+    The names are matched exactly, so ALEXNET is rejected too, and the OpenAPI
+    schema lists only the three names.
+    """
     for name in ("vgg", "googlenet"):
+        expect_detail_locates(
+            http.get(f"/models/{name}"), ["path", "model_name"], hint=EXTRA_MEMBER_HINT
+        )
+    for name in MODEL_NAMES_IN_OTHER_CASES:
         expect_detail_locates(
             http.get(f"/models/{name}"),
             ["path", "model_name"],
-            hint="Is model_name annotated as ModelName rather than str, and does "
-            "ModelName have exactly the members alexnet, resnet and lenet?",
+            hint="Does ModelName accept only its exact values? A _missing_ method "
+            "that compares names in lower case, or a route that lowers the name "
+            "itself, accepts names the README does not list.",
+        )
+    for name in UNLISTED_MODEL_NAMES:
+        expect_detail_locates(
+            http.get(f"/models/{name}"), ["path", "model_name"], hint=EXTRA_MEMBER_HINT
+        )
+    response = http.get("/openapi.json")
+    expect_status(response, 200, hint="Is the app's openapi_url left at its default?")
+    enum = model_name_enum(json_body(response))
+    names_ok = isinstance(enum, list) and all(isinstance(name, str) for name in enum)
+    if not names_ok or sorted(enum) != sorted(MODEL_NAMES):
+        raise CheckFailed(
+            "The OpenAPI schema does not list exactly the model names the README "
+            "accepts.",
+            request=f"{describe_request(response)}, the schema of the model_name "
+            "path parameter of GET /models/{model_name}",
+            expected=f"an enum with exactly {', '.join(MODEL_NAMES)}",
+            actual=f"enum {show(enum)}"
+            if enum is not None
+            else "no enum for model_name",
+            hint=EXTRA_MEMBER_HINT,
         )
 
 
