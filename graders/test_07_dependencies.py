@@ -29,6 +29,22 @@ WAIT_SECONDS = 0.0
 ALICE_TOKEN = "alice-token"
 BOB_TOKEN = "bob-token"
 WRONG_TOKEN = "not-a-token"
+# A user name and a token in another case are wrong tokens that a lenient app
+# could let through. Header names ignore case, but header values do not. No
+# wrong token has spaces around it, because leading and trailing whitespace is
+# not part of a header value (RFC 7230, section 3.2.4). uvicorn strips it
+# before the app reads the header, and h11, httpx's HTTP/1.1 library, raises
+# LocalProtocolError for it.
+USER_NAME_TOKEN = "alice"
+OTHER_CASE_TOKEN = "Alice-Token"
+USER_NAME_HINT = (
+    "Does verify_token accept only the keys of TOKENS? A user name such as "
+    "alice is a value of TOKENS, not a token."
+)
+OTHER_CASE_HINT = (
+    "Is the token compared with the keys of TOKENS exactly as sent? Header "
+    "names ignore case, but header values do not."
+)
 STATS = {"items": 6, "users": 4, "products": 20}
 PRODUCT_NAMES = [f"product-{number}" for number in range(1, STATS["products"] + 1)]
 SHARED_PARAMETERS = ("q", "skip", "limit")
@@ -84,6 +100,23 @@ def test_users_use_common_parameters(http: httpx.Client) -> None:
         http.get("/users/", params={"q": "a", "skip": 1, "limit": 2}),
         {"q": "a", "skip": 1, "limit": 2, "users": ["carol", "dave"]},
         hint=COMMONS_HINT + " Are the names filtered by q before skip and limit?",
+    )
+    # With q=a only two names remain after the skip, so that request cannot
+    # tell whether limit cuts the list. Without q, limit leaves out dave in
+    # each of the next two requests.
+    limit_hint = (
+        COMMONS_HINT + " Is the list cut to `limit` names from `skip` on, as in "
+        "names[skip : skip + limit]?"
+    )
+    expect_json(
+        http.get("/users/", params={"limit": 3}),
+        {"q": None, "skip": 0, "limit": 3, "users": ["alice", "bob", "carol"]},
+        hint=limit_hint,
+    )
+    expect_json(
+        http.get("/users/", params={"skip": 1, "limit": 2}),
+        {"q": None, "skip": 1, "limit": 2, "users": ["bob", "carol"]},
+        hint=limit_hint,
     )
 
 
@@ -269,11 +302,14 @@ def test_missing_token_is_401(http: httpx.Client) -> None:
 
 def test_wrong_token_is_401(http: httpx.Client) -> None:
     """GET /stats with an unknown X-Token returns 401."""
-    response = http.get("/stats", headers={"X-Token": WRONG_TOKEN})
-    _expect_unauthorized(
-        response,
-        hint=TOKEN_HINT + " Is the token compared with the keys of TOKENS?",
+    wrong_tokens = (
+        (WRONG_TOKEN, TOKEN_HINT + " Is the token compared with the keys of TOKENS?"),
+        (USER_NAME_TOKEN, USER_NAME_HINT),
+        (OTHER_CASE_TOKEN, OTHER_CASE_HINT),
     )
+    for token, hint in wrong_tokens:
+        response = http.get("/stats", headers={"X-Token": token})
+        _expect_unauthorized(response, hint=hint)
 
 
 def test_valid_token_is_accepted(http: httpx.Client) -> None:
@@ -314,6 +350,10 @@ def test_current_user_comes_from_token(http: httpx.Client) -> None:
     _expect_unauthorized(
         http.get("/users/me", headers={"X-Token": WRONG_TOKEN}),
         hint=hint + " A token that is not a key of TOKENS must not become a user.",
+    )
+    _expect_unauthorized(
+        http.get("/users/me", headers={"X-Token": USER_NAME_TOKEN}),
+        hint=USER_NAME_HINT,
     )
 
 
