@@ -733,15 +733,23 @@ def test_invalid_parameters_are_422(learner_app: LearnerApp) -> None:
 
 
 def _expect_parameters_judged(http: httpx.Client) -> None:
-    """Fail unless out-of-range values get 422 and the limits are accepted."""
+    """Fail unless invalid values get 422 and the limits are accepted."""
     too_many = (0.0,) * (MAX_FETCHES + 1)
-    cases: list[tuple[str, list[str | int]]] = [
-        (_query((-1.0,)), ["query", "delay", 0]),
-        (_query((0.1, MAX_DELAY + 1), deadline=0.5), ["query", "delay", 1]),
-        (_query(too_many), ["query", "delay"]),
-        ("/concurrent", ["query", "delay"]),
-        (_query((0.1,), deadline=0), ["query", "deadline"]),
-        (_query((0.1,), deadline=MAX_DEADLINE + 0.5), ["query", "deadline"]),
+    # Each invalid request, with the `loc` values that its 422 may name.
+    cases: list[tuple[str, list[list[str | int]]]] = [
+        (_query((-1.0,)), [["query", "delay", 0]]),
+        (_query((0.1, MAX_DELAY + 1), deadline=0.5), [["query", "delay", 1]]),
+        (_query(too_many), [["query", "delay"]]),
+        ("/concurrent", [["query", "delay"]]),
+        (_query((0.1,), deadline=0), [["query", "deadline"]]),
+        (_query((0.1,), deadline=-1), [["query", "deadline"]]),
+        (_query((0.1,), deadline=MAX_DEADLINE + 0.5), [["query", "deadline"]]),
+        # fail is a list of int, so a value that is not an integer is invalid
+        # rather than a position to skip or round. A fail declared as one int
+        # rejects it too, at ["query", "fail"], and failure_is_isolated fails
+        # that declaration.
+        (_query((0.0,)) + "&fail=abc", [["query", "fail", 0], ["query", "fail"]]),
+        (_query((0.0,)) + "&fail=1.5", [["query", "fail", 0], ["query", "fail"]]),
     ]
 
     # The limits themselves are allowed: MAX_FETCHES delays and the largest
@@ -772,7 +780,7 @@ def _expect_parameters_judged(http: httpx.Client) -> None:
             hint="Is each delay bounded with Field(ge=0, le=MAX_DELAY_SECONDS), "
             "le rather than lt?",
         )
-    for path, location in cases:
+    for path, locations in cases:
         try:
             response = _get_again_if_dropped(http, path, REJECTION_TIMEOUT)
         except httpx.TimeoutException:
@@ -782,14 +790,34 @@ def _expect_parameters_judged(http: httpx.Client) -> None:
                 expected="status 422 at once",
                 actual=f"no response within {REJECTION_TIMEOUT:g} s",
             ) from None
-        expect_detail_locates(
+        _expect_detail_locates_any(
             response,
-            location,
+            locations,
             hint="Are the delays bounded with Field(ge=0, le=MAX_DELAY_SECONDS) "
             "inside the list type, the list with Query(min_length=1, "
-            "max_length=MAX_FETCHES), and the deadline with Query(gt=0, "
-            "le=MAX_DEADLINE_SECONDS)?",
+            "max_length=MAX_FETCHES), the deadline with Query(gt=0, "
+            "le=MAX_DEADLINE_SECONDS), and is fail declared as "
+            "Annotated[list[int] | None, Query()]?",
         )
+
+
+def _expect_detail_locates_any(
+    response: httpx.Response, locations: list[list[str | int]], *, hint: str
+) -> None:
+    """Fail unless the response is a 422 with an error at one of `locations`.
+
+    The feedback of a failure names the first location.
+    """
+    first_failure: CheckFailed | None = None
+    for location in locations:
+        try:
+            expect_detail_locates(response, location, hint=hint)
+        except CheckFailed as failure:
+            first_failure = first_failure or failure
+        else:
+            return
+    if first_failure is not None:
+        raise first_failure
 
 
 def _get_again_if_dropped(
