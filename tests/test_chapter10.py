@@ -8,12 +8,15 @@ run from learning which version of the app it tests.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import json
 import sys
 import uuid
 from pathlib import Path
 from types import ModuleType
 
+import httpx
 import pytest
 
 from apigrade.sandbox import BUBBLEWRAP, LANDLOCK, bubblewrap_works, landlock_works
@@ -198,6 +201,64 @@ def test_app_mutants_keep_every_line_number() -> None:
         lines = mutant.source.splitlines()
         assert len(lines) == len(reference), mutant.id
         assert [(number, lines[number]) for number, _ in definitions] == definitions
+
+
+def load_app_version(source: str) -> ModuleType:
+    """Run one version of main.py as a fresh module named main, as the runner does."""
+    module = ModuleType("main")
+    path = ROOT / "graders" / "10_testing" / "main.py"
+    exec(compile(source, str(path), "exec"), module.__dict__)
+    return module
+
+
+async def fetch_text(module: ModuleType, path: str) -> str:
+    """GET `path` from the module's app in memory, without its lifespan."""
+    transport = httpx.ASGITransport(app=module.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get(path)
+    return response.text
+
+
+def declarations(module: ModuleType) -> dict[str, str]:
+    """Return what a test can read about an app without sending it a request.
+
+    JSON text keeps the order of keys, so a test comparing the raw text of
+    /openapi.json detects a difference in order too.
+    """
+    found = {
+        "module names": repr(sorted(vars(module))),
+        "app.openapi()": json.dumps(module.app.openapi()),
+    }
+    for path in ("/openapi.json", "/docs"):
+        found[f"GET {path}"] = asyncio.run(fetch_text(module, path))
+    for name in sorted(MAIN_MODELS):
+        model = getattr(module, name)
+        for mode in ("validation", "serialization"):
+            schema = model.model_json_schema(mode=mode)
+            found[f"{name}.model_json_schema({mode})"] = json.dumps(schema)
+        found[f"{name}.model_fields"] = repr(model.model_fields)
+        found[f"{name}.model_config"] = repr(model.model_config)
+        found[f"{name} attribute names"] = repr(dir(model))
+    return found
+
+
+def app_mutant_ids() -> list[str]:
+    grader = importlib.import_module("test_10_testing")
+    return list(grader.APP_MUTANT_LIST)
+
+
+@pytest.mark.parametrize("mutant_id", app_mutant_ids())
+def test_app_mutants_declare_the_reference_api(mutant_id: str) -> None:
+    # A tester's suite that only read the OpenAPI schema and TaskIn's JSON
+    # schema caught two faulty versions. Each one must differ in behaviour
+    # alone, so that only what the app does can tell it from the reference.
+    grader = importlib.import_module("test_10_testing")
+    reference = declarations(load_app_version(grader.REFERENCE_APP.read_text("utf-8")))
+    mutant = declarations(load_app_version(grader.APP_MUTANT_LIST[mutant_id].source))
+
+    assert mutant.keys() == reference.keys()
+    for declaration, text in reference.items():
+        assert mutant[declaration] == text, declaration
 
 
 def test_audit_allows_both_test_files() -> None:

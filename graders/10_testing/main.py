@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class TaskIn(BaseModel):
@@ -19,6 +19,14 @@ class TaskIn(BaseModel):
 
     title: str = Field(min_length=1, max_length=100)
     priority: int = Field(default=3, ge=1, le=5)
+
+    @field_validator("title")
+    @classmethod
+    def title_not_blank(cls, title: str) -> str:
+        """Reject a title of only whitespace, which min_length lets through."""
+        if not title.strip():
+            raise ValueError("Title must contain more than whitespace")
+        return title
 
 
 class Task(TaskIn):

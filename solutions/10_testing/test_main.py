@@ -69,7 +69,13 @@ def test_read_task_and_missing_task(client: TestClient) -> None:
 # TODO 6 (done): invalid bodies get 422, and nothing is stored.
 @pytest.mark.parametrize(
     "body",
-    [{"title": ""}, {"title": "x" * 101}, {"title": "Ok", "priority": 0}, {}],
+    [
+        {"title": ""},
+        {"title": "   "},
+        {"title": "x" * 101},
+        {"title": "Ok", "priority": 0},
+        {},
+    ],
 )
 def test_invalid_task_is_422(client: TestClient, body: dict[str, object]) -> None:
     response = client.post("/tasks/", json=body)
