@@ -204,11 +204,29 @@ def dockerfile_lines(text: str) -> list[str]:
 def parser_directives(lines: Sequence[str]) -> dict[str, str]:
     """Return the parser directives at the top of a Dockerfile, keys in lower case."""
     found: dict[str, str] = {}
+    for key, value in _directive_lines(lines):
+        found.setdefault(key, value)
+    return found
+
+
+def repeated_directive(lines: Sequence[str]) -> str | None:
+    """Return the first parser directive written twice at the top, or None."""
+    seen: set[str] = set()
+    for key, _ in _directive_lines(lines):
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
+def _directive_lines(lines: Sequence[str]) -> list[tuple[str, str]]:
+    """Return (key in lower case, value) for each parser directive line at the top."""
+    found = []
     for raw_line in lines:
         match = DIRECTIVE.fullmatch(raw_line.lstrip(GO_SPACE))
         if match is None or match.group(1).lower() not in DIRECTIVE_KEYS:
             break
-        found.setdefault(match.group(1).lower(), match.group(2))
+        found.append((match.group(1).lower(), match.group(2)))
     return found
 
 
@@ -383,6 +401,8 @@ class Dockerfile:
     # Paths of the chapter folder that the graded copy lacks (skipped_paths),
     # though Docker's build context has them.
     left_out: tuple[str, ...] = ()
+    # A parser directive written twice at the top, which Docker rejects.
+    repeated_directive: str | None = None
 
     @property
     def stage(self) -> list[Instruction]:
@@ -772,7 +792,8 @@ def read_dockerfile(
     `left_out` lists the paths of its folder that the grader's copy lacks.
     """
     instructions = parse_dockerfile(text)
-    directives = parser_directives(dockerfile_lines(text))
+    lines = dockerfile_lines(text)
+    directives = parser_directives(lines)
     return Dockerfile(
         path,
         build_stages(instructions),
@@ -781,6 +802,7 @@ def read_dockerfile(
         instructions,
         directives,
         left_out,
+        repeated_directive(lines),
     )
 
 
@@ -1130,8 +1152,19 @@ def model_image(found: Dockerfile) -> ImageFiles:
     expect_supported_directives(found)
     image = ImageFiles(folder_path, left_out=found.left_out)
     seen_from = False
+    backtick_escape = found.directives.get("escape") == "`"
     for item in found.written:
         try:
+            if backtick_escape and ("\\" in item.arguments or "`" in item.arguments):
+                # The grader splits words as a shell does, with a backslash as
+                # the escape character, so it would read this line otherwise.
+                raise Unsupported(
+                    "after # escape=` Docker takes a backslash as an ordinary "
+                    "character and a backtick as the escape character",
+                    "Write the line without \\ or `, or delete the # escape=` "
+                    "line: this image needs no escape character but for "
+                    "continuing a line.",
+                )
             if item.keyword not in SUPPORTED_KEYWORDS:
                 raise Unsupported(
                     f"{item.keyword} is not an instruction this chapter uses",
@@ -1171,10 +1204,29 @@ def model_image(found: Dockerfile) -> ImageFiles:
 
 
 def expect_supported_directives(found: Dockerfile) -> None:
-    """Fail on a check directive, or a syntax directive other than dockerfile:1."""
+    """Fail on a directive Docker rejects or the grader does not model.
+
+    Those are a repeated directive, an escape character other than a backslash
+    or a backtick, a check directive, and a syntax directive other than
+    dockerfile:1.
+    """
     syntax = found.directives.get("syntax")
+    escape = found.directives.get("escape")
     problem = None
-    if "check" in found.directives:
+    if found.repeated_directive is not None:
+        key = found.repeated_directive
+        problem = (
+            f"# {key}=... twice",
+            f"Docker stops the build when the {key} directive is written more "
+            "than once",
+        )
+    elif escape is not None and escape not in ("\\", "`"):
+        problem = (
+            f"# escape={escape}",
+            "Docker accepts only a backslash or a backtick as the escape "
+            "character, and stops the build on any other",
+        )
+    elif "check" in found.directives:
         problem = (
             f"# check={found.directives['check']}",
             "a check directive can turn Docker's warnings into build errors",

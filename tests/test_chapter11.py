@@ -1194,3 +1194,34 @@ def test_absolute_app_dir_moves_under_the_image_copy() -> None:
         "--app-dir",
         "sub",
     ]
+
+
+@pytest.mark.parametrize(
+    ("directives", "edit", "problem"),
+    [
+        ("# escape=`", ("", ""), None),
+        ("# escape=`", ("COPY main.py .", "COPY main`\n.py ."), None),
+        ("# escape=`", ("COPY main.py .", r"COPY main\.py ."), "takes a backslash"),
+        ("# escape=`", ("COPY main.py .", "COPY main``.py ."), "takes a backslash"),
+        ("# escape=\\", ("COPY main.py .", r"COPY main\.py ."), None),
+        ("# escape=x", ("", ""), "only a backslash or a backtick"),
+        ("# escape=`\n# escape=`", ("", ""), "written more than once"),
+        (
+            "# syntax=docker/dockerfile:1\n# SYNTAX=docker/dockerfile:1",
+            ("", ""),
+            "more",
+        ),
+    ],
+)
+def test_escape_directive_read_as_docker_reads_it(
+    directives: str, edit: tuple[str, str], problem: str | None
+) -> None:
+    """Check a backtick escape, a bad escape and a repeated directive as Docker does."""
+    found = read(f"{directives}\n{SOLUTION.replace(*edit)}")
+
+    if problem is None:
+        rules.model_image(found)
+        return
+    with pytest.raises(CheckFailed) as failure:
+        rules.model_image(found)
+    assert problem in failure.value.feedback()
