@@ -309,8 +309,10 @@ def test_invalid_nested_field_is_located(http: httpx.Client) -> None:
         )
     # Each field is a str, so a number in any of them is rejected.
     for path in (
+        ["address", "street"],
         ["address", "city"],
         ["address", "postcode"],
+        ["username"],
         ["full_name"],
         ["password"],
     ):
