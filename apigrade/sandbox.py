@@ -14,7 +14,8 @@ in the APIGRADE_ISOLATION variable:
   limit applies. bwrap's own init process starts the code; when the code's
   first process ends, that init exits and the kernel ends every process left
   in the sandbox. When the grader dies, even by SIGKILL, bwrap and then the
-  code die with it (--die-with-parent).
+  code die with it: the child that runs bwrap sets the parent-death signal
+  before it starts bwrap, and exits if the grader is already gone.
 - `landlock`: where bubblewrap cannot run but the kernel has Landlock
   (Linux 5.13 and later), the process restricts itself before it starts the
   code. It can read the same system folders and Python environment, and
@@ -316,9 +317,7 @@ def _start(
                 start_new_session=True,
                 # bwrap closes each --bind-fd descriptor once it is mounted.
                 pass_fds=(info_write, *(fd for _, fd in folders)),
-                preexec_fn=_set_limits_function(
-                    limits, cgroups=cgroups, bubblewrap=True
-                ),
+                preexec_fn=_set_limits_function(limits, cgroups=cgroups),
             )
         finally:
             os.close(info_write)
@@ -559,7 +558,6 @@ def _set_limits_function(
     *,
     cgroups: Sequence[Path],
     landlock_rules: Sequence[tuple[str | int, int]] = (),
-    bubblewrap: bool = False,
 ) -> Callable[[], None]:
     """Return the function the child runs before exec.
 
@@ -592,8 +590,13 @@ def _set_limits_function(
     ]
     if tasks is not None:
         settings.append((resource.RLIMIT_NPROC, tasks))
+    parent = os.getpid()
 
     def set_limits() -> None:
+        # First of all, so that the code never outlives a grader killed while
+        # it starts. bwrap's --die-with-parent sets the same signal only once
+        # bwrap runs, too late if the grader died before then.
+        _die_with_parent(parent)
         for kind, value in settings:
             with contextlib.suppress(ValueError, OSError):
                 _, hard = resource.getrlimit(kind)
@@ -603,12 +606,9 @@ def _set_limits_function(
         for cgroup in cgroups:
             with contextlib.suppress(OSError):
                 (cgroup / "cgroup.procs").write_text("0")
-        if not bubblewrap:
-            # Without bwrap in between, the code is the grader's own child:
-            # it dies with the grader, even when the grader is SIGKILLed.
-            # NOTE: a process it starts in a new session does not. As root the
-            # engine kills those through the cgroup; without root they live on.
-            _set_parent_death_signal()
+        # NOTE: without bwrap in between, a process the code starts in a new
+        # session does not die with the grader. As root the engine kills
+        # those through the cgroup; without root they live on.
         if landlock_rules:
             landlock.restrict_self(landlock_rules, abi=abi)
             if root:
@@ -617,9 +617,15 @@ def _set_limits_function(
     return set_limits
 
 
-def _set_parent_death_signal() -> None:
+def _die_with_parent(parent: int) -> None:
+    """Have this child killed when its parent ends, and exit if it already has.
+
+    The signal is kept across exec, so bwrap or the code starts with it set.
+    """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _count_own_processes() -> int:

@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import socketserver
+import subprocess
 import sys
 import threading
 import time
@@ -557,6 +558,46 @@ def test_killed_grader_leaves_no_process(
         time.sleep(0.1)
         left = _living_processes_with(marker)
     assert left == []
+
+
+# Builds the sandbox's pre-exec function in one process and runs it in a
+# grandchild, after the process that built it has ended (argv[2] == "orphan")
+# or while it still waits (argv[2] == "waits").
+LATE_START = """
+import os, sys, time
+from apigrade import sandbox
+set_limits = sandbox._set_limits_function(sandbox.LIMITS_DEFAULT, cgroups=())
+if os.fork() == 0:
+    time.sleep(0.5)
+    set_limits()
+    with open(sys.argv[1], "w") as marker:
+        marker.write("started")
+    os._exit(0)
+if sys.argv[2] == "waits":
+    time.sleep(2)
+"""
+
+
+@pytest.mark.parametrize(("parent", "starts"), [("orphan", False), ("waits", True)])
+def test_code_never_starts_after_its_grader_died(
+    parent: str, starts: bool, tmp_path: Path
+) -> None:
+    """A grader killed while it starts an app leaves no app behind."""
+    marker = tmp_path / "started"
+
+    subprocess.run(
+        [sys.executable, "-c", LATE_START, str(marker), parent],
+        cwd=ROOT,
+        check=True,
+        timeout=30,
+    )
+    # The grandchild runs on for half a second after an orphaned parent ends.
+    for _ in range(30):
+        if marker.exists():
+            break
+        time.sleep(0.1)
+
+    assert marker.exists() == starts
 
 
 @pytest.mark.parametrize("level", [level for level in LEVELS if level != LIMITS])
