@@ -541,9 +541,15 @@ def _deadline_hint(response: httpx.Response) -> str:
 
 
 def test_deadline_returns_504(http: httpx.Client, sources: SourcesService) -> None:
-    """Fetches that outlast the deadline get a 504, and ones within it a 200."""
+    """Fetches that outlast the deadline get a 504, and ones within it a 200.
+
+    Every fetch still running at the deadline is cancelled, not only the first.
+    """
+    deadline_path = _query(DEADLINE_STATUS_DELAYS, deadline=DEADLINE)
+    # The wait for fetches lasts past the slow fetch's end, to see whether the
+    # app cancelled it or let it finish.
     exchange = _exchange(
-        http, sources, _query(DEADLINE_STATUS_DELAYS, deadline=DEADLINE)
+        http, sources, deadline_path, settle=max(DEADLINE_STATUS_DELAYS)
     )
     if exchange.response.status_code != 504 and not exchange.fetches:
         # Fetches that fail at once finish before any deadline.
@@ -561,6 +567,9 @@ def test_deadline_returns_504(http: httpx.Client, sources: SourcesService) -> No
             hint="Does the endpoint raise HTTPException(status_code=504, "
             "detail=...) with a message?",
         )
+    for fetch in exchange.fetches:
+        if fetch.delay > DEADLINE:
+            _expect_cancelled(exchange, deadline_path, fetch)
     # A deadline the fetches finish within lets them finish: the value given is
     # the one used.
     path = _query(WITHIN_DEADLINE_DELAYS, deadline=WITHIN_DEADLINE)
@@ -636,7 +645,11 @@ def _expect_cancelled_at_deadline(exchange: Exchange, path: str) -> None:
             hint=EARLY_HINT,
         )
     _expect_fetches(exchange, (SLOW_FETCH,))
-    fetch = exchange.fetches[0]
+    _expect_cancelled(exchange, path, exchange.fetches[0])
+
+
+def _expect_cancelled(exchange: Exchange, path: str, fetch: Fetch) -> None:
+    """Fail unless `fetch`, still running at the deadline, was cancelled then."""
     if fetch.cancelled:
         return
     if fetch.ended is not None and fetch.ended <= exchange.received:
@@ -644,23 +657,25 @@ def _expect_cancelled_at_deadline(exchange: Exchange, path: str) -> None:
             "The 504 came only after the slow fetch had finished: the app waited "
             "for every fetch before it looked at the deadline.",
             request=f"GET {path}",
-            expected=f"a 504 after about {DEADLINE:g} s, with the {SLOW_FETCH:g} s "
+            expected=f"a 504 after about {DEADLINE:g} s, with the {fetch.delay:g} s "
             "fetch cancelled at the deadline",
             actual=f"the 504 came after {exchange.seconds:.3f} s; "
             f"{exchange.describe_fetches()}",
             hint=WAITED_HINT,
         )
     raise CheckFailed(
-        "The slow fetch kept running after the 504 was sent: nothing cancelled it.",
+        f"A slow fetch kept running after the 504 was sent: nothing cancelled "
+        f"fetch {fetch.index}.",
         request=f"GET {path}",
-        expected=f"the {SLOW_FETCH:g} s fetch cancelled at the deadline, so its "
+        expected=f"the {fetch.delay:g} s fetch cancelled at the deadline, so its "
         "connection to the source closes with the 504",
         actual=f"the 504 came after {exchange.seconds:.3f} s; "
         f"{exchange.describe_fetches()}",
         hint="Are the fetches started as tasks (asyncio.create_task) that the "
-        "endpoint stops waiting for without cancelling? A task keeps running "
-        "after the response, holding a connection to the source. "
-        "asyncio.wait_for(gather, timeout=deadline) cancels them for you.",
+        "endpoint stops waiting for without cancelling each one still running? "
+        "A task keeps running after the response, holding a connection to the "
+        "source. asyncio.wait_for(gather, timeout=deadline) cancels them all "
+        "for you.",
     )
 
 
