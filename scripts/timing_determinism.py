@@ -53,6 +53,16 @@ def verdict(result: ChapterResult) -> tuple[tuple[str, str], ...]:
     return tuple((check.id, check.status) for check in result.checks)
 
 
+def describe(result: ChapterResult) -> str:
+    """Return a result's status, score, reason and failed checks, on one line."""
+    failed = [check.id for check in result.checks if check.status != "passed"]
+    reason = f", reason: {result.reason}" if result.reason else ""
+    return (
+        f"{result.status} {result.score}/{result.max_score}{reason}, "
+        f"failed: {', '.join(failed) or 'none'}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="gradings per variant")
@@ -68,6 +78,8 @@ def main() -> int:
         subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(args.load)
     ]
     verdicts: dict[str, set[tuple[tuple[str, str], ...]]] = defaultdict(set)
+    # For each variant, each distinct outcome and the runs that gave it.
+    outcomes: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     scores: dict[str, set[int]] = defaultdict(set)
     figures: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     started = time.monotonic()
@@ -78,6 +90,7 @@ def main() -> int:
             for label, chapter, target in found:
                 result = grade_chapter(course, chapter, target)
                 verdicts[label].add(verdict(result))
+                outcomes[label][describe(result)].append(run)
                 scores[label].add(result.score)
                 for check in result.checks:
                     for measurement in check.measurements:
@@ -101,6 +114,9 @@ def main() -> int:
         print(
             f"  {label}: {state} over {args.runs} runs, scores {sorted(scores[label])}"
         )
+        if not stable:
+            for outcome, runs in outcomes[label].items():
+                print(f"    runs {runs}: {outcome}")
     print("\nfigures (min / median / max)")
     for (label, name, key), values in sorted(figures.items()):
         values.sort()
