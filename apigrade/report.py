@@ -27,6 +27,7 @@ from apigrade.runner import (
     ChapterTooLarge,
     CheckResult,
     iter_submission_files,
+    link_problem,
 )
 
 FORMAT_VERSION = 1
@@ -98,30 +99,39 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
             # Graded as an error that names this folder, so never shared.
             digest.update(b"too-large:" + os.fsencode(str(folder.absolute())) + b"\0")
             continue
+        root = folder.resolve()
         for path in paths:
             name = os.fsencode(path.relative_to(target).as_posix())
             digest.update(name + b"\0")
             if path.is_symlink():
                 digest.update(b"link:" + os.fsencode(os.readlink(path)) + b"\0")
+                # The copy holds the file a kept link leads to, which may sit
+                # in a folder the copy leaves out, such as __pycache__.
+                if link_problem(path, root) is None and path.is_file():
+                    digest.update(_file_digest(path.resolve()))
                 continue
             if path.is_dir():
                 # Empty folders too: they are in the app's copy.
                 digest.update(b"folder\0")
                 continue
-            size = path.stat().st_size
-            if size > MAX_COPIED_FILE:
-                # Never graded, so its size alone is enough to tell submissions apart.
-                digest.update(f"size:{size}".encode() + b"\0")
-                continue
-            content = hashlib.sha256()
-            with path.open("rb") as file:
-                while chunk := file.read(1 << 20):
-                    content.update(chunk)
-            digest.update(content.digest())
+            digest.update(_file_digest(path))
         for path in sorted(skipped):
             name = os.fsencode(path.relative_to(target).as_posix())
             digest.update(b"left-out:" + name + b"\0")
     return f"sha256:{digest.hexdigest()}"
+
+
+def _file_digest(path: Path) -> bytes:
+    """Return the hash of a regular file's content, or of its size if too large."""
+    size = path.stat().st_size
+    if size > MAX_COPIED_FILE:
+        # Never graded, so its size alone is enough to tell submissions apart.
+        return f"size:{size}".encode() + b"\0"
+    content = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            content.update(chunk)
+    return content.digest()
 
 
 def grader_version(course: Course) -> str:

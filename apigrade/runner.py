@@ -508,7 +508,7 @@ def _entries_to_skip(
             path = Path(folder, name)
             shown = printable(str(path.relative_to(source)))
             if path.is_symlink():
-                problem = _link_problem(path, root)
+                problem = link_problem(path, root)
                 if problem is not None:
                     ignored.add(name)
                     left_out.append(f"{shown} -> {problem}")
@@ -536,7 +536,7 @@ def _entries_to_skip(
     return skip
 
 
-def _link_problem(link: Path, root: Path) -> str | None:
+def link_problem(link: Path, root: Path) -> str | None:
     """Return why the copy leaves out `link`, or None when it copies what it leads to.
 
     The copy contains no links: a relative link to a file inside the chapter

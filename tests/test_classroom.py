@@ -638,6 +638,30 @@ def test_digest_tells_apart_what_the_copy_leaves_out(
     assert digest("a") != digest("b")
 
 
+def test_digest_counts_what_a_kept_link_leads_to(
+    course: Course, tmp_path: Path
+) -> None:
+    """A main.py linked to a file in a left-out folder is graded as that file."""
+    chapter = course.chapters[0]
+    for name, source in (("a", "solutions"), ("b", "exercises")):
+        folder = tmp_path / name / FIRST_APP
+        (folder / "__pycache__").mkdir(parents=True)
+        shutil.copy(
+            ROOT / source / FIRST_APP / "main.py", folder / "__pycache__" / "real.py"
+        )
+        (folder / "main.py").symlink_to(Path("__pycache__", "real.py"))
+
+    def digest(name: str) -> str:
+        return submission_digest(tmp_path / name, [chapter])
+
+    assert digest("a") != digest("b")
+    shutil.copy(
+        ROOT / "exercises" / FIRST_APP / "main.py",
+        tmp_path / "a" / FIRST_APP / "__pycache__" / "real.py",
+    )
+    assert digest("a") == digest("b")
+
+
 def test_folder_too_large_to_copy_is_never_shared(
     course: Course, tmp_path: Path
 ) -> None:
