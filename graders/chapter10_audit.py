@@ -5,8 +5,9 @@ A test that compares the loaded app's code, frames or source with the
 original could "catch" every version without sending one request, so the
 grader reads each test file first (it never runs it) and refuses these:
 
-- imports of modules other than the ones tests of a web API use (random is
-  left out: a test that passes or fails by chance tests nothing);
+- imports of modules other than the ones tests of a web API use (random and
+  time are left out: a test that passes or fails by chance tests nothing),
+  and the clocks, hash(), id() and uuid4() that the allowed ones still offer;
 - the builtins that run, compile or open code, or reach attributes by name,
   and pytest's temporary folders and the Path methods that read or write
   files;
@@ -69,7 +70,6 @@ ALLOWED_MODULES = frozenset(
         "pytest_asyncio",
         "re",
         "starlette",
-        "time",
         "typing",
         "typing_extensions",
         "uuid",
@@ -78,6 +78,9 @@ ALLOWED_MODULES = frozenset(
 BLOCKED_BUILTINS = frozenset(
     {
         "__import__",
+        # Their values change from run to run, as a random number's would.
+        "hash",
+        "id",
         "breakpoint",
         "compile",
         "delattr",
@@ -98,7 +101,31 @@ BLOCKED_BUILTINS = frozenset(
 BLOCKED_PREFIXES = ("_", "f_", "co_", "tb_", "gi_", "cr_", "ag_")
 # Names that reach modules, frames, code or an evaluator from an allowed
 # module's attributes (typing.sys, asyncio.coroutines.inspect, ...).
-BLOCKED_NAMES = frozenset(
+# Clocks and random sources: a test whose result depends on them passes or
+# fails by chance, and a fail by chance would count as a caught fault.
+CHANCE_NAMES = frozenset(
+    {
+        "getnode",
+        "getrandbits",
+        "monotonic",
+        "monotonic_ns",
+        "now",
+        "perf_counter",
+        "perf_counter_ns",
+        "process_time",
+        "process_time_ns",
+        "thread_time",
+        "thread_time_ns",
+        "time",
+        "time_ns",
+        "today",
+        "urandom",
+        "utcnow",
+        "uuid1",
+        "uuid4",
+    }
+)
+BLOCKED_NAMES = CHANCE_NAMES | frozenset(
     {
         "AliasChoices",
         "AliasPath",

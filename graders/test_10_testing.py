@@ -309,6 +309,9 @@ def _start_job(job: Job, pytest_args: list[str], log: Path) -> sandbox.Sandboxed
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONNOUSERSITE": "1",
+        # The same string hashes and set orders in every run, so that a test
+        # cannot pass or fail by the hash seed Python draws at start.
+        "PYTHONHASHSEED": "0",
     }
     with log.open("wb") as output:
         return sandbox.start(

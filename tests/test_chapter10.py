@@ -27,6 +27,8 @@ audit = importlib.import_module("chapter10_audit")
 
 ALLOWED = [
     "from fastapi.testclient import TestClient\nfrom main import app\n",
+    "import uuid\nuuid.UUID('12345678123456781234567812345678')\n",
+    "from datetime import date\nstart = date(2024, 1, 1)\n",
     "import pytest\nfor _ in range(3):\n    pass\n",
     "x = f'{1 + 1}'\ny = '{} and {name}'.format(1, name=2)\n",
     "def f(client: 'TestClient') -> None:\n    pass\n",
@@ -156,6 +158,15 @@ REFUSED = [
     ("from main import Task\nclass R(Task):\n    pass\n", "subclass of main's model"),
     ("import main\nclass R(main.TaskIn):\n    pass\n", "subclass of main's model"),
     ("from fastapi.encoders import jsonable_encoder\n", "jsonable_encoder"),
+    # A tester's suite failed by chance, through uuid4(), and each chance
+    # failure counted as a caught fault.
+    ("import uuid\nassert uuid.uuid4().int % 3\n", "the attribute .uuid4"),
+    ("from uuid import uuid1\n", "uuid1"),
+    ("import time\n", "import time"),
+    ("import asyncio\nasyncio.get_running_loop().time()\n", "the attribute .time"),
+    ("from datetime import datetime\ndatetime.now()\n", "the attribute .now"),
+    ("assert hash('a') % 2\n", "the name hash"),
+    ("assert id(object()) % 2\n", "the name id"),
 ]
 MAIN_FUNCTIONS = audit.main_functions(
     (ROOT / "graders" / "10_testing" / "main.py").read_text("utf-8")
