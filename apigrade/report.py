@@ -105,7 +105,7 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
             digest.update(name + b"\0")
             if path.is_symlink():
                 digest.update(b"link:" + os.fsencode(os.readlink(path)) + b"\0")
-                # The copy holds the file a kept link leads to, which may sit
+                # The copy contains the file a kept link leads to, which may sit
                 # in a folder the copy leaves out, such as __pycache__.
                 if link_problem(path, root) is None and path.is_file():
                     digest.update(_file_digest(path.resolve()))

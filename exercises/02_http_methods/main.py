@@ -18,7 +18,7 @@ class ItemIn(BaseModel):
 
 
 class ItemPatch(BaseModel):
-    """What a client sends to change some fields of an item.
+    """A change to some fields of an item, as a client sends it.
 
     Each field may be left out, but only the description may be null, because
     a stored item always has a name and a price.
