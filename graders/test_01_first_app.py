@@ -1,13 +1,39 @@
 """Grader for chapter 01: the first app."""
 
+import html
+import re
+
 import httpx
 
-from apigrade.checks import CheckFailed, describe_request, expect_json, json_body
+from apigrade.checks import (
+    CheckFailed,
+    describe_request,
+    expect_json,
+    json_body,
+    truncate,
+)
 
 # Seconds the checks must wait for the app, one after another: none here,
 # because no check requests a delay from the app. scripts/bench.py takes the
 # floor from these.
 WAIT_SECONDS = 0.0
+
+# What FastAPI's Swagger UI page contains, from get_swagger_ui_html in
+# fastapi/openapi/docs.py (FastAPI 0.162): a script tag that loads
+# swagger-ui's bundle, and a SwaggerUIBundle call whose url is the app's
+# OpenAPI description. The patterns allow any whitespace and either quote,
+# so that another FastAPI version's layout of the same page still passes.
+SWAGGER_UI_MARKERS = (
+    (
+        "a <script> tag that loads swagger-ui-bundle.js",
+        re.compile(r"""<script\s+src=["'][^"']*swagger-ui-bundle\.js["']\s*>"""),
+    ),
+    (
+        "the call SwaggerUIBundle({url: '/openapi.json', ...})",
+        re.compile(r"""SwaggerUIBundle\(\s*\{\s*url\s*:\s*["']/openapi\.json["']"""),
+    ),
+)
+PAGE_TITLE = re.compile(r"<title>(.*?)</title>", re.DOTALL | re.IGNORECASE)
 
 
 def test_root_returns_hello_world(http: httpx.Client) -> None:
@@ -30,23 +56,29 @@ def test_root_returns_hello_world(http: httpx.Client) -> None:
 
 
 def test_docs_are_served(http: httpx.Client) -> None:
-    """The interactive docs at /docs load and /openapi.json lists GET /."""
+    """The docs at /docs are FastAPI's Swagger UI page and /openapi.json lists GET /."""
     docs = http.get("/docs")
-    # FastAPI's Swagger UI page loads swagger-ui's script and points it at
-    # the app's OpenAPI description.
-    if (
-        docs.status_code != 200
-        or "swagger-ui" not in docs.text
-        or "/openapi.json" not in docs.text
-    ):
+    if docs.status_code != 200:
         raise CheckFailed(
             "The interactive docs page did not load.",
             request=describe_request(docs),
-            expected="status 200 with the Swagger UI page, which loads swagger-ui "
-            "and /openapi.json",
-            actual=f"status {docs.status_code}"
-            + ("" if docs.status_code != 200 else ", a page without them"),
+            expected="status 200 with FastAPI's Swagger UI page",
+            actual=f"status {docs.status_code}",
             hint="Did you pass docs_url=None to FastAPI(...)? Leave it out.",
+        )
+    missing = [
+        name for name, pattern in SWAGGER_UI_MARKERS if not pattern.search(docs.text)
+    ]
+    if missing:
+        raise CheckFailed(
+            "The page at /docs is not FastAPI's Swagger UI page.",
+            request=describe_request(docs),
+            expected="status 200 with the Swagger UI page, which has "
+            + " and ".join(name for name, _ in SWAGGER_UI_MARKERS),
+            actual=f"status 200, a page without {' or '.join(missing)}: "
+            f"{truncate(docs.text)}",
+            hint="Did you pass docs_url=None to FastAPI(...), or declare a /docs "
+            "route of your own? Leave both out, and FastAPI serves the page itself.",
         )
     response = http.get("/openapi.json")
     spec = json_body(response)
@@ -59,6 +91,24 @@ def test_docs_are_served(http: httpx.Client) -> None:
             actual=f"paths: {sorted(paths) or 'none'}",
             hint="Is the route for / declared on the same app object that "
             "uvicorn serves (main:app)?",
+        )
+    info = spec.get("info", {}) if isinstance(spec, dict) else {}
+    expected_title = f"{info.get('title')} - Swagger UI"
+    match = PAGE_TITLE.search(docs.text)
+    page_title = html.unescape(match.group(1)) if match else None
+    # Browsers collapse runs of whitespace in a title, so the check does too.
+    if page_title is None or page_title.split() != expected_title.split():
+        raise CheckFailed(
+            "The page at /docs does not carry the app's title.",
+            request=describe_request(docs),
+            expected=f"<title>{expected_title}</title>, the title in "
+            '/openapi.json followed by " - Swagger UI"',
+            actual="no <title> element"
+            if page_title is None
+            else f"<title>{page_title}</title>",
+            hint="Does /docs come from FastAPI itself? It titles the page after "
+            "FastAPI(title=...), and a page of your own, or one that "
+            "get_swagger_ui_html builds with another title, does not match.",
         )
 
 
