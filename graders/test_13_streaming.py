@@ -14,7 +14,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import pairwise, zip_longest
 from typing import Any
 
 import httpx
@@ -136,6 +136,9 @@ MAX_PROBES = 200
 GAP_SHARE_LINE = 0.5
 # Invalid values get a 422 at once, but an app that accepts them starts streaming.
 REJECTION_TIMEOUT = 3.0
+# The README's MAX_COUNT: the largest count both endpoints accept, and the
+# number of lines or events such a request must carry.
+MAX_COUNT = 100
 
 STREAM_HINT = (
     'Is there an @app.get("/stream") route returning StreamingResponse(generator, '
@@ -561,6 +564,47 @@ def parse_events(text: str) -> tuple[list[dict[str, str]], str]:
     return events, leftover
 
 
+def decode_events(events: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Reduce parsed events to their id and data, with the data decoded from JSON.
+
+    Data that is not JSON stays the text it was sent as.
+    """
+    decoded: list[dict[str, Any]] = []
+    for event in events:
+        try:
+            data: Any = json.loads(event["data"])
+        except ValueError:
+            data = event["data"]
+        decoded.append({"id": event.get("id"), "data": data})
+    return decoded
+
+
+def expected_events(count: int) -> list[dict[str, Any]]:
+    return [{"id": str(tick), "data": {"tick": tick}} for tick in range(1, count + 1)]
+
+
+def describe_first_difference(
+    received: Sequence[Any], expected: Sequence[Any], item: str
+) -> str:
+    """Describe where `received` first differs from `expected`, `item` by `item`.
+
+    The two sequences must differ.
+    """
+    index = next(
+        index
+        for index, (received_item, expected_item) in enumerate(
+            zip_longest(received, expected)
+        )
+        if received_item != expected_item
+    )
+    received_text = show(received[index]) if index < len(received) else "missing"
+    expected_text = show(expected[index]) if index < len(expected) else f"no {item}"
+    return (
+        f"{len(received)} {item}s in all, and {item} {index + 1} is {received_text} "
+        f"where {expected_text} was expected"
+    )
+
+
 def test_events_are_framed_correctly(learner_app: LearnerApp) -> None:
     """GET /events?count=3 sends three events, each with an id and JSON data."""
     read = read_stream(learner_app, EVENTS_PATH)
@@ -572,9 +616,7 @@ def test_events_are_framed_correctly(learner_app: LearnerApp) -> None:
             actual=read.describe(),
             hint=EVENTS_HINT,
         )
-    expected = [
-        {"id": str(tick), "data": {"tick": tick}} for tick in range(1, EVENTS_COUNT + 1)
-    ]
+    expected = expected_events(EVENTS_COUNT)
     events, leftover = parse_events(read.body)
     if leftover.strip():
         raise CheckFailed(
@@ -587,13 +629,7 @@ def test_events_are_framed_correctly(learner_app: LearnerApp) -> None:
             hint="Does each event end with two newlines? A single \\n only ends "
             "one field line; the blank line that follows ends the event.",
         )
-    decoded: list[dict[str, Any]] = []
-    for event in events:
-        try:
-            data: Any = json.loads(event["data"])
-        except ValueError:
-            data = event["data"]
-        decoded.append({"id": event.get("id"), "data": data})
+    decoded = decode_events(events)
     if decoded != expected:
         raise CheckFailed(
             "The events do not carry the expected ids and data.",
@@ -717,11 +753,10 @@ def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
             hint="Are count and interval bounded with Query(ge=..., le=...)?",
         )
     # The limits themselves are allowed.
-    for path in (
-        "/stream?count=100&interval=0",
-        "/events?count=100&interval=0",
-        "/events?count=1&interval=2",
-    ):
+    stream_path = f"/stream?count={MAX_COUNT}&interval=0"
+    events_path = f"/events?count={MAX_COUNT}&interval=0"
+    responses: dict[str, httpx.Response] = {}
+    for path in (stream_path, events_path, "/events?count=1&interval=2"):
         response = http.get(path, timeout=REJECTION_TIMEOUT)
         expect_status(
             response,
@@ -729,3 +764,53 @@ def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
             hint="Do the bounds include their limits: le=MAX_COUNT and "
             "le=MAX_INTERVAL_SECONDS on both endpoints, not lt=?",
         )
+        responses[path] = response
+    # A request for the maximum count gets all of its lines and events.
+    expect_all_lines(responses[stream_path])
+    expect_all_events(responses[events_path])
+
+
+def expect_all_lines(response: httpx.Response) -> None:
+    """Fail unless `response` contains exactly the MAX_COUNT numbered lines."""
+    expected = _expected_lines(MAX_COUNT).splitlines(keepends=True)
+    received = response.text.splitlines(keepends=True)
+    if received == expected:
+        return
+    raise CheckFailed(
+        f"At count={MAX_COUNT}, the stream did not send exactly the {MAX_COUNT} lines.",
+        request=describe_request(response),
+        expected=f"{MAX_COUNT} lines, from {show(expected[0])} to {show(expected[-1])}",
+        actual=describe_first_difference(received, expected, "line"),
+        hint="Does the generator yield one line for each number from 1 to count, "
+        f"with no cap below MAX_COUNT ({MAX_COUNT})?",
+    )
+
+
+def expect_all_events(response: httpx.Response) -> None:
+    """Fail unless `response` contains exactly the MAX_COUNT events."""
+    expected = expected_events(MAX_COUNT)
+    events, leftover = parse_events(response.text)
+    received = decode_events(events)
+    if received == expected and not leftover.strip():
+        return
+    hint = (
+        "Does the generator yield one event for each number from 1 to count, "
+        f"with no cap below MAX_COUNT ({MAX_COUNT})?"
+    )
+    if received == expected:
+        actual = (
+            f"the {MAX_COUNT} events, then text that no blank line closes: "
+            f"{show(leftover)}"
+        )
+        hint = "Does each event end with two newlines?"
+    else:
+        actual = describe_first_difference(received, expected, "event")
+    raise CheckFailed(
+        f"At count={MAX_COUNT}, the events stream did not send exactly the "
+        f"{MAX_COUNT} events.",
+        request=describe_request(response),
+        expected=f"{MAX_COUNT} events, each ended by a blank line, from "
+        f"{show(expected[0])} to {show(expected[-1])} (id and JSON data)",
+        actual=actual,
+        hint=hint,
+    )
