@@ -32,12 +32,24 @@ EXTRA_MEMBER_HINT = (
     "exactly the members alexnet, resnet and lenet?"
 )
 
+# The README types item_id and user_id as plain int, so zero, negative and
+# large ids are echoed back like any other. A Path(ge=..., le=...) bound that
+# rejects one of them fails the check.
+UNBOUNDED_IDS = (0, -3, 1_000_000)
+UNBOUNDED_HINT = (
+    "Is {name} annotated as int, with no bound? The README sets no range, so "
+    "a bound such as Path(ge=1) or Path(le=50) rejects ids it accepts."
+)
+
 # A schema may refer to itself, so $refs are followed at most this many times.
 MAX_SCHEMA_REFS = 5
 
 
 def test_item_id_is_converted_to_int(http: httpx.Client) -> None:
-    """GET /items/42 returns {"item_id": 42}, the number, not the string."""
+    """GET /items/42 returns {"item_id": 42}, the number, not the string.
+
+    Any other int is echoed too, zero, negative and large ids included.
+    """
     response = http.get("/items/42")
     expect_status(response, 200, hint="Is there a route for GET /items/{item_id}?")
     if json_body(response) == {"item_id": "42"}:
@@ -54,6 +66,12 @@ def test_item_id_is_converted_to_int(http: httpx.Client) -> None:
         {"item_id": 5},
         hint="Does the route return the item_id from the path, whatever it is?",
     )
+    for item_id in UNBOUNDED_IDS:
+        expect_json(
+            http.get(f"/items/{item_id}"),
+            {"item_id": item_id},
+            hint=UNBOUNDED_HINT.format(name="item_id"),
+        )
 
 
 def test_invalid_item_id_is_422(http: httpx.Client) -> None:
@@ -181,9 +199,18 @@ def test_users_me_is_not_shadowed(http: httpx.Client) -> None:
 
 
 def test_user_id_route_works(http: httpx.Client) -> None:
-    """GET /users/7 returns {"user_id": 7}; GET /users/abc and /users/7.5 get 422."""
+    """GET /users/7 returns {"user_id": 7}; GET /users/abc and /users/7.5 get 422.
+
+    Any other int is echoed too, zero, negative and large ids included.
+    """
     hint = "Is there a route for /users/{user_id} with user_id annotated as int?"
     expect_json(http.get("/users/7"), {"user_id": 7}, hint=hint)
     expect_json(http.get("/users/8"), {"user_id": 8}, hint=hint)
+    for user_id in UNBOUNDED_IDS:
+        expect_json(
+            http.get(f"/users/{user_id}"),
+            {"user_id": user_id},
+            hint=UNBOUNDED_HINT.format(name="user_id"),
+        )
     expect_detail_locates(http.get("/users/abc"), ["path", "user_id"], hint=hint)
     expect_detail_locates(http.get("/users/7.5"), ["path", "user_id"], hint=hint)
