@@ -37,6 +37,27 @@ LEAK_HINT = (
     "Does the route declare response_model=UserOut? Without it, FastAPI returns "
     "every field of the UserIn you return, password included."
 )
+# More items with a tax, each with price_with_tax = price + tax. Their prices
+# and taxes differ in size and ratio, so a formula that only agrees with the
+# sum at price 20 and tax 2.5 (such as price * (1 + tax / 20)) fails. Every
+# sum is exact in binary floating point.
+MORE_TAXED_ITEMS = [
+    ({"name": "Notebook", "description": "A5, lined", "price": 8.0, "tax": 0.5}, 8.5),
+    ({"name": "Eraser", "description": "Soft", "price": 0.25, "tax": 3.0}, 3.25),
+    (
+        {
+            "name": "Bicycle",
+            "description": "Steel frame",
+            "price": 1234.5,
+            "tax": 0.125,
+        },
+        1234.625,
+    ),
+]
+SUM_HINT = (
+    "Is price_with_tax exactly item.price + item.tax? The tax is an amount to "
+    "add, not a rate to multiply by."
+)
 ADDRESS = {"street": "12 Harbour Road", "city": "Portsmouth", "postcode": "PO1 3AA"}
 
 
@@ -136,7 +157,10 @@ def missing_fields(response: httpx.Response) -> list[str]:
 
 
 def test_item_with_tax_gets_price_with_tax(http: httpx.Client) -> None:
-    """POST /items/ with a tax returns the item plus price_with_tax."""
+    """POST /items/ with a tax returns the item plus price_with_tax.
+
+    price_with_tax is price + tax for each of several prices and taxes.
+    """
     sent = {"name": "Desk lamp", "description": "Brass", "price": 20.0, "tax": 2.5}
     response, body = post_item(http, sent)
     expect_echo(response, body, sent)
@@ -147,6 +171,10 @@ def test_item_with_tax_gets_price_with_tax(http: httpx.Client) -> None:
         hint='Do you add "price_with_tax": item.price + item.tax to the returned '
         "dict when tax is given?",
     )
+    for item, expected in MORE_TAXED_ITEMS:
+        response, body = post_item(http, item)
+        expect_echo(response, body, item)
+        expect_price_with_tax(response, body, expected, hint=SUM_HINT)
 
 
 def test_optional_fields_can_be_omitted(http: httpx.Client) -> None:
