@@ -65,6 +65,79 @@ TRICKY_NAMES = [
     "1; DELETE FROM users WHERE 1=1",
 ]
 
+# UserCreate's rules, from the starter: a name of 1 to 100 characters, and an
+# email of at most 254 characters with one "@", no spaces and a dot after the
+# "@" (EMAIL_PATTERN).
+MAX_NAME_LENGTH = 100
+MAX_EMAIL_LENGTH = 254
+NAME_RULE_HINT = (
+    f"Is name declared as Field(min_length=1, max_length={MAX_NAME_LENGTH}), as "
+    "in the starter's UserCreate?"
+)
+EMAIL_RULE_HINT = (
+    f"Is email declared as Field(max_length={MAX_EMAIL_LENGTH}, "
+    "pattern=EMAIL_PATTERN), as in the starter's UserCreate?"
+)
+LIMIT_RANGE_HINT = (
+    f"Does limit accept every value from 1 to {MAX_LIMIT}, as "
+    f"Query(ge=1, le={MAX_LIMIT}) does?"
+)
+
+
+def _email_of_length(length: int, local_part: str) -> str:
+    """Return a valid email of `length` characters that starts with `local_part`."""
+    domain = "@example.com"
+    return local_part + "x" * (length - len(local_part) - len(domain)) + domain
+
+
+# Bodies that break one of UserCreate's rules, each with the field whose loc
+# the 422 must name and the hint for its feedback. Every email is used once
+# only, so the check can look for each one in the table afterwards.
+INVALID_USER_BODIES: list[tuple[dict[str, str], str, str]] = [
+    ({"name": "", "email": "empty-name@example.com"}, "name", NAME_RULE_HINT),
+    (
+        {"name": "N" * (MAX_NAME_LENGTH + 1), "email": "long-name@example.com"},
+        "name",
+        NAME_RULE_HINT,
+    ),
+    ({"name": "N" * 5000, "email": "huge-name@example.com"}, "name", NAME_RULE_HINT),
+    ({"name": "No at sign", "email": "not-an-email"}, "email", EMAIL_RULE_HINT),
+    ({"name": "Empty email", "email": ""}, "email", EMAIL_RULE_HINT),
+    (
+        {"name": "Space in email", "email": "ada lovelace@example.com"},
+        "email",
+        EMAIL_RULE_HINT,
+    ),
+    ({"name": "No dot in domain", "email": "ada@localhost"}, "email", EMAIL_RULE_HINT),
+    (
+        {"name": "Two at signs", "email": "ada@lovelace@example.com"},
+        "email",
+        EMAIL_RULE_HINT,
+    ),
+    (
+        {
+            "name": "Long email",
+            "email": _email_of_length(MAX_EMAIL_LENGTH + 1, "long-email"),
+        },
+        "email",
+        EMAIL_RULE_HINT,
+    ),
+]
+# Bodies at the edges of UserCreate's rules, which must be accepted.
+EDGE_USER_BODIES: list[dict[str, str]] = [
+    {"name": "Q", "email": "shortest-name@example.com"},
+    {"name": "N" * MAX_NAME_LENGTH, "email": "longest-name@example.com"},
+    {
+        "name": "Longest email",
+        "email": _email_of_length(MAX_EMAIL_LENGTH, "longest-email"),
+    },
+]
+EDGE_HINT = (
+    f"UserCreate accepts names of 1 to {MAX_NAME_LENGTH} characters and emails of "
+    f"up to {MAX_EMAIL_LENGTH}. Is a rule in your model stricter than the "
+    "starter's?"
+)
+
 CREATE_HINT = (
     'Is there an @app.post("/users/", status_code=201) route that inserts the '
     "user and returns it with the id the database gave it?"
@@ -228,14 +301,42 @@ def _restart(learner_app: LearnerApp) -> None:
 
 
 def test_create_user_returns_201(http: httpx.Client) -> None:
-    """POST /users/ returns 201 with the new user, and 422 without an email."""
+    """POST /users/ returns 201 with the new user, and 422 for an invalid body.
+
+    A body without an email, or one that breaks a rule of UserCreate, gets a
+    422 and is not stored. Names and emails at the rules' limits get 201.
+    """
     _create_user(http, "Ada Lovelace", "ada@example.com")
     expect_detail_locates(
         http.post("/users/", json={"name": "Ada Byron"}),
         ["body", "email"],
-        hint="Does the route take `user: UserIn`, a model with a required name "
-        "and email, rather than a dict?",
+        hint="Does the route take `user: UserCreate`, a model with a required "
+        "name and email, rather than a dict?",
     )
+    for body, field, hint in INVALID_USER_BODIES:
+        expect_detail_locates(
+            http.post("/users/", json=body), ["body", field], hint=hint
+        )
+    _expect_none_stored(http, [body["email"] for body, _, _ in INVALID_USER_BODIES])
+    for body in EDGE_USER_BODIES:
+        response = http.post("/users/", json=body)
+        expect_status(response, 201, hint=EDGE_HINT)
+        _expect_user(response, body["name"], body["email"], hint=EDGE_HINT)
+
+
+def _expect_none_stored(http: httpx.Client, emails: list[str]) -> None:
+    """Fail if GET /users/ lists a user with one of `emails`, which got a 422."""
+    for user in _read_all_users(http):
+        if isinstance(user, dict) and user.get("email") in emails:
+            raise CheckFailed(
+                "A user whose body got a 422 was stored anyway.",
+                request="POST /users/ with each invalid body (each answered 422), "
+                f"then GET /users/?skip=0&limit={MAX_LIMIT} and the pages after it",
+                expected=f"no user with the email {show(user['email'])}",
+                actual=f"the user {show(user)}",
+                hint="Does the route take `user: UserCreate`, so that FastAPI "
+                "validates the body before the route inserts anything?",
+            )
 
 
 def test_read_user_returns_it(http: httpx.Client) -> None:
@@ -294,11 +395,15 @@ def test_list_users_paginates(http: httpx.Client) -> None:
         ({}, users[:DEFAULT_LIMIT]),
         ({"skip": start, "limit": 2}, users[start : start + 2]),
         ({"skip": start + 2, "limit": 3}, users[start + 2 : start + 5]),
+        ({"skip": start, "limit": 1}, users[start : start + 1]),
+        ({"limit": MAX_LIMIT}, users[:MAX_LIMIT]),
         ({"skip": len(users)}, []),
     ]
     for params, expected in windows:
         response = http.get("/users/", params=params)
-        expect_status(response, 200)
+        expect_status(
+            response, 200, hint=LIMIT_RANGE_HINT if "limit" in params else None
+        )
         if json_body(response) != expected:
             raise CheckFailed(
                 "This page of users is not the expected slice of the full list.",
