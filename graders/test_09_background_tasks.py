@@ -71,9 +71,12 @@ BURST_SIZE = 5
 # request, never fail a task that waits. Every request of DELAY_REQUESTS must
 # be late enough.
 EARLY_LINE = TASK_SECONDS / 2
-# And no later than twice TASK_SECONDS: a task that sleeps the starter's default
-# of 1 s, not the delay the grader sets, writes at 1 s. A line counts as late
-# only when a read that started after LATE_LINE did not have it yet.
+# And no later than twice TASK_SECONDS after its response: a task that sleeps
+# the starter's default of 1 s, not the delay the grader sets, writes at 1 s.
+# A line counts as late only when a read that started after LATE_LINE did not
+# have it yet. The task starts after the response, so the time counts from the
+# response. A request that waited for another task's blocking sleep comes back
+# late, and counted from the request its line sat right at 0.8 s.
 LATE_LINE = TASK_SECONDS * 2
 DELAY_REQUESTS = 3
 # Seconds the checks must wait for the app, one after another: a task to
@@ -86,6 +89,9 @@ DELAY_REQUESTS = 3
 # of each task. A task that blocks the loop now and then (time.sleep in some
 # calls) shows in one slow GET, though not in the medians.
 LOOP_PROBE_POSTS = 4
+# The check fails only when each of these rounds of LOOP_PROBE_POSTS has a slow
+# GET. WAIT_SECONDS counts one round, because an app that passes needs one.
+LOOP_PROBE_ROUNDS = 2
 WAIT_SECONDS = (
     TASK_SECONDS
     + LOOP_PROBE_POSTS * TASK_SECONDS
@@ -308,39 +314,51 @@ def test_response_does_not_wait_for_task(
 
 
 def _expect_tasks_leave_loop_free(http: httpx.Client, learner_app: LearnerApp) -> None:
-    """Fail if a GET sent while a notification task runs waits for the task."""
+    """Fail if a GET sent while a notification task runs waits for the task.
+
+    A slow GET fails the check only when the next round has one too. A task
+    that blocks the loop blocks it again, and a busy machine seldom delays a
+    GET in two rounds.
+    """
     reader = CpuWaitReader.for_app(learner_app)
-    probes = []
-    with learner_app.watch_processes() as watch:
-        for number in range(1, LOOP_PROBE_POSTS + 1):
-            _send(http, f"loop{number}@example.com")
-            until = time.perf_counter() + TASK_SECONDS
-            while time.perf_counter() < until:
-                probes.append(timed_get(http, QUICK_PATH, reader)[1])
     request = (
         f"GET {QUICK_PATH} again and again while each of {LOOP_PROBE_POSTS} "
         "notification tasks ran, one notification at a time"
     )
-    expect_one_process(watch, request)
-    slowest = max(probes, key=lambda probe: probe.held)
-    record_measurement(
-        f"GET {QUICK_PATH} while notification tasks ran",
-        slowest=round(slowest.held, 4),
-        cpu_wait=round(slowest.cpu_wait, 4),
-        requests=len(probes),
-        pass_line=WAIT_LINE,
-    )
-    if slowest.held >= WAIT_LINE:
-        raise CheckFailed(
-            "A request waited while a notification task ran: the task blocked "
-            "the event loop.",
-            request=request,
-            expected=f"each GET within {WAIT_LINE:g} s, half the {TASK_SECONDS:g} s "
-            "task (FastAPI serves it in milliseconds)",
-            actual=f"the slowest of {len(probes)} took {slowest.describe()}",
-            hint=f"{LOOP_HINT} Blocking in only some tasks still holds every "
-            "request that comes meanwhile.",
+    slowest_each_round = []
+    for round_number in range(1, LOOP_PROBE_ROUNDS + 1):
+        probes = []
+        with learner_app.watch_processes() as watch:
+            for number in range(1, LOOP_PROBE_POSTS + 1):
+                _send(http, f"loop{round_number}-{number}@example.com")
+                until = time.perf_counter() + TASK_SECONDS
+                while time.perf_counter() < until:
+                    probes.append(timed_get(http, QUICK_PATH, reader)[1])
+        expect_one_process(watch, request)
+        slowest = max(probes, key=lambda probe: probe.held)
+        record_measurement(
+            f"GET {QUICK_PATH} while notification tasks ran, round {round_number}",
+            slowest=round(slowest.held, 4),
+            cpu_wait=round(slowest.cpu_wait, 4),
+            requests=len(probes),
+            pass_line=WAIT_LINE,
         )
+        if slowest.held < WAIT_LINE:
+            return
+        slowest_each_round.append(
+            f"round {round_number}: the slowest of {len(probes)} took "
+            + slowest.describe()
+        )
+    raise CheckFailed(
+        "A request waited while a notification task ran: the task blocked "
+        "the event loop.",
+        request=f"{request}, in {LOOP_PROBE_ROUNDS} rounds",
+        expected=f"each GET within {WAIT_LINE:g} s, half the {TASK_SECONDS:g} s "
+        "task (FastAPI serves it in milliseconds), in one round or the other",
+        actual="; ".join(slowest_each_round),
+        hint=f"{LOOP_HINT} Blocking in only some tasks still holds every "
+        "request that comes meanwhile.",
+    )
 
 
 @pytest.mark.timeout(30)
@@ -396,10 +414,13 @@ def test_log_line_written_after_response(http: httpx.Client, work_dir: Path) -> 
 def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
     """A log line appears from half to twice the delay after its request."""
     sent: dict[str, float] = {}
+    answered: dict[str, float] = {}
     for number in range(1, DELAY_REQUESTS + 1):
         email = f"delay{number}@example.com"
         sent[email] = time.monotonic()
-        _expect_accepted(_send(http, email), email)
+        response = _send(http, email)
+        answered[email] = time.monotonic()
+        _expect_accepted(response, email)
 
     # One line is enough to judge: a line that never shows up, say because
     # mode "w" replaced it, is several_requests_one_line_each's to report.
@@ -430,6 +451,9 @@ def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
             f"log line after POST /send-notification/{email}",
             appeared=round(seconds, 4),
             last_missing=round(missing_at.get(email, sent[email]) - sent[email], 4),
+            missing_after_response=round(
+                missing_at.get(email, answered[email]) - answered[email], 4
+            ),
             task=TASK_SECONDS,
             pass_line=EARLY_LINE,
             late_line=LATE_LINE,
@@ -463,9 +487,9 @@ def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
             "the mail server could accept it.",
         )
     late = {
-        email: missing_at[email] - sent[email]
+        email: missing_at[email] - answered[email]
         for email in seen
-        if email in missing_at and missing_at[email] - sent[email] > LATE_LINE
+        if email in missing_at and missing_at[email] - answered[email] > LATE_LINE
     }
     if late:
         email, seconds = next(iter(late.items()))
@@ -473,9 +497,9 @@ def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
             "The notification line was written long after NOTIFICATION_DELAY.",
             request=f"POST /send-notification/{email}, with NOTIFICATION_DELAY="
             f"{TASK_SECONDS:g}",
-            expected=f"the line at most {LATE_LINE:g} s after the request",
+            expected=f"the line at most {LATE_LINE:g} s after the response",
             actual=f"the line was not in the log yet {seconds:.3f} s after the "
-            "request was sent",
+            "response came back",
             hint="Does the task sleep for NOTIFICATION_DELAY, read from the "
             "environment, rather than a fixed time such as 1 s?",
         )
