@@ -256,6 +256,12 @@ def grade_chapter(
             f"{source} is a file, not a folder: replace it with the chapter folder, "
             f"shaped like exercises/{chapter.folder}/",
         )
+    elif (source / "main.py").exists() and not (source / "main.py").is_file():
+        result = _error_result(
+            chapter,
+            f"{source / 'main.py'} is not a file: make main.py the Python file "
+            "that defines the app, and move anything else out of its place",
+        )
     elif not (source / "main.py").is_file():
         result = _error_result(
             chapter,

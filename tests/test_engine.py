@@ -235,6 +235,7 @@ def test_misnamed_chapter_folder_names_rename(tmp_path: Path, course: Course) ->
     (target / "first-app").mkdir()
     (target / "05_request_bodies").write_text("not a folder\n")
     (target / "06_async_endpoints").mkdir()
+    (target / "07_dependencies" / "main.py").mkdir(parents=True)
     by_id = {chapter.id: chapter for chapter in course.chapters}
 
     def reason(chapter_id: str) -> str:
@@ -247,7 +248,11 @@ def test_misnamed_chapter_folder_names_rename(tmp_path: Path, course: Course) ->
     assert "and first-app/ is there instead: rename first-app to" in reason("01")
     assert "is a file, not a folder" in reason("05")
     assert reason("06").startswith(f"no main.py in {target / '06_async_endpoints'}")
-    assert "instead" not in reason("07")
+    assert reason("07") == (
+        f"{target / '07_dependencies' / 'main.py'} is not a file: make main.py the "
+        "Python file that defines the app, and move anything else out of its place"
+    )
+    assert "instead" not in reason("08")
 
 
 def test_hanging_start_times_out(tmp_path: Path, course: Course) -> None:
