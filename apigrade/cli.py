@@ -407,6 +407,11 @@ def other_entries_note(course: Course, folder: Path) -> str | None:
     shown = ", ".join(names[:MAX_LISTED_ENTRIES])
     if len(names) > MAX_LISTED_ENTRIES:
         shown += f" and {len(names) - MAX_LISTED_ENTRIES} more"
+    if len(names) == 1:
+        return (
+            f"Note: {folder} also contains {shown}, which is not a chapter folder "
+            "and is not graded."
+        )
     return (
         f"Note: {folder} also contains {shown}, which are not chapter folders "
         "and are not graded."

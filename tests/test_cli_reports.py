@@ -167,6 +167,24 @@ def test_grade_notes_other_entries(
     assert "".join(expected.split()) in output
 
 
+def test_grade_notes_one_other_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "ada"
+    shutil.copytree(ROOT / "solutions" / "01_first_app", target / "01_first_app")
+    (target / "01_first ap").mkdir()
+    args = ["grade", "--target", str(target), "--chapter", "01", "--learner", "ada"]
+
+    assert main([*args, "--report", str(tmp_path / "ada.json")]) == 0
+
+    output = "".join(capsys.readouterr().out.split())
+    expected = (
+        f"Note: {target} also contains 01_first ap/, which is not a chapter folder "
+        "and is not graded."
+    )
+    assert "".join(expected.split()) in output
+
+
 def test_class_summary_counts_tied_checks() -> None:
     checks = [
         {"chapter": "05", "name": f"check {number}", "pass_rate": 1 / 3}
