@@ -89,9 +89,6 @@ DELAY_REQUESTS = 3
 # of each task. A task that blocks the loop now and then (time.sleep in some
 # calls) shows in one slow GET, though not in the medians.
 LOOP_PROBE_POSTS = 4
-# The check fails only when each of these rounds of LOOP_PROBE_POSTS has a slow
-# GET. WAIT_SECONDS counts one round, because an app that passes needs one.
-LOOP_PROBE_ROUNDS = 2
 WAIT_SECONDS = (
     TASK_SECONDS
     + LOOP_PROBE_POSTS * TASK_SECONDS
@@ -314,51 +311,39 @@ def test_response_does_not_wait_for_task(
 
 
 def _expect_tasks_leave_loop_free(http: httpx.Client, learner_app: LearnerApp) -> None:
-    """Fail if a GET sent while a notification task runs waits for the task.
-
-    A slow GET fails the check only when the next round has one too. A task
-    that blocks the loop blocks it again, and a busy machine seldom delays a
-    GET in two rounds.
-    """
+    """Fail if a GET sent while a notification task runs waits for the task."""
     reader = CpuWaitReader.for_app(learner_app)
+    probes = []
+    with learner_app.watch_processes() as watch:
+        for number in range(1, LOOP_PROBE_POSTS + 1):
+            _send(http, f"loop{number}@example.com")
+            until = time.perf_counter() + TASK_SECONDS
+            while time.perf_counter() < until:
+                probes.append(timed_get(http, QUICK_PATH, reader)[1])
     request = (
         f"GET {QUICK_PATH} again and again while each of {LOOP_PROBE_POSTS} "
         "notification tasks ran, one notification at a time"
     )
-    slowest_each_round = []
-    for round_number in range(1, LOOP_PROBE_ROUNDS + 1):
-        probes = []
-        with learner_app.watch_processes() as watch:
-            for number in range(1, LOOP_PROBE_POSTS + 1):
-                _send(http, f"loop{round_number}-{number}@example.com")
-                until = time.perf_counter() + TASK_SECONDS
-                while time.perf_counter() < until:
-                    probes.append(timed_get(http, QUICK_PATH, reader)[1])
-        expect_one_process(watch, request)
-        slowest = max(probes, key=lambda probe: probe.held)
-        record_measurement(
-            f"GET {QUICK_PATH} while notification tasks ran, round {round_number}",
-            slowest=round(slowest.held, 4),
-            cpu_wait=round(slowest.cpu_wait, 4),
-            requests=len(probes),
-            pass_line=WAIT_LINE,
-        )
-        if slowest.held < WAIT_LINE:
-            return
-        slowest_each_round.append(
-            f"round {round_number}: the slowest of {len(probes)} took "
-            + slowest.describe()
-        )
-    raise CheckFailed(
-        "A request waited while a notification task ran: the task blocked "
-        "the event loop.",
-        request=f"{request}, in {LOOP_PROBE_ROUNDS} rounds",
-        expected=f"each GET within {WAIT_LINE:g} s, half the {TASK_SECONDS:g} s "
-        "task (FastAPI serves it in milliseconds), in one round or the other",
-        actual="; ".join(slowest_each_round),
-        hint=f"{LOOP_HINT} Blocking in only some tasks still holds every "
-        "request that comes meanwhile.",
+    expect_one_process(watch, request)
+    slowest = max(probes, key=lambda probe: probe.held)
+    record_measurement(
+        f"GET {QUICK_PATH} while notification tasks ran",
+        slowest=round(slowest.held, 4),
+        cpu_wait=round(slowest.cpu_wait, 4),
+        requests=len(probes),
+        pass_line=WAIT_LINE,
     )
+    if slowest.held >= WAIT_LINE:
+        raise CheckFailed(
+            "A request waited while a notification task ran: the task blocked "
+            "the event loop.",
+            request=request,
+            expected=f"each GET within {WAIT_LINE:g} s, half the {TASK_SECONDS:g} s "
+            "task (FastAPI serves it in milliseconds)",
+            actual=f"the slowest of {len(probes)} took {slowest.describe()}",
+            hint=f"{LOOP_HINT} Blocking in only some tasks still holds every "
+            "request that comes meanwhile.",
+        )
 
 
 @pytest.mark.timeout(30)
@@ -412,7 +397,10 @@ def test_log_line_written_after_response(http: httpx.Client, work_dir: Path) -> 
 
 @pytest.mark.timeout(30)
 def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
-    """A log line appears from half to twice the delay after its request."""
+    """A log line appears at least half the delay after its request.
+
+    And at most twice the delay after its response.
+    """
     sent: dict[str, float] = {}
     answered: dict[str, float] = {}
     for number in range(1, DELAY_REQUESTS + 1):
