@@ -92,6 +92,11 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
             # points at.
             digest.update(b"folder-link:" + os.fsencode(os.readlink(folder)) + b"\0")
             continue
+        if not folder.exists():
+            # The reason names a folder beside it that looks misnamed, so the
+            # names of the folders beside it count.
+            digest.update(b"missing:" + b"".join(_folder_names(target)) + b"\0")
+            continue
         skipped: list[Path] = []
         try:
             paths = list(iter_submission_files([folder], skipped=skipped))
@@ -119,6 +124,17 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
             name = os.fsencode(path.relative_to(target).as_posix())
             digest.update(b"left-out:" + name + b"\0")
     return f"sha256:{digest.hexdigest()}"
+
+
+def _folder_names(target: Path) -> list[bytes]:
+    """Return the sorted names of the folders in `target`, each ending in a NUL."""
+    try:
+        entries = list(target.iterdir())
+    except OSError:
+        return []
+    return sorted(
+        os.fsencode(entry.name) + b"\0" for entry in entries if entry.is_dir()
+    )
 
 
 def _file_digest(path: Path) -> bytes:

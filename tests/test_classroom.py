@@ -662,6 +662,24 @@ def test_digest_counts_what_a_kept_link_leads_to(
     assert digest("a") == digest("b")
 
 
+def test_digest_counts_folders_beside_a_missing_one(
+    course: Course, tmp_path: Path
+) -> None:
+    """A missing chapter's reason names a misnamed folder beside it, if any."""
+    chapter = course.chapters[0]
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+
+    def digest(name: str) -> str:
+        return submission_digest(tmp_path / name, [chapter])
+
+    assert digest("a") == digest("b")
+    (tmp_path / "b" / "01_first").mkdir()
+    assert digest("a") != digest("b")
+    (tmp_path / "a" / "01_first").mkdir()
+    assert digest("a") == digest("b")
+
+
 def test_folder_too_large_to_copy_is_never_shared(
     course: Course, tmp_path: Path
 ) -> None:
