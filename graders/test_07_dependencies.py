@@ -37,6 +37,9 @@ WRONG_TOKEN = "not-a-token"
 # LocalProtocolError for it.
 USER_NAME_TOKEN = "alice"
 OTHER_CASE_TOKEN = "Alice-Token"
+UPPER_CASE_TOKEN = "BOB-TOKEN"
+# Each valid token and its user, as the starter's TOKENS has them.
+TOKENS = {ALICE_TOKEN: "alice", BOB_TOKEN: "bob"}
 USER_NAME_HINT = (
     "Does verify_token accept only the keys of TOKENS? A user name such as "
     "alice is a value of TOKENS, not a token."
@@ -45,6 +48,7 @@ OTHER_CASE_HINT = (
     "Is the token compared with the keys of TOKENS exactly as sent? Header "
     "names ignore case, but header values do not."
 )
+ROWS = {1: "first row", 2: "second row"}
 STATS = {"items": 6, "users": 4, "products": 20}
 PRODUCT_NAMES = [f"product-{number}" for number in range(1, STATS["products"] + 1)]
 SHARED_PARAMETERS = ("q", "skip", "limit")
@@ -300,61 +304,79 @@ def test_missing_token_is_401(http: httpx.Client) -> None:
     _expect_unauthorized(http.get("/stats"), hint=TOKEN_HINT)
 
 
+def _wrong_tokens(unknown_hint: str, case_hint: str) -> list[tuple[str, str]]:
+    """Return each wrong token that the checks send, with the hint for its 401.
+
+    Every route that verifies a token gets the same wrong tokens, so a route
+    that compares tokens in its own way fails too.
+    """
+    return [
+        (WRONG_TOKEN, unknown_hint),
+        (USER_NAME_TOKEN, USER_NAME_HINT),
+        (OTHER_CASE_TOKEN, case_hint),
+        (UPPER_CASE_TOKEN, case_hint),
+    ]
+
+
 def test_wrong_token_is_401(http: httpx.Client) -> None:
     """GET /stats with an unknown X-Token returns 401."""
-    wrong_tokens = (
-        (WRONG_TOKEN, TOKEN_HINT + " Is the token compared with the keys of TOKENS?"),
-        (USER_NAME_TOKEN, USER_NAME_HINT),
-        (OTHER_CASE_TOKEN, OTHER_CASE_HINT),
-    )
-    for token, hint in wrong_tokens:
+    route_hint = TOKEN_HINT + " Is the token compared with the keys of TOKENS?"
+    for token, hint in _wrong_tokens(route_hint, OTHER_CASE_HINT):
         response = http.get("/stats", headers={"X-Token": token})
         _expect_unauthorized(response, hint=hint)
 
 
 def test_valid_token_is_accepted(http: httpx.Client) -> None:
-    """GET /stats with a valid X-Token returns the counts."""
-    response = http.get("/stats", headers={"X-Token": ALICE_TOKEN})
-    if response.status_code == 401:
-        raise CheckFailed(
-            "A valid token was rejected.",
-            request=_request_text(response),
-            expected="status 200",
-            actual=describe_response(response),
-            hint="Is the header parameter named x_token (FastAPI reads it as "
-            "X-Token), and is the token looked up in TOKENS?",
+    """GET /stats with a valid X-Token returns the counts.
+
+    Every key of TOKENS is sent, so a token check that accepts only one of them
+    fails.
+    """
+    for token in TOKENS:
+        response = http.get("/stats", headers={"X-Token": token})
+        if response.status_code == 401:
+            raise CheckFailed(
+                "A valid token was rejected.",
+                request=_request_text(response),
+                expected="status 200",
+                actual=describe_response(response),
+                hint="Is the header parameter named x_token (FastAPI reads it as "
+                "X-Token), and is the token looked up in TOKENS? Every key of "
+                f"TOKENS is a valid token: {', '.join(TOKENS)}.",
+            )
+        _expect_json_with_token(
+            response,
+            STATS,
+            hint='Is there a route for GET /stats returning {"items": len(ITEMS), '
+            '"users": len(USERS), "products": len(PRODUCTS)}?',
         )
-    _expect_json_with_token(
-        response,
-        STATS,
-        hint='Is there a route for GET /stats returning {"items": len(ITEMS), '
-        '"users": len(USERS), "products": len(PRODUCTS)}?',
-    )
 
 
 def test_current_user_comes_from_token(http: httpx.Client) -> None:
     """GET /users/me returns the token's user, and 401 without a valid token."""
-    for token, username in ((BOB_TOKEN, "bob"), (ALICE_TOKEN, "alice")):
+    for token in (BOB_TOKEN, ALICE_TOKEN):
         response = http.get("/users/me", headers={"X-Token": token})
         _expect_json_with_token(
             response,
-            {"username": username},
+            {"username": TOKENS[token]},
             hint="Is there a route for GET /users/me whose current_user "
             "dependency returns TOKENS[token] for the token from verify_token?",
         )
-    hint = (
+    route_hint = (
         "Does current_user depend on verify_token, so that GET /users/me gets "
         "the same token check as GET /stats?"
     )
-    _expect_unauthorized(http.get("/users/me"), hint=hint)
-    _expect_unauthorized(
-        http.get("/users/me", headers={"X-Token": WRONG_TOKEN}),
-        hint=hint + " A token that is not a key of TOKENS must not become a user.",
+    _expect_unauthorized(http.get("/users/me"), hint=route_hint)
+    unknown_hint = (
+        route_hint + " A token that is not a key of TOKENS must not become a user."
     )
-    _expect_unauthorized(
-        http.get("/users/me", headers={"X-Token": USER_NAME_TOKEN}),
-        hint=USER_NAME_HINT,
-    )
+    # A current_user that reads the header itself may fold the case although
+    # verify_token does not, so the hint names both.
+    case_hint = f"{route_hint} {OTHER_CASE_HINT}"
+    for token, hint in _wrong_tokens(unknown_hint, case_hint):
+        _expect_unauthorized(
+            http.get("/users/me", headers={"X-Token": token}), hint=hint
+        )
 
 
 def _connection_counts(http: httpx.Client) -> tuple[int, int]:
@@ -415,46 +437,71 @@ def _expect_one_open_and_close(
     )
 
 
+def _is_int(value: Any) -> bool:
+    """Return whether `value` is a JSON integer, which true and false are not."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# Each field of a GET /rows/{row_id} body, and the question for a wrong value.
+ROW_FIELD_HINTS = {
+    "row_id": 'Does read_row return "row_id": row_id, the id from the path?',
+    "value": "Does read_row return ROWS[row_id] for the id in the path?",
+    "connection": "Does the route get its connection from Depends(get_connection) "
+    "and return connection.number?",
+    "connection_open": "Does the route get its connection from "
+    "Depends(get_connection), where get_connection yields before it closes "
+    "the connection?",
+}
+
+
+def _wrong_row_fields(body: Any, row_id: int) -> list[str]:
+    """Return the fields of a GET /rows/{row_id} body that differ from the README's."""
+    if not isinstance(body, dict):
+        return list(ROW_FIELD_HINTS)
+    wrong = []
+    if not _is_int(body.get("row_id")) or body.get("row_id") != row_id:
+        wrong.append("row_id")
+    if body.get("value") != ROWS[row_id]:
+        wrong.append("value")
+    if not _is_int(body.get("connection")):
+        wrong.append("connection")
+    if body.get("connection_open") is not True:
+        wrong.append("connection_open")
+    return wrong
+
+
+def _expect_row(response: httpx.Response, row_id: int) -> None:
+    """Fail unless the response is a 200 with every field the README gives."""
+    expect_status(response, 200, hint="Does read_row look the id up in ROWS?")
+    wrong = _wrong_row_fields(json_body(response), row_id)
+    if not wrong:
+        return
+    raise CheckFailed(
+        f"GET /rows/{row_id} returns a wrong or missing "
+        f"{', '.join(show(field) for field in wrong)}.",
+        request=describe_request(response),
+        expected=f'a body like {{"row_id": {row_id}, "value": "{ROWS[row_id]}", '
+        '"connection": 4, "connection_open": true}, with any integer connection',
+        actual=describe_response(response),
+        hint=" ".join(ROW_FIELD_HINTS[field] for field in wrong),
+    )
+
+
 def test_connection_closed_after_request(http: httpx.Client) -> None:
     """GET /rows/1 opens one connection for the request and closes it once."""
     before = _connection_counts(http)
     response = http.get("/rows/1")
     expect_status(response, 200, hint="Is there a route for GET /rows/{row_id}?")
-    body = json_body(response)
-    if (
-        not isinstance(body, dict)
-        or body.get("row_id") != 1
-        or body.get("value") != "first row"
-        or body.get("connection_open") is not True
-        or not isinstance(body.get("connection"), int)
-    ):
-        raise CheckFailed(
-            "The row is not returned with an open connection.",
-            request=describe_request(response),
-            expected='a body like {"row_id": 1, "value": "first row", '
-            '"connection": 4, "connection_open": true}',
-            actual=describe_response(response),
-            hint="Does the route get its connection from Depends(get_connection), "
-            "where get_connection yields before it closes the connection?",
-        )
+    _expect_row(response, 1)
     _expect_one_open_and_close(
         response,
         _counts_after(http, before),
         hint="Does get_connection call pool.open() once before `yield` and "
         "pool.close(connection) once after it?",
     )
-    # Every row of ROWS is served, not only the first.
-    second = http.get("/rows/2")
-    expect_status(second, 200, hint="Does read_row look the id up in ROWS?")
-    second_body = json_body(second)
-    if not isinstance(second_body, dict) or second_body.get("value") != "second row":
-        raise CheckFailed(
-            "GET /rows/2 does not return the second row.",
-            request=describe_request(second),
-            expected='a body with "row_id": 2 and "value": "second row"',
-            actual=describe_response(second),
-            hint="Does read_row return ROWS[row_id] for the id in the path?",
-        )
+    # Every row of ROWS is served, not only the first, and every field of its
+    # body is checked, the row_id included.
+    _expect_row(http.get("/rows/2"), 2)
 
 
 def test_connection_closed_when_route_raises(http: httpx.Client) -> None:
