@@ -1,5 +1,6 @@
 """Grader for chapter 03: path parameters, their types, and route order."""
 
+import secrets
 from typing import Any
 
 import httpx
@@ -36,13 +37,131 @@ EXTRA_MEMBER_HINT = (
 # large ids are echoed back like any other. A Path(ge=..., le=...) bound that
 # rejects one of them fails the check.
 UNBOUNDED_IDS = (0, -3, 1_000_000)
+# Ids far outside any range a learner could mean, sent after UNBOUNDED_IDS.
+FAR_IDS = (-(10**12), 10**15)
+# Each check also sends one random positive and one random negative id, new in
+# every run, so a bound fitted to the fixed ids above still fails. Their size
+# lies between 2**53 and 10**18, below 2**63, the limit of a 64-bit signed
+# integer. They are odd, and a float (an IEEE 754 double) cannot represent an
+# odd integer above 2**53, so an id read as float always comes back changed.
+RANDOM_ID_MIN_SIZE = 2**53
+RANDOM_ID_MAX_SIZE = 10**18
 UNBOUNDED_HINT = (
     "Is {name} annotated as int, with no bound? The README sets no range, so "
     "a bound such as Path(ge=1) or Path(le=50) rejects ids it accepts."
 )
+CHANGED_ID_HINT = (
+    "Is {name} annotated as int, not float? A float represents integers exactly "
+    "only up to 2**53, so a larger id comes back changed."
+)
+# JSON Schema keywords that bound a number. The README sets no range, so the
+# schema of item_id and of user_id in /openapi.json has none of them.
+BOUND_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 # A schema may refer to itself, so $refs are followed at most this many times.
 MAX_SCHEMA_REFS = 5
+# The maximum number of schema objects, lists and values read in one
+# parameter's schema, followed $refs included, so that a schema that refers to
+# itself still ends the walk.
+MAX_SCHEMA_NODES = 1000
+
+
+def _unbounded_ids() -> list[int]:
+    """Return the ids a route must echo: the fixed ones, then two random ones."""
+    span = RANDOM_ID_MAX_SIZE - RANDOM_ID_MIN_SIZE
+    positive = (RANDOM_ID_MIN_SIZE + secrets.randbelow(span)) | 1
+    negative = -((RANDOM_ID_MIN_SIZE + secrets.randbelow(span)) | 1)
+    return [*UNBOUNDED_IDS, *FAR_IDS, positive, negative]
+
+
+def _expect_echoed(http: httpx.Client, prefix: str, name: str, value: int) -> None:
+    """Fail unless GET `prefix`/`value` returns exactly {`name`: `value`}."""
+    response = http.get(f"{prefix}/{value}")
+    body = json_body(response) if response.status_code == 200 else None
+    echoed = body.get(name) if isinstance(body, dict) else None
+    changed = isinstance(echoed, (int, float)) and echoed != value
+    hint = CHANGED_ID_HINT if changed else UNBOUNDED_HINT
+    expect_json(response, {name: value}, hint=hint.format(name=name))
+
+
+def _path_parameter_schema(spec: Any, path: str, name: str) -> Any:
+    """Return the schema of path parameter `name` of GET `path` in an OpenAPI spec.
+
+    Returns None when the spec has no such parameter or the parameter no schema.
+    """
+    try:
+        parameters = spec["paths"][path]["get"]["parameters"]
+        return next(
+            parameter["schema"]
+            for parameter in parameters
+            if parameter.get("name") == name and parameter.get("in") == "path"
+        )
+    except (KeyError, TypeError, AttributeError, StopIteration):
+        return None
+
+
+def _component_schema(spec: Any, name: str) -> Any:
+    """Return the schema `name` of the spec's components, or None."""
+    components = spec.get("components") if isinstance(spec, dict) else None
+    schemas = components.get("schemas") if isinstance(components, dict) else None
+    return schemas.get(name) if isinstance(schemas, dict) else None
+
+
+def _declared_bounds(schema: Any, spec: Any) -> list[str]:
+    """Return the bound keywords found anywhere in `schema`, its $refs followed."""
+    found: list[str] = []
+    pending = [schema]
+    for _ in range(MAX_SCHEMA_NODES):
+        if not pending:
+            break
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        found.extend(
+            keyword
+            for keyword in BOUND_KEYWORDS
+            if keyword in node and keyword not in found
+        )
+        reference = node.get("$ref")
+        prefix = "#/components/schemas/"
+        if isinstance(reference, str) and reference.startswith(prefix):
+            pending.append(_component_schema(spec, reference.removeprefix(prefix)))
+        pending.extend(node.values())
+    return found
+
+
+def _expect_no_bounds(http: httpx.Client, path: str, name: str) -> None:
+    """Fail unless /openapi.json gives path parameter `name` of GET `path` no bound."""
+    response = http.get("/openapi.json")
+    expect_status(response, 200, hint="Is the app's openapi_url left at its default?")
+    spec = json_body(response)
+    request = (
+        f"{describe_request(response)}, the schema of the {name} path parameter "
+        f"of GET {path}"
+    )
+    schema = _path_parameter_schema(spec, path, name)
+    if schema is None:
+        raise CheckFailed(
+            f"/openapi.json does not describe the {name} path parameter of GET {path}.",
+            request=request,
+            expected=f"a path parameter {name} with an integer schema",
+            actual="no such parameter",
+            hint=f"Is there a route for GET {path} with {name} annotated as int?",
+        )
+    bounds = _declared_bounds(schema, spec)
+    if bounds:
+        raise CheckFailed(
+            f"The OpenAPI schema of {name} declares a bound: {', '.join(bounds)}.",
+            request=request,
+            expected=f"an integer schema without {', '.join(BOUND_KEYWORDS)}",
+            actual=f"schema {show(schema)}",
+            hint=UNBOUNDED_HINT.format(name=name)
+            + " FastAPI writes the ge and le of Path(...) into /openapi.json as "
+            "minimum and maximum.",
+        )
 
 
 def test_item_id_is_converted_to_int(http: httpx.Client) -> None:
@@ -66,12 +185,9 @@ def test_item_id_is_converted_to_int(http: httpx.Client) -> None:
         {"item_id": 5},
         hint="Does the route return the item_id from the path, whatever it is?",
     )
-    for item_id in UNBOUNDED_IDS:
-        expect_json(
-            http.get(f"/items/{item_id}"),
-            {"item_id": item_id},
-            hint=UNBOUNDED_HINT.format(name="item_id"),
-        )
+    for item_id in _unbounded_ids():
+        _expect_echoed(http, "/items", "item_id", item_id)
+    _expect_no_bounds(http, "/items/{item_id}", "item_id")
 
 
 def test_invalid_item_id_is_422(http: httpx.Client) -> None:
@@ -206,11 +322,8 @@ def test_user_id_route_works(http: httpx.Client) -> None:
     hint = "Is there a route for /users/{user_id} with user_id annotated as int?"
     expect_json(http.get("/users/7"), {"user_id": 7}, hint=hint)
     expect_json(http.get("/users/8"), {"user_id": 8}, hint=hint)
-    for user_id in UNBOUNDED_IDS:
-        expect_json(
-            http.get(f"/users/{user_id}"),
-            {"user_id": user_id},
-            hint=UNBOUNDED_HINT.format(name="user_id"),
-        )
+    for user_id in _unbounded_ids():
+        _expect_echoed(http, "/users", "user_id", user_id)
+    _expect_no_bounds(http, "/users/{user_id}", "user_id")
     expect_detail_locates(http.get("/users/abc"), ["path", "user_id"], hint=hint)
     expect_detail_locates(http.get("/users/7.5"), ["path", "user_id"], hint=hint)
