@@ -234,6 +234,27 @@ def test_products_use_pagination_class(http: httpx.Client) -> None:
         {"page": 1, "size": 50, "offset": 0, "products": PRODUCT_NAMES},
         hint=hint + " Does the page hold size products, up to the end of PRODUCTS?",
     )
+    # The last page contains what is left, and pages after it are empty.
+    end_hint = (
+        hint + " Is the page the slice PRODUCTS[offset:offset + size], which ends "
+        "early on the last page and is empty past it?"
+    )
+    expect_json(
+        http.get("/products/", params={"page": 2, "size": 15}),
+        {
+            "page": 2,
+            "size": 15,
+            "offset": 15,
+            "products": [f"product-{number}" for number in range(16, 21)],
+        },
+        hint=end_hint,
+    )
+    for page, size in ((3, 10), (9, 10)):
+        expect_json(
+            http.get("/products/", params={"page": page, "size": size}),
+            {"page": page, "size": size, "offset": (page - 1) * size, "products": []},
+            hint=end_hint,
+        )
 
 
 def _request_text(response: httpx.Response) -> str:
