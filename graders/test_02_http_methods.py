@@ -37,6 +37,17 @@ INVALID_CHANGES: list[tuple[dict[str, Any], list[str | int]]] = [
     ({"name": None}, ["body", "name"]),
 ]
 
+# Valid PATCH bodies, sent one after another to the same item. Each must
+# change exactly the fields it contains, whether one or several. The check
+# sends a null description after these.
+VALID_CHANGES: list[dict[str, Any]] = [
+    {"price": 3.25},
+    {"name": "Tack hammer"},
+    {"name": "Claw hammer", "price": 12.0},
+    {"description": "Forged steel head"},
+    {"name": "Framing hammer", "price": 15.5, "description": "Long handle"},
+]
+
 CREATE_BODY_HINT = (
     "Does create_item take `item: ItemIn`, a model in which name and price have "
     "no default, rather than a dict? FastAPI then checks every field's type "
@@ -296,12 +307,20 @@ def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
         "Does update_item apply changes.model_dump(exclude_unset=True), so "
         "every field the client sent changes and the others keep their values?"
     )
+    several_hint = (
+        hint + " A PATCH may send several fields at once, and a description as "
+        "text: does update_item apply every one of them in the same request?"
+    )
     expected = item
-    for changes in ({"price": 3.25}, {"name": "Tack hammer"}):
+    for changes in VALID_CHANGES:
+        if len(changes) > 1 or "description" in changes:
+            changes_hint = several_hint
+        else:
+            changes_hint = hint
         response = http.patch(f"/items/{item['id']}", json=changes)
         expected = {**expected, **changes}
-        expect_item(response, expected, hint=hint)
-        expect_item(read_item(http, item["id"]), expected, hint=hint)
+        expect_item(response, expected, hint=changes_hint)
+        expect_item(read_item(http, item["id"]), expected, hint=changes_hint)
     # A null the client sends is a value too, unlike a field it leaves out.
     response = http.patch(f"/items/{item['id']}", json={"description": None})
     expected = {**expected, "description": None}
