@@ -64,6 +64,19 @@ TRICKY_NAMES = [
     "x', 'injected@example.com') --",
     "1; DELETE FROM users WHERE 1=1",
 ]
+# Emails that break SQL built by pasting text, each valid under the starter's
+# EMAIL_PATTERN, which allows any character but "@" and white space. Pasted
+# into a single-quoted literal, the first gets a syntax error, the second
+# stores the result of a subquery (every email in the table), the third adds
+# a row of its own and the fourth a second statement. The last one breaks a
+# double-quoted literal.
+TRICKY_EMAILS = [
+    "o'brien@example.com",
+    "x'||(SELECT(group_concat(email))FROM(users))||'@e.com",
+    "x'),('Injected','injected-row')--@example.com",
+    "a';DELETE/**/FROM/**/users;--@example.com",
+    '"quoted.local"@example.com',
+]
 
 # UserCreate's rules, from the starter: a name of 1 to 100 characters, and an
 # email of at most 254 characters with one "@", no spaces and a dot after the
@@ -137,6 +150,18 @@ EDGE_HINT = (
     f"up to {MAX_EMAIL_LENGTH}. Is a rule in your model stricter than the "
     "starter's?"
 )
+# Valid emails of other shapes than name@example.com, which the starter's
+# EMAIL_PATTERN accepts: upper case, a plus sign, digits and subdomains.
+EMAIL_VARIANT_BODIES: list[dict[str, str]] = [
+    {"name": "Upper case email", "email": "Ada.Lovelace@Example.COM"},
+    {"name": "Plus sign email", "email": "ada+newsletter@example.com"},
+    {"name": "Subdomain email", "email": "user2024@mail42.example.co.uk"},
+]
+EMAIL_RULE_STRICT_HINT = (
+    "The starter's EMAIL_PATTERN accepts any character but @ and white space, "
+    "upper case letters and quotes included. Is EMAIL_PATTERN in your model "
+    "stricter than the starter's?"
+)
 
 CREATE_HINT = (
     'Is there an @app.post("/users/", status_code=201) route that inserts the '
@@ -149,7 +174,8 @@ NOT_FOUND_HINT = (
 PLACEHOLDER_HINT = (
     "Is the SQL built by pasting values into the text (an f-string, + or %)? "
     "Pass them as parameters instead: db.execute('INSERT INTO users (name, "
-    "email) VALUES (?, ?)', (user.name, user.email))."
+    "email) VALUES (?, ?)', (user.name, user.email)), in every query that "
+    "takes a name or an email."
 )
 
 
@@ -304,7 +330,9 @@ def test_create_user_returns_201(http: httpx.Client) -> None:
     """POST /users/ returns 201 with the new user, and 422 for an invalid body.
 
     A body without an email, or one that breaks a rule of UserCreate, gets a
-    422 and is not stored. Names and emails at the rules' limits get 201.
+    422 and is not stored. Names and emails at the rules' limits, and emails
+    with upper case, a plus sign, digits and subdomains, get 201 and are read
+    back exactly as sent.
     """
     _create_user(http, "Ada Lovelace", "ada@example.com")
     expect_detail_locates(
@@ -321,7 +349,15 @@ def test_create_user_returns_201(http: httpx.Client) -> None:
     for body in EDGE_USER_BODIES:
         response = http.post("/users/", json=body)
         expect_status(response, 201, hint=EDGE_HINT)
-        _expect_user(response, body["name"], body["email"], hint=EDGE_HINT)
+        user = _expect_user(response, body["name"], body["email"], hint=EDGE_HINT)
+        _expect_stored(http, user, hint=EDGE_HINT)
+    for body in EMAIL_VARIANT_BODIES:
+        response = http.post("/users/", json=body)
+        expect_status(response, 201, hint=EMAIL_RULE_STRICT_HINT)
+        user = _expect_user(
+            response, body["name"], body["email"], hint=EMAIL_RULE_STRICT_HINT
+        )
+        _expect_stored(http, user, hint=EMAIL_RULE_STRICT_HINT)
 
 
 def _expect_none_stored(http: httpx.Client, emails: list[str]) -> None:
@@ -930,24 +966,64 @@ def test_database_wait_leaves_loop_free(
 
 
 def test_name_with_sql_is_stored_verbatim(http: httpx.Client) -> None:
-    """Names with quotes and SQL code are stored verbatim, and the table survives."""
-    before = _create_user(http, "Before the tricky names", "before@example.com")
-    for number, name in enumerate(TRICKY_NAMES, start=1):
-        email = f"tricky{number}@example.com"
-        response = http.post("/users/", json=_user_body(name, email))
+    """Names and emails with quotes and SQL code are stored verbatim.
+
+    The table keeps the users created before them, and gets no other rows.
+    """
+    before = _create_user(http, "Before the tricky values", "before@example.com")
+    users_before = _read_all_users(http)
+    # Each body with the hint for a 422, which names the rule it must pass.
+    bodies = [
+        (_user_body(name, f"tricky{number}@example.com"), NAME_RULE_HINT)
+        for number, name in enumerate(TRICKY_NAMES, start=1)
+    ] + [
+        (_user_body(f"Tricky email {number}", email), EMAIL_RULE_STRICT_HINT)
+        for number, email in enumerate(TRICKY_EMAILS, start=1)
+    ]
+    created = []
+    for body, invalid_hint in bodies:
+        response = http.post("/users/", json=body)
+        if response.status_code == 422:
+            # A rule of UserCreate is stricter than the starter's.
+            summary = (
+                "A valid name or email with quotes and SQL keywords was rejected "
+                "as invalid."
+            )
+            hint = invalid_hint
+        else:
+            summary = "A name or email with quotes and SQL keywords was not stored."
+            hint = PLACEHOLDER_HINT
         if response.status_code != 201:
             raise CheckFailed(
-                "A name with quotes and SQL keywords was not stored.",
+                summary,
                 request=describe_request(response),
-                expected="status 201 with the user, the name exactly as sent",
+                expected="status 201 with the user, the name and email exactly as sent",
                 actual=describe_response(response),
-                hint=PLACEHOLDER_HINT,
+                hint=hint,
             )
-        user = _expect_user(response, name, email, hint=PLACEHOLDER_HINT)
+        user = _expect_user(
+            response, body["name"], body["email"], hint=PLACEHOLDER_HINT
+        )
         _expect_stored(http, user, hint=PLACEHOLDER_HINT)
+        created.append(user)
     _expect_stored(http, before, hint=PLACEHOLDER_HINT)
-    response = http.get("/users/")
-    expect_status(response, 200, hint=PLACEHOLDER_HINT)
+
+    users = _read_all_users(http)
+    extra = [user for user in users if user not in users_before + created]
+    missing = [user for user in users_before + created if user not in users]
+    if extra or missing:
+        raise CheckFailed(
+            "The table contains other users than the ones created.",
+            request=f"{len(created)} POST /users/ with the tricky names and emails "
+            f"(each answered 201), then GET /users/?skip=0&limit={MAX_LIMIT} and "
+            "the pages after it",
+            expected=f"the {len(users_before)} users from before and the "
+            f"{len(created)} created, {len(users_before) + len(created)} in all",
+            actual=f"{len(users)} users, {len(extra)} of them never created (for "
+            f"example {show(extra[:1])}) and {len(missing)} created ones missing "
+            f"(for example {show(missing[:1])})",
+            hint=PLACEHOLDER_HINT,
+        )
 
 
 async def _create_concurrently(
