@@ -97,6 +97,21 @@ WAIT_SECONDS = (
     + SETTLE_SECONDS / 2
 )
 INVALID_EMAIL = "not-an-email"
+# A line the grader writes into the log before the app starts, new at each
+# run. A task that appends leaves it first and unchanged. One that rewrites
+# the whole file from lines it keeps in memory looks the same on an empty log,
+# but loses this line.
+EARLIER_LINE = f"written before the app started, token {secrets.token_hex(8)}"
+# Valid emails of other shapes than name@example.com, all of which the
+# starter's EMAIL_PATTERN accepts: dots, plus signs, subdomains, upper case,
+# a quote and digits.
+EMAIL_VARIANTS = (
+    "first.last+tag@mail.example.co.uk",
+    "a_b-c@sub.example.org",
+    "Ada.Lovelace@Example.COM",
+    "O'Brien+news@Example.com",
+    "user2024@mail42.example.co.uk",
+)
 QUEUED_MESSAGE = "Notification queued"
 # More addresses EMAIL_PATTERN refuses, each for another reason: no dot after
 # the @, nothing before it, two of them, a space. A random one without an @ is added
@@ -132,6 +147,11 @@ LOG_HINT = (
 
 @pytest.fixture(scope="module")
 def app_env(work_dir: Path) -> dict[str, str]:
+    """Point the app at a log in work_dir that already contains EARLIER_LINE.
+
+    The app starts after this fixture, so the file exists before it does.
+    """
+    (work_dir / LOG_FILE).write_text(f"{EARLIER_LINE}\n", encoding="utf-8")
     return {
         "NOTIFICATION_LOG": str(work_dir / LOG_FILE),
         "NOTIFICATION_DELAY": f"{TASK_SECONDS:g}",
@@ -196,7 +216,7 @@ def _expect_one_line_each(
     if not wrong:
         return
     missing = [email for email, count in wrong.items() if count == 0]
-    if missing and len(missing) == len(emails) and not lines:
+    if missing and len(missing) == len(emails) and lines in ([], [EARLIER_LINE]):
         summary = f"No notification line appeared in {LOG_FILE}."
     elif missing:
         summary = "Some notifications left no line in the log."
@@ -505,7 +525,10 @@ async def _send_burst(learner_app: LearnerApp, emails: list[str]) -> list[int]:
 def test_several_requests_one_line_each(
     learner_app: LearnerApp, work_dir: Path
 ) -> None:
-    """Five concurrent notifications leave exactly one log line each, as given."""
+    """Five concurrent notifications leave exactly one log line each, as given.
+
+    The line the log contained before the app started stays first and unchanged.
+    """
     emails = [f"burst{number}@example.com" for number in range(1, BURST_SIZE + 1)]
     started = time.monotonic()
     statuses = asyncio.run(_send_burst(learner_app, emails))
@@ -532,6 +555,18 @@ def test_several_requests_one_line_each(
                 hint='Does the task write f"notification sent to {email}\\n", '
                 "with nothing before or after it?",
             )
+    if not lines or lines[0] != EARLIER_LINE:
+        raise CheckFailed(
+            "The line the log contained before the app started is gone or changed.",
+            request=f"{LOG_FILE} holding the line {EARLIER_LINE!r} before the app "
+            f"started, then {request}",
+            expected=f"the line {EARLIER_LINE!r} still first in the log, with the "
+            "notification lines after it",
+            actual=f"the first line is {lines[0]!r}" if lines else "an empty log",
+            hint='Does the task open the log with mode "a", which adds to the end '
+            'of the file? Mode "w", or Path.write_text, replaces everything the '
+            "file held, lines the app did not write included.",
+        )
 
 
 @pytest.mark.timeout(30)
@@ -588,6 +623,18 @@ def _expect_rejected(response: httpx.Response) -> None:
 
 
 def test_email_variants_are_accepted(http: httpx.Client) -> None:
-    """Emails with dots, plus signs and subdomains are accepted."""
-    for email in ("first.last+tag@mail.example.co.uk", "a_b-c@sub.example.org"):
-        _expect_accepted(_send(http, email), email)
+    """Emails with dots, plus signs, subdomains, upper case and quotes are accepted."""
+    for email in EMAIL_VARIANTS:
+        response = _send(http, email)
+        if response.status_code == 422:
+            raise CheckFailed(
+                "A valid email was rejected as invalid.",
+                request=describe_request(response),
+                expected=f'status 202 with a body like {{"message": ..., "email": '
+                f'"{email}"}}',
+                actual=describe_response(response),
+                hint="The starter's EMAIL_PATTERN accepts any character but @, "
+                "/ and white space, upper case letters and quotes included. Is "
+                "your EMAIL_PATTERN stricter than the starter's?",
+            )
+        _expect_accepted(response, email)
