@@ -326,6 +326,9 @@ def _restart(learner_app: LearnerApp) -> None:
         ) from None
 
 
+# Seven creates among some 25 requests: an app that takes a second
+# per create still finishes within the timeout.
+@pytest.mark.timeout(30)
 def test_create_user_returns_201(http: httpx.Client) -> None:
     """POST /users/ returns 201 with the new user, and 422 for an invalid body.
 
@@ -965,6 +968,9 @@ def test_database_wait_leaves_loop_free(
         )
 
 
+# Ten creates, each read back: an app that takes a second per create still
+# finishes within the timeout.
+@pytest.mark.timeout(30)
 def test_name_with_sql_is_stored_verbatim(http: httpx.Client) -> None:
     """Names and emails with quotes and SQL code are stored verbatim.
 
