@@ -11,6 +11,7 @@ import importlib
 import importlib.metadata
 import re
 import shutil
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,7 +254,13 @@ def test_onbuild_trigger_runs_in_child_stage(
     [
         ("STOPSIGNAL SIGTERM", True),
         ("STOPSIGNAL 2", True),
+        ("STOPSIGNAL 015", True),
+        ("STOPSIGNAL +15", True),
+        ("STOPSIGNAL term", True),
+        ("STOPSIGNAL sigint", True),
         ("STOPSIGNAL SIGKILL", False),
+        ("STOPSIGNAL 9", False),
+        ("STOPSIGNAL 10", False),
     ],
 )
 def test_stop_signal_must_start_a_graceful_shutdown(line: str, passes: bool) -> None:
@@ -263,6 +270,55 @@ def test_stop_signal_must_start_a_graceful_shutdown(line: str, passes: bool) -> 
         return
     with pytest.raises(CheckFailed, match="changes the signal docker stop sends"):
         grader.test_dockerfile_limits_graceful_shutdown(read(text))
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ("015", signal.SIGTERM),
+        ("+2", signal.SIGINT),
+        ("sigterm", signal.SIGTERM),
+        ("KILL", signal.SIGKILL),
+        ("6", signal.SIGABRT),
+        ("SIG15", signal.SIGTERM),
+    ],
+)
+def test_stop_signal_sent_by_docker_stop(value: str, sent: signal.Signals) -> None:
+    text = SOLUTION.replace("EXPOSE 8000\n", f"EXPOSE 8000\nSTOPSIGNAL {value}\n")
+    assert grader.docker_stop_signal(read(text)) == sent
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        ("15", 15),
+        ("015", 15),
+        ("+15", 15),
+        ("-1", -1),
+        ("SIGTERM", 15),
+        ("sigterm", 15),
+        ("Term", 15),
+        ("SIGRTMIN+1", 35),
+        ("rtmax-1", 63),
+        ("CLD", 17),
+        ("0", None),
+        ("-0", None),
+        ("SIG15", None),
+        ("SIGSIGTERM", None),
+        ("SIG_IGN", None),
+        ("SIG_DFL", None),
+        ("SIG_BLOCK", None),
+        ("SIG_UNBLOCK", None),
+        ("SIG_SETMASK", None),
+        ("1_5", None),
+        (" 15", None),
+        ("\u0661\u0665", None),  # Arabic-Indic digits 1 and 5
+        ("99999999999999999999", None),
+        ("SIG TERM", None),
+    ],
+)
+def test_docker_signal_number(value: str, number: int | None) -> None:
+    assert rules.docker_signal_number(value) == number
 
 
 @pytest.mark.parametrize(
@@ -801,7 +857,27 @@ UNSUPPORTED = {
     "port_out_of_range": (("EXPOSE 8000", "EXPOSE 70000"), "70000 is not a port"),
     "signal_unknown": (
         ("EXPOSE 8000", "STOPSIGNAL FOO\nEXPOSE 8000"),
-        "FOO is not a signal",
+        "FOO is not a signal Docker knows",
+    ),
+    "signal_number_with_prefix": (
+        ("EXPOSE 8000", "STOPSIGNAL SIG15\nEXPOSE 8000"),
+        "SIG15 is not a signal Docker knows",
+    ),
+    "signal_handler_constant": (
+        ("EXPOSE 8000", "STOPSIGNAL SIG_IGN\nEXPOSE 8000"),
+        "SIG_IGN is not a signal Docker knows",
+    ),
+    "signal_zero": (
+        ("EXPOSE 8000", "STOPSIGNAL 0\nEXPOSE 8000"),
+        "0 is not a signal Docker knows",
+    ),
+    "signal_number_past_linux": (
+        ("EXPOSE 8000", "STOPSIGNAL 65\nEXPOSE 8000"),
+        "65 is not a Linux signal number",
+    ),
+    "signal_in_quotes": (
+        ("EXPOSE 8000", 'STOPSIGNAL "SIGTERM"\nEXPOSE 8000'),
+        "without variables, quotes or backslashes",
     ),
     "cmd_from_missing_path": (
         ('CMD ["uvicorn",', 'CMD ["/nowhere/uvicorn",'),
