@@ -62,9 +62,12 @@ DEADLINE = 0.2
 SLOW_FETCH = DEADLINE * CONCURRENT_FETCHES
 DEADLINE_STATUS_DELAYS = (0.1, 1.0)
 # The README's default and maximum deadline. A request without a deadline
-# has one fetch that outlasts the default, so it must end in a 504 after the
-# default, no sooner than half of it, rather than in a 200 after the fetch.
+# has one fetch that outlasts the default, so it must end in a 504 rather than
+# in a 200 after the fetch. The 504 can come no sooner than the default, since
+# the grader's clock starts before the app's, and may come
+# DEFAULT_DEADLINE_SLACK later on a busy machine.
 DEFAULT_DEADLINE = 3.0
+DEFAULT_DEADLINE_SLACK = 0.6
 MAX_DEADLINE = 10.0
 # The README's MAX_DELAY_SECONDS and MAX_FETCHES.
 MAX_DELAY = 5.0
@@ -102,6 +105,9 @@ WAIT_SECONDS = (
 REJECTION_TIMEOUT = 3.0
 # Seconds to wait for a 422 to the largest delay before counting it as accepted.
 LIMIT_PROBE_SECONDS = 1.0
+# The step by which the invalid requests pass a bound of the README, and the
+# smallest deadline above 0 that the limit requests send.
+BOUND_STEP = 0.01
 # Seconds to wait, after a response, for fetches the service has not finished.
 SETTLE_SECONDS = 0.2
 
@@ -609,12 +615,19 @@ def test_deadline_defaults_to_three_seconds(
             hint=hint,
         )
     expect_status(exchange.response, 504, hint=_deadline_hint(exchange.response))
-    if exchange.seconds < DEFAULT_DEADLINE / 2:
+    record_measurement("504 without a deadline", seconds=round(exchange.seconds, 3))
+    latest = DEFAULT_DEADLINE + DEFAULT_DEADLINE_SLACK
+    if not DEFAULT_DEADLINE <= exchange.seconds <= latest:
+        direction = "soon" if exchange.seconds < DEFAULT_DEADLINE else "late"
+        hint = (
+            f"Is DEFAULT_DEADLINE_SECONDS {DEFAULT_DEADLINE:g}, the README's value, "
+            "and is it the default of the deadline parameter?"
+        )
         raise CheckFailed(
-            "Without a deadline in the request, the 504 came too soon for a "
+            f"Without a deadline in the request, the 504 came too {direction} for a "
             f"{DEFAULT_DEADLINE:g} s default.",
             request=f"GET {path}",
-            expected=f"status 504 after about {DEFAULT_DEADLINE:g} s",
+            expected=f"status 504 after {DEFAULT_DEADLINE:g} s, and by {latest:g} s",
             actual=f"the response came after {exchange.seconds:.3f} s",
             hint=hint,
         )
@@ -749,16 +762,59 @@ def test_invalid_parameters_are_422(learner_app: LearnerApp) -> None:
 
 def _expect_parameters_judged(http: httpx.Client) -> None:
     """Fail unless invalid values get 422 and the limits are accepted."""
+    _expect_limits_accepted(http)
+    _expect_invalid_values_rejected(http)
+    # Last, since an app that ignores the deadline keeps this fetch running.
+    _expect_max_delay_accepted(http)
+
+
+LIMITS_HINT = (
+    "Do the bounds include their limits: le=MAX_DEADLINE_SECONDS, not lt=, and "
+    "max_length=MAX_FETCHES? Is the deadline bounded with gt=0, so any deadline "
+    "above 0 is allowed?"
+)
+
+
+def _expect_limits_accepted(http: httpx.Client) -> None:
+    """Fail unless MAX_FETCHES delays and the deadline's limits are accepted."""
+    for path in (_query((0.0,) * MAX_FETCHES), _query((0.0,), deadline=MAX_DEADLINE)):
+        expect_status(
+            _get_again_if_dropped(http, path, REJECTION_TIMEOUT), 200, hint=LIMITS_HINT
+        )
+    # A deadline just above 0 may pass before the fetch ends, so a 504 counts
+    # as accepted too.
+    path = _query((0.0,), deadline=BOUND_STEP)
+    response = _get_again_if_dropped(http, path, REJECTION_TIMEOUT)
+    if response.status_code not in (200, 504):
+        raise CheckFailed(
+            f"A deadline of {BOUND_STEP:g}, above 0, was not accepted.",
+            request=f"GET {path}",
+            expected="status 200, or 504 when the fetch outlasts the deadline",
+            actual=describe_response(response),
+            hint=LIMITS_HINT,
+        )
+
+
+def _expect_invalid_values_rejected(http: httpx.Client) -> None:
+    """Fail unless each value just past a bound, and others, get 422 at once."""
     too_many = (0.0,) * (MAX_FETCHES + 1)
-    # Each invalid request, with the `loc` values that its 422 may name.
+    # Each invalid request, with the `loc` values that its 422 may name. A delay
+    # above the maximum comes with a short deadline, so an app that accepts it
+    # returns its 504 within REJECTION_TIMEOUT.
     cases: list[tuple[str, list[list[str | int]]]] = [
         (_query((-1.0,)), [["query", "delay", 0]]),
+        (_query((-BOUND_STEP,)), [["query", "delay", 0]]),
         (_query((0.1, MAX_DELAY + 1), deadline=0.5), [["query", "delay", 1]]),
+        (
+            _query((0.1, MAX_DELAY + BOUND_STEP), deadline=0.5),
+            [["query", "delay", 1]],
+        ),
         (_query(too_many), [["query", "delay"]]),
         ("/concurrent", [["query", "delay"]]),
         (_query((0.1,), deadline=0), [["query", "deadline"]]),
         (_query((0.1,), deadline=-1), [["query", "deadline"]]),
         (_query((0.1,), deadline=MAX_DEADLINE + 0.5), [["query", "deadline"]]),
+        (_query((0.1,), deadline=MAX_DEADLINE + BOUND_STEP), [["query", "deadline"]]),
         # fail is a list of int, so a value that is not an integer is invalid
         # rather than a position to skip or round. A fail declared as one int
         # rejects it too, at ["query", "fail"], and failure_is_isolated fails
@@ -766,35 +822,6 @@ def _expect_parameters_judged(http: httpx.Client) -> None:
         (_query((0.0,)) + "&fail=abc", [["query", "fail", 0], ["query", "fail"]]),
         (_query((0.0,)) + "&fail=1.5", [["query", "fail", 0], ["query", "fail"]]),
     ]
-
-    # The limits themselves are allowed: MAX_FETCHES delays and the largest
-    # deadline.
-    for path in (_query((0.0,) * MAX_FETCHES), _query((0.0,), deadline=MAX_DEADLINE)):
-        expect_status(
-            _get_again_if_dropped(http, path, REJECTION_TIMEOUT),
-            200,
-            hint="Do the bounds include their limits: le=MAX_DEADLINE_SECONDS, "
-            "not lt=, and max_length=MAX_FETCHES?",
-        )
-    # The largest delay, cut short by a deadline: a 504, or for an app that
-    # waits for it anyway, still waiting when the client gives up. Either way
-    # the delay was accepted.
-    path = _query((MAX_DELAY,), deadline=DEADLINE)
-    try:
-        response = http.get(path, timeout=LIMIT_PROBE_SECONDS)
-    except httpx.TransportError:
-        # Still waiting, or the app dropped the connection at the deadline:
-        # either way it did not return 422.
-        return
-    if response.status_code == 422:
-        raise CheckFailed(
-            f"The maximum delay, {MAX_DELAY:g}, was rejected.",
-            request=f"GET {path}",
-            expected=f"the request accepted ({MAX_DELAY:g} is included)",
-            actual=describe_response(response),
-            hint="Is each delay bounded with Field(ge=0, le=MAX_DELAY_SECONDS), "
-            "le rather than lt?",
-        )
     for path, locations in cases:
         try:
             response = _get_again_if_dropped(http, path, REJECTION_TIMEOUT)
@@ -813,6 +840,31 @@ def _expect_parameters_judged(http: httpx.Client) -> None:
             "max_length=MAX_FETCHES), the deadline with Query(gt=0, "
             "le=MAX_DEADLINE_SECONDS), and is fail declared as "
             "Annotated[list[int] | None, Query()]?",
+        )
+
+
+def _expect_max_delay_accepted(http: httpx.Client) -> None:
+    """Fail if the largest delay, cut short by a deadline, gets 422.
+
+    An accepting app returns a 504, or for an app that waits for the fetch
+    anyway, is still waiting when the client gives up. Either way the delay
+    was accepted.
+    """
+    path = _query((MAX_DELAY,), deadline=DEADLINE)
+    try:
+        response = http.get(path, timeout=LIMIT_PROBE_SECONDS)
+    except httpx.TransportError:
+        # Still waiting, or the app dropped the connection at the deadline:
+        # either way it did not return 422.
+        return
+    if response.status_code == 422:
+        raise CheckFailed(
+            f"The maximum delay, {MAX_DELAY:g}, was rejected.",
+            request=f"GET {path}",
+            expected=f"the request accepted ({MAX_DELAY:g} is included)",
+            actual=describe_response(response),
+            hint="Is each delay bounded with Field(ge=0, le=MAX_DELAY_SECONDS), "
+            "le rather than lt?",
         )
 
 
