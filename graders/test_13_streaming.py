@@ -139,6 +139,11 @@ REJECTION_TIMEOUT = 3.0
 # The README's MAX_COUNT: the largest count both endpoints accept, and the
 # number of lines or events such a request must carry.
 MAX_COUNT = 100
+# The README's MAX_INTERVAL_SECONDS, and the step by which the invalid requests
+# pass each interval bound. With count=1 a stream sends its line and ends
+# without waiting, so an app that accepts such an interval responds at once.
+MAX_INTERVAL = 2.0
+INTERVAL_STEP = 0.01
 
 STREAM_HINT = (
     'Is there an @app.get("/stream") route returning StreamingResponse(generator, '
@@ -728,17 +733,19 @@ def test_items_paced_by_interval(learner_app: LearnerApp) -> None:
 
 def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
     """A count or interval out of range returns 422 on both endpoints."""
-    # The solution's MAX_COUNT is 100 and its MAX_INTERVAL_SECONDS is 2.
-    cases: list[tuple[str, list[str | int]]] = [
-        ("/stream?count=0", ["query", "count"]),
-        ("/stream?count=101&interval=0", ["query", "count"]),
-        ("/stream?count=1&interval=-1", ["query", "interval"]),
-        ("/stream?count=1&interval=2.5", ["query", "interval"]),
-        ("/events?count=0", ["query", "count"]),
-        ("/events?count=101&interval=0", ["query", "count"]),
-        ("/events?count=1&interval=-1", ["query", "interval"]),
-        ("/events?count=1&interval=2.5", ["query", "interval"]),
-    ]
+    cases: list[tuple[str, list[str | int]]] = []
+    for endpoint in ("/stream", "/events"):
+        cases += [
+            (f"{endpoint}?count=0", ["query", "count"]),
+            (f"{endpoint}?count={MAX_COUNT + 1}&interval=0", ["query", "count"]),
+            (f"{endpoint}?count=1&interval=-1", ["query", "interval"]),
+            (f"{endpoint}?count=1&interval={-INTERVAL_STEP:g}", ["query", "interval"]),
+            (f"{endpoint}?count=1&interval=2.5", ["query", "interval"]),
+            (
+                f"{endpoint}?count=1&interval={MAX_INTERVAL + INTERVAL_STEP:g}",
+                ["query", "interval"],
+            ),
+        ]
     for path, location in cases:
         try:
             response = http.get(path, timeout=REJECTION_TIMEOUT)
@@ -752,13 +759,19 @@ def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
         expect_detail_locates(
             response,
             location,
-            hint="Are count and interval bounded with Query(ge=..., le=...)?",
+            hint="Are count and interval bounded with Query(ge=..., le=...), with "
+            "the README's limits: count from 1 to MAX_COUNT, interval from 0 to "
+            "MAX_INTERVAL_SECONDS?",
         )
     # The limits themselves are allowed.
     stream_path = f"/stream?count={MAX_COUNT}&interval=0"
     events_path = f"/events?count={MAX_COUNT}&interval=0"
     responses: dict[str, httpx.Response] = {}
-    for path in (stream_path, events_path, "/events?count=1&interval=2"):
+    largest_intervals = tuple(
+        f"{endpoint}?count=1&interval={MAX_INTERVAL:g}"
+        for endpoint in ("/stream", "/events")
+    )
+    for path in (stream_path, events_path, *largest_intervals):
         response = http.get(path, timeout=REJECTION_TIMEOUT)
         expect_status(
             response,
