@@ -103,8 +103,22 @@ BLOCKED_PREFIXES = ("_", "f_", "co_", "tb_", "gi_", "cr_", "ag_")
 # module's attributes (typing.sys, asyncio.coroutines.inspect, ...).
 # Clocks and random sources: a test whose result depends on them passes or
 # fails by chance, and a fail by chance would count as a caught fault.
+# The allowed modules reach clocks under other names too: anyio's
+# current_time, current_effective_deadline and a cancel scope's deadline,
+# asyncio's Timeout.when() and TimerHandle.when(), httpx's Response.elapsed,
+# starlette.responses.formatdate, and the cookie expiry dates that
+# Response.set_cookie and http.cookies compute from the current time.
 CHANCE_NAMES = frozenset(
     {
+        "Morsel",
+        "SimpleCookie",
+        "clock_gettime",
+        "clock_gettime_ns",
+        "current_effective_deadline",
+        "current_time",
+        "deadline",
+        "elapsed",
+        "formatdate",
         "getnode",
         "getrandbits",
         "monotonic",
@@ -114,6 +128,7 @@ CHANCE_NAMES = frozenset(
         "perf_counter_ns",
         "process_time",
         "process_time_ns",
+        "set_cookie",
         "thread_time",
         "thread_time_ns",
         "time",
@@ -123,6 +138,7 @@ CHANCE_NAMES = frozenset(
         "utcnow",
         "uuid1",
         "uuid4",
+        "when",
     }
 )
 BLOCKED_NAMES = CHANCE_NAMES | frozenset(

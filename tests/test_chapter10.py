@@ -41,6 +41,8 @@ ALLOWED = [
     "match body:\n    case {'id': int(n)}:\n        pass\n",
     "match body:\n    case dict(d):\n        pass\n",
     "email = 'ada@example.com'\nsite = 'example.com'\nurl = 'http://' + site\n",
+    # UUID(int=...) only converts the number it is given, so it adds no chance.
+    "import uuid\nassert uuid.UUID(int=1).hex.endswith('1')\n",
 ]
 REFUSED = [
     # A tester's bypass: update_wrapper copies __code__ onto a plain object,
@@ -167,6 +169,20 @@ REFUSED = [
     ("from datetime import datetime\ndatetime.now()\n", "the attribute .now"),
     ("assert hash('a') % 2\n", "the name hash"),
     ("assert id(object()) % 2\n", "the name id"),
+    # A tester's suite scored catches by chance through anyio's clock, which
+    # the audit allowed. The other clocks that the allowed modules reach:
+    (
+        "import anyio\nassert int(anyio.current_time() * 1_000_000) % 2 == 0\n",
+        "the attribute .current_time",
+    ),
+    ("from anyio import current_effective_deadline\n", "current_effective_deadline"),
+    ("with anyio.move_on_after(5) as scope:\n    scope.deadline\n", ".deadline"),
+    ("async with asyncio.timeout(3) as t:\n    t.when()\n", "the attribute .when"),
+    ("assert client.get('/').elapsed.microseconds % 2\n", "the attribute .elapsed"),
+    ("from starlette.responses import formatdate\n", "formatdate"),
+    ("Response().set_cookie('a', expires=10)\n", "the attribute .set_cookie"),
+    ("cookie = cookies.SimpleCookie()\n", "the attribute .SimpleCookie"),
+    ("clock.clock_gettime_ns(1)\n", "the attribute .clock_gettime_ns"),
 ]
 MAIN_FUNCTIONS = audit.main_functions(
     (ROOT / "graders" / "10_testing" / "main.py").read_text("utf-8")
