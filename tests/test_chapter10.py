@@ -384,3 +384,70 @@ def test_runs_cannot_see_each_other(
         assert not run.timed_out, name
         assert sorted(run.passed) == sorted(results.reference.passed), name
     assert not Path("/tmp", f"apigrade-first-run-{token}").exists()
+
+
+# Draws from each source of random bytes that the runner seeds, each value put
+# in a test's id, where the report shows it. A test's id that differs between two
+# runs shows as a test that did not run in one of them.
+RANDOM_DRAWS = """
+import os
+import random
+import secrets
+import ssl
+import tempfile
+import uuid
+
+import httpx
+import pytest
+
+
+def multipart_boundary():
+    with httpx.Client() as client:
+        request = client.build_request("POST", "http://test/", files={"f": b"x"})
+    return request.headers["content-type"].split("boundary=")[1]
+
+
+DRAWS = {
+    "urandom": os.urandom(4).hex(),
+    "getrandom": os.getrandom(4).hex(),
+    "random": random.random(),
+    "new_random": random.Random().random(),
+    "system_random": random.SystemRandom().random(),
+    "secrets": secrets.token_hex(4),
+    "uuid4": uuid.uuid4(),
+    "uuid1_clock_seq": uuid.uuid1().clock_seq,
+    "ssl": ssl.RAND_bytes(4).hex(),
+    "tempfile": os.path.basename(tempfile.mkdtemp()),
+    "boundary": multipart_boundary(),
+}
+
+
+@pytest.mark.parametrize("draw", [f"{name}={value}" for name, value in DRAWS.items()])
+def test_draw(draw):
+    pass
+
+
+def test_boundary_starts_with_low_digit():
+    # A tester's test that checks nothing. Unseeded, it passed in about half
+    # the runs.
+    assert multipart_boundary()[0] in "01234567"
+"""
+
+
+def test_runs_draw_the_same_random_values(
+    tmp_path: Path, chapter10_grader: ModuleType
+) -> None:
+    test_file = tmp_path / "submission" / "test_main.py"
+    test_file.parent.mkdir()
+    test_file.write_text(RANDOM_DRAWS, encoding="utf-8")
+    work_dir = tmp_path / "work"
+    work_dir.mkdir()
+
+    results = chapter10_grader.run_suites([test_file], work_dir)
+
+    assert results.reference.not_passed == []
+    assert len(results.reference.passed) == 12
+    for name, run in results.mutants.items():
+        assert run.ran, name
+        assert sorted(run.passed) == sorted(results.reference.passed), name
+        assert chapter10_grader.caught_by(results, name) == [], name
