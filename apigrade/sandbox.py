@@ -77,6 +77,8 @@ CGROUP_PREFIX_DEFAULT = "apigrade"
 # System folders a sandbox can read, where they exist.
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# The kernel's random devices, which start(random_devices=False) replaces.
+RANDOM_DEVICES = ("/dev/random", "/dev/urandom")
 # Devices learner code may open under Landlock, as bwrap's --dev provides.
 SANDBOX_DEVICES = (
     "/dev/null",
@@ -243,6 +245,7 @@ def start(
     isolation: str | None = None,
     limits: Limits = LIMITS_DEFAULT,
     stdin: int = subprocess.DEVNULL,
+    random_devices: bool = True,
 ) -> SandboxedProcess:
     """Start `command` as learner code, in its own session, and return it.
 
@@ -251,6 +254,10 @@ def start(
     code may read but not change, under bubblewrap and Landlock. The code can
     also read the system's folders and the Python environment running this
     grader. Its stdin is empty unless `stdin` is subprocess.PIPE.
+
+    With `random_devices` false, /dev/random and /dev/urandom read as zeros
+    under bubblewrap, and cannot be opened under Landlock. Python's own random
+    bytes come from the getrandom system call, so they are unaffected.
     """
     level = isolation or current_isolation()
     folders = [writable, *also_writable]
@@ -270,6 +277,7 @@ def start(
             level=level,
             limits=limits,
             stdin=stdin,
+            random_devices=random_devices,
         )
     finally:
         for fd in folder_fds:
@@ -287,6 +295,7 @@ def _start(
     level: str,
     limits: Limits,
     stdin: int,
+    random_devices: bool,
 ) -> SandboxedProcess:
     # As root, a cgroup caps the memory and processes of everything the code
     # starts, together; rlimits cap each process on its own.
@@ -305,6 +314,7 @@ def _start(
             uid=uid,
             info_fd=info_write,
             limits=limits,
+            random_devices=random_devices,
         )
         try:
             popen = subprocess.Popen(
@@ -327,7 +337,9 @@ def _start(
 
     rules: list[tuple[str | int, int]] = []
     if level == LANDLOCK:
-        rules = _landlock_rules([fd for _, fd in folders], readable)
+        rules = _landlock_rules(
+            [fd for _, fd in folders], readable, random_devices=random_devices
+        )
     # The folder descriptors reach the child, which gives them to Landlock
     # before exec; Popen closes them before the code starts.
     popen = subprocess.Popen(
@@ -434,6 +446,7 @@ def _bubblewrap_command(
     uid: int | None,
     info_fd: int,
     limits: Limits,
+    random_devices: bool = True,
 ) -> list[str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -442,6 +455,9 @@ def _bubblewrap_command(
     for system_path in SYSTEM_PATHS:
         args += ["--ro-bind-try", system_path, system_path]
     args += ["--proc", "/proc", "--dev", "/dev"]
+    if not random_devices:
+        for device in RANDOM_DEVICES:
+            args += ["--dev-bind", "/dev/zero", device]
     args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp"]
     args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/dev/shm"]
     python_paths = _python_paths()
@@ -499,7 +515,10 @@ def _python_paths() -> set[Path]:
 
 
 def _landlock_rules(
-    writable_fds: Sequence[int], readable_folders: Sequence[Path] = ()
+    writable_fds: Sequence[int],
+    readable_folders: Sequence[Path] = (),
+    *,
+    random_devices: bool = True,
 ) -> list[tuple[str | int, int]]:
     """Return the paths (or open folders) a process under Landlock may use."""
     readable = [*SYSTEM_PATHS, "/proc", *(str(path) for path in _python_paths())]
@@ -510,7 +529,7 @@ def _landlock_rules(
     rules += [
         (device, landlock.READ_WRITE_FILES)
         for device in SANDBOX_DEVICES
-        if os.path.exists(device)
+        if os.path.exists(device) and (random_devices or device not in RANDOM_DEVICES)
     ]
     # multiprocessing makes its semaphores in /dev/shm.
     rules.append(("/dev/shm", landlock.ALL))

@@ -320,6 +320,8 @@ def _start_job(job: Job, pytest_args: list[str], log: Path) -> sandbox.Sandboxed
             env=env,
             stdout=output,
             writable=job.folder,
+            # Every job must draw the same values: see seed_chance.
+            random_devices=False,
         )
 
 

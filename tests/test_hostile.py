@@ -639,6 +639,45 @@ def test_readable_folder_cannot_be_written(level: str, tmp_path: Path) -> None:
     assert not (read_only / "new.txt").exists()
 
 
+@pytest.mark.parametrize("level", [level for level in LEVELS if level != LIMITS])
+def test_random_devices_can_be_replaced(level: str, tmp_path: Path) -> None:
+    script = (
+        "for name in ('/dev/urandom', '/dev/random'):\n"
+        "    try:\n"
+        "        with open(name, 'rb') as device:\n"
+        "            print(device.read(8).hex())\n"
+        "    except OSError as error:\n"
+        "        print(type(error).__name__)\n"
+        "import os\n"
+        "print(len(os.urandom(8)))\n"
+    )
+
+    def run(random_devices: bool) -> list[str]:
+        output = tmp_path / f"output-{random_devices}.txt"
+        with output.open("wb") as stdout:
+            process = sandbox.start(
+                [sys.executable, "-c", script],
+                cwd=tmp_path,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                stdout=stdout,
+                writable=tmp_path,
+                isolation=level,
+                random_devices=random_devices,
+            )
+            assert process.popen.wait(timeout=30) == 0
+        return output.read_text().split()
+
+    with_devices = run(True)
+    without_devices = run(False)
+
+    assert with_devices[0] != "0" * 16
+    assert with_devices[1] != "0" * 16
+    expected = "0" * 16 if level == BUBBLEWRAP else "PermissionError"
+    assert without_devices[:2] == [expected, expected]
+    # os.urandom takes its bytes from the getrandom system call.
+    assert without_devices[2] == "8"
+
+
 def test_python_paths_follow_links_to_the_interpreter(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
