@@ -64,6 +64,10 @@ GRADEBOOK = "grades.csv"
 DASHBOARD = "class.html"
 MAX_CSV_REASON = 500
 RESERVED_NAMES = {"class", "grades"}
+CHANGED_REASON = (
+    "the files changed while they were being graded, so the score may be for "
+    "other files than those there now, and the next run grades them again"
+)
 # Learner statuses, from best to worst; docs/report-format.md describes them.
 OK, ERROR, TIMEOUT, CRASHED, NOT_REGRADED, NOT_GRADED = (
     "ok",
@@ -88,6 +92,10 @@ class Learner:
     # first, the class files show its figures, marked `not_regraded`.
     older_report: dict[str, Any] | None = None
     reused: bool = False
+    # The submission_digest of the learner's chapter folders when this run
+    # started, and whether a chapter's files changed while it was graded.
+    digest: str | None = None
+    changed: bool = False
     duration: float = 0.0
     results: dict[str, ChapterResult] = field(default_factory=dict)
 
@@ -167,6 +175,13 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
 
 def learner_status(report: dict[str, Any]) -> tuple[str, str | None]:
     """Sum up a learner's report as a status and a one-line reason."""
+    status, reason = _chapters_status(report)
+    if report.get("changed_during_grading"):
+        reason = "; ".join(part for part in (reason, CHANGED_REASON) if part)
+    return status, reason
+
+
+def _chapters_status(report: dict[str, Any]) -> tuple[str, str | None]:
     timed_out = [c for c in report["chapters"] if c.get("timed_out")]
     errors = [c for c in report["chapters"] if c["status"] == "error"]
     # Chapters with nothing handed in, grouped in one short part of the
@@ -227,7 +242,8 @@ def _is_reusable(
 ) -> bool:
     """Tell whether a stored report graded these same files with these graders."""
     return (
-        report.get("submission_digest") == digest
+        not report.get("changed_during_grading")
+        and report.get("submission_digest") == digest
         and report.get("grader_version") == version
         and report.get("isolation") == isolation
     )
@@ -314,13 +330,14 @@ def grade_class(
 
     for learner in learners:
         stored = _stored_report(reports_dir / f"{learner.name}.json", chapter_ids)
+        # Taken before any of this learner's chapters is copied for grading.
+        # finish() takes it again, and records it only if it is the same.
+        learner.digest = submission_digest(learner.folder, chapters)
         if (
             stored is not None
             and not regrade
             and learner.name not in regrade_learners
-            and _is_reusable(
-                stored, submission_digest(learner.folder, chapters), version, level
-            )
+            and _is_reusable(stored, learner.digest, version, level)
             and learner.name not in still_stale
         ):
             learner.report, learner.reused = stored, True
@@ -336,12 +353,21 @@ def grade_class(
         learner.duration = sum(r.duration for r in learner.results.values())
         if learner.status != CRASHED:
             results = [learner.results[chapter.id] for chapter in chapters]
+            unchanged = not learner.changed and learner.digest == submission_digest(
+                learner.folder, chapters
+            )
+            if not unchanged:
+                logger.warning(
+                    "the files of %s changed while they were being graded: "
+                    "their report is graded again on the next run",
+                    learner.name,
+                )
             report = build_report(
                 learner=learner.name,
                 target=learner.folder,
                 course=course,
-                chapters=chapters,
                 results=results,
+                digest=learner.digest if unchanged else None,
                 duration=learner.duration,
                 isolation=level,
                 version=version,
@@ -358,20 +384,14 @@ def grade_class(
     # Learners whose chapter folders have the same files share one grading
     # of them: untouched starters, and copies of the same work, are common.
     same_files: dict[tuple[str, str], list[Learner]] = {}
-    keys: dict[tuple[str, str], tuple[str, str]] = {}
-    jobs_to_run: list[tuple[Learner, Chapter]] = []
+    jobs_to_run: list[tuple[Chapter, str, list[Learner]]] = []
     for learner in to_grade:
         for chapter in chapters:
-            digest = submission_digest(learner.folder, [chapter])
-            if digest == EMPTY_DIGEST:
-                # No file to compare: a missing folder, or only entries that
-                # grading leaves out (a FIFO, say), whose reasons name them.
-                digest = f"learner:{learner.name}"
+            digest = _sharing_digest(learner, chapter)
             key = (chapter.id, digest)
-            keys[(learner.name, chapter.id)] = key
             if key not in same_files:
                 same_files[key] = []
-                jobs_to_run.append((learner, chapter))
+                jobs_to_run.append((chapter, digest, same_files[key]))
             same_files[key].append(learner)
 
     def record(learner: Learner, chapter: Chapter, result: ChapterResult) -> None:
@@ -392,19 +412,40 @@ def grade_class(
         if done:
             finish(learner)
 
-    def grade_one(owner: Learner, chapter: Chapter) -> None:
-        sharing = same_files[keys[(owner.name, chapter.id)]]
-        try:
-            result = grade_chapter(course, chapter, owner.folder, isolation=level)
-        except Interrupted:
-            return
-        except Exception as error:
-            logger.exception("grading %s chapter %s failed", owner.name, chapter.id)
-            for learner in sharing:
-                crash(learner, chapter, error)
-            return
-        for learner in sharing:
-            record(learner, chapter, _result_for(result, owner, learner))
+    def grade_group(chapter: Chapter, digest: str, sharing: list[Learner]) -> None:
+        """Grade the first learner's chapter and give the result to all of `sharing`.
+
+        `sharing` had files of this `digest` when the groups were formed. If
+        the first learner's files no longer have it after grading, the
+        result is theirs alone, and the next learner is graded in the same way.
+        """
+        remaining = list(sharing)
+        while remaining:
+            owner = remaining.pop(0)
+            try:
+                result = grade_chapter(course, chapter, owner.folder, isolation=level)
+            except Interrupted:
+                return
+            except Exception as error:
+                logger.exception("grading %s chapter %s failed", owner.name, chapter.id)
+                for learner in [owner, *remaining]:
+                    crash(learner, chapter, error)
+                return
+            # NOTE: a change that is undone before this digest is taken goes
+            # unnoticed, because the copy's own reads are not hashed.
+            if _sharing_digest(owner, chapter) == digest:
+                for learner in [owner, *remaining]:
+                    record(learner, chapter, _result_for(result, owner, learner))
+                return
+            logger.warning(
+                "the files of %s chapter %s changed while they were being graded: "
+                "the learners who had the same files are graded on their own",
+                owner.name,
+                chapter.id,
+            )
+            with lock:
+                owner.changed = True
+            record(owner, chapter, result)
 
     workers = max(1, jobs or default_jobs())
     pool = ThreadPoolExecutor(max_workers=workers)
@@ -416,7 +457,8 @@ def grade_class(
     try:
         # Learner by learner, so reports appear steadily rather than all at the end.
         futures: list[Future[None]] = [
-            pool.submit(grade_one, learner, chapter) for learner, chapter in jobs_to_run
+            pool.submit(grade_group, chapter, digest, sharing)
+            for chapter, digest, sharing in jobs_to_run
         ]
         for future in futures:
             future.result()
@@ -445,6 +487,19 @@ def grade_class(
     if interrupted:
         raise ClassInterrupted(run)
     return run
+
+
+def _sharing_digest(learner: Learner, chapter: Chapter) -> str:
+    """Return the key by which learners share a grading of `chapter`: its digest.
+
+    A chapter with no file to compare gets a key of its own, since its folder
+    is missing or contains only entries that grading leaves out (a FIFO, say),
+    which its reason names.
+    """
+    digest = submission_digest(learner.folder, [chapter])
+    if digest == EMPTY_DIGEST:
+        return f"learner:{learner.name}"
+    return digest
 
 
 def _result_for(

@@ -42,6 +42,7 @@ from apigrade.html import render_class_html, render_learner_html
 from apigrade.report import (
     build_report,
     safe_name,
+    submission_digest,
     validate_report,
     visible_text,
     write_json_atomic,
@@ -352,6 +353,9 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
     if note is not None:
         console.print(escape(terminal_safe(note)), highlight=False)
     started = time.monotonic()
+    # Taken before any chapter is copied for grading, and recorded only if
+    # the files still have it when grading ends.
+    digest = submission_digest(target, chapters)
 
     def show_progress(result: ChapterResult) -> None:
         style = STATUS_STYLES.get(result.status, "")
@@ -374,12 +378,13 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
             "[red]Interrupted[/]: no report written; earlier reports are kept."
         )
         return EXIT_INTERRUPTED
+    changed = submission_digest(target, chapters) != digest
     report = build_report(
         learner=learner,
         target=target,
         course=course,
-        chapters=chapters,
         results=results,
+        digest=None if changed else digest,
         duration=time.monotonic() - started,
         isolation=isolation,
     )
@@ -388,6 +393,13 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
     page_path = report_path.with_suffix(".html")
     write_text_atomic(page_path, render_learner_html(report))
     print_summary(console, report)
+    if changed:
+        console.print(
+            f"Note: files in {escape(terminal_safe(str(target)))} changed while they "
+            "were being graded, so the score may be for other files than those "
+            "there now. Grade again once they stop changing.",
+            highlight=False,
+        )
     show_command = "nox -s report"
     # Without arguments the report session shows the default learner's report.
     if report_path != resolve_report_path(course, None, default_learner()):
@@ -529,7 +541,8 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
             f"{score}/{learner.report['max_score'] if learner.report else '-'} ({how})"
         )
         console.print(line)
-        if learner.reason and learner.status != "ok":
+        # An `ok` learner has a reason only when their files changed during grading.
+        if learner.reason:
             reason = escape(terminal_safe(learner.reason[:300]))
             console.print(f"      {reason}", highlight=False)
         note = other_entries_note(course, learner.folder)

@@ -38,6 +38,9 @@ HIDDEN_CHARACTERS = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
 SCHEMA_PATH = Path(__file__).parent / "schema" / "report.schema.json"
+# The submission_digest of a report whose files changed while they were being
+# graded. No known files hash to it, so no later run reuses such a report.
+CHANGED_DIGEST = "sha256:" + "0" * 64
 
 
 def safe_name(raw: str) -> str:
@@ -194,14 +197,17 @@ def build_report(
     learner: str,
     target: Path,
     course: Course,
-    chapters: list[Chapter],
     results: list[ChapterResult],
+    digest: str | None,
     duration: float | None = None,
     isolation: str | None = None,
     version: str | None = None,
 ) -> dict[str, Any]:
     """Assemble the score report from the chapters' results.
 
+    `digest` is the submission_digest of the graded files, taken before their
+    grading began, or None when they changed during grading. Such a report
+    gets CHANGED_DIGEST and `changed_during_grading`, so it is never reused.
     `version` is the grader_version, when the caller already computed it:
     it reads every installed package's metadata.
     """
@@ -215,7 +221,7 @@ def build_report(
             timespec="seconds"
         ),
         "grader_version": version or grader_version(course),
-        "submission_digest": submission_digest(target, chapters),
+        "submission_digest": CHANGED_DIGEST if digest is None else digest,
         "chapters": [
             {
                 "id": result.id,
@@ -231,6 +237,8 @@ def build_report(
             for result in results
         ],
     }
+    if digest is None:
+        report["changed_during_grading"] = True
     if duration is not None:
         report["duration"] = round(duration, 3)
     if isolation is not None:

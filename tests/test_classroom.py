@@ -574,6 +574,80 @@ def test_same_files_are_graded_once(
     assert by_name["cat"].results[chapters[0].id].status == "passed"
 
 
+def test_files_changed_during_grading_are_regraded(
+    course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A solution swapped for the starter after its copy was graded must not
+    # keep the solution's score on later runs.
+    submissions = tmp_path / "class"
+    main_py = add_learner(submissions, "alice")
+    starter = (ROOT / "exercises" / FIRST_APP / "main.py").read_text()
+    reports = tmp_path / "reports"
+    chapters = [course.chapters[0]]
+    real_grade_chapter = runner.grade_chapter
+
+    def swap_after_copy(*args: Any, **kwargs: Any) -> ChapterResult:
+        result = real_grade_chapter(*args, **kwargs)
+        # The copy was graded, and the report is not written yet.
+        main_py.write_text(starter)
+        return result
+
+    monkeypatch.setattr(classroom, "grade_chapter", swap_after_copy)
+    first = grade_class(course, chapters, find_learners(course, submissions), reports)
+    first_report = json.loads((reports / "alice.json").read_text())
+    monkeypatch.setattr(classroom, "grade_chapter", real_grade_chapter)
+    run = grade_class(course, chapters, find_learners(course, submissions), reports)
+
+    assert first_report["score"] == 4
+    assert [learner.reused for learner in run.learners] == [False]
+    report = run.learners[0].report
+    assert report is not None
+    assert report["score"] == 0
+    assert "changed_during_grading" not in report
+    assert first_report["changed_during_grading"] is True
+    assert first_report["submission_digest"] != report["submission_digest"]
+    assert first.learners[0].status == "ok"
+    assert "changed while they were being graded" in str(first.learners[0].reason)
+
+
+def test_shared_grading_skips_changed_files(
+    course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ann and ben hand in the same files, so one grading of ann's is meant
+    # for both. ann's files change after that was decided, before the copy.
+    submissions = tmp_path / "class"
+    ann = add_learner(submissions, "ann")
+    add_learner(submissions, "ben")
+    starter = (ROOT / "exercises" / FIRST_APP / "main.py").read_text()
+    calls: list[str] = []
+    real_grade_chapter = runner.grade_chapter
+
+    def swap_before_copy(*args: Any, **kwargs: Any) -> ChapterResult:
+        calls.append(Path(args[2]).name)
+        if Path(args[2]).name == "ann":
+            ann.write_text(starter)
+        return real_grade_chapter(*args, **kwargs)
+
+    monkeypatch.setattr(classroom, "grade_chapter", swap_before_copy)
+    chapters = [course.chapters[0]]
+
+    run = grade_class(course, chapters, find_learners(course, submissions), tmp_path)
+
+    assert calls == ["ann", "ben"]
+    by_name = {learner.name: learner for learner in run.learners}
+    assert by_name["ben"].results["01"].score == 4
+    assert by_name["ann"].results["01"].score == 0
+    ben_report = by_name["ben"].report
+    ann_report = by_name["ann"].report
+    assert ben_report is not None
+    assert ann_report is not None
+    assert "changed_during_grading" not in ben_report
+    assert ben_report["submission_digest"] == submission_digest(
+        submissions / "ben", chapters
+    )
+    assert ann_report["changed_during_grading"] is True
+
+
 def test_folders_without_files_are_not_shared(course: Course, tmp_path: Path) -> None:
     submissions = tmp_path / "class"
     add_learner(submissions, "ada")

@@ -12,22 +12,24 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jsonschema
 import pytest
 
-from apigrade import runner, sandbox, server
+from apigrade import cli, runner, sandbox, server
 from apigrade.checks import CheckFailed, read_learner_file
 from apigrade.cli import main, terminal_safe
 from apigrade.course import Chapter, Course
 from apigrade.report import (
     reason_summary,
     safe_name,
+    submission_digest,
     validate_report,
     write_json_atomic,
 )
-from apigrade.runner import grade_chapter
+from apigrade.runner import ChapterResult, grade_chapter
 from apigrade.server import AppStartError, LearnerApp
 from tests.conftest import ROOT
 
@@ -363,6 +365,35 @@ def test_report_matches_schema(tmp_path: Path) -> None:
     assert report["learner"] == "tester"
     assert report["score"] == 4
     assert str(report["submission_digest"]).startswith("sha256:")
+
+
+def test_report_marks_files_changed_during_grading(
+    tmp_path: Path,
+    course: Course,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    target = make_target(tmp_path, FIRST_APP)
+    starter = (ROOT / "exercises" / FIRST_APP / "main.py").read_text()
+    real_grade_chapters = runner.grade_chapters
+
+    def swap_after_copy(*args: Any, **kwargs: Any) -> list[ChapterResult]:
+        results = real_grade_chapters(*args, **kwargs)
+        # The copy was graded, and the report is not written yet.
+        (target / FIRST_APP / "main.py").write_text(starter)
+        return results
+
+    monkeypatch.setattr(cli, "grade_chapters", swap_after_copy)
+
+    report = grade(tmp_path, target, "01")
+
+    validate_report(report)
+    assert report["score"] == 4
+    assert report["changed_during_grading"] is True
+    first = [c for c in course.chapters if c.id == "01"]
+    assert report["submission_digest"] != submission_digest(target, first)
+    output = " ".join(capsys.readouterr().out.split())
+    assert "changed while they were being graded" in output
 
 
 def test_schema_rejects_unknown_status() -> None:
