@@ -1,6 +1,7 @@
 """Grader for chapter 03: path parameters, their types, and route order."""
 
 import secrets
+import string
 from typing import Any
 
 import httpx
@@ -27,6 +28,10 @@ MODEL_NAMES = ("alexnet", "resnet", "lenet")
 # learner might add to ModelName: each must get a 422.
 MODEL_NAMES_IN_OTHER_CASES = ("ALEXNET", "LeNet", "Resnet")
 UNLISTED_MODEL_NAMES = ("squeezenet", "densenet", "mobilenet", "vgg16", "inception")
+# The check also sends a name of random lower-case letters, new in every run,
+# so a route that rejects only the fixed names above still fails. Its length
+# differs from every name in MODEL_NAMES, so it is never a valid one.
+RANDOM_MODEL_NAME_LENGTH = 9
 
 EXTRA_MEMBER_HINT = (
     "Is model_name annotated as ModelName rather than str, and does ModelName have "
@@ -72,6 +77,13 @@ def _unbounded_ids() -> list[int]:
     positive = (RANDOM_ID_MIN_SIZE + secrets.randbelow(span)) | 1
     negative = -((RANDOM_ID_MIN_SIZE + secrets.randbelow(span)) | 1)
     return [*UNBOUNDED_IDS, *FAR_IDS, positive, negative]
+
+
+def _random_model_name() -> str:
+    """Return a name of random lower-case letters that no ModelName member has."""
+    return "".join(
+        secrets.choice(string.ascii_lowercase) for _ in range(RANDOM_MODEL_NAME_LENGTH)
+    )
 
 
 def _expect_echoed(http: httpx.Client, prefix: str, name: str, value: int) -> None:
@@ -277,6 +289,13 @@ def test_model_name_rejects_other_values(http: httpx.Client) -> None:
         expect_detail_locates(
             http.get(f"/models/{name}"), ["path", "model_name"], hint=EXTRA_MEMBER_HINT
         )
+    expect_detail_locates(
+        http.get(f"/models/{_random_model_name()}"),
+        ["path", "model_name"],
+        hint="Is model_name annotated as ModelName rather than str? Every name "
+        "other than alexnet, resnet and lenet must get a 422, not only the "
+        "names a route rejects one by one.",
+    )
     response = http.get("/openapi.json")
     expect_status(response, 200, hint="Is the app's openapi_url left at its default?")
     enum = model_name_enum(json_body(response))
