@@ -159,9 +159,27 @@ def expect_item(response: httpx.Response, expected: dict[str, Any], hint: str) -
 def test_create_item_returns_201(http: httpx.Client) -> None:
     """POST /items/ returns 201 with the item and its id, and 422 for an invalid body.
 
-    An id in the body is ignored: the new item gets an id of its own.
+    An item sent without a description is stored with description null, and
+    an id in the body is ignored: the new item gets an id of its own.
     """
     item = create_item(http, description="Claw hammer")
+    plain = create_item(http, name="Mallet")
+    no_description_hint = (
+        "Does create_item store the request body as it came? ItemIn's "
+        "description defaults to None, so an item sent without one is stored "
+        "with null, not a text the client never sent."
+    )
+    expected = {**plain, "description": None}
+    if plain != expected:
+        raise CheckFailed(
+            "An item created without a description did not come back with "
+            "description null.",
+            request='POST /items/ with body {"name": "Mallet", "price": 9.5}',
+            expected=f"status 201 and {show(expected)}",
+            actual=f"status 201 and {show(plain)}",
+            hint=no_description_hint,
+        )
+    expect_item(read_item(http, plain["id"]), expected, hint=no_description_hint)
     for invalid, location in INVALID_ITEMS:
         expect_detail_locates(
             http.post("/items/", json=invalid), location, hint=CREATE_BODY_HINT
