@@ -117,7 +117,33 @@ class Instruction:
     arguments: str
 
     def describe(self) -> str:
-        return f"line {self.line}: {truncate(f'{self.keyword} {self.arguments}', 200)}"
+        text = f"{self.keyword} {self.arguments}"
+        return f"line {self.line}: {truncate(escape_invisible(text), 200)}"
+
+
+def escape_invisible(text: str) -> str:
+    """Return `text` with each character that does not show when printed escaped.
+
+    Feedback then shows `USER 10001\\x1f`, not a line that looks like a valid
+    one. Tabs stay as they are.
+    """
+    return "".join(
+        character.encode("unicode_escape").decode("ascii")
+        if is_invisible(character)
+        else character
+        for character in text
+    )
+
+
+def is_invisible(character: str) -> bool:
+    """Tell whether a character other than a tab does not show when printed.
+
+    These are control characters (\\x1f), spaces other than the plain space
+    (\\xa0, \\u2003), line and paragraph separators, and format characters
+    such as the zero-width space (\\u200b): str.isprintable() is False for
+    each of them.
+    """
+    return character != "\t" and not character.isprintable()
 
 
 # The instructions that take a heredoc, and a heredoc word as BuildKit
@@ -1199,6 +1225,7 @@ def model_image(found: Dockerfile) -> ImageFiles:
     backtick_escape = found.directives.get("escape") == "`"
     for item in found.written:
         try:
+            reject_invisible(item)
             if backtick_escape and ("\\" in item.arguments or "`" in item.arguments):
                 # The grader splits words as a shell does, with a backslash as
                 # the escape character, so it would read this line otherwise.
@@ -1234,17 +1261,63 @@ def model_image(found: Dockerfile) -> ImageFiles:
             seen_from = seen_from or item.keyword == "FROM"
             validate_instruction(found, item, image)
         except Unsupported as problem:
-            raise CheckFailed(
-                "The Dockerfile has a line the grader does not support: "
-                f"{problem.reason}. The grader builds no image, so it judges a "
-                "Dockerfile only when it supports every line.",
-                request=item.describe(),
-                expected="only the instructions, commands and options this "
-                "chapter's README lists under 'What the grader supports'",
-                actual=f"{item.keyword} {truncate(item.arguments, 160)}",
-                hint=problem.hint,
-            ) from None
+            raise unsupported_failure(item, problem) from None
     return image
+
+
+def unsupported_failure(item: Instruction, problem: Unsupported) -> CheckFailed:
+    """Return the failure for a line of the Dockerfile the grader does not support."""
+    return CheckFailed(
+        "The Dockerfile has a line the grader does not support: "
+        f"{problem.reason}. The grader builds no image, so it judges a "
+        "Dockerfile only when it supports every line.",
+        request=item.describe(),
+        expected="only the instructions, commands and options this "
+        "chapter's README lists under 'What the grader supports'",
+        actual=truncate(escape_invisible(f"{item.keyword} {item.arguments}"), 160),
+        hint=problem.hint,
+    )
+
+
+def expect_visible(item: Instruction) -> None:
+    """Fail if `item` contains a character that does not show when printed."""
+    try:
+        reject_invisible(item)
+    except Unsupported as problem:
+        raise unsupported_failure(item, problem) from None
+
+
+def reject_invisible(item: Instruction) -> None:
+    """Raise Unsupported for the first character of `item` that does not show.
+
+    Python's str.strip() and str.split() take \\x1c to \\x1f for whitespace,
+    but BuildKit keeps them, since Go's unicode.IsSpace, with which it trims a
+    line, does not. So `USER 10001\\x1f` would read as uid 10001 here, while
+    the container looks up a user named "10001\\x1f". BuildKit also splits
+    FROM and EXPOSE only at spaces, tabs, \\v, \\f and \\r
+    (parseStringsWhitespaceDelimited in frontend/dockerfile/parser/
+    line_parsers.go), where str.split() splits at other Unicode spaces too.
+    """
+    text = f"{item.keyword} {item.arguments}"
+    position = next(
+        (index for index, character in enumerate(text) if is_invisible(character)),
+        None,
+    )
+    if position is None:
+        return
+    character = text[position]
+    if position:
+        where = f'after "{truncate(text[:position], 60)}"'
+    else:
+        where = "at the start of the line"
+    raise Unsupported(
+        f"it contains {escape_invisible(character)} (U+{ord(character):04X}), a "
+        f"character that does not show when printed, {where}. Docker keeps it "
+        "as part of the value, so the image would not get the value you see, "
+        "and the build or the container can fail",
+        f"Delete the {escape_invisible(character)}: can you retype the line in "
+        "plain text? An editor that shows invisible characters helps to find it.",
+    )
 
 
 def expect_supported_directives(found: Dockerfile) -> None:
@@ -1287,7 +1360,7 @@ def expect_supported_directives(found: Dockerfile) -> None:
             request="read the first lines of Dockerfile",
             expected="no parser directive other than # escape, or "
             "# syntax=docker/dockerfile:1",
-            actual=problem[0],
+            actual=escape_invisible(problem[0]),
             hint="Delete the directive: the image needs none.",
         )
 

@@ -38,6 +38,7 @@ from chapter11_dockerfile import (
     expect_main_py_in_app_folder,
     expect_requirements_name,
     expect_supported,
+    expect_visible,
     link_packages,
     looks_like_list,
     model_image,
@@ -944,6 +945,9 @@ def test_dockerfile_runs_as_non_root(dockerfile: Dockerfile | None) -> None:
             hint="If the app is broken into, which user does the attacker get? "
             "Did you create one with useradd --uid and switch to it with USER?",
         )
+    # str.strip() below would take a trailing \x1f for whitespace, and Docker
+    # keeps it in the user's name.
+    expect_visible(last)
     user, _, group = (part.strip() for part in last.arguments.partition(":"))
     if "$" in user:
         # ENV or ARG can set the variable to root, and a build argument can

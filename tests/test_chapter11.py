@@ -155,6 +155,11 @@ def test_numeric_user_passes(user: str) -> None:
         ("\N{ARABIC-INDIC DIGIT ONE}", "names a user"),
         ("10001:nosuchgroup", "cannot start with"),
         ("4294967296", "cannot start with"),
+        # str.strip() would read these as 10001, 0 and 10001:10001, but
+        # Docker keeps the \x1f in the user's name.
+        ("10001\x1f", "it contains \\x1f"),
+        ("0\x1f", "it contains \\x1f"),
+        ("10001:10001\x1f", "it contains \\x1f"),
     ],
 )
 def test_user_check_says_why_it_refuses_a_user(user: str, phrase: str) -> None:
@@ -1036,7 +1041,56 @@ UNSUPPORTED = {
         ("COPY main.py .", "COPY <<EOF main.py\nprint()\nEOF"),
         "not a plain path",
     ),
+    # A tester's findings: characters that do not show when printed, which
+    # Python's strip() and split() take for whitespace and Docker keeps.
+    "from_ends_in_control_character": (
+        ("FROM python:3.12-slim\n", "FROM python:3.12-slim\x1f\n"),
+        "it contains \\x1f (U+001F)",
+    ),
+    "user_ends_in_control_character": (
+        ("USER 10001\n", "USER 10001\x1f\n"),
+        "line 21: USER 10001\\x1f",
+    ),
+    "expose_ends_in_control_character": (
+        ("EXPOSE 8000\n", "EXPOSE 8000\x1c\n"),
+        "it contains \\x1c (U+001C)",
+    ),
+    "stop_signal_ends_in_control_character": (
+        ("EXPOSE 8000\n", "EXPOSE 8000\nSTOPSIGNAL SIGTERM\x1f\n"),
+        "STOPSIGNAL SIGTERM\\x1f",
+    ),
+    "expose_ports_split_by_no_break_space": (
+        ("EXPOSE 8000\n", "EXPOSE 8000\xa08001\n"),
+        "it contains \\xa0 (U+00A0), a character that does not show when printed, "
+        'after "EXPOSE 8000"',
+    ),
+    "cmd_word_with_zero_width_space": (
+        ('"--workers", "4"', '"--workers\u200b", "4"'),
+        "it contains \\u200b (U+200B)",
+    ),
+    "env_value_with_control_character": (
+        ("WORKDIR /app\n", "WORKDIR /app\nENV APP_NAME=demo\x1f\n"),
+        "ENV APP_NAME=demo\\x1f",
+    ),
+    "keyword_ends_in_control_character": (
+        ("USER 10001\n", "USER\x1f 10001\n"),
+        "it contains \\x1f (U+001F)",
+    ),
+    "run_with_control_character": (
+        ("-r requirements.txt", "-r requirements.txt\x1f"),
+        "requirements.txt\\x1f",
+    ),
 }
+
+
+def test_escape_invisible_shows_each_character() -> None:
+    text = "USER 10001\x1f\t\xa0\u200bé"
+    assert rules.escape_invisible(text) == "USER 10001\\x1f\t\\xa0\\u200bé"
+
+
+def test_describe_escapes_invisible_characters() -> None:
+    item = rules.Instruction(7, "RUN", "pip install -r requirements.txt\x1f")
+    assert item.describe() == "line 7: RUN pip install -r requirements.txt\\x1f"
 
 
 @pytest.mark.parametrize(
