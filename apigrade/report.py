@@ -20,14 +20,21 @@ from typing import Any
 import jsonschema
 
 from apigrade import __version__
+from apigrade.beneath import (
+    ChapterFolder,
+    ChapterTooLarge,
+    Entry,
+    Kind,
+    read_chunks,
+    walk,
+)
 from apigrade.course import Chapter, Course
 from apigrade.runner import (
+    IGNORED_NAMES,
+    MAX_CHAPTER_ENTRIES,
     MAX_COPIED_FILE,
     ChapterResult,
-    ChapterTooLarge,
     CheckResult,
-    iter_submission_files,
-    link_problem,
 )
 
 FORMAT_VERSION = 1
@@ -100,31 +107,28 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
             # names of the folders beside it count.
             digest.update(b"missing:" + b"".join(_folder_names(target)) + b"\0")
             continue
-        skipped: list[Path] = []
+        hashed: list[tuple[tuple[str, ...], bytes]] = []
+        skipped: list[tuple[str, ...]] = []
         try:
-            paths = list(iter_submission_files([folder], skipped=skipped))
+            with ChapterFolder(folder) as opened:
+                for entry in walk(opened, IGNORED_NAMES, MAX_CHAPTER_ENTRIES):
+                    if entry.kind in (Kind.SKIPPED, Kind.CHANGED):
+                        skipped.append(entry.parts)
+                    else:
+                        hashed.append((entry.parts, _entry_digest(entry)))
         except ChapterTooLarge:
             # Graded as an error that names this folder, so never shared.
             digest.update(b"too-large:" + os.fsencode(str(folder.absolute())) + b"\0")
             continue
-        root = folder.resolve()
-        for path in paths:
-            name = os.fsencode(path.relative_to(target).as_posix())
-            digest.update(name + b"\0")
-            if path.is_symlink():
-                digest.update(b"link:" + os.fsencode(os.readlink(path)) + b"\0")
-                # The copy contains the file a kept link leads to, which may sit
-                # in a folder the copy leaves out, such as __pycache__.
-                if link_problem(path, root) is None and path.is_file():
-                    digest.update(_file_digest(path.resolve()))
-                continue
-            if path.is_dir():
-                # Empty folders too: they are in the app's copy.
-                digest.update(b"folder\0")
-                continue
-            digest.update(_file_digest(path))
-        for path in sorted(skipped):
-            name = os.fsencode(path.relative_to(target).as_posix())
+        except OSError:
+            # The copy fails on the same error, so this is never shared either.
+            digest.update(b"unreadable:" + os.fsencode(str(folder.absolute())) + b"\0")
+            continue
+        for parts, part_digest in sorted(hashed):
+            name = os.fsencode("/".join((chapter.folder, *parts)))
+            digest.update(name + b"\0" + part_digest)
+        for parts in sorted(skipped):
+            name = os.fsencode("/".join((chapter.folder, *parts)))
             digest.update(b"left-out:" + name + b"\0")
     return f"sha256:{digest.hexdigest()}"
 
@@ -140,16 +144,31 @@ def _folder_names(target: Path) -> list[bytes]:
     )
 
 
-def _file_digest(path: Path) -> bytes:
-    """Return the hash of a regular file's content, or of its size if too large."""
-    size = path.stat().st_size
-    if size > MAX_COPIED_FILE:
+def _entry_digest(entry: Entry) -> bytes:
+    """Return the hash input for one path the walk found, its name aside."""
+    if entry.kind is Kind.FOLDER:
+        # Empty folders too: they are in the app's copy.
+        return b"folder\0"
+    if entry.kind is Kind.FILE:
+        return _file_digest(entry)
+    link = b"link:" + os.fsencode(entry.link_text) + b"\0"
+    # The copy contains the file a kept link leads to, which may sit in a
+    # folder the copy leaves out, such as __pycache__.
+    if entry.link_problem is None and entry.fd is not None:
+        return link + _file_digest(entry)
+    return link
+
+
+def _file_digest(entry: Entry) -> bytes:
+    """Return the hash of an opened regular file, or of its size if too large."""
+    assert entry.fd is not None
+    if entry.size > MAX_COPIED_FILE:
         # Never graded, so its size alone is enough to tell submissions apart.
-        return f"size:{size}".encode() + b"\0"
+        return f"size:{entry.size}".encode() + b"\0"
     content = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            content.update(chunk)
+    # Read as the copy reads, so the digest covers the bytes the copy takes.
+    for chunk in read_chunks(entry.fd, entry.size):
+        content.update(chunk)
     return content.digest()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fnmatch
 import json
 import logging
 import os
@@ -23,12 +22,13 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apigrade.beneath import ChapterFolder, ChapterTooLarge, Kind, read_chunks, walk
 from apigrade.course import Chapter, CheckSpec, Course
 from apigrade.imports import (
     describe_module,
@@ -67,6 +67,9 @@ MAX_COPIED_FILE = 16 * 2**20
 # the machine's disk or minutes before the chapter's deadline starts.
 MAX_CHAPTER_ENTRIES = 5_000
 MAX_CHAPTER_BYTES = 64 * 2**20
+# Deeper folders are not copied. copytree, which the copy used before,
+# reached about 490 levels before Python's default recursion limit of 1000.
+MAX_FOLDER_DEPTH = 400
 # Longest temporary folder that leaves room for ".../apigrade-NN-xxxxxxxx/work/
 # workers.sock" within the 107 bytes a Unix socket path may have.
 MAX_ROOT_LENGTH = 60
@@ -487,82 +490,6 @@ def _die_with_engine() -> None:
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _entries_to_skip(
-    source: Path, left_out: list[str], skipped: list[str] | None = None
-) -> Callable[[str, list[str]], set[str]]:
-    """Return copytree's `ignore` function for a chapter folder.
-
-    It skips caches, anything that is not a file, folder or symlink (FIFOs),
-    symlinks that lead out of the chapter folder (the grader runs outside
-    the sandbox and would follow them to the course's or anyone's files),
-    links to folders, and files over MAX_COPIED_FILE. The links it keeps are
-    copied as the files they lead to. The
-    names of those links and files are added to `left_out`, and the path of
-    everything skipped, relative to `source`, to `skipped`.
-    """
-    root = source.resolve()
-    copied = {"entries": 0, "bytes": 0}
-
-    def skip(folder: str, names: list[str]) -> set[str]:
-        ignored = set(shutil.ignore_patterns(*IGNORED_NAMES)(folder, names))
-        copied["entries"] += len(names) - len(ignored)
-        if copied["entries"] > MAX_CHAPTER_ENTRIES:
-            raise ChapterTooLarge(
-                f"contains more than {MAX_CHAPTER_ENTRIES} files and folders"
-            )
-        for name in names:
-            path = Path(folder, name)
-            shown = printable(str(path.relative_to(source)))
-            if path.is_symlink():
-                problem = link_problem(path, root)
-                if problem is not None:
-                    ignored.add(name)
-                    left_out.append(f"{shown} -> {problem}")
-                    continue
-            if path.is_file() and path.stat().st_size > MAX_COPIED_FILE:
-                ignored.add(name)
-                left_out.append(f"{shown} (over {MAX_COPIED_FILE // 2**20} MB)")
-            elif path.is_file() and name not in ignored:
-                copied["bytes"] += path.stat().st_size
-                if copied["bytes"] > MAX_CHAPTER_BYTES:
-                    raise ChapterTooLarge(
-                        f"contains more than {MAX_CHAPTER_BYTES // 2**20} MB of files"
-                    )
-            elif not (path.is_file() or path.is_dir()):
-                ignored.add(name)
-        if skipped is not None:
-            skipped.extend(
-                sorted(
-                    Path(folder, name).relative_to(source).as_posix()
-                    for name in ignored
-                )
-            )
-        return ignored
-
-    return skip
-
-
-def link_problem(link: Path, root: Path) -> str | None:
-    """Return why the copy leaves out `link`, or None when it copies what it leads to.
-
-    The copy contains no links: a relative link to a file inside the chapter
-    folder becomes a copy of that file. Kept as a link, it could lead
-    elsewhere from the copy's place, into a folder the app may write. Links
-    to folders are left out, since copying through them could go round in
-    circles.
-    """
-    target = printable(os.readlink(link))
-    try:
-        resolved = link.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return f"{target} (which does not exist)"
-    if Path(target).is_absolute() or not resolved.is_relative_to(root):
-        return f"{target} (out of the chapter folder)"
-    if resolved.is_dir():
-        return f"{target} (a link to a folder: put the folder itself there)"
-    return None
-
-
 def shadowing_problem(app_dir: Path, source: Path) -> str | None:
     """Return why Python would import other code from `app_dir` than it should."""
     main = module_shadowing_main(app_dir)
@@ -593,18 +520,55 @@ def copy_chapter(
     """Copy a chapter folder for grading, adding what it leaves out to `left_out`.
 
     Contents only: modes and times are the copy's own, so an app cannot tell
-    two submissions with the same digest apart by them, and links become the
-    files they lead to. `skipped` gets the relative path of every file and
-    folder the copy leaves out.
+    two submissions with the same digest apart by them. The copy contains
+    no links: a relative link to a file inside the chapter folder becomes a
+    copy of that file. Kept as a link, it could lead elsewhere from the
+    copy's place, into a folder the app may write. Links that are absolute,
+    lead out of the folder or nowhere, or lead to a folder (copying through
+    those could go round in circles) are left out, and so are caches
+    (IGNORED_NAMES), FIFOs and such, and files over MAX_COPIED_FILE.
+    `skipped` gets the relative path of everything left out.
+
+    Every file is opened beneath the chapter folder, rejecting links at open
+    time (see apigrade.beneath), so a folder or file that the learner swaps
+    for a link during the copy can never bring in files from elsewhere.
+    Raises ChapterTooLarge past MAX_CHAPTER_ENTRIES or MAX_CHAPTER_BYTES,
+    and RecursionError for folders nested deeper than MAX_FOLDER_DEPTH.
     """
-    shutil.copytree(
-        source,
-        app_dir,
-        symlinks=False,
-        ignore=_entries_to_skip(source, left_out, skipped),
-        copy_function=shutil.copyfile,
-    )
+    copied_bytes = 0
+    with ChapterFolder(source) as folder:
+        app_dir.mkdir(parents=True)
+        for entry in walk(folder, IGNORED_NAMES, MAX_CHAPTER_ENTRIES, MAX_FOLDER_DEPTH):
+            shown = printable(entry.relative)
+            copy = app_dir.joinpath(*entry.parts)
+            if entry.kind is Kind.FOLDER:
+                copy.mkdir()
+                continue
+            if entry.link_problem is not None:
+                problem = entry.link_problem.value
+                left_out.append(f"{shown} -> {printable(entry.link_text)} ({problem})")
+            elif entry.kind is Kind.CHANGED:
+                left_out.append(f"{shown} (changed while being copied)")
+            elif entry.fd is not None and entry.size > MAX_COPIED_FILE:
+                left_out.append(f"{shown} (over {MAX_COPIED_FILE // 2**20} MB)")
+            elif entry.fd is not None:
+                copied_bytes += entry.size
+                if copied_bytes > MAX_CHAPTER_BYTES:
+                    raise ChapterTooLarge(
+                        f"contains more than {MAX_CHAPTER_BYTES // 2**20} MB of files"
+                    )
+                _copy_file(entry.fd, entry.size, copy)
+                continue
+            if skipped is not None:
+                skipped.append(entry.relative)
     _reset_folder_metadata(app_dir)
+
+
+def _copy_file(fd: int, size: int, copy: Path) -> None:
+    """Copy at most `size` bytes of the file open as `fd` into the new file `copy`."""
+    with copy.open("xb") as output:
+        for chunk in read_chunks(fd, size):
+            output.write(chunk)
 
 
 def _reset_folder_metadata(root: Path) -> None:
@@ -624,10 +588,6 @@ def _reset_folder_metadata(root: Path) -> None:
             ]
         os.chmod(folder, 0o755)
         os.utime(folder)
-
-
-class ChapterTooLarge(Exception):
-    """A chapter folder has too many entries or bytes to be copied for grading."""
 
 
 def _kill_grader(process: GraderHandle) -> None:
@@ -795,54 +755,3 @@ def _error_result(chapter: Chapter, reason: str) -> ChapterResult:
         checks=checks,
         reason=reason,
     )
-
-
-def iter_submission_files(
-    folders: Iterable[Path],
-    limit: int = MAX_CHAPTER_ENTRIES,
-    skipped: list[Path] | None = None,
-) -> Iterable[Path]:
-    """Yield the files, links and folders the copy for grading takes, sorted.
-
-    It leaves out what the copy leaves out (IGNORED_NAMES, and entries that
-    are neither files, folders nor links, such as FIFOs), and adds their
-    paths to `skipped`; the ignored names do not count towards `limit`. The
-    walk keeps its own stack rather than recursing, so a folder nested
-    thousands deep cannot exhaust Python's recursion limit. Past `limit`
-    entries in a folder it raises ChapterTooLarge, as the copy does.
-    """
-    for folder in folders:
-        if not folder.is_dir() or folder.is_symlink():
-            continue
-        found: list[Path] = []
-        stack = [folder]
-        counted = 0
-        while stack:
-            current = stack.pop()
-            try:
-                entries = os.scandir(current)
-            except OSError:
-                continue
-            with entries:
-                for entry in entries:
-                    if any(
-                        fnmatch.fnmatchcase(entry.name, name) for name in IGNORED_NAMES
-                    ):
-                        if skipped is not None:
-                            skipped.append(Path(entry.path))
-                        continue
-                    # Counted as the copy counts: FIFOs and such too.
-                    counted += 1
-                    if counted > limit:
-                        raise ChapterTooLarge(
-                            f"contains more than {limit} files and folders"
-                        )
-                    path = Path(entry.path)
-                    if entry.is_dir(follow_symlinks=False):
-                        found.append(path)
-                        stack.append(path)
-                    elif entry.is_symlink() or entry.is_file(follow_symlinks=False):
-                        found.append(path)
-                    elif skipped is not None:
-                        skipped.append(path)
-        yield from sorted(found)

@@ -7,9 +7,10 @@ once per session, concurrently, and the tests assert on the results.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +56,58 @@ def mutant_results(
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         yield dict(pool.map(grade_mutant, mutants))
+
+
+@pytest.fixture(params=["openat2", "nofollow-components"])
+def chapter_opening(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Open chapter files with openat2, or by components as where it is missing."""
+    if request.param == "nofollow-components":
+        monkeypatch.setattr("apigrade.beneath._openat2_number", lambda: None)
+    return str(request.param)
+
+
+class _Listing:
+    """A listing already read, usable as what os.scandir returns."""
+
+    def __init__(self, entries: list[os.DirEntry[str]]) -> None:
+        self.entries = entries
+
+    def __iter__(self) -> Iterator[os.DirEntry[str]]:
+        return iter(self.entries)
+
+    def __enter__(self) -> _Listing:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def swap_at_listing(
+    monkeypatch: pytest.MonkeyPatch, number: int, swap: Callable[[], None]
+) -> None:
+    """Call `swap` once, as os.scandir starts its `number`th listing (1 is first).
+
+    With number 1 the swap comes after the listing has been read, so the
+    caller works on a listing older than the folder. Later listings see the
+    swapped folder.
+    """
+    scandir = os.scandir
+    calls = 0
+
+    def listing_with_swap(path: Any) -> _Listing:
+        nonlocal calls
+        calls += 1
+        if calls == number and number > 1:
+            swap()
+        with scandir(path) as entries:
+            found = list(entries)
+        if calls == number == 1:
+            swap()
+        return _Listing(found)
+
+    monkeypatch.setattr(os, "scandir", listing_with_swap)

@@ -35,7 +35,7 @@ from apigrade.course import Chapter, Course, load_course
 from apigrade.errors import GradingError, TargetError
 from apigrade.report import grader_version, submission_digest, validate_report
 from apigrade.runner import ChapterResult
-from tests.conftest import ROOT
+from tests.conftest import ROOT, swap_at_listing
 
 FIRST_APP = "01_first_app"
 # A busy loop in a middleware: no request ever gets a response.
@@ -734,6 +734,37 @@ def test_digest_counts_what_a_kept_link_leads_to(
         tmp_path / "a" / FIRST_APP / "__pycache__" / "real.py",
     )
     assert digest("a") == digest("b")
+
+
+def test_digest_never_reads_folder_swapped_mid_walk(
+    course: Course,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chapter_opening: str,
+) -> None:
+    """The digest reads what the copy takes, whatever a swap makes a path lead to."""
+    chapter = course.chapters[0]
+
+    def digest_with_swap(secret: str) -> str:
+        target = tmp_path / secret / "target"
+        folder = target / FIRST_APP
+        shutil.copytree(ROOT / "solutions" / FIRST_APP, folder)
+        (folder / "sub").mkdir()
+        (folder / "sub" / "main.py").write_text("VALUE = 1\n")
+        outside = tmp_path / secret / "graders"
+        outside.mkdir()
+        (outside / "main.py").write_text(f"SECRET = {secret!r}\n")
+
+        def swap() -> None:
+            (folder / "sub").rename(tmp_path / secret / "moved")
+            (folder / "sub").symlink_to(outside)
+
+        # The first listing is the chapter folder's, the second that of sub/.
+        with monkeypatch.context() as patch:
+            swap_at_listing(patch, 2, swap)
+            return submission_digest(target, [chapter])
+
+    assert digest_with_swap("a") == digest_with_swap("b")
 
 
 def test_digest_counts_folders_beside_a_missing_one(

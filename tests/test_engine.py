@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import gzip
 import hashlib
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ import httpx
 import jsonschema
 import pytest
 
-from apigrade import cli, runner, sandbox, server
+from apigrade import beneath, cli, runner, sandbox, server
 from apigrade.checks import CheckFailed, read_learner_file
 from apigrade.cli import main, terminal_safe
 from apigrade.course import Chapter, Course
@@ -31,7 +34,7 @@ from apigrade.report import (
 )
 from apigrade.runner import ChapterResult, grade_chapter
 from apigrade.server import AppStartError, LearnerApp
-from tests.conftest import ROOT
+from tests.conftest import ROOT, swap_at_listing
 
 FIRST_APP = "01_first_app"
 
@@ -300,7 +303,7 @@ def test_grading_leaves_target_unchanged(tmp_path: Path) -> None:
     assert snapshot(target) == before
 
 
-def test_copy_holds_no_links(tmp_path: Path) -> None:
+def test_copy_holds_no_links(tmp_path: Path, chapter_opening: str) -> None:
     source = tmp_path / "work" / FIRST_APP
     (source / "pkg").mkdir(parents=True)
     (source / "real.py").write_text("VALUE = 'from the submission'\n")
@@ -329,6 +332,178 @@ def test_copy_holds_no_links(tmp_path: Path) -> None:
         "dangling.py -> missing.py (which does not exist)",
         "folder_link -> pkg (a link to a folder: put the folder itself there)",
     ]
+
+
+def make_secret(tmp_path: Path) -> Path:
+    """Make a folder outside the chapter folder, holding a main.py."""
+    outside = tmp_path / "graders"
+    outside.mkdir()
+    (outside / "main.py").write_text("SECRET = 'outside the chapter'\n")
+    return outside
+
+
+def copied_text(copy: Path) -> str:
+    return "".join(path.read_text() for path in copy.rglob("*") if path.is_file())
+
+
+def test_chapter_folder_opens_with_openat2(tmp_path: Path) -> None:
+    if not sys.platform.startswith("linux") or platform.machine() not in (
+        "x86_64",
+        "aarch64",
+    ):
+        pytest.skip("openat2 is used on Linux x86_64 and aarch64 only")
+    with beneath.ChapterFolder(tmp_path) as folder:
+        assert folder.uses_openat2
+
+
+def test_chapter_folder_falls_back_without_openat2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing(*args: object) -> int:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(beneath, "_openat2", missing)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "main.py").write_text("x = 1\n")
+    (tmp_path / "link").symlink_to("sub")
+
+    with beneath.ChapterFolder(tmp_path) as folder:
+        assert not folder.uses_openat2
+        fd = folder.open(("sub", "main.py"))
+        assert os.read(fd, 100) == b"x = 1\n"
+        os.close(fd)
+        with pytest.raises(OSError) as error:
+            folder.open(("link", "main.py"))
+        # O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR on Linux.
+        assert error.value.errno in (errno.ELOOP, errno.ENOTDIR)
+        with pytest.raises(OSError) as error:
+            folder.open(("link",))
+        assert error.value.errno == errno.ELOOP
+
+
+def test_copy_rechecks_what_changed_after_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chapter_opening: str
+) -> None:
+    """A folder and a file swapped for links after the listing are left out."""
+    source = tmp_path / "work" / FIRST_APP
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "main.py").write_text("VALUE = 1\n")
+    (source / "main.py").write_text("VALUE = 2\n")
+    outside = make_secret(tmp_path)
+
+    def swap() -> None:
+        (source / "sub").rename(tmp_path / "moved")
+        (source / "sub").symlink_to(outside)
+        (source / "main.py").unlink()
+        (source / "main.py").symlink_to(outside / "main.py")
+
+    swap_at_listing(monkeypatch, 1, swap)
+    copy = tmp_path / "copy"
+    left_out: list[str] = []
+    skipped: list[str] = []
+
+    runner.copy_chapter(source, copy, left_out, skipped)
+
+    assert "SECRET" not in copied_text(copy)
+    assert list(copy.iterdir()) == []
+    assert sorted(left_out) == [
+        f"main.py -> {outside / 'main.py'} (out of the chapter folder)",
+        f"sub -> {outside} (out of the chapter folder)",
+    ]
+    assert sorted(skipped) == ["main.py", "sub"]
+
+
+def test_copy_never_follows_folder_swapped_mid_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chapter_opening: str
+) -> None:
+    """A `sub/` swapped for a link out as the copy starts listing it is not followed."""
+    source = tmp_path / "work" / FIRST_APP
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "main.py").write_text("VALUE = 1\n")
+    outside = make_secret(tmp_path)
+
+    def swap() -> None:
+        (source / "sub").rename(tmp_path / "moved")
+        (source / "sub").symlink_to(outside)
+
+    # The first listing is the chapter folder's, the second that of sub/.
+    swap_at_listing(monkeypatch, 2, swap)
+    copy = tmp_path / "copy"
+    left_out: list[str] = []
+
+    runner.copy_chapter(source, copy, left_out)
+
+    assert "SECRET" not in copied_text(copy)
+    assert left_out == ["sub/main.py (changed while being copied)"]
+
+
+def test_copy_never_follows_link_target_swapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chapter_opening: str
+) -> None:
+    """A kept link whose target turns into a link out after the check is left out."""
+    source = tmp_path / "work" / FIRST_APP
+    source.mkdir(parents=True)
+    (source / "real.py").write_text("VALUE = 1\n")
+    (source / "linked.py").symlink_to("real.py")
+    outside = make_secret(tmp_path)
+    resolve = Path.resolve
+    swapped: list[Path] = []
+
+    def resolve_then_swap(self: Path, strict: bool = False) -> Path:
+        resolved = resolve(self, strict=strict)
+        if self.name == "linked.py" and not swapped:
+            (source / "real.py").rename(tmp_path / "moved.py")
+            (source / "real.py").symlink_to(outside / "main.py")
+            swapped.append(self)
+        return resolved
+
+    monkeypatch.setattr(Path, "resolve", resolve_then_swap)
+    copy = tmp_path / "copy"
+    left_out: list[str] = []
+
+    runner.copy_chapter(source, copy, left_out)
+
+    assert swapped
+    assert "SECRET" not in copied_text(copy)
+    assert not (copy / "linked.py").exists()
+    assert "linked.py (changed while being copied)" in left_out
+
+
+def test_copy_limits_folder_depth(tmp_path: Path, chapter_opening: str) -> None:
+    source = tmp_path / "source"
+    deepest = source.joinpath(*["d"] * runner.MAX_FOLDER_DEPTH)
+    deepest.mkdir(parents=True)
+    (deepest / "main.py").write_text("x = 1\n")
+
+    runner.copy_chapter(source, tmp_path / "copy", [])
+
+    copied = tmp_path.joinpath("copy", *["d"] * runner.MAX_FOLDER_DEPTH, "main.py")
+    assert copied.read_text() == "x = 1\n"
+    (deepest / "d").mkdir()
+    with pytest.raises(RecursionError):
+        runner.copy_chapter(source, tmp_path / "copy2", [])
+
+
+def test_copy_limits_file_and_chapter_size(
+    tmp_path: Path, chapter_opening: str
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    with (source / "big.bin").open("wb") as big:
+        big.truncate(runner.MAX_COPIED_FILE + 1)
+    (source / "linked.bin").symlink_to("big.bin")
+    left_out: list[str] = []
+    skipped: list[str] = []
+
+    runner.copy_chapter(source, tmp_path / "copy", left_out, skipped)
+
+    assert sorted(left_out) == ["big.bin (over 16 MB)", "linked.bin (over 16 MB)"]
+    assert sorted(skipped) == ["big.bin", "linked.bin"]
+    for number in range(runner.MAX_CHAPTER_BYTES // runner.MAX_COPIED_FILE + 1):
+        with (source / f"part{number}.bin").open("wb") as part:
+            part.truncate(runner.MAX_COPIED_FILE)
+    with pytest.raises(beneath.ChapterTooLarge):
+        runner.copy_chapter(source, tmp_path / "copy2", [])
 
 
 def test_app_cannot_rewrite_a_linked_file(tmp_path: Path) -> None:
