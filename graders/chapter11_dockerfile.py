@@ -1764,6 +1764,16 @@ def context_entries(
     entries = [
         (path.relative_to(context).as_posix() or ".", path.is_dir()) for path in kept
     ]
+    if paths and not entries:
+        ignore_file = ignore_file_name(context)
+        first = paths[0].relative_to(context).as_posix()
+        raise Unsupported(
+            f"{ignore_file} line {ignoring_line(context, first)} leaves {first} "
+            f"out of the build context, so COPY {source} would find nothing and "
+            "the build would fail",
+            f"Which files is {ignore_file} for? Delete or narrow that line, or "
+            "take the file back in with a line such as !main.py after it.",
+        )
     if not entries:
         raise Unsupported(
             f"{source} names nothing in the chapter folder, so the build would fail",
@@ -2602,14 +2612,15 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
 
 def expect_in_build_context(folder: Path, name: str) -> None:
     """Fail if the ignore file leaves the file `name` out of the build context."""
-    if dockerignored(folder, name):
+    line = ignoring_line(folder, name)
+    if line is not None:
         ignore_file = ignore_file_name(folder)
         raise CheckFailed(
             f"{ignore_file} leaves {name} out of the build context, so no COPY "
             "can bring it into the image.",
             request=f"read {ignore_file}",
             expected=f"no pattern in {ignore_file} that matches {name}",
-            actual=f"{name} matches a pattern there",
+            actual=f"{name} matches the pattern on line {line}",
             hint=f"{ignore_file} is for files the image does not need: which of "
             f"its lines takes {name} away?",
         )
@@ -2629,7 +2640,12 @@ def ignore_file_name(folder: Path) -> str:
 
 
 def dockerignored(folder: Path, name: str) -> bool:
-    """Tell whether the ignore file in `folder` leaves the path `name` out.
+    """Tell whether the ignore file in `folder` leaves the path `name` out."""
+    return ignoring_line(folder, name) is not None
+
+
+def ignoring_line(folder: Path, name: str) -> int | None:
+    """Return the line of the ignore file that leaves the path `name` out, or None.
 
     Lines are patterns, matched as Docker does against the path and each of
     its parent folders; the last that matches decides, and one starting with
@@ -2637,27 +2653,28 @@ def dockerignored(folder: Path, name: str) -> bool:
     """
     parts = PurePosixPath(name).parts
     candidates = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
-    ignored = False
-    for pattern, keep in dockerignore_patterns(folder):
+    line = None
+    for pattern, keep, number in dockerignore_patterns(folder):
         if pattern is None or any(pattern.fullmatch(path) for path in candidates):
-            ignored = not keep
-    return ignored
+            line = None if keep else number
+    return line
 
 
 @functools.lru_cache(maxsize=4)
 def dockerignore_patterns(
     folder: Path,
-) -> tuple[tuple[re.Pattern[str] | None, bool], ...]:
-    """Return the patterns of the ignore file in `folder`, each with whether it keeps.
+) -> tuple[tuple[re.Pattern[str] | None, bool, int], ...]:
+    """Return the patterns of the ignore file in `folder`: (pattern, keeps, line).
 
     A pattern is a regular expression, or None for one that matches every
     path. The file is read once per grader run. It fails on a pattern Docker
-    would reject, and on more than MAX_IGNORE_PATTERNS patterns, because
-    matching each file of the folder against them would be slow.
+    would reject, on one the grader cannot read as Docker does, and on more
+    than MAX_IGNORE_PATTERNS patterns, because matching each file of the
+    folder against them would be slow.
     """
     ignore_file = ignore_file_name(folder)
     text = read_learner_file(folder / ignore_file) or ""
-    patterns: list[tuple[re.Pattern[str] | None, bool]] = []
+    patterns: list[tuple[re.Pattern[str] | None, bool, int]] = []
     for number, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.strip()
         if not line or line.startswith("#"):
@@ -2675,7 +2692,18 @@ def dockerignore_patterns(
                 actual=f"line {number}: {truncate(raw_line, 120)}",
                 hint="Is every [ closed, with a valid range inside?",
             ) from None
-        patterns.append((compiled, keep))
+        except UnsupportedPattern as problem:
+            raise CheckFailed(
+                f"{ignore_file} line {number} has a pattern the grader does not "
+                f"support: {problem.reason}. Docker reads it as a Go regular "
+                "expression, and the grader cannot tell which files it leaves out.",
+                request=f"read {ignore_file}",
+                expected="patterns of plain characters, *, ?, ** and sets such as "
+                "[a-z], as the README lists",
+                actual=f"line {number}: {truncate(raw_line, 120)}",
+                hint=problem.hint,
+            ) from None
+        patterns.append((compiled, keep, number))
         if len(patterns) > MAX_IGNORE_PATTERNS:
             raise CheckFailed(
                 f"{ignore_file} has more than {MAX_IGNORE_PATTERNS} patterns.",
@@ -2688,43 +2716,172 @@ def dockerignore_patterns(
     return tuple(patterns)
 
 
-def ignore_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a .dockerignore pattern as Docker reads it.
+class UnsupportedPattern(Exception):
+    """A .dockerignore pattern that the grader cannot read as Docker does, and why."""
 
-    `*` and `?` stay within one folder, `**` spans folders, `[...]` is a set
-    of characters, and a backslash makes the next character plain.
+    def __init__(self, reason: str, hint: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
+def ignore_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a cleaned .dockerignore pattern to match paths as Docker does.
+
+    Docker (moby/patternmatcher, Pattern.compile) turns the pattern into a Go
+    regular expression: `*` and `?` stay within a folder, `**` spans folders,
+    `.+()|{}$` are escaped, and `[`, `]`, `^` and a backslash with the
+    character after it are passed on as they are. So `[!x]` is the set of `!`
+    and `x`, since only `^` negates a Go set. Before that, Go's filepath.Match
+    must accept the pattern. Raises re.error for a pattern Docker rejects, and
+    UnsupportedPattern for Go regular expression syntax that Python's re reads
+    differently: a backslash before a letter, a digit or a non-ASCII character
+    (`\\w`), `[:` inside a set (`[[:alpha:]]`), and `*` or `?` inside a set.
     """
-    parts = []
+    parts: list[str] = []
+    # Pattern.compile matches a pattern without regular expression syntax by
+    # comparing strings: "exact", "prefix" (ends in **) or "suffix" (starts
+    # with **).
+    kind = "exact"
     index = 0
     while index < len(pattern):
-        if pattern.startswith("**/", index):
-            parts.append("(?:.*/)?")
-            index += 3
-        elif pattern.startswith("**", index):
-            parts.append(".*")
+        char = pattern[index]
+        if pattern.startswith("**", index):
+            starts_pattern = index == 0
             index += 2
-        elif pattern[index] == "*":
-            parts.append("[^/]*")
+            if pattern.startswith("/", index):
+                index += 1
+            if index < len(pattern):
+                # Go writes (.*/)? here, so a**b matches ab and a/x/b, not axb.
+                parts.append("(?:.*/)?")
+                kind = "regexp"
+            elif kind == "exact":
+                kind = "prefix"
+            else:
+                parts.append(".*")
+                kind = "regexp"
+            if starts_pattern:
+                kind = "suffix"
+        elif char in "*?":
+            parts.append("[^/]*" if char == "*" else "[^/]")
+            kind = "regexp"
             index += 1
-        elif pattern[index] == "?":
-            parts.append("[^/]")
-            index += 1
-        elif pattern[index] == "[":
-            end = pattern.find("]", index + 1)
-            if end == -1:
-                raise re.error(f"unclosed [ in {pattern!r}")
-            body = pattern[index + 1 : end]
-            if body.startswith(("!", "^")):
-                body = "^" + body[1:]
-            parts.append(f"[{body.replace(chr(92), chr(92) * 2)}]")
-            index = end + 1
-        elif pattern[index] == "\\" and index + 1 < len(pattern):
-            parts.append(re.escape(pattern[index + 1]))
+        elif char == "\\":
+            if index + 1 == len(pattern):
+                raise re.error(f"trailing backslash in {pattern!r}")
+            parts.append(re.escape(plain_escape(pattern[index + 1])))
+            kind = "regexp"
             index += 2
+        elif char == "[":
+            character_set, index = translate_set(pattern, index)
+            parts.append(character_set)
+            kind = "regexp"
+        elif char == "]":
+            parts.append(re.escape(char))
+            kind = "regexp"
+            index += 1
+        elif char == "^":
+            # A start-of-text anchor in Go and in Python alike.
+            parts.append("^")
+            index += 1
         else:
-            parts.append(re.escape(pattern[index]))
+            parts.append(re.escape(char))
             index += 1
-    return re.compile("".join(parts))
+    return re.compile(pattern_expression(pattern, kind, "".join(parts)))
+
+
+def pattern_expression(pattern: str, kind: str, regexp: str) -> str:
+    """Return the expression to fullmatch for a pattern of the given kind.
+
+    Pattern.match compares strings for the kinds that are not "regexp":
+    equality, strings.HasPrefix of the text before the final **, and
+    strings.HasSuffix of the text after the leading **, where **/foo also
+    matches foo itself.
+    """
+    if kind == "exact":
+        return re.escape(pattern)
+    if kind == "prefix":
+        return re.escape(pattern[:-2]) + "(?s:.*)"
+    if kind == "suffix":
+        suffix = pattern[2:]
+        if suffix.startswith("/"):
+            return "(?:(?s:.*)/)?" + re.escape(suffix[1:])
+        return "(?s:.*)" + re.escape(suffix)
+    return regexp
+
+
+def plain_escape(char: str) -> str:
+    """Return the escaped character, or raise UnsupportedPattern for a Go escape.
+
+    Go's regexp reads a backslash before ASCII punctuation as that character,
+    as Python's re does. Before a letter or a digit it starts a class (\\w,
+    \\d, \\pL) or an escape (\\x41, \\Q) that Python reads otherwise or not
+    at all, and before a non-ASCII character it is an error.
+    """
+    if char.isascii() and not char.isalnum():
+        return char
+    raise UnsupportedPattern(
+        f"a backslash before {char!r}",
+        f"Docker passes \\{char} to Go's regular expressions, where a backslash "
+        "before a letter or a digit names a class or an escape, such as \\w for "
+        "any word character. Write the characters themselves, such as main.py, "
+        "or a set such as [mM]ain.py.",
+    )
+
+
+def translate_set(pattern: str, index: int) -> tuple[str, int]:
+    """Translate the set that starts at pattern[index], a "[", to Python's re.
+
+    Returns the Python set and the index after its "]". The set must be valid
+    for Go's filepath.Match, as Docker checks it: "^" first negates, and each
+    item is a character or a range a-z, with "-" and "]" escaped when they are
+    the character itself. Raises re.error where filepath.Match or Go's regexp
+    rejects the set.
+    """
+    index += 1
+    negated = pattern.startswith("^", index)
+    if negated:
+        index += 1
+    items: list[str] = []
+    while True:
+        if index == len(pattern):
+            raise re.error(f"unclosed [ in {pattern!r}")
+        if pattern[index] == "]" and items:
+            return f"[{'^' if negated else ''}{''.join(items)}]", index + 1
+        low, index = set_character(pattern, index)
+        high = low
+        if pattern.startswith("-", index):
+            high, index = set_character(pattern, index + 1)
+            if high < low:
+                raise re.error(f"range {low}-{high} out of order in {pattern!r}")
+        items.append(
+            re.escape(low) if high == low else f"{re.escape(low)}-{re.escape(high)}"
+        )
+
+
+def set_character(pattern: str, index: int) -> tuple[str, int]:
+    """Read one character of a set at pattern[index], and the index after it."""
+    if index == len(pattern) or pattern[index] in "-]":
+        raise re.error(f"invalid set in {pattern!r}")
+    char = pattern[index]
+    if char == "\\":
+        if index + 1 == len(pattern):
+            raise re.error(f"trailing backslash in {pattern!r}")
+        return plain_escape(pattern[index + 1]), index + 2
+    if pattern.startswith("[:", index):
+        raise UnsupportedPattern(
+            "[: inside a set",
+            "Docker passes the set to Go's regular expressions, where [:alpha:] "
+            "inside [...] is a POSIX class. Write the characters or a range "
+            "instead, such as [a-z].",
+        )
+    if char in "*?":
+        raise UnsupportedPattern(
+            f"{char} inside a set",
+            f"Docker writes {char} inside [...] as [^/], which changes where the "
+            "set ends. Write * and ? outside the brackets.",
+        )
+    return char, index + 1
 
 
 def run_commands(arguments: str) -> list[list[str]]:

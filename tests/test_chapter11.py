@@ -1195,8 +1195,9 @@ def test_app_folder_holds_what_copy_puts_in_workdir(tmp_path: Path) -> None:
         ("*.py", "main.py", True),
         ("s?b/*", "sub/helpers.py", True),
         ("[a-r]*", "sub", False),
-        ("[!a-r]*", "sub/helpers.py", True),
-        ("\\main.py", "main.py", True),
+        ("[^a-r]*", "sub/helpers.py", True),
+        ("sub/\\*", "sub/*", True),
+        ("sub/\\*", "sub/helpers.py", False),
     ],
 )
 def test_dockerignore_reads_patterns_as_docker(
@@ -1206,10 +1207,96 @@ def test_dockerignore_reads_patterns_as_docker(
     assert rules.dockerignored(tmp_path, path) is ignored
 
 
+# What Docker's Pattern.compile (moby/patternmatcher) makes of each pattern:
+# the Go regular expression, or a plain string comparison, and whether it
+# matches the path.
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        # Only ^ negates a Go set, so [!x] is the set of ! and x.
+        ("[!x]ain.py", "main.py", False),
+        ("[!x]ain.py", "xain.py", True),
+        ("[!x]ain.py", "!ain.py", True),
+        ("[!a-r]*", "sub", False),
+        ("[^x]ain.py", "main.py", True),
+        ("[a-c]x", "bx", True),
+        ("[\\]]", "]", True),
+        ("[.]py", ".py", True),
+        ("[.]py", "apy", False),
+        ("[/]", "/", True),
+        ("main\\.py", "main.py", True),
+        ("main\\*", "main*", True),
+        ("main\\*", "main.py", False),
+        # ^ is a start-of-text anchor once the pattern is a regular expression,
+        # and a plain character when Docker compares strings.
+        ("^main.py", "main.py", False),
+        ("^main.py", "^main.py", True),
+        ("*^main.py", "main.py", True),
+        ("*^main.py", "x^main.py", False),
+        ("main.py]", "main.py]", True),
+        # ** not at the end becomes (.*/)?, so it ends at a /.
+        ("a**b", "ab", True),
+        ("a**b", "ax/b", True),
+        ("a**b", "axb", False),
+        ("a/**", "a/b/c", True),
+        ("a/**", "a", False),
+        ("**/foo", "foo", True),
+        ("**/foo", "a/b/foo", True),
+        ("**/foo", "afoo", False),
+        ("**foo", "afoo", True),
+        ("**/*.py", "a/b.py", True),
+        ("*.py", "a/b.py", False),
+    ],
+)
+def test_ignore_pattern_matches_as_docker(
+    pattern: str, path: str, matches: bool
+) -> None:
+    assert bool(rules.ignore_pattern(pattern).fullmatch(path)) is matches
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        ("\\wain.py", "a backslash before 'w'"),
+        ("\\x6dain.py", "a backslash before 'x'"),
+        ("[\\d]ain.py", "a backslash before 'd'"),
+        ("[[:alpha:]]ain.py", "[: inside a set"),
+        ("[*]ain.py", "* inside a set"),
+        ("[?]ain.py", "? inside a set"),
+    ],
+)
+def test_go_only_ignore_pattern_is_unsupported(
+    tmp_path: Path, pattern: str, reason: str
+) -> None:
+    (tmp_path / ".dockerignore").write_text("# caches\n" + pattern + "\n")
+    with pytest.raises(CheckFailed, match=r"line 2 has a pattern") as failure:
+        rules.dockerignored(tmp_path, "main.py")
+    assert reason in failure.value.summary
+
+
+@pytest.mark.parametrize("pattern", ["[z-a]", "[]a]", "[-a]", "[a-]", "[a", "a\\"])
+def test_ignore_pattern_docker_rejects_is_invalid(pattern: str) -> None:
+    with pytest.raises(re.error):
+        rules.ignore_pattern(pattern)
+
+
 def test_dockerignore_pattern_docker_rejects_fails(tmp_path: Path) -> None:
     (tmp_path / ".dockerignore").write_text("[z-a]\n")
     with pytest.raises(CheckFailed, match="line 1 is not a valid pattern"):
         rules.dockerignored(tmp_path, "main.py")
+
+
+def test_copy_of_ignored_file_names_ignore_line(tmp_path: Path) -> None:
+    dockerfile = chapter_with(
+        tmp_path, {"Dockerfile": ("COPY main.py .", "COPY main.py .\nCOPY sub/ sub/")}
+    )
+    folder = tmp_path / "11_deployment"
+    (folder / "sub").mkdir()
+    (folder / ".dockerignore").write_text("__pycache__\nsub\n")
+    with pytest.raises(CheckFailed) as failure:
+        rules.expect_supported(dockerfile)
+    assert ".dockerignore line 2 leaves sub out" in failure.value.summary
+    assert "names nothing" not in failure.value.summary
 
 
 def test_ignored_folder_is_not_in_app_folder(tmp_path: Path) -> None:
