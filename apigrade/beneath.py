@@ -127,13 +127,16 @@ class Entry:
 
     `fd` is open only until the walk goes on: for a FILE it is the file,
     for a LINK the regular file inside the chapter folder that it leads to
-    (None for any other link). `size` is the opened file's size at open.
+    (None for any other link). `size` is the opened file's size at open, and
+    `mode` the permission bits (stat.S_IMODE) of the opened file or folder,
+    0 when nothing was opened.
     """
 
     parts: tuple[str, ...]
     kind: Kind
     fd: int | None = None
     size: int = 0
+    mode: int = 0
     link_text: str = ""
     link_problem: LinkProblem | None = None
 
@@ -260,8 +263,10 @@ def walk(
                 continue
             assert entry.fd is not None
             fd = entry.fd
+            mode = entry.mode
         else:
             fd = os.dup(folder.fd)
+            mode = 0
         try:
             if max_depth is not None and len(parts) > max_depth:
                 raise RecursionError(f"folders nested more than {max_depth} deep")
@@ -269,7 +274,7 @@ def walk(
         finally:
             os.close(fd)
         if parts:
-            yield Entry(parts, Kind.FOLDER)
+            yield Entry(parts, Kind.FOLDER, mode=mode)
         ignored = {
             name
             for name, _ in listing
@@ -327,10 +332,11 @@ def _open_entry(folder: ChapterFolder, parts: tuple[str, ...]) -> Entry:
             return Entry(parts, Kind.CHANGED)
         raise
     status = os.fstat(fd)
+    mode = stat.S_IMODE(status.st_mode)
     if stat.S_ISDIR(status.st_mode):
-        return Entry(parts, Kind.FOLDER, fd)
+        return Entry(parts, Kind.FOLDER, fd, mode=mode)
     if stat.S_ISREG(status.st_mode):
-        return Entry(parts, Kind.FILE, fd, status.st_size)
+        return Entry(parts, Kind.FILE, fd, status.st_size, mode=mode)
     os.close(fd)
     return Entry(parts, Kind.SKIPPED)
 
@@ -343,8 +349,10 @@ def _link_entry(folder: ChapterFolder, parts: tuple[str, ...]) -> Entry:
         if error.errno in _CHANGED_ERRORS:
             return Entry(parts, Kind.CHANGED)
         raise
-    size = os.fstat(fd).st_size if fd is not None else 0
-    return Entry(parts, Kind.LINK, fd, size, text, problem)
+    status = os.fstat(fd) if fd is not None else None
+    size = status.st_size if status is not None else 0
+    mode = stat.S_IMODE(status.st_mode) if status is not None else 0
+    return Entry(parts, Kind.LINK, fd, size, mode, text, problem)
 
 
 def read_chunks(fd: int, size: int) -> Iterator[bytes]:

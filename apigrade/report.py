@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import re
+import stat
 import tempfile
 import unicodedata
 from functools import cache
@@ -87,12 +88,14 @@ def reason_summary(reason: str | None, limit: int = 300) -> str:
 
 
 def submission_digest(target: Path, chapters: list[Chapter]) -> str:
-    """Hash what the copy for grading takes: names, contents, links, folders.
+    """Hash what the copy for grading takes: names, contents, modes, links, folders.
 
     The copy sets file modes and times of its own (see runner's copy), so
-    the originals' never reach the app and are left out. The names of what
-    the copy leaves out count too, since chapter 11 judges a Dockerfile by
-    whether a COPY would bring one in.
+    the originals' never reach the app. Their permission bits count all the
+    same, because chapter 11 judges whether the container's user could read
+    what a COPY brings in, and Docker keeps each file's mode. Times are left
+    out. The names of what the copy leaves out count too, since chapter 11
+    judges a Dockerfile by whether a COPY would bring one in.
     """
     digest = hashlib.sha256()
     for chapter in chapters:
@@ -111,6 +114,8 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
         skipped: list[tuple[str, ...]] = []
         try:
             with ChapterFolder(folder) as opened:
+                root_mode = stat.S_IMODE(os.fstat(opened.fd).st_mode)
+                digest.update(f"mode:{root_mode:o}".encode() + b"\0")
                 for entry in walk(opened, IGNORED_NAMES, MAX_CHAPTER_ENTRIES):
                     if entry.kind in (Kind.SKIPPED, Kind.CHANGED):
                         skipped.append(entry.parts)
@@ -146,16 +151,17 @@ def _folder_names(target: Path) -> list[bytes]:
 
 def _entry_digest(entry: Entry) -> bytes:
     """Return the hash input for one path the walk found, its name aside."""
+    mode = f"mode:{entry.mode:o}".encode() + b"\0"
     if entry.kind is Kind.FOLDER:
         # Empty folders too: they are in the app's copy.
-        return b"folder\0"
+        return b"folder\0" + mode
     if entry.kind is Kind.FILE:
-        return _file_digest(entry)
+        return _file_digest(entry) + mode
     link = b"link:" + os.fsencode(entry.link_text) + b"\0"
     # The copy contains the file a kept link leads to, which may sit in a
     # folder the copy leaves out, such as __pycache__.
     if entry.link_problem is None and entry.fd is not None:
-        return link + _file_digest(entry)
+        return link + _file_digest(entry) + mode
     return link
 
 

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,7 @@ from apigrade.sandbox import (
     choose_isolation,
     remove_cgroups,
 )
-from apigrade.server import GRADER_DIR_VARIABLE, SKIPPED_FILE
+from apigrade.server import GRADER_DIR_VARIABLE, MODES_FILE, SKIPPED_FILE
 from apigrade.zygote import ZYGOTE, GraderProcess
 
 logger = logging.getLogger("apigrade")
@@ -313,8 +314,9 @@ def _run_grader(
     app_dir = work_dir / "app"
     left_out: list[str] = []
     skipped: list[str] = []
+    modes: dict[str, int] = {}
     try:
-        copy_chapter(source, app_dir, left_out, skipped)
+        copy_chapter(source, app_dir, left_out, skipped, modes)
     except ChapterTooLarge as error:
         return _error_result(
             chapter,
@@ -339,6 +341,8 @@ def _run_grader(
     # A grader that reads the chapter as something else does (chapter 11
     # reads it as Docker's build context) learns from this what it lacks.
     (private / SKIPPED_FILE).write_text(json.dumps(skipped), encoding="utf-8")
+    # The copy's modes are its own, and Docker's COPY keeps the originals.
+    (private / MODES_FILE).write_text(json.dumps(modes), encoding="utf-8")
     problem = shadowing_problem(app_dir, source)
     if problem is not None:
         return _error_result(chapter, problem)
@@ -515,7 +519,11 @@ def shadowing_problem(app_dir: Path, source: Path) -> str | None:
 
 
 def copy_chapter(
-    source: Path, app_dir: Path, left_out: list[str], skipped: list[str] | None = None
+    source: Path,
+    app_dir: Path,
+    left_out: list[str],
+    skipped: list[str] | None = None,
+    modes: dict[str, int] | None = None,
 ) -> None:
     """Copy a chapter folder for grading, adding what it leaves out to `left_out`.
 
@@ -527,7 +535,9 @@ def copy_chapter(
     lead out of the folder or nowhere, or lead to a folder (copying through
     those could go round in circles) are left out, and so are caches
     (IGNORED_NAMES), FIFOs and such, and files over MAX_COPIED_FILE.
-    `skipped` gets the relative path of everything left out.
+    `skipped` gets the relative path of everything left out, and `modes` the
+    permission bits of the chapter folder (".") and of each folder and file
+    copied, by relative path.
 
     Every file is opened beneath the chapter folder, rejecting links at open
     time (see apigrade.beneath), so a folder or file that the learner swaps
@@ -538,11 +548,15 @@ def copy_chapter(
     copied_bytes = 0
     with ChapterFolder(source) as folder:
         app_dir.mkdir(parents=True)
+        if modes is not None:
+            modes["."] = stat.S_IMODE(os.fstat(folder.fd).st_mode)
         for entry in walk(folder, IGNORED_NAMES, MAX_CHAPTER_ENTRIES, MAX_FOLDER_DEPTH):
             shown = printable(entry.relative)
             copy = app_dir.joinpath(*entry.parts)
             if entry.kind is Kind.FOLDER:
                 copy.mkdir()
+                if modes is not None:
+                    modes[entry.relative] = entry.mode
                 continue
             if entry.link_problem is not None:
                 problem = entry.link_problem.value
@@ -558,6 +572,8 @@ def copy_chapter(
                         f"contains more than {MAX_CHAPTER_BYTES // 2**20} MB of files"
                     )
                 _copy_file(entry.fd, entry.size, copy)
+                if modes is not None:
+                    modes[entry.relative] = entry.mode
                 continue
             if skipped is not None:
                 skipped.append(entry.relative)

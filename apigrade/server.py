@@ -36,6 +36,9 @@ LOG_TAIL_LINES = 12
 GRADER_DIR_VARIABLE = "APIGRADE_GRADER_DIR"
 # In the grader's own folder: the paths the copy of the chapter left out.
 SKIPPED_FILE = "skipped.json"
+# In the grader's own folder: the permission bits of the chapter folder (".")
+# and of each folder and file the copy took, by relative path.
+MODES_FILE = "modes.json"
 MAX_LINE = 300
 MIB = 1024 * 1024
 # Opens a file without reading it: Linux only.
@@ -154,6 +157,24 @@ def skipped_paths() -> tuple[str, ...]:
     except FileNotFoundError:
         return ()
     return tuple(str(path) for path in paths)
+
+
+def original_modes() -> dict[str, int] | None:
+    """Return the permission bits of the chapter folder's paths, by relative path.
+
+    The graded copy has modes of its own, so a grader that needs the
+    learner's (chapter 11, since Docker's COPY keeps them) reads these. None
+    when no engine ran the grader: the folder the grader reads is then the
+    learner's own, with its modes.
+    """
+    private = os.environ.get(GRADER_DIR_VARIABLE)
+    if not private:
+        return None
+    try:
+        modes = json.loads((Path(private) / MODES_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return {str(path): int(mode) for path, mode in modes.items()}
 
 
 def log_folder(work_dir: Path) -> Path:

@@ -19,6 +19,7 @@ import posixpath
 import re
 import shlex
 import shutil
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from apigrade.checks import (
     show,
     truncate,
 )
-from apigrade.server import skipped_paths
+from apigrade.server import original_modes, skipped_paths
 
 # The largest uid container runtimes accept.
 MAX_UID = 2**31 - 1
@@ -1132,12 +1133,29 @@ class Unsupported(Exception):
         self.hint = hint
 
 
+@dataclass(frozen=True)
+class KeptMode:
+    """A file or folder of the image that has the mode of its source, as COPY keeps it.
+
+    `source` is the path in the chapter folder ("." for the folder itself),
+    and `uid` and `gid` own it in the image: root's unless --chown gives others.
+    """
+
+    item: Instruction
+    source: str
+    is_folder: bool
+    uid: int
+    gid: int
+
+
 @dataclass
 class ImageFiles:
     """The paths the supported lines of a Dockerfile create, as they run.
 
     `folders` contains what WORKDIR and COPY made, and `files` each file a
     COPY wrote, with the file of the chapter folder (`context`) it came from.
+    `kept_modes` contains the image paths whose mode a COPY without --chmod
+    took from the chapter folder.
     """
 
     context: Path
@@ -1145,7 +1163,10 @@ class ImageFiles:
     folder: str = "/"
     folders: set[str] = field(default_factory=set)
     files: dict[str, Path] = field(default_factory=dict)
+    kept_modes: dict[str, KeptMode] = field(default_factory=dict)
     user_added: bool = False
+    # The uid useradd gives, or None when it gives none.
+    added_uid: int | None = None
     user: Instruction | None = None
     python_minor: int | None = None
 
@@ -1170,6 +1191,25 @@ class ImageFiles:
             )
         self.make_folder(posixpath.dirname(path))
         self.files[path] = source
+
+    def keep_mode(
+        self,
+        path: str,
+        owner: tuple[Instruction, int, int] | None,
+        source: str,
+        *,
+        is_folder: bool,
+    ) -> None:
+        """Record that `path` has the mode of `source`, or forget it under --chmod.
+
+        `owner` is the COPY line with the uid and gid it gives, or None when
+        the line has --chmod, which sets a mode that every user can read.
+        """
+        if owner is None:
+            self.kept_modes.pop(path, None)
+            return
+        item, uid, gid = owner
+        self.kept_modes[path] = KeptMode(item, source, is_folder, uid, gid)
 
     def copy_app_folder(self, target: Path) -> None:
         """Copy the files and folders under the final WORKDIR into `target`.
@@ -1668,23 +1708,53 @@ def validate_copy(item: Instruction, image: ImageFiles) -> None:
             "it copies several files to a destination that does not end in /",
             "End the destination with /, as in COPY a.py b.py ./",
         )
+    keep = kept_mode_owner(item, options)
     as_folder = ends_as_folder or destination in image.folders
     if not as_folder and not entries[0][1]:
         # One file, copied to the name the destination gives it.
         image.add_file(destination, image.context / entries[0][0])
+        image.keep_mode(destination, keep, entries[0][0], is_folder=False)
         return
-    image.make_folder(destination)
     for relative, is_folder in entries:
+        if is_folder and destination not in image.folders:
+            # BuildKit creates the destination with the mode of the first
+            # folder copied into it, and leaves a folder that exists alone.
+            image.keep_mode(destination, keep, relative, is_folder=True)
+        image.make_folder(destination)
         for inside, inside_is_folder in folder_contents(
             image.context, relative, is_folder
         ):
             target = posixpath.normpath(posixpath.join(destination, inside))
+            source = posixpath.normpath(posixpath.join(relative, inside))
+            if not is_folder:
+                source = relative
             if inside_is_folder:
                 image.make_folder(target)
-            elif is_folder:
-                image.add_file(target, image.context / relative / inside)
             else:
-                image.add_file(target, image.context / relative)
+                image.add_file(target, image.context / source)
+            # A folder inside a copied one gets its source's mode even where
+            # it exists already.
+            image.keep_mode(target, keep, source, is_folder=inside_is_folder)
+
+
+def kept_mode_owner(
+    item: Instruction, options: Sequence[str]
+) -> tuple[Instruction, int, int] | None:
+    """Return the COPY line with the uid and gid that own what it copies.
+
+    None when it has --chmod. Without --chown, root owns the copies. With
+    --chown=UID alone, the gid is the uid, as Docker documents for COPY.
+    """
+    uid = gid = 0
+    for option in options:
+        name, _, value = option.partition("=")
+        if name == "--chmod":
+            return None
+        if name == "--chown":
+            user, _, group = value.partition(":")
+            uid = int(user)
+            gid = int(group or user)
+    return item, uid, gid
 
 
 def validate_copy_owner(options: Sequence[str], copies_folders: bool) -> None:
@@ -2026,6 +2096,7 @@ def validate_useradd(arguments: list[str], image: ImageFiles) -> None:
     problem = next((text for text in problems if text), None)
     if problem:
         raise Unsupported(str(problem), hint)
+    image.added_uid = int(uid) if uid is not None else None
 
 
 def numeric_owner(text: str) -> bool:
@@ -2608,6 +2679,51 @@ def expect_main_py_in_app_folder(found: Dockerfile) -> None:
         hint="Which folder does the last WORKDIR make the current one when the "
         "container starts, and where does your COPY put main.py?",
     )
+
+
+def expect_user_reads_copies(found: Dockerfile, uid: int, gid: int | None) -> None:
+    """Fail if the USER `uid` could not read a file or enter a folder a COPY made.
+
+    COPY without --chmod keeps each file's and folder's mode from the chapter
+    folder. Files need read for that user, folders read and search. The
+    owner's bits apply to the owner, the group's to a user of that group
+    (`gid`, None when the grader cannot tell it), and the others' to the rest.
+    """
+    image = model_image(found)
+    # The engine's copy, which the build context copies, has modes of its own.
+    modes = original_modes() or {}
+    for path, kept in sorted(image.kept_modes.items()):
+        mode = modes.get(kept.source)
+        if mode is None:
+            mode = stat.S_IMODE((image.context / kept.source).stat().st_mode)
+        if uid == kept.uid:
+            bits, whose = (mode >> 6) & 0o7, "its owner"
+        elif gid is not None and gid == kept.gid:
+            bits, whose = (mode >> 3) & 0o7, "its group"
+        else:
+            bits, whose = mode & 0o7, "users other than its owner and group"
+        needed = 0o5 if kept.is_folder else 0o4
+        if bits & needed == needed:
+            continue
+        if kept.is_folder:
+            kind, access, fixed_mode, chmod = "folder", "list and enter", "755", "a+rx"
+        else:
+            kind, access, fixed_mode, chmod = "file", "read", "644", "a+r"
+        owner = "root" if kept.uid == 0 else f"uid {kept.uid}"
+        source = "the chapter folder" if kept.source == "." else kept.source
+        named = source if kept.source == "." else f"the {kind} {source}"
+        raise CheckFailed(
+            f"The container's user (uid {uid}) could not {access} {path}, because "
+            f"COPY keeps the mode of {named} ({mode:04o}), which "
+            f"does not let {whose} {access} it.",
+            request=kept.item.describe(),
+            expected=f"a {kind} that uid {uid} may {access}: mode {fixed_mode} in "
+            f"the chapter folder, or COPY --chmod={fixed_mode}",
+            actual=f"{source} has mode {mode:04o} and {owner} owns it in the image",
+            hint=f"Who may {access} a {kind} with mode {mode:04o} that {owner} "
+            f"owns? Run chmod {chmod} {kept.source} in the chapter folder, or "
+            f"copy it with COPY --chmod={fixed_mode}.",
+        )
 
 
 def expect_in_build_context(folder: Path, name: str) -> None:

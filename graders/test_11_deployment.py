@@ -38,6 +38,7 @@ from chapter11_dockerfile import (
     expect_main_py_in_app_folder,
     expect_requirements_name,
     expect_supported,
+    expect_user_reads_copies,
     expect_visible,
     link_packages,
     looks_like_list,
@@ -932,7 +933,7 @@ def test_dockerfile_installs_dependencies_first(
 
 
 def test_dockerfile_runs_as_non_root(dockerfile: Dockerfile | None) -> None:
-    """The container runs as a numeric uid other than root's."""
+    """The container runs as a numeric uid, not root's, that can read its files."""
     found = require_dockerfile(dockerfile)
     last = found.user
     if last is None:
@@ -998,3 +999,20 @@ def test_dockerfile_runs_as_non_root(dockerfile: Dockerfile | None) -> None:
             "the user with useradd --uid?",
         )
     expect_supported(found)
+    expect_user_reads_copies(found, int(user), user_group(found, int(user), group))
+
+
+def user_group(found: Dockerfile, uid: int, group: str) -> int | None:
+    """Return the gid the container runs with, or None when the file does not show it.
+
+    Without a group in USER, the runtime takes the user's group from the
+    image's /etc/passwd, and gid 0 for a uid that is not there. The grader
+    takes a uid that the Dockerfile's useradd may have created as having a
+    group of its own, whose gid it cannot tell.
+    """
+    if group:
+        return int(group)
+    image = model_image(found)
+    if image.user_added and image.added_uid in (None, uid):
+        return None
+    return 0

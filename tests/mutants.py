@@ -2,9 +2,11 @@
 
 Each mutant in tests/mutants/<chapter folder>.toml names its chapter, the edits
 that turn the solution into the mistake, the checks it must fail, and words its
-feedback must contain. A mutant marked `timing = true` is judged by a timing
-check, so scripts/timing_determinism.py grades it repeatedly under load. One
-marked `sandboxed = true` is caught only under bubblewrap or Landlock, so it is
+feedback must contain. `[mutant.modes]` gives paths in the chapter folder ("."
+for the folder itself) an octal mode, such as "600", set after the edits. A
+mutant marked `timing = true` is judged by a timing check, so
+scripts/timing_determinism.py grades it repeatedly under load. One marked
+`sandboxed = true` is caught only under bubblewrap or Landlock, so it is
 skipped at the limits level.
 """
 
@@ -41,6 +43,7 @@ class Mutant:
     edits: tuple[Edit, ...]
     files: dict[str, str]
     timing: bool
+    modes: dict[str, str]
     # Caught only where the app's folder is read-only: under bubblewrap or
     # Landlock, not at the limits level.
     sandboxed: bool = False
@@ -69,6 +72,7 @@ def _load_file(path: Path) -> list[Mutant]:
             ),
             files=dict(raw.get("files", {})),
             timing=bool(raw.get("timing", False)),
+            modes=dict(raw.get("modes", {})),
             sandboxed=bool(raw.get("sandboxed", False)),
         )
         for raw in data["mutant"]
@@ -91,4 +95,6 @@ def build_mutant(mutant: Mutant, folder: str, target: Path) -> Path:
     for name, content in mutant.files.items():
         (chapter_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (chapter_dir / name).write_text(content, encoding="utf-8")
+    for name, mode in mutant.modes.items():
+        (chapter_dir / name).chmod(int(mode, 8))
     return target

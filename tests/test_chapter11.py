@@ -1299,6 +1299,56 @@ def test_copy_of_ignored_file_names_ignore_line(tmp_path: Path) -> None:
     assert "names nothing" not in failure.value.summary
 
 
+# COPY keeps the mode of each file and folder it copies; the grader reads the
+# modes of the folder it is given when no engine ran it.
+@pytest.mark.parametrize(
+    ("copy", "user", "modes", "readable"),
+    [
+        ("COPY main.py .", "USER 10001", {"main.py": 0o600}, False),
+        ("COPY main.py .", "USER 10001", {"main.py": 0o604}, True),
+        ("COPY --chmod=644 main.py .", "USER 10001", {"main.py": 0o600}, True),
+        ("COPY --chown=10001 main.py .", "USER 10001", {"main.py": 0o600}, True),
+        ("COPY --chown=20000 main.py .", "USER 10001", {"main.py": 0o600}, False),
+        # The owner's bits apply to the owner, even where the others' allow more.
+        ("COPY --chown=10001 main.py .", "USER 10001", {"main.py": 0o044}, False),
+        # Root's group: useradd gives 10001 a group of its own, USER 10001:0 not.
+        ("COPY main.py .", "USER 10001", {"main.py": 0o640}, False),
+        ("COPY main.py .", "USER 10001:0", {"main.py": 0o640}, True),
+        (
+            "COPY --chown=0:10001 main.py .",
+            "USER 10001:10001",
+            {"main.py": 0o640},
+            True,
+        ),
+        # A new folder gets its source's mode; one that exists keeps its own.
+        ("COPY . /srv/code/", "USER 10001", {".": 0o700}, False),
+        ("COPY . /srv/code/", "USER 10001", {".": 0o711}, False),
+        ("COPY . .", "USER 10001", {".": 0o700}, True),
+        ("COPY --chmod=755 . /srv/code/", "USER 10001", {".": 0o700}, True),
+    ],
+)
+def test_user_reads_what_copy_keeps(
+    tmp_path: Path, copy: str, user: str, modes: dict[str, int], readable: bool
+) -> None:
+    folder = tmp_path / "11_deployment"
+    shutil.copytree(ROOT / "solutions" / "11_deployment", folder)
+    path = folder / "Dockerfile"
+    text = path.read_text().replace("COPY main.py .", copy)
+    path.write_text(text.replace("USER 10001", user))
+    dockerfile = rules.read_dockerfile(path, path.read_text())
+    for name, mode in modes.items():
+        (folder / name).chmod(mode)
+    try:
+        if readable:
+            grader.test_dockerfile_runs_as_non_root(dockerfile)
+        else:
+            with pytest.raises(CheckFailed, match="The container's user"):
+                grader.test_dockerfile_runs_as_non_root(dockerfile)
+    finally:
+        for name in modes:
+            (folder / name).chmod(0o755)
+
+
 def test_ignored_folder_is_not_in_app_folder(tmp_path: Path) -> None:
     dockerfile = chapter_with(tmp_path, {"Dockerfile": ("COPY main.py .", "COPY . .")})
     folder = tmp_path / "11_deployment"

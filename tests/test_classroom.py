@@ -689,6 +689,28 @@ def test_digest_tells_apart_what_the_copy_keeps(course: Course, tmp_path: Path) 
     assert digest("a") != digest("b")
 
 
+def test_digest_counts_permission_bits(course: Course, tmp_path: Path) -> None:
+    # Chapter 11 fails a COPY of a file the container's user cannot read, so
+    # a change of mode alone must not reuse a stored report.
+    chapter = course.chapters[0]
+    for name in ("a", "b"):
+        shutil.copytree(ROOT / "solutions" / FIRST_APP, tmp_path / name / FIRST_APP)
+        (tmp_path / name / FIRST_APP / "main.py").chmod(0o644)
+        (tmp_path / name / FIRST_APP).chmod(0o755)
+
+    def digest(name: str) -> str:
+        return submission_digest(tmp_path / name, [chapter])
+
+    assert digest("a") == digest("b")
+    (tmp_path / "b" / FIRST_APP / "main.py").chmod(0o600)
+    assert digest("a") != digest("b")
+    (tmp_path / "b" / FIRST_APP / "main.py").chmod(0o644)
+    (tmp_path / "b" / FIRST_APP).chmod(0o700)
+    assert digest("a") != digest("b")
+    (tmp_path / "b" / FIRST_APP).chmod(0o755)
+    assert digest("a") == digest("b")
+
+
 def test_digest_tells_apart_what_the_copy_leaves_out(
     course: Course, tmp_path: Path
 ) -> None:

@@ -413,6 +413,27 @@ def test_copy_rechecks_what_changed_after_listing(
     assert sorted(skipped) == ["main.py", "sub"]
 
 
+def test_copy_records_original_modes(tmp_path: Path) -> None:
+    source = tmp_path / "chapter"
+    (source / "sub").mkdir(parents=True)
+    (source / "main.py").write_text("")
+    (source / "sub" / "helpers.py").write_text("")
+    (source / "main.py").chmod(0o600)
+    (source / "sub" / "helpers.py").chmod(0o640)
+    (source / "sub").chmod(0o700)
+    source.chmod(0o750)
+    modes: dict[str, int] = {}
+
+    runner.copy_chapter(source, tmp_path / "copy", [], [], modes)
+
+    assert modes == {
+        ".": 0o750,
+        "main.py": 0o600,
+        "sub": 0o700,
+        "sub/helpers.py": 0o640,
+    }
+
+
 def test_copy_never_follows_folder_swapped_mid_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chapter_opening: str
 ) -> None:
