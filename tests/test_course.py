@@ -83,6 +83,13 @@ def test_mutants_name_real_checks(course: Course) -> None:
         assert set(mutant.fails) <= declared, mutant.name
 
 
+def test_mutant_names_are_unique() -> None:
+    # The calibration tests key each mutant's result by its name alone.
+    names = [mutant.name for mutant in load_mutants()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    assert repeated == []
+
+
 def test_testing_chapter_apps_are_identical() -> None:
     """Chapter 10's learners test the same app the grader mutates."""
     copies = [
