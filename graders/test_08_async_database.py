@@ -485,15 +485,31 @@ def test_delete_user_removes_it(http: httpx.Client) -> None:
     )
 
 
-def test_delete_missing_user_returns_404(http: httpx.Client) -> None:
-    """DELETE of a user that is already deleted returns 404 with a detail message."""
+def test_delete_missing_user_returns_404(http: httpx.Client, work_dir: Path) -> None:
+    """DELETE of a user that is already deleted returns 404 with a detail message.
+
+    The 404 also leaves the database unlocked for other writers.
+    """
+    remaining = _create_user(http, "Frances Allen", "frances@example.com")
     user = _create_user(http, "John Backus", "john@example.com")
     response = http.delete(f"/users/{user['id']}")
     expect_status(response, 204, hint="Does DELETE /users/{user_id} return 204?")
+    missing = http.delete(f"/users/{user['id']}")
     _expect_not_found(
-        http.delete(f"/users/{user['id']}"),
+        missing,
         "Does the delete route check cursor.rowcount and raise a 404 when no row "
         "was deleted?",
+    )
+    _expect_unlocked(
+        work_dir / DATABASE_FILE,
+        remaining,
+        "The DELETE that found no row left its transaction open, so the database "
+        "stays locked for every other writer.",
+        f"{describe_request(missing)} (answered 404)",
+        "Does the route end the transaction before it raises the 404? Python's "
+        "sqlite3 starts a transaction at any DELETE, even one that removes no "
+        "row, and SQLite keeps the file locked for writing until `await "
+        "db.commit()` or `await db.rollback()` ends it.",
     )
 
 

@@ -77,4 +77,5 @@ app = FastAPI(title="Users database", version="1.0.0")
 
 # TODO 6: DELETE /users/{user_id} deletes the row under write_lock, commits, and
 #         returns 204 with an empty body, or raises HTTPException 404 when no row had
-#         that id (cursor.rowcount is 0: nothing changed, so no commit is needed).
+#         that id (cursor.rowcount is 0). Commit in both cases: the DELETE opened a
+#         transaction even when it removed nothing, and it locks the file until it ends.
