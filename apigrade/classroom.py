@@ -330,6 +330,9 @@ def grade_class(
 
     for learner in learners:
         stored = _stored_report(reports_dir / f"{learner.name}.json", chapter_ids)
+        if stored is not None and stored.get("target") != str(learner.folder):
+            # Another class's learner of the same name, sharing the folder.
+            stored = None
         # Taken before any of this learner's chapters is copied for grading.
         # finish() takes it again, and records it only if it is the same.
         learner.digest = submission_digest(learner.folder, chapters)

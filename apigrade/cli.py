@@ -335,7 +335,8 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
             console.print(f"Learner name {args.learner!r} is saved as {learner!r}.")
     else:
         learner = default_learner()
-    if learner in RESERVED_NAMES:
+    # Class.json and class.json are one file on macOS and Windows.
+    if learner.casefold() in RESERVED_NAMES:
         raise GradingError(
             f"the learner name {learner!r} is kept for the class files "
             f"({learner}.json, {learner}.html in reports/): pass --learner with "

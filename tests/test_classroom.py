@@ -163,6 +163,22 @@ def test_named_learner_is_regraded_alone(course: Course, tmp_path: Path) -> None
     assert reused == {"ada": True, "bob": False}
 
 
+def test_report_of_another_class_is_not_reused(course: Course, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    chapters = [course.chapters[0]]
+    for name in ("first", "second"):
+        add_learner(tmp_path / name, "cara")
+    grade_class(course, chapters, find_learners(course, tmp_path / "first"), reports)
+
+    run = grade_class(
+        course, chapters, find_learners(course, tmp_path / "second"), reports
+    )
+
+    assert [learner.reused for learner in run.learners] == [False]
+    report = json.loads((reports / "cara.json").read_text())
+    assert report["target"] == str((tmp_path / "second" / "cara").resolve())
+
+
 def test_unknown_learner_to_regrade_names_the_choices(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -633,6 +633,7 @@ def test_hidden_check_hides_inputs(tmp_path: Path, course: Course) -> None:
         (["--learner", "!!!"], "--learner '!!!' has no letters or digits"),
         (["--jobs", "0"], "--jobs 0 must be 1 or more"),
         (["--learner", "class"], "is kept for the class files"),
+        (["--learner", "Grades"], "is kept for the class files"),
     ],
 )
 def test_bad_input_exits_with_message(
