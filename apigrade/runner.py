@@ -47,7 +47,7 @@ from apigrade.sandbox import (
     choose_isolation,
     remove_cgroups,
 )
-from apigrade.server import GRADER_DIR_VARIABLE, MODES_FILE, SKIPPED_FILE
+from apigrade.server import GRADER_DIR_VARIABLE, LINKS_FILE, MODES_FILE, SKIPPED_FILE
 from apigrade.zygote import ZYGOTE, GraderProcess
 
 logger = logging.getLogger("apigrade")
@@ -315,8 +315,9 @@ def _run_grader(
     left_out: list[str] = []
     skipped: list[str] = []
     modes: dict[str, int] = {}
+    links: list[str] = []
     try:
-        copy_chapter(source, app_dir, left_out, skipped, modes)
+        copy_chapter(source, app_dir, left_out, skipped, modes, links)
     except ChapterTooLarge as error:
         return _error_result(
             chapter,
@@ -343,6 +344,7 @@ def _run_grader(
     (private / SKIPPED_FILE).write_text(json.dumps(skipped), encoding="utf-8")
     # The copy's modes are its own, and Docker's COPY keeps the originals.
     (private / MODES_FILE).write_text(json.dumps(modes), encoding="utf-8")
+    (private / LINKS_FILE).write_text(json.dumps(links), encoding="utf-8")
     problem = shadowing_problem(app_dir, source)
     if problem is not None:
         return _error_result(chapter, problem)
@@ -524,6 +526,7 @@ def copy_chapter(
     left_out: list[str],
     skipped: list[str] | None = None,
     modes: dict[str, int] | None = None,
+    links: list[str] | None = None,
 ) -> None:
     """Copy a chapter folder for grading, adding what it leaves out to `left_out`.
 
@@ -537,7 +540,8 @@ def copy_chapter(
     (IGNORED_NAMES), FIFOs and such, and files over MAX_COPIED_FILE.
     `skipped` gets the relative path of everything left out, and `modes` the
     permission bits of the chapter folder (".") and of each folder and file
-    copied, by relative path.
+    copied, by relative path. `links` gets the relative path of each link
+    copied as the file it leads to.
 
     Every file is opened beneath the chapter folder, rejecting links at open
     time (see apigrade.beneath), so a folder or file that the learner swaps
@@ -574,6 +578,8 @@ def copy_chapter(
                 _copy_file(entry.fd, entry.size, copy)
                 if modes is not None:
                     modes[entry.relative] = entry.mode
+                if links is not None and entry.kind is Kind.LINK:
+                    links.append(entry.relative)
                 continue
             if skipped is not None:
                 skipped.append(entry.relative)

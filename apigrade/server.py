@@ -39,6 +39,8 @@ SKIPPED_FILE = "skipped.json"
 # In the grader's own folder: the permission bits of the chapter folder (".")
 # and of each folder and file the copy took, by relative path.
 MODES_FILE = "modes.json"
+# In the grader's own folder: the paths that were links the copy took as files.
+LINKS_FILE = "links.json"
 MAX_LINE = 300
 MIB = 1024 * 1024
 # Opens a file without reading it: Linux only.
@@ -154,6 +156,24 @@ def skipped_paths() -> tuple[str, ...]:
         return ()
     try:
         paths = json.loads((Path(private) / SKIPPED_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return ()
+    return tuple(str(path) for path in paths)
+
+
+def copied_links() -> tuple[str, ...]:
+    """Return the paths, relative to the chapter folder, that were links.
+
+    The copy contains the files such links lead to, so a grader that reads
+    the chapter as Docker does (chapter 11, where COPY keeps a link as a
+    link) learns from this which of its files were links. Empty when no
+    engine ran the grader: the folder it reads then still has its links.
+    """
+    private = os.environ.get(GRADER_DIR_VARIABLE)
+    if not private:
+        return ()
+    try:
+        paths = json.loads((Path(private) / LINKS_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return ()
     return tuple(str(path) for path in paths)

@@ -39,7 +39,7 @@ from apigrade.checks import (
     show,
     truncate,
 )
-from apigrade.server import original_modes, skipped_paths
+from apigrade.server import copied_links, original_modes, skipped_paths
 
 # The largest uid container runtimes accept.
 MAX_UID = 2**31 - 1
@@ -1895,10 +1895,15 @@ def folder_contents(
 
 
 def reject_link(context: Path, path: Path) -> None:
-    """Raise Unsupported for a symbolic link: COPY copies the link, not its file."""
-    if path.is_symlink():
+    """Raise Unsupported for a symbolic link: COPY copies the link, not its file.
+
+    The engine's copy holds the file a link leads to, so a path is also a
+    link when the engine says it was one.
+    """
+    relative = path.relative_to(context).as_posix()
+    if path.is_symlink() or relative in copied_links():
         raise Unsupported(
-            f"{path.relative_to(context).as_posix()} is a symbolic link, which "
+            f"{relative} is a symbolic link, which "
             "COPY copies as a link, not as the file it points to",
             "Put the file itself in the chapter folder.",
         )

@@ -93,6 +93,24 @@ def chapters_by_id(report: dict[str, object]) -> dict[str, dict[str, object]]:
     return {chapter["id"]: chapter for chapter in chapters}
 
 
+def test_chapter_11_sees_copied_links(tmp_path: Path, course: Course) -> None:
+    """COPY keeps main.py as a link, though the graded copy contains its file."""
+    target = make_target(tmp_path, "11_deployment")
+    folder = target / "11_deployment"
+    (folder / "hidden").mkdir()
+    (folder / "main.py").rename(folder / "hidden" / "impl.py")
+    (folder / "main.py").symlink_to(Path("hidden", "impl.py"))
+
+    result = grade_chapter(course, chapter(course, "11"), target)
+
+    failed = [check for check in result.checks if check.status != "passed"]
+    assert {check.id for check in failed} == {
+        check.id for check in result.checks if check.id.startswith("dockerfile_")
+    }
+    for check in failed:
+        assert "main.py is a symbolic link" in check.feedback
+
+
 def test_syntax_error_affects_only_its_chapter(tmp_path: Path) -> None:
     target = make_target(tmp_path, FIRST_APP, "03_path_parameters")
     write_app(target, "02_http_methods", "from fastapi import FastAPI\napp = (\n")
