@@ -271,6 +271,16 @@ def resolve_target(course: Course, target: Path | None) -> Path:
                 f"target {str(shown)!r} is a chapter folder: pass the folder above "
                 f"it, and --chapter {path.name[:2]} to grade only that chapter"
             )
+        renames = [
+            f"{candidate} to {chapter.folder}"
+            for chapter in course.chapters
+            if (candidate := course.misnamed_folder(chapter, path)) is not None
+        ]
+        if renames:
+            raise TargetError(
+                f"target {str(shown)!r} contains no chapter folder, but folders that "
+                f"look misnamed: rename {', '.join(renames)}"
+            )
         raise TargetError(
             f"target {str(shown)!r} contains no chapter folder (such as {example}/): "
             "pass the folder that holds the chapter folders, shaped like exercises/"

@@ -668,6 +668,20 @@ def test_bad_input_exits_with_message(
     assert message in output
 
 
+def test_only_misnamed_folders_get_rename(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "ada"
+    (target / "01_First_App").mkdir(parents=True)
+    args = ["grade", "--target", str(target), "--chapter", "01"]
+
+    assert main(args) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert "contains no chapter folder, but folders that look misnamed" in output
+    assert "rename 01_First_App to 01_first_app" in output
+
+
 def test_report_folder_is_rejected(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
