@@ -151,14 +151,7 @@ def skipped_paths() -> tuple[str, ...]:
     The engine leaves out caches, virtual environments, .git, links that lead
     out of the folder and very large files. Empty when no engine ran the grader.
     """
-    private = os.environ.get(GRADER_DIR_VARIABLE)
-    if not private:
-        return ()
-    try:
-        paths = json.loads((Path(private) / SKIPPED_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return ()
-    return tuple(str(path) for path in paths)
+    return _engine_paths(SKIPPED_FILE)
 
 
 def copied_links() -> tuple[str, ...]:
@@ -169,11 +162,16 @@ def copied_links() -> tuple[str, ...]:
     link) learns from this which of its files were links. Empty when no
     engine ran the grader: the folder it reads then still has its links.
     """
+    return _engine_paths(LINKS_FILE)
+
+
+def _engine_paths(name: str) -> tuple[str, ...]:
+    """Return the list of paths the engine wrote to `name` in the grader's folder."""
     private = os.environ.get(GRADER_DIR_VARIABLE)
     if not private:
         return ()
     try:
-        paths = json.loads((Path(private) / LINKS_FILE).read_text(encoding="utf-8"))
+        paths = json.loads((Path(private) / name).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return ()
     return tuple(str(path) for path in paths)
