@@ -1897,7 +1897,7 @@ def folder_contents(
 def reject_link(context: Path, path: Path) -> None:
     """Raise Unsupported for a symbolic link: COPY copies the link, not its file.
 
-    The engine's copy holds the file a link leads to, so a path is also a
+    The engine's copy contains the file a link leads to, so a path is also a
     link when the engine says it was one.
     """
     relative = path.relative_to(context).as_posix()
@@ -2850,9 +2850,9 @@ def ignore_pattern(pattern: str) -> re.Pattern[str]:
     """Compile a cleaned .dockerignore pattern to match paths as Docker does.
 
     Docker (moby/patternmatcher, Pattern.compile) turns the pattern into a Go
-    regular expression: `*` and `?` stay within a folder, `**` spans folders,
-    `.+()|{}$` are escaped, and `[`, `]`, `^` and a backslash with the
-    character after it are passed on as they are. So `[!x]` is the set of `!`
+    regular expression. `*` and `?` stay within a folder, and `**` spans
+    folders. `.+()|{}$` are escaped, while `[`, `]`, `^` and a backslash with
+    the character after it are passed on as they are. So `[!x]` is the set of `!`
     and `x`, since only `^` negates a Go set. Before that, Go's filepath.Match
     must accept the pattern. Raises re.error for a pattern Docker rejects, and
     UnsupportedPattern for Go regular expression syntax that Python's re reads

@@ -1299,8 +1299,8 @@ def test_copy_of_ignored_file_names_ignore_line(tmp_path: Path) -> None:
     assert "names nothing" not in failure.value.summary
 
 
-# COPY keeps the mode of each file and folder it copies; the grader reads the
-# modes of the folder it is given when no engine ran it.
+# COPY keeps the mode of each file and folder it copies. When no engine ran the
+# grader, it reads the modes of the folder it is given.
 @pytest.mark.parametrize(
     ("copy", "user", "modes", "readable"),
     [
