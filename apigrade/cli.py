@@ -582,9 +582,10 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
             f"[red]Interrupted[/] after {finished} of {len(learners)} learner(s); "
             "their reports are written. In grades.csv and class.json, "
             f"{older} learner(s) not graded again are marked not_regraded and "
-            f"keep the figures of their older report, and {missing} without a "
-            "report are marked not_graded. Run the same command again to grade "
-            "them: learners graded in this run are not graded twice."
+            f"keep the figures of their older report, and {missing} without an "
+            "older report of these chapters are marked not_graded. Run the same "
+            "command again to grade them: learners graded in this run are not "
+            "graded twice."
         )
         return EXIT_INTERRUPTED
     print_class_summary(console, run.summary)
