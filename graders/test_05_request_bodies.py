@@ -6,6 +6,7 @@ signs up its own username, because all checks share one running app.
 """
 
 import math
+from collections.abc import Collection
 from typing import Any
 
 import httpx
@@ -59,6 +60,18 @@ SUM_HINT = (
     "add, not a rate to multiply by."
 )
 ADDRESS = {"street": "12 Harbour Road", "city": "Portsmouth", "postcode": "PO1 3AA"}
+# The fields of an Item as POST /items/ returns it, price_with_tax aside.
+ITEM_FIELDS = ("name", "description", "price", "tax")
+ITEM_FIELDS_HINT = (
+    "Does POST /items/ return item.model_dump(), plus price_with_tax when a tax "
+    "was sent, and nothing else? A client reads every field the response has."
+)
+USER_FIELDS = ("username", "full_name", "address")
+USER_FIELDS_HINT = (
+    "Does the route return the stored user and let response_model=UserOut pick "
+    "its fields? A field added by hand, such as the password encoded in base64, "
+    "reaches every client that reads the user."
+)
 
 
 def post_item(http: httpx.Client, item: dict[str, Any]) -> tuple[httpx.Response, Any]:
@@ -79,6 +92,56 @@ def expect_echo(response: httpx.Response, body: Any, sent: dict[str, Any]) -> No
                 actual=describe_response(response),
                 hint="Does the route return every field of the request body?",
             )
+
+
+def expect_fields(
+    response: httpx.Response,
+    body: Any,
+    expected: Collection[str],
+    owner: str,
+    hint: str,
+    where: str = "response",
+) -> None:
+    """Fail unless `body` is an object whose keys are exactly `expected`.
+
+    `owner` names what declares the fields, such as "UserOut", and `where`
+    names the object in the response that `body` is.
+    """
+    if not isinstance(body, dict):
+        return
+    extra = [key for key in body if key not in expected]
+    missing = [key for key in expected if key not in body]
+    if not extra and not missing:
+        return
+    problems = []
+    if extra:
+        problems.append(
+            f"fields that {owner} does not have: {', '.join(map(show, extra))}"
+        )
+    if missing:
+        problems.append(f"no {', '.join(map(show, missing))}")
+    raise CheckFailed(
+        f"The {where} has {' and '.join(problems)}.",
+        request=describe_request(response),
+        expected=f"exactly the fields {', '.join(map(show, expected))} in the {where}",
+        actual=describe_response(response),
+        hint=hint,
+    )
+
+
+def expect_item_fields(response: httpx.Response, body: Any, taxed: bool) -> None:
+    """Fail unless `body` has exactly an Item's fields, plus price_with_tax if taxed."""
+    expected = [*ITEM_FIELDS, "price_with_tax"] if taxed else list(ITEM_FIELDS)
+    expect_fields(response, body, expected, "the item", ITEM_FIELDS_HINT)
+
+
+def expect_user_fields(response: httpx.Response, body: Any) -> None:
+    """Fail unless `body` has exactly UserOut's fields, and its address Address's."""
+    expect_fields(response, body, USER_FIELDS, "UserOut", USER_FIELDS_HINT)
+    address = body.get("address") if isinstance(body, dict) else None
+    expect_fields(
+        response, address, list(ADDRESS), "Address", USER_FIELDS_HINT, "address"
+    )
 
 
 def expect_price_with_tax(
@@ -171,10 +234,12 @@ def test_item_with_tax_gets_price_with_tax(http: httpx.Client) -> None:
         hint='Do you add "price_with_tax": item.price + item.tax to the returned '
         "dict when tax is given?",
     )
+    expect_item_fields(response, body, taxed=True)
     for item, expected in MORE_TAXED_ITEMS:
         response, body = post_item(http, item)
         expect_echo(response, body, item)
         expect_price_with_tax(response, body, expected, hint=SUM_HINT)
+        expect_item_fields(response, body, taxed=True)
 
 
 def test_optional_fields_can_be_omitted(http: httpx.Client) -> None:
@@ -214,6 +279,7 @@ def test_optional_fields_can_be_omitted(http: httpx.Client) -> None:
             actual=describe_response(response),
             hint="Do you add price_with_tax only when item.tax is not None?",
         )
+    expect_item_fields(response, body, taxed=False)
 
 
 def test_zero_tax_still_adds_price_with_tax(http: httpx.Client) -> None:
@@ -273,12 +339,18 @@ def test_invalid_fields_are_each_located(http: httpx.Client) -> None:
 
 
 def test_user_password_left_out(http: httpx.Client) -> None:
-    """POST /users/ and GET /users/{username} never return the password."""
+    """POST /users/ and GET /users/{username} never return the password.
+
+    Each response has exactly UserOut's fields, so the password cannot go out
+    in an extra field either, encoded or not.
+    """
     user = user_body("ada")
     response, body = create_user(http, user)
     expect_no_password(response, body, user["password"])
+    expect_user_fields(response, body)
     response, body = read_user(http, "ada")
     expect_no_password(response, body, user["password"])
+    expect_user_fields(response, body)
 
 
 def test_user_address_is_nested(http: httpx.Client) -> None:
