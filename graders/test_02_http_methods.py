@@ -1,4 +1,10 @@
-"""Grader for chapter 02: one in-memory resource behind every HTTP method."""
+"""Grader for chapter 02: one in-memory resource behind every HTTP method.
+
+All checks share one running app, which starts with no items, and pytest runs
+them in file order. Every POST and DELETE goes through post_item and
+delete_item, which update `stored_ids`, so the checks that read GET /items/ know
+which items the app should list at that point.
+"""
 
 from typing import Any
 
@@ -64,11 +70,36 @@ BODY_ID_HINT = (
 # floor from these.
 WAIT_SECONDS = 0.0
 
+# Ids of the items the app should store now. post_item adds an id when
+# POST /items/ returns 201, and delete_item removes it when DELETE returns 204.
+stored_ids: set[int] = set()
+
+
+def post_item(http: httpx.Client, body: Any) -> httpx.Response:
+    """POST `body` to /items/ and add the id of any item created to stored_ids."""
+    response = http.post("/items/", json=body)
+    if response.status_code == 201:
+        try:
+            created = response.json()
+        except ValueError:
+            created = None
+        if isinstance(created, dict) and isinstance(created.get("id"), int):
+            stored_ids.add(created["id"])
+    return response
+
+
+def delete_item(http: httpx.Client, item_id: int) -> httpx.Response:
+    """DELETE /items/{item_id} and drop the id from stored_ids on a 204."""
+    response = http.delete(f"/items/{item_id}")
+    if response.status_code == 204:
+        stored_ids.discard(item_id)
+    return response
+
 
 def create_item(http: httpx.Client, **fields: Any) -> dict[str, Any]:
     """POST an item and return the created item, failing with feedback if it can't."""
     body = {"name": "Hammer", "price": 9.5, **fields}
-    response = http.post("/items/", json=body)
+    response = post_item(http, body)
     expect_status(response, 201, hint=CREATE_HINT)
     item = json_body(response)
     if not isinstance(item, dict) or not isinstance(item.get("id"), int):
@@ -143,6 +174,76 @@ def expect_rejected(
         )
 
 
+def expect_stored_items_listed(
+    http: httpx.Client, listed: httpx.Response, request: str
+) -> None:
+    """Fail unless the list in `listed` has each stored item once, and nothing else.
+
+    Each entry must also equal what GET /items/{id} returns for it. `request`
+    describes the requests that led to the list, for the feedback. The ids
+    are compared first, so the GETs are at most one per stored item.
+    """
+    body = json_body(listed)
+    if not isinstance(body, list):
+        return
+    seen: set[int] = set()
+    for entry in body:
+        entry_id = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(entry_id, int):
+            raise CheckFailed(
+                "The list has an entry without an integer id.",
+                request=request,
+                expected="a list of items, each with its id",
+                actual=f"the entry {show(entry)} in {describe_response(listed)}",
+                hint="Does list_items return list(items.values()), the stored "
+                "Item models?",
+            )
+        if entry_id in seen:
+            raise CheckFailed(
+                f"The list has the item with id {entry_id} more than once.",
+                request=request,
+                expected=f"each of the {len(stored_ids)} stored items once",
+                actual=describe_response(listed),
+                hint="Does list_items return list(items.values()), so that each "
+                "stored item is in the list once?",
+            )
+        if entry_id not in stored_ids:
+            raise CheckFailed(
+                f"The list has an item with id {entry_id}, which no POST /items/ "
+                "created, or which a DELETE removed.",
+                request=request,
+                expected=f"only the stored items, with ids {sorted(stored_ids)}",
+                actual=f"the entry {show(entry)} in {describe_response(listed)}",
+                hint="Does list_items return only the items in the items dict, as "
+                "list(items.values()), rather than adding items of its own? And "
+                "does each stored item keep the id it was created with, whatever "
+                "id a PUT or PATCH body sends?",
+            )
+        seen.add(entry_id)
+    left_out = sorted(stored_ids - seen)
+    if left_out:
+        raise CheckFailed(
+            f"The list leaves out the stored items with ids {left_out}.",
+            request=request,
+            expected=f"all {len(stored_ids)} stored items, ids {sorted(stored_ids)}",
+            actual=describe_response(listed),
+            hint="Does list_items return every value of the items dict, built at "
+            "the time of the request?",
+        )
+    for entry in body:
+        response = read_item(http, entry["id"])
+        if response.status_code != 200 or json_body(response) != entry:
+            raise CheckFailed(
+                f"The list's item with id {entry['id']} is not what "
+                f"GET /items/{entry['id']} returns.",
+                request=f"{request}, then {describe_request(response)}",
+                expected=f"status 200 with {show(entry)}",
+                actual=describe_response(response),
+                hint="Do list_items and read_item both return the items stored in "
+                "the items dict, as they are now?",
+            )
+
+
 def expect_item(response: httpx.Response, expected: dict[str, Any], hint: str) -> None:
     expect_status(response, 200, hint=hint)
     body = json_body(response)
@@ -181,13 +282,9 @@ def test_create_item_returns_201(http: httpx.Client) -> None:
         )
     expect_item(read_item(http, plain["id"]), expected, hint=no_description_hint)
     for invalid, location in INVALID_ITEMS:
-        expect_detail_locates(
-            http.post("/items/", json=invalid), location, hint=CREATE_BODY_HINT
-        )
+        expect_detail_locates(post_item(http, invalid), location, hint=CREATE_BODY_HINT)
     body_id = unused_id(item)
-    response = http.post(
-        "/items/", json={"id": body_id, "name": "Pincers", "price": 4.0}
-    )
+    response = post_item(http, {"id": body_id, "name": "Pincers", "price": 4.0})
     expect_status(response, 201, hint=BODY_ID_HINT)
     created = json_body(response)
     if not isinstance(created, dict) or created.get("id") == body_id:
@@ -249,7 +346,9 @@ def test_missing_item_returns_404(http: httpx.Client) -> None:
 def test_list_items_includes_created(http: httpx.Client) -> None:
     """GET /items/ returns a list that includes every created item.
 
-    A POST with an invalid body adds nothing to it.
+    The list has each item the checks created so far once, as GET
+    /items/{id} returns it, and no other item. A POST with an invalid body
+    adds nothing to it.
     """
     first, second = create_item(http, name="Saw"), create_item(http, name="Drill")
     response = http.get("/items/")
@@ -263,9 +362,15 @@ def test_list_items_includes_created(http: httpx.Client) -> None:
             actual=describe_response(response),
             hint="Does list_items return list(items.values())?",
         )
+    expect_stored_items_listed(
+        http,
+        response,
+        "POST /items/ for Saw and Drill, after the items the checks before this "
+        "one created, then GET /items/",
+    )
     # The status of each rejected POST is judged by create_item_returns_201.
     for invalid, _ in INVALID_ITEMS:
-        http.post("/items/", json=invalid)
+        post_item(http, invalid)
     after = http.get("/items/")
     expect_status(after, 200, hint="Does list_items return list(items.values())?")
     listed = json_body(after)
@@ -380,7 +485,7 @@ def test_delete_item_returns_204(http: httpx.Client) -> None:
     An item created afterwards gets an id of its own.
     """
     item, other_item = create_item(http, name="Chisel"), create_item(http, name="File")
-    response = http.delete(f"/items/{item['id']}")
+    response = delete_item(http, item["id"])
     expect_status(
         response,
         204,
@@ -418,6 +523,9 @@ def test_delete_item_returns_204(http: httpx.Client) -> None:
             hint="Does list_items return list(items.values()), built from the "
             "items dict at the time of the request?",
         )
+    expect_stored_items_listed(
+        http, listed, f"DELETE /items/{item['id']}, then {describe_request(listed)}"
+    )
     # An id counted from the number of items comes round again after a
     # delete, and the new item then replaces a stored one.
     created = create_item(http, name="Rasp")
@@ -467,7 +575,7 @@ def test_missing_item_updates_return_404(http: httpx.Client) -> None:
     path = f"/items/{item['id']}"
     expect_status(http.put(path, json={"name": "x", "price": 1.0}), 200)
     expect_status(http.patch(path, json={"price": 2.0}), 200)
-    expect_status(http.delete(path), 204)
+    expect_status(delete_item(http, item["id"]), 204)
     requests = [
         http.build_request("PUT", "/items/987654", json={"name": "x", "price": 1.0}),
         http.build_request("PATCH", "/items/987654", json={"price": 1.0}),
