@@ -86,6 +86,25 @@ def test_items_use_common_parameters(http: httpx.Client) -> None:
         {"q": "e", "skip": 1, "limit": 2, "items": ["cherry", "grape"]},
         hint=COMMONS_HINT + " Are the names filtered by q before skip and limit?",
     )
+    # Every request above sends q or no parameter at all, so a route that
+    # slices only when q is sent would pass them. Without q, each of the next
+    # three requests leaves names out: by limit, by skip and limit, by skip.
+    slice_hint = (
+        COMMONS_HINT + " Is the list cut by skip and limit also when q is not "
+        "sent, as in names[skip : skip + limit]?"
+    )
+    slices: list[tuple[dict[str, int], list[str]]] = [
+        ({"limit": 4}, ["apple", "banana", "cherry", "grape"]),
+        ({"skip": 1, "limit": 2}, ["banana", "cherry"]),
+        ({"skip": 4}, ["melon", "peach"]),
+    ]
+    for params, names in slices:
+        commons = {"q": None, "skip": 0, "limit": 100, **params}
+        expect_json(
+            http.get("/items/", params=params),
+            {**commons, "items": names},
+            hint=slice_hint,
+        )
 
 
 def test_users_use_common_parameters(http: httpx.Client) -> None:
