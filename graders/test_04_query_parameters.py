@@ -61,9 +61,32 @@ ITEMS = [
 IN_STOCK = [name for name, _, _, in_stock in CATALOGUE if in_stock]
 OUT_OF_STOCK = [name for name, _, _, in_stock in CATALOGUE if not in_stock]
 
-# The spellings of a bool that FastAPI (through Pydantic) converts.
-TRUE_SPELLINGS = ("true", "1", "yes")
-FALSE_SPELLINGS = ("false", "0", "no")
+# The spellings of a bool that FastAPI converts through Pydantic 2. Pydantic
+# lowers the text before it compares, so each is read in any case
+# (https://docs.pydantic.dev/2.3/usage/types/booleans/). The first three of
+# each are the examples in the chapter's README.
+TRUE_SPELLINGS = ("true", "1", "yes", "t", "y", "on")
+FALSE_SPELLINGS = ("false", "0", "no", "f", "n", "off")
+
+
+def in_other_cases(spellings: tuple[str, ...]) -> list[str]:
+    """Return each spelling in upper case, title case and inverted title case.
+
+    For true these are TRUE, True and tRUE. Each variant comes once, and a
+    spelling without letters, such as 1, has no other case and is left out.
+    """
+    variants = [
+        variant
+        for spelling in spellings
+        for variant in (
+            spelling.upper(),
+            spelling.title(),
+            spelling.title().swapcase(),
+        )
+        if variant != spelling
+    ]
+    return list(dict.fromkeys(variants))
+
 
 LIST_HINT = "Is there a route for GET /items/ that returns a slice of ITEMS, unchanged?"
 
@@ -280,10 +303,16 @@ def test_q_filters_by_name(http: httpx.Client) -> None:
 
 
 def test_in_stock_accepts_usual_spellings(http: httpx.Client) -> None:
-    """The in_stock filter reads true/1/yes as True and false/0/no as False."""
-    cases = [(spelling, IN_STOCK) for spelling in TRUE_SPELLINGS] + [
-        (spelling, OUT_OF_STOCK) for spelling in FALSE_SPELLINGS
-    ]
+    """The in_stock filter reads every spelling of a bool that Pydantic reads."""
+    # The lower-case spellings come first. So an app that compares the text
+    # with "true" fails on 1, and one that misses a spelling fails on that
+    # spelling rather than on one of its other cases.
+    cases = (
+        [(spelling, IN_STOCK) for spelling in TRUE_SPELLINGS]
+        + [(spelling, OUT_OF_STOCK) for spelling in FALSE_SPELLINGS]
+        + [(spelling, IN_STOCK) for spelling in in_other_cases(TRUE_SPELLINGS)]
+        + [(spelling, OUT_OF_STOCK) for spelling in in_other_cases(FALSE_SPELLINGS)]
+    )
     for spelling, expected in cases:
         response = http.get("/items/", params={"in_stock": spelling, "limit": 100})
         if response.status_code == 422:
@@ -293,7 +322,8 @@ def test_in_stock_accepts_usual_spellings(http: httpx.Client) -> None:
                 expected="status 200 with the matching items",
                 actual=describe_response(response),
                 hint="Is in_stock annotated as `bool | None`? FastAPI then accepts "
-                "true/false, 1/0 and yes/no.",
+                "true/false, t/f, yes/no, y/n, on/off and 1/0, in any case. A "
+                "Literal of a few of those words rejects the rest.",
             )
         names = item_names(response)
         if names == NAMES:
@@ -313,7 +343,7 @@ def test_in_stock_accepts_usual_spellings(http: httpx.Client) -> None:
                 summary=f"in_stock={spelling} selected the wrong items.",
                 hint="Is in_stock annotated as `bool | None`, so that FastAPI "
                 "converts the text to True or False? Comparing the text with "
-                '"true" misses 1 and yes.',
+                '"true" misses 1, yes and the other spellings, in every case.',
             )
     expect_detail_locates(
         http.get("/items/", params={"in_stock": "maybe", "limit": 100}),

@@ -53,7 +53,8 @@ ITEMS: list[dict[str, Any]] = [
 # TODO 2: Add q (str or None, default None). When given, keep only the items whose
 #         name contains q. Filter before you take the page.
 # TODO 3: Add in_stock (bool or None, default None). When given, keep only the items
-#         whose "in_stock" equals it; true/false, 1/0 and yes/no all work.
+#         whose "in_stock" equals it. Every spelling Pydantic reads as a bool
+#         works, in any case: true/false, 1/0, yes/no, t/f, y/n and on/off.
 # TODO 4: Add tag (a list of str or None, default None), read from repeated keys as in
 #         ?tag=dairy&tag=bakery with Query(). When given, keep only the items that
 #         have at least one of those tags.
