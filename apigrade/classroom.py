@@ -100,6 +100,35 @@ class Learner:
     results: dict[str, ChapterResult] = field(default_factory=dict)
 
 
+# Folders that tools leave beside the learners' folders: unzipping an archive
+# made on macOS adds __MACOSX, and Python adds __pycache__.
+TOOL_FOLDERS = frozenset({"__MACOSX", "__pycache__"})
+
+
+def _is_learner_folder(path: Path) -> bool:
+    return (
+        path.is_dir()
+        and not path.name.startswith(".")
+        and path.name not in TOOL_FOLDERS
+    )
+
+
+def entries_not_graded(submissions: Path) -> list[str]:
+    """Return the names of the entries of `submissions` that are not learners.
+
+    Those are files, hidden folders and TOOL_FOLDERS. Folder names end in `/`.
+    """
+    try:
+        paths = list(submissions.iterdir())
+    except OSError:
+        return []
+    return sorted(
+        (path.name + ("/" if path.is_dir() else ""))
+        for path in paths
+        if not _is_learner_folder(path)
+    )
+
+
 def find_learners(course: Course, submissions: Path) -> list[Learner]:
     """List the learner folders in `submissions`, sorted by name.
 
@@ -116,11 +145,7 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
     chapter_folders = {chapter.folder for chapter in course.chapters}
     # Sorted without case, so `Jose_Maria` comes after `ada`, as people expect.
     entries = sorted(
-        (
-            path
-            for path in submissions.iterdir()
-            if path.is_dir() and not path.name.startswith((".", "_"))
-        ),
+        (path for path in submissions.iterdir() if _is_learner_folder(path)),
         key=lambda path: (path.name.casefold(), path.name),
     )
     if any(path.name in chapter_folders for path in entries):

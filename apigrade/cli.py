@@ -30,6 +30,7 @@ from apigrade.classroom import (
     ClassInterrupted,
     Learner,
     check_reports_dir,
+    entries_not_graded,
     find_learners,
     grade_class,
     other_entries,
@@ -280,6 +281,17 @@ def resolve_target(course: Course, target: Path | None) -> Path:
             raise TargetError(
                 f"target {str(shown)!r} contains no chapter folder, but folders that "
                 f"look misnamed: rename {', '.join(renames)}"
+            )
+        not_folders = [
+            chapter.folder
+            for chapter in course.chapters
+            if (path / chapter.folder).exists() or (path / chapter.folder).is_symlink()
+        ]
+        if not_folders:
+            name = not_folders[0]
+            raise TargetError(
+                f"target {str(shown)!r} contains {name}, but it is not a folder: "
+                f"make {name} a folder that holds the chapter's main.py"
             )
         raise TargetError(
             f"target {str(shown)!r} contains no chapter folder (such as {example}/): "
@@ -535,6 +547,21 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
         f"Grading {len(learners)} learner(s) in [bold]{args.submissions}[/], "
         f"{len(chapters)} chapter(s) each; reports go to [bold]{reports_dir}[/]."
     )
+    left_out = entries_not_graded(args.submissions)
+    if left_out:
+        shown = ", ".join(left_out[:MAX_LISTED_ENTRIES])
+        if len(left_out) > MAX_LISTED_ENTRIES:
+            shown += f" and {len(left_out) - MAX_LISTED_ENTRIES} more"
+        console.print(
+            escape(
+                terminal_safe(
+                    f"Note: {args.submissions} also contains {shown}: files, "
+                    "hidden folders and tool folders are not learners and are not "
+                    "graded."
+                )
+            ),
+            highlight=False,
+        )
     done = 0
 
     def show_progress(learner: Learner) -> None:

@@ -24,6 +24,7 @@ from apigrade import classroom, runner
 from apigrade.classroom import (
     ClassRun,
     check_reports_dir,
+    entries_not_graded,
     find_learners,
     grade_class,
     gradebook_csv,
@@ -382,6 +383,44 @@ def test_learner_folder_link_is_rejected(course: Course, tmp_path: Path) -> None
 
     with pytest.raises(TargetError, match=r"'eve' is a link to .*solutions"):
         find_learners(course, submissions)
+
+
+def test_underscore_learner_folders_are_graded(course: Course, tmp_path: Path) -> None:
+    for name in ("ada", "_bob", ".carol", "__MACOSX", "__pycache__"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "notes.txt").write_text("late: bob")
+
+    learners = find_learners(course, tmp_path)
+
+    # The report name keeps the letters and digits, without the leading _.
+    assert [learner.name for learner in learners] == ["bob", "ada"]
+    assert learners[0].folder == (tmp_path / "_bob").resolve()
+    assert entries_not_graded(tmp_path) == [
+        ".carol/",
+        "__MACOSX/",
+        "__pycache__/",
+        "notes.txt",
+    ]
+
+
+def test_grade_class_names_entries_not_graded(tmp_path: Path) -> None:
+    submissions = tmp_path / "class"
+    add_learner(submissions, "_bob")
+    (submissions / ".carol").mkdir()
+    (submissions / "notes.txt").write_text("late: bob")
+    command = [sys.executable, "-m", "apigrade", "grade-class", str(submissions)]
+    command += ["--chapter", "01", "--reports", str(tmp_path / "reports")]
+
+    # Wide enough that rich does not wrap the note.
+    env = {**os.environ, "COLUMNS": "500"}
+    output = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, env=env
+    ).stdout
+
+    assert "Grading 1 learner(s)" in output
+    assert ".carol/, notes.txt" in output
+    assert "not learners and are not graded" in output
+    assert (tmp_path / "reports" / "bob.json").is_file()
 
 
 def test_gradebook_keeps_text_out_of_formulas(course: Course) -> None:

@@ -682,6 +682,20 @@ def test_only_misnamed_folders_get_rename(
     assert "rename 01_First_App to 01_first_app" in output
 
 
+def test_chapter_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "ada"
+    target.mkdir()
+    (target / "01_first_app").write_text("print('hello')\n")
+    args = ["grade", "--target", str(target), "--chapter", "01"]
+
+    assert main(args) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert "contains 01_first_app, but it is not a folder" in output
+
+
 def test_report_folder_is_rejected(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
