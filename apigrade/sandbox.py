@@ -246,6 +246,7 @@ def start(
     limits: Limits = LIMITS_DEFAULT,
     stdin: int = subprocess.DEVNULL,
     random_devices: bool = True,
+    proc_filesystem: bool = True,
 ) -> SandboxedProcess:
     """Start `command` as learner code, in its own session, and return it.
 
@@ -258,6 +259,10 @@ def start(
     With `random_devices` false, /dev/random and /dev/urandom read as zeros
     under bubblewrap, and cannot be opened under Landlock. Python's own random
     bytes come from the getrandom system call, so they are unaffected.
+
+    With `proc_filesystem` false, the code cannot read /proc: bubblewrap
+    mounts none, and Landlock grants no access to it. So the code cannot read
+    its own memory through /proc/self/mem either.
     """
     level = isolation or current_isolation()
     folders = [writable, *also_writable]
@@ -278,6 +283,7 @@ def start(
             limits=limits,
             stdin=stdin,
             random_devices=random_devices,
+            proc_filesystem=proc_filesystem,
         )
     finally:
         for fd in folder_fds:
@@ -296,6 +302,7 @@ def _start(
     limits: Limits,
     stdin: int,
     random_devices: bool,
+    proc_filesystem: bool,
 ) -> SandboxedProcess:
     # As root, a cgroup caps the memory and processes of everything the code
     # starts, together; rlimits cap each process on its own.
@@ -315,6 +322,7 @@ def _start(
             info_fd=info_write,
             limits=limits,
             random_devices=random_devices,
+            proc_filesystem=proc_filesystem,
         )
         try:
             popen = subprocess.Popen(
@@ -338,7 +346,10 @@ def _start(
     rules: list[tuple[str | int, int]] = []
     if level == LANDLOCK:
         rules = _landlock_rules(
-            [fd for _, fd in folders], readable, random_devices=random_devices
+            [fd for _, fd in folders],
+            readable,
+            random_devices=random_devices,
+            proc_filesystem=proc_filesystem,
         )
     # The folder descriptors reach the child, which gives them to Landlock
     # before exec; Popen closes them before the code starts.
@@ -447,6 +458,7 @@ def _bubblewrap_command(
     info_fd: int,
     limits: Limits,
     random_devices: bool = True,
+    proc_filesystem: bool = True,
 ) -> list[str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -454,7 +466,9 @@ def _bubblewrap_command(
     args = [bwrap, *_namespace_args(), "--info-fd", str(info_fd)]
     for system_path in SYSTEM_PATHS:
         args += ["--ro-bind-try", system_path, system_path]
-    args += ["--proc", "/proc", "--dev", "/dev"]
+    if proc_filesystem:
+        args += ["--proc", "/proc"]
+    args += ["--dev", "/dev"]
     if not random_devices:
         for device in RANDOM_DEVICES:
             args += ["--dev-bind", "/dev/zero", device]
@@ -519,9 +533,12 @@ def _landlock_rules(
     readable_folders: Sequence[Path] = (),
     *,
     random_devices: bool = True,
+    proc_filesystem: bool = True,
 ) -> list[tuple[str | int, int]]:
     """Return the paths (or open folders) a process under Landlock may use."""
-    readable = [*SYSTEM_PATHS, "/proc", *(str(path) for path in _python_paths())]
+    readable = [*SYSTEM_PATHS, *(str(path) for path in _python_paths())]
+    if proc_filesystem:
+        readable.append("/proc")
     readable += [str(folder) for folder in readable_folders]
     rules: list[tuple[str | int, int]] = [(path, landlock.READ) for path in readable]
     # Only the devices a program expects: the rest of /dev includes the

@@ -29,7 +29,9 @@ grader reads each test file first (it never runs it) and refuses these:
 - the names that import or run code from a string, in pydantic
   (ImportString, its v1 import_string and PyObject), anyio and asyncio
   (processes, also through the event loop's subprocess_exec and
-  subprocess_shell, and anyio's files), and strings that start with /proc;
+  subprocess_shell, and anyio's files and Path), the .open of any object,
+  Starlette's FileResponse and StaticFiles, and strings, f-strings of
+  literals included, that start with /proc;
 - pytest's plugin machinery: any name or string starting with `pytest_`
   (pytest_plugins loads a module as a plugin, and a plugin's pytest_* hooks
   can rewrite the outcome pytest reports), and the names that reach the
@@ -165,6 +167,9 @@ BLOCKED_NAMES = CHANCE_NAMES | frozenset(
         "register",
         "open_file",
         "wrap_file",
+        # Starlette's responses and static files read any file they are given.
+        "FileResponse",
+        "StaticFiles",
         "ctypes",
         "open_process",
         "dis",
@@ -231,6 +236,9 @@ BLOCKED_NAMES = CHANCE_NAMES | frozenset(
         "write_text",
     }
 )
+# Attributes that open files past the open builtin: anyio's Path and .open.
+# Path is rejected when imported from anyio too, but fastapi's Path is allowed.
+FILE_ATTRIBUTES = frozenset({"Path", "open"})
 # Attributes, and the strings that read them from a scope, that lead from the
 # app to its endpoint functions. Ordinary variables may have these names.
 ROUTE_ATTRIBUTES = frozenset({"endpoint", "route", "routes", "router"})
@@ -418,6 +426,7 @@ def _audit_node(node: ast.AST) -> list[Finding]:
             Finding(line, f"from {module} import {alias.name}")
             for alias in node.names
             if _blocked_name(alias.name)
+            or (module.split(".")[0] == "anyio" and alias.name in FILE_ATTRIBUTES)
         ]
     rebound = _rebound_builtin(node)
     if rebound is not None:
@@ -429,7 +438,9 @@ def _audit_node(node: ast.AST) -> list[Finding]:
     ):
         return [Finding(line, f"the name {node.id}")]
     if isinstance(node, ast.Attribute) and (
-        _blocked_name(node.attr) or node.attr in ROUTE_ATTRIBUTES
+        _blocked_name(node.attr)
+        or node.attr in ROUTE_ATTRIBUTES
+        or node.attr in FILE_ATTRIBUTES
     ):
         return [Finding(line, f"the attribute .{node.attr}")]
     # `case object(__code__=code)` reads an attribute as a match pattern does,
@@ -532,9 +543,24 @@ def _pytest_hook_name(name: str) -> bool:
 
 
 def _joined_string(node: ast.AST) -> str | None:
-    """Return the string that + of string literals makes, or None for other code."""
+    """Return the string that + of string literals makes, or None for other code.
+
+    An f-string counts when every part of it is such a string, as in
+    f"/{'proc'}/self".
+    """
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
+    if isinstance(node, ast.JoinedStr):
+        parts = [_joined_string(part) for part in node.values]
+        if all(part is not None for part in parts):
+            return "".join(part for part in parts if part is not None)
+        return None
+    if (
+        isinstance(node, ast.FormattedValue)
+        and node.conversion == -1
+        and node.format_spec is None
+    ):
+        return _joined_string(node.value)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = _joined_string(node.left), _joined_string(node.right)
         if left is not None and right is not None:

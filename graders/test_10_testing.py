@@ -322,6 +322,9 @@ def _start_job(job: Job, pytest_args: list[str], log: Path) -> sandbox.Sandboxed
             writable=job.folder,
             # Every job must draw the same values: see seed_chance.
             random_devices=False,
+            # /proc/self/mem would let a test search its own memory for the
+            # version under test, which the runner loaded from the job file.
+            proc_filesystem=False,
         )
 
 

@@ -43,6 +43,8 @@ ALLOWED = [
     "email = 'ada@example.com'\nsite = 'example.com'\nurl = 'http://' + site\n",
     # UUID(int=...) only converts the number it is given, so it adds no chance.
     "import uuid\nassert uuid.UUID(int=1).hex.endswith('1')\n",
+    "from fastapi import Path\n",
+    "item = 3\nurl = f'/items/{item}'\nname = f\"{'ada'}\"\n",
 ]
 REFUSED = [
     # A tester's bypass: update_wrapper copies __code__ onto a plain object,
@@ -130,6 +132,13 @@ REFUSED = [
     ("loop.subprocess_exec(P, 'id')\n", ".subprocess_exec"),
     ("import anyio\nanyio.open_file('x.txt')\n", ".open_file"),
     ("path = '/proc/self/mem'\n", "the path '/proc/self/mem'"),
+    # A /proc path spelled as an f-string, and the file routes past open().
+    ("path = f\"/{'proc'}/self/maps\"\n", "the path '/proc/self/maps'"),
+    ("import anyio\nanyio.Path('x.txt')\n", "the attribute .Path"),
+    ("from anyio import Path\n", "from anyio import Path"),
+    ("maps = await folder.open('rb')\n", "the attribute .open"),
+    ("from starlette.responses import FileResponse\n", "import FileResponse"),
+    ("from fastapi.staticfiles import StaticFiles\n", "import StaticFiles"),
     # Round 43: a reader bound to the name int passed the class-pattern rule,
     # and a namedtuple registered as an ABC matched any object.
     ("int = make_reader()\nmatch x:\n    case int(y): pass\n", "built-in name int"),

@@ -639,36 +639,50 @@ def test_readable_folder_cannot_be_written(level: str, tmp_path: Path) -> None:
     assert not (read_only / "new.txt").exists()
 
 
-@pytest.mark.parametrize("level", [level for level in LEVELS if level != LIMITS])
-def test_random_devices_can_be_replaced(level: str, tmp_path: Path) -> None:
-    script = (
-        "for name in ('/dev/urandom', '/dev/random'):\n"
+def _open_each(paths: tuple[str, ...], shown: str) -> str:
+    """Return a script that opens each of `paths` and prints `shown`, or the error."""
+    return (
+        f"for name in {paths!r}:\n"
         "    try:\n"
-        "        with open(name, 'rb') as device:\n"
-        "            print(device.read(8).hex())\n"
+        "        with open(name, 'rb') as file:\n"
+        f"            print({shown})\n"
         "    except OSError as error:\n"
         "        print(type(error).__name__)\n"
-        "import os\n"
-        "print(len(os.urandom(8)))\n"
     )
 
-    def run(random_devices: bool) -> list[str]:
-        output = tmp_path / f"output-{random_devices}.txt"
-        with output.open("wb") as stdout:
-            process = sandbox.start(
-                [sys.executable, "-c", script],
-                cwd=tmp_path,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                stdout=stdout,
-                writable=tmp_path,
-                isolation=level,
-                random_devices=random_devices,
-            )
-            assert process.popen.wait(timeout=30) == 0
-        return output.read_text().split()
 
-    with_devices = run(True)
-    without_devices = run(False)
+def _words_printed(
+    script: str,
+    level: str,
+    folder: Path,
+    *,
+    random_devices: bool = True,
+    proc_filesystem: bool = True,
+) -> list[str]:
+    """Run `script` in a sandbox at `level` and return the words it printed."""
+    output = folder / f"output-{random_devices}-{proc_filesystem}.txt"
+    with output.open("wb") as stdout:
+        process = sandbox.start(
+            [sys.executable, "-c", script],
+            cwd=folder,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            stdout=stdout,
+            writable=folder,
+            isolation=level,
+            random_devices=random_devices,
+            proc_filesystem=proc_filesystem,
+        )
+        assert process.popen.wait(timeout=30) == 0
+    return output.read_text().split()
+
+
+@pytest.mark.parametrize("level", [level for level in LEVELS if level != LIMITS])
+def test_random_devices_can_be_replaced(level: str, tmp_path: Path) -> None:
+    script = _open_each(("/dev/urandom", "/dev/random"), "file.read(8).hex()")
+    script += "import os\nprint(len(os.urandom(8)))\n"
+
+    with_devices = _words_printed(script, level, tmp_path, random_devices=True)
+    without_devices = _words_printed(script, level, tmp_path, random_devices=False)
 
     assert with_devices[0] != "0" * 16
     assert with_devices[1] != "0" * 16
@@ -676,6 +690,18 @@ def test_random_devices_can_be_replaced(level: str, tmp_path: Path) -> None:
     assert without_devices[:2] == [expected, expected]
     # os.urandom takes its bytes from the getrandom system call.
     assert without_devices[2] == "8"
+
+
+@pytest.mark.parametrize("level", [level for level in LEVELS if level != LIMITS])
+def test_proc_filesystem_can_be_hidden(level: str, tmp_path: Path) -> None:
+    script = _open_each(("/proc/self/maps", "/proc/self/mem"), "'opened'")
+
+    with_proc = _words_printed(script, level, tmp_path, proc_filesystem=True)
+    without_proc = _words_printed(script, level, tmp_path, proc_filesystem=False)
+
+    assert with_proc == ["opened", "opened"]
+    expected = "FileNotFoundError" if level == BUBBLEWRAP else "PermissionError"
+    assert without_proc == [expected, expected]
 
 
 def test_python_paths_follow_links_to_the_interpreter(
