@@ -12,6 +12,7 @@ by its deadline against a request that lasts that long.
 """
 
 import math
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,9 +53,15 @@ TWO_FAILURE_DELAYS = (0.0, 0.2)
 # its 200 and the check reports the overlap the sources service saw.
 CONCURRENT_DELAY = 0.25
 CONCURRENT_FETCHES = 4
-# Requests the concurrency check may send; the first that shows every fetch
-# running at once passes it.
+# Requests the concurrency check may send for each set of delays. The first
+# that shows every fetch running at once passes.
 CONCURRENT_ATTEMPTS = 2
+# The counts and the range of random delays of the concurrency check's later
+# requests, so an app cannot run fetches at once only for ten equal delays.
+MIXED_COUNTS = range(2, 10)
+MIXED_DELAY_MIN = CONCURRENT_DELAY
+MIXED_DELAY_MAX = 0.45
+MIXED_DELAY_STEP = 0.01
 DEADLINE = 0.2
 # The slow fetch is CONCURRENT_FETCHES times the deadline, so an app that waits
 # for it takes about that many times as long as one that stops at the deadline.
@@ -96,6 +103,7 @@ WAIT_SECONDS = (
     + max(FAILURE_DELAYS)
     + max(TWO_FAILURE_DELAYS)
     + CONCURRENT_DELAY
+    + len(MIXED_COUNTS) * MIXED_DELAY_MAX
     + DEADLINE
     + (2 + WARM_UPS + SINGLE_RUNS + TIMED_RUNS) * DEADLINE
     + DEFAULT_DEADLINE
@@ -196,11 +204,12 @@ def _exchange(
     path: str,
     *,
     settle: float = SETTLE_SECONDS,
+    headers: dict[str, str] | None = None,
 ) -> Exchange:
     """Send GET `path` and collect the fetches the app made for it."""
     sources.clear()
     sent = time.monotonic()
-    response = http.get(path)
+    response = http.get(path, headers=headers)
     received = time.monotonic()
     return Exchange(response, sent, received, sources.fetches(settle=settle))
 
@@ -479,42 +488,81 @@ def _describe_pair(pair: TimedPair, line: float) -> str:
     )
 
 
+def _mixed_delays(count: int) -> tuple[float, ...]:
+    """Return `count` distinct random delays from MIXED_DELAY_MIN to MIXED_DELAY_MAX."""
+    steps = round((MIXED_DELAY_MAX - MIXED_DELAY_MIN) / MIXED_DELAY_STEP)
+    grid = [
+        round(MIXED_DELAY_MIN + step * MIXED_DELAY_STEP, 2) for step in range(steps + 1)
+    ]
+    return tuple(secrets.SystemRandom().sample(grid, count))
+
+
+def _expect_all_at_once(
+    http: httpx.Client,
+    sources: SourcesService,
+    delays: tuple[float, ...],
+    failing: frozenset[int],
+    hint: str,
+    *,
+    judge_response: bool,
+) -> Exchange:
+    """Fail unless one of CONCURRENT_ATTEMPTS requests ran every fetch at once.
+
+    With `judge_response` false, only the fetches count, not the response:
+    failure_is_isolated judges what a failing fetch does to it. Each request
+    then goes on a connection of its own, because uvicorn closes a connection
+    after an endpoint raises, and a request sent on it at that moment fails.
+    """
+    path = _query(delays) + "".join(f"&fail={index}" for index in sorted(failing))
+    headers = None if judge_response else {"Connection": "close"}
+    peak = 0
+    for attempt in range(1, CONCURRENT_ATTEMPTS + 1):
+        exchange = _exchange(http, sources, path, headers=headers)
+        if judge_response:
+            _results(exchange.response, SHAPE_HINT)
+        _expect_fetches(exchange, delays, failing)
+        peak = max_concurrent(exchange.fetches)
+        record_measurement(
+            f"GET with {len(delays)} delays, attempt {attempt}",
+            max_concurrent=peak,
+            seconds=round(exchange.seconds, 4),
+        )
+        if peak == len(delays):
+            return exchange
+    overlap = "ran one after another" if peak <= 1 else "did not all run at once"
+    every = "both" if len(delays) == 2 else f"all {len(delays)}"
+    if len(set(delays)) == 1:
+        duration = f"{delays[0]:g} s, not {len(delays)} times as long"
+    else:
+        duration = (
+            f"as long as its slowest fetch, {max(delays):g} s, not the sum of "
+            f"the delays, {sum(delays):.2f} s"
+        )
+    raise CheckFailed(
+        f"The fetches {overlap}: the sources service saw at most {peak} of the "
+        f"{len(delays)} fetches at the same time.",
+        request=f"GET {path}, up to {CONCURRENT_ATTEMPTS} times",
+        expected=f"{every} fetches running at once, so the request "
+        f"takes about {duration}",
+        actual=f"the request took {exchange.seconds:.3f} s; "
+        f"{exchange.describe_fetches()}",
+        hint=hint,
+    )
+
+
 @pytest.mark.timeout(30)
 def test_fetches_run_concurrently(http: httpx.Client, sources: SourcesService) -> None:
     """Ten fetches of 0.25 s, the maximum a request may ask for, all run at once.
 
     All ten, because an app that runs only a few at a time (a semaphore of
-    four, say) gets a batch of four right.
+    four, say) gets a batch of four right. Then every smaller count from two,
+    with random delays, so that the ten equal delays are not a special case.
     """
     delays = (CONCURRENT_DELAY,) * MAX_FETCHES
-    path = _query(delays)
-    peak = 0
-    for attempt in range(1, CONCURRENT_ATTEMPTS + 1):
-        exchange = _exchange(http, sources, path)
-        results = _results(exchange.response, SHAPE_HINT)
-        _expect_fetches(exchange, delays)
-        peak = max_concurrent(exchange.fetches)
-        record_measurement(
-            f"GET with {MAX_FETCHES} delays of {CONCURRENT_DELAY:g} s, "
-            f"attempt {attempt}",
-            max_concurrent=peak,
-            seconds=round(exchange.seconds, 4),
-        )
-        if peak == MAX_FETCHES:
-            break
-    if peak < MAX_FETCHES:
-        overlap = "ran one after another" if peak <= 1 else "did not all run at once"
-        raise CheckFailed(
-            f"The fetches {overlap}: the sources service saw at most {peak} of the "
-            f"{MAX_FETCHES} fetches at the same time.",
-            request=f"GET {path}, up to {CONCURRENT_ATTEMPTS} times",
-            expected=f"all {MAX_FETCHES} fetches running at once, so the "
-            f"request takes about {CONCURRENT_DELAY:g} s, not "
-            f"{MAX_FETCHES} times as long",
-            actual=f"the request took {exchange.seconds:.3f} s; "
-            f"{exchange.describe_fetches()}",
-            hint=SEQUENTIAL_HINT,
-        )
+    exchange = _expect_all_at_once(
+        http, sources, delays, frozenset(), SEQUENTIAL_HINT, judge_response=True
+    )
+    results = _results(exchange.response, SHAPE_HINT)
     expected = [
         _ok_entry(index, delay, exchange.data_of(index))
         for index, delay in enumerate(delays)
@@ -534,6 +582,18 @@ def test_fetches_run_concurrently(http: httpx.Client, sources: SourcesService) -
             expected=f'"results": {show(expected)}',
             actual=describe_response(exchange.response),
             hint=SHAPE_HINT,
+        )
+    special_case_hint = (
+        f"The request with {MAX_FETCHES} equal delays ran its fetches at once, so "
+        "does the endpoint handle some requests differently, by their number of "
+        "delays, their values or a fail parameter? Every request should create all "
+        "its coroutines first and await them together with asyncio.gather."
+    )
+    for count in MIXED_COUNTS:
+        mixed = _mixed_delays(count)
+        failing = frozenset({secrets.randbelow(count)}) if count % 2 else frozenset()
+        _expect_all_at_once(
+            http, sources, mixed, failing, special_case_hint, judge_response=False
         )
 
 
