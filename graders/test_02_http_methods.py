@@ -3,9 +3,11 @@
 All checks share one running app, which starts with no items, and pytest runs
 them in file order. Every POST and DELETE goes through post_item and
 delete_item, which update `stored_ids`, so the checks that read GET /items/ know
-which items the app should list at that point.
+which items the app should list at that point. post_item also records every id
+the app issued in `issued_ids`, so a check can pick ids that were never issued.
 """
 
+import secrets
 from typing import Any
 
 import httpx
@@ -73,6 +75,36 @@ WAIT_SECONDS = 0.0
 # Ids of the items the app should store now. post_item adds an id when
 # POST /items/ returns 201, and delete_item removes it when DELETE returns 204.
 stored_ids: set[int] = set()
+# Ids of every item POST /items/ created, deleted items included.
+issued_ids: set[int] = set()
+
+# An id that no check creates, sent to every route for a missing item.
+UNKNOWN_ID = 987654
+# The hidden check also sends PUT, PATCH and DELETE to two ids that no POST
+# issued, new in every run, so an app that returns 404 only for UNKNOWN_ID, or
+# only above some bound, still fails. The near one is the next id the counter
+# would give plus a random offset below NEAR_ID_SPREAD. The large one lies
+# between LARGE_ID_MIN and LARGE_ID_MAX, above UNKNOWN_ID.
+NEAR_ID_SPREAD = 50
+LARGE_ID_MIN = 10**6
+LARGE_ID_MAX = 10**12
+
+# Bodies that the hidden check sends with PUT and PATCH to a missing id.
+MISSING_ITEM_BODIES: dict[str, dict[str, Any]] = {
+    "PUT": {"name": "Ghost", "price": 1.0},
+    "PATCH": {"price": 1.0},
+}
+MISSING_ITEM_HINTS = {
+    "GET": "Does read_item raise HTTPException(status_code=404) when the id is "
+    "not in the items dict?",
+    "PUT": "Does replace_item look the id up, as find_item does, and raise a 404 "
+    "before it stores anything, whatever the id? PUT replaces an item that "
+    "exists: only POST creates one.",
+    "PATCH": "Does update_item look the id up with find_item, and raise a 404 "
+    "before it changes anything, whatever the id?",
+    "DELETE": "Does delete_item raise a 404 when the id is not stored, rather "
+    "than answer 204 whatever the id?",
+}
 
 
 def post_item(http: httpx.Client, body: Any) -> httpx.Response:
@@ -85,6 +117,7 @@ def post_item(http: httpx.Client, body: Any) -> httpx.Response:
             created = None
         if isinstance(created, dict) and isinstance(created.get("id"), int):
             stored_ids.add(created["id"])
+            issued_ids.add(created["id"])
     return response
 
 
@@ -325,7 +358,7 @@ def test_missing_item_returns_404(http: httpx.Client) -> None:
         200,
         hint="Is there a route for GET /items/{item_id}?",
     )
-    response = read_item(http, 987654)
+    response = read_item(http, UNKNOWN_ID)
     expect_status(
         response,
         404,
@@ -568,18 +601,81 @@ def test_wrong_method_gets_405(http: httpx.Client) -> None:
         )
 
 
+def never_issued_ids() -> list[int]:
+    """Return ids that no POST issued: UNKNOWN_ID, then two new in every run."""
+    near = max(issued_ids, default=0) + 1 + secrets.randbelow(NEAR_ID_SPREAD)
+    large = LARGE_ID_MIN + secrets.randbelow(LARGE_ID_MAX - LARGE_ID_MIN)
+    return [UNKNOWN_ID, near, large]
+
+
+def expect_missing(http: httpx.Client, method: str, item_id: int) -> None:
+    """Send `method` to /items/{item_id}, an id not stored, and expect a 404.
+
+    After a PUT or PATCH, GET /items/{item_id} must be a 404 too, because a
+    request for a missing item stores nothing.
+    """
+    path = f"/items/{item_id}"
+    hint = MISSING_ITEM_HINTS[method]
+    if method == "DELETE":
+        response = delete_item(http, item_id)
+    else:
+        request = http.build_request(method, path, json=MISSING_ITEM_BODIES.get(method))
+        response = http.send(request)
+    expect_status(response, 404, hint=hint)
+    if method not in MISSING_ITEM_BODIES:
+        return
+    stored = read_item(http, item_id)
+    if stored.status_code != 404:
+        raise CheckFailed(
+            f"A {method} for an id that is not stored returned 404, but stored "
+            "an item under that id anyway.",
+            request=f"{describe_request(response)}, then {describe_request(stored)}",
+            expected="status 404: the item is still missing",
+            actual=describe_response(stored),
+            hint=hint,
+        )
+
+
 def test_missing_item_updates_return_404(http: httpx.Client) -> None:
-    """PUT, PATCH and DELETE on an id that does not exist answer 404."""
+    """GET, PUT, PATCH and DELETE on an id that is not stored get 404.
+
+    The ids are those of a deleted item, of UNKNOWN_ID and of the two from
+    never_issued_ids. None of the requests stores an item, so GET /items/
+    afterwards lists none of the ids that no POST issued. Whether the list
+    leaves out the deleted item is judged by delete_item_returns_204.
+    """
     # The routes must exist first: without them every request is a 404 anyway.
     item = create_item(http)
     path = f"/items/{item['id']}"
     expect_status(http.put(path, json={"name": "x", "price": 1.0}), 200)
     expect_status(http.patch(path, json={"price": 2.0}), 200)
     expect_status(delete_item(http, item["id"]), 204)
-    requests = [
-        http.build_request("PUT", "/items/987654", json={"name": "x", "price": 1.0}),
-        http.build_request("PATCH", "/items/987654", json={"price": 1.0}),
-        http.build_request("DELETE", "/items/987654"),
-    ]
-    for request in requests:
-        expect_status(http.send(request), 404)
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        expect_missing(http, method, item["id"])
+    missing_ids = never_issued_ids()
+    for item_id in missing_ids:
+        for method in ("PUT", "PATCH", "DELETE"):
+            expect_missing(http, method, item_id)
+    listed = http.get("/items/")
+    expect_status(listed, 200, hint="Does list_items return list(items.values())?")
+    # list_items_includes_created judges the shape of the list, so here a body
+    # that is not a list of items has no ids to find.
+    body = json_body(listed)
+    entries = body if isinstance(body, list) else []
+    listed_ids = {
+        entry["id"]
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("id"), int)
+    }
+    created_ids = sorted(listed_ids.intersection(missing_ids))
+    if created_ids:
+        raise CheckFailed(
+            f"GET /items/ lists items with ids {created_ids}, which no POST "
+            "issued: a request for a missing item created them.",
+            request=f"GET, PUT, PATCH and DELETE of the deleted id {item['id']}, "
+            f"then PUT, PATCH and DELETE of the ids {missing_ids}, which no POST "
+            f"issued, then {describe_request(listed)}",
+            expected=f"a list without the ids {missing_ids}",
+            actual=describe_response(listed),
+            hint=MISSING_ITEM_HINTS["PUT"],
+        )
