@@ -6,6 +6,8 @@ signs up its own username, because all checks share one running app.
 """
 
 import math
+import secrets
+import string
 from collections.abc import Collection
 from typing import Any
 
@@ -60,6 +62,13 @@ SUM_HINT = (
     "add, not a rate to multiply by."
 )
 ADDRESS = {"street": "12 Harbour Road", "city": "Portsmouth", "postcode": "PO1 3AA"}
+# A username that no check signs up, so GET /users/{username} must return 404
+# for it.
+UNKNOWN_USERNAME = "nobody-signed-up-as-this"
+# The check also reads a username of random lower-case letters, new in every
+# run, so an app that returns 404 only for UNKNOWN_USERNAME still fails. Its
+# length differs from every username the checks sign up, so it is never one.
+RANDOM_USERNAME_LENGTH = 12
 # The fields of an Item as POST /items/ returns it, price_with_tax aside.
 ITEM_FIELDS = ("name", "description", "price", "tax")
 ITEM_FIELDS_HINT = (
@@ -481,13 +490,18 @@ def test_users_are_stored_by_username(http: httpx.Client) -> None:
             "user, rather than replace the whole dict?",
         )
 
-    response = http.get("/users/nobody-signed-up-as-this")
-    if response.status_code != 404:
-        raise CheckFailed(
-            "An unknown username did not get a 404.",
-            request=describe_request(response),
-            expected="status 404",
-            actual=describe_response(response),
-            hint="Does GET /users/{username} raise HTTPException(status_code=404) "
-            "when the name is not stored, rather than return something else?",
-        )
+    random_username = "".join(
+        secrets.choice(string.ascii_lowercase) for _ in range(RANDOM_USERNAME_LENGTH)
+    )
+    for username in (UNKNOWN_USERNAME, random_username):
+        response = http.get(f"/users/{username}")
+        if response.status_code != 404:
+            raise CheckFailed(
+                "An unknown username did not get a 404.",
+                request=describe_request(response),
+                expected="status 404",
+                actual=describe_response(response),
+                hint="Does GET /users/{username} raise HTTPException(status_code=404) "
+                "when the name is not stored, whatever the name, rather than return "
+                "something else?",
+            )
