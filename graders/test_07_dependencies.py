@@ -4,6 +4,7 @@ The connection checks read GET /connections/stats (given in the starter) before
 and after a request and compare the counts, so they work in any order.
 """
 
+import secrets
 import time
 from typing import Any
 
@@ -48,9 +49,26 @@ OTHER_CASE_HINT = (
     "Is the token compared with the keys of TOKENS exactly as sent? Header "
     "names ignore case, but header values do not."
 )
+ITEMS = ["apple", "banana", "cherry", "grape", "melon", "peach"]
+USERS = ["alice", "bob", "carol", "dave"]
 ROWS = {1: "first row", 2: "second row"}
+# Ids next to the stored rows, which a route that makes up rows for unknown ids
+# may serve. The check sends them after 999, and then a random id from
+# MISSING_ROW_ID_MIN up to but not including MISSING_ROW_ID_MAX, new in every
+# run.
+MISSING_ROW_IDS = (0, 3)
+MISSING_ROW_ID_MIN = 3
+MISSING_ROW_ID_MAX = 10**6
 STATS = {"items": 6, "users": 4, "products": 20}
 PRODUCT_NAMES = [f"product-{number}" for number in range(1, STATS["products"] + 1)]
+# Values of page and size outside the README's bounds (page 1 or more, size
+# from 1 to 50). A bound check written by hand, such as `if not page`, may
+# reject 0 and 51 and let negative values in. The check also sends a random
+# negative page and size and a random size above 50, each new in every run,
+# within OUT_OF_BOUNDS_MAX of the bound.
+OUT_OF_BOUNDS_PAGES = (0, -1)
+OUT_OF_BOUNDS_SIZES = (0, 51, -1)
+OUT_OF_BOUNDS_MAX = 10**6
 SHARED_PARAMETERS = ("q", "skip", "limit")
 
 # With FastAPI's default scope for `yield` dependencies, clean-up runs after the
@@ -63,10 +81,55 @@ COMMONS_HINT = (
     "Does the route take `commons: Annotated[dict, Depends(common_parameters)]` "
     "and return the dict with the selected names added?"
 )
+
+# Values of q with more than one letter, and the names that contain each. Each
+# keeps a different list than a filter that keeps every name sharing a letter
+# with q. pe, pa, al and la also catch a filter that keeps every name with
+# all letters of q in any order, and pa and la are in no name.
+ITEMS_BY_QUERY = {"an": ["banana"], "pe": ["grape", "peach"], "pa": []}
+USERS_BY_QUERY = {"al": ["alice"], "ol": ["carol"], "la": []}
+SUBSTRING_HINT = (
+    "Does the filter keep a name only when it contains the whole of q, as in "
+    "`q in name`? A name that shares only some letters with q does not match."
+)
+
 TOKEN_HINT = (
     "Is verify_token listed in the route's dependencies=[Depends(verify_token)], "
     "and does it `raise` the HTTPException rather than return it?"
 )
+
+
+def _random_query(names: list[str]) -> str:
+    """Return a piece of two or more letters of a random name, new in every run."""
+    name = secrets.choice(names)
+    length = 2 + secrets.randbelow(len(name) - 1)
+    start = secrets.randbelow(len(name) - length + 1)
+    return name[start : start + length]
+
+
+def _expect_filtered_by_query(
+    http: httpx.Client,
+    path: str,
+    key: str,
+    names: list[str],
+    expected_by_query: dict[str, list[str]],
+) -> None:
+    """Send each q in `expected_by_query`, then a random piece of a name.
+
+    The random q is new in every run, so an app that special-cases the fixed
+    values still fails. Its expected list is every name that contains it.
+    """
+    random_query = _random_query(names)
+    cases = {
+        **expected_by_query,
+        random_query: [name for name in names if random_query in name],
+    }
+    for query, expected in cases.items():
+        expect_json(
+            http.get(path, params={"q": query}),
+            {"q": query, "skip": 0, "limit": 100, key: expected},
+            hint=SUBSTRING_HINT,
+        )
 
 
 def test_items_use_common_parameters(http: httpx.Client) -> None:
@@ -86,6 +149,7 @@ def test_items_use_common_parameters(http: httpx.Client) -> None:
         {"q": "e", "skip": 1, "limit": 2, "items": ["cherry", "grape"]},
         hint=COMMONS_HINT + " Are the names filtered by q before skip and limit?",
     )
+    _expect_filtered_by_query(http, "/items/", "items", ITEMS, ITEMS_BY_QUERY)
     # Every request above sends q or no parameter at all, so a route that
     # slices only when q is sent would pass them. Without q, each of the next
     # three requests leaves names out: by limit, by skip and limit, by skip.
@@ -124,6 +188,7 @@ def test_users_use_common_parameters(http: httpx.Client) -> None:
         {"q": "a", "skip": 1, "limit": 2, "users": ["carol", "dave"]},
         hint=COMMONS_HINT + " Are the names filtered by q before skip and limit?",
     )
+    _expect_filtered_by_query(http, "/users/", "users", USERS, USERS_BY_QUERY)
     # With q=a only two names remain after the skip, so that request cannot
     # tell whether limit cuts the list. Without q, limit leaves out dave in
     # each of the next two requests.
@@ -152,9 +217,11 @@ def test_common_parameters_are_validated(http: httpx.Client) -> None:
     cases: list[tuple[str, dict[str, int], str]] = [
         ("/items/", {"limit": 0}, "limit"),
         ("/items/", {"limit": 101}, "limit"),
+        ("/items/", {"limit": -1}, "limit"),
         ("/items/", {"skip": -1}, "skip"),
         ("/users/", {"limit": 0}, "limit"),
         ("/users/", {"limit": 101}, "limit"),
+        ("/users/", {"limit": -1}, "limit"),
         ("/users/", {"skip": -1}, "skip"),
     ]
     for path, params, name in cases:
@@ -236,13 +303,20 @@ def test_products_use_pagination_class(http: httpx.Client) -> None:
         },
         hint=hint + " Are the defaults page=1 and size=10?",
     )
-    expect_detail_locates(
-        http.get("/products/", params={"page": 0}),
-        ["query", "page"],
-        hint="Is page declared with Query(ge=1) in Pagination.__init__?",
-    )
+    page_hint = "Is page declared with Query(ge=1) in Pagination.__init__?"
+    random_negative_page = -1 - secrets.randbelow(OUT_OF_BOUNDS_MAX)
+    for page in (*OUT_OF_BOUNDS_PAGES, random_negative_page):
+        expect_detail_locates(
+            http.get("/products/", params={"page": page}),
+            ["query", "page"],
+            hint=page_hint,
+        )
     size_hint = "Is size declared with Query(ge=1, le=50) in Pagination.__init__?"
-    for size in (0, 51):
+    random_sizes = (
+        -1 - secrets.randbelow(OUT_OF_BOUNDS_MAX),
+        51 + secrets.randbelow(OUT_OF_BOUNDS_MAX),
+    )
+    for size in (*OUT_OF_BOUNDS_SIZES, *random_sizes):
         expect_detail_locates(
             http.get("/products/", params={"size": size}),
             ["query", "size"],
@@ -560,3 +634,15 @@ def test_connection_closed_when_route_raises(http: httpx.Client) -> None:
         "When the route raises, FastAPI raises the exception at the `yield`, so "
         "code after it runs only inside `finally`.",
     )
+    # A route may make up a row for an id it does not store, so ids next to
+    # the stored ones and a random id must get a 404 as well.
+    random_id = MISSING_ROW_ID_MIN + secrets.randbelow(
+        MISSING_ROW_ID_MAX - MISSING_ROW_ID_MIN
+    )
+    for row_id in (*MISSING_ROW_IDS, random_id):
+        expect_status(
+            http.get(f"/rows/{row_id}"),
+            404,
+            hint="Does read_row raise HTTPException(status_code=404) for every id "
+            "that is not a key of ROWS, instead of making up a value?",
+        )
