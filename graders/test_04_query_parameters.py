@@ -6,6 +6,7 @@ mistake in skip or limit fails the pagination checks and no others.
 """
 
 import math
+import secrets
 from typing import Any
 
 import httpx
@@ -60,6 +61,13 @@ ITEMS = [
 ]
 IN_STOCK = [name for name, _, _, in_stock in CATALOGUE if in_stock]
 OUT_OF_STOCK = [name for name, _, _, in_stock in CATALOGUE if not in_stock]
+
+# Ids that no item has, so a quote for each gets a 404. They are the first id
+# past the catalogue and one far past it, because a route may make up quotes
+# for unknown ids below a limit. The check also sends a random unknown id from
+# len(CATALOGUE) + 1 up to but not including UNKNOWN_ID_MAX, new in every run.
+UNKNOWN_ITEM_IDS = (len(CATALOGUE) + 1, 999)
+UNKNOWN_ID_MAX = 10**6
 
 # The spellings of a bool that FastAPI converts through Pydantic 2. Pydantic
 # lowers the text before it compares, so each is read in any case
@@ -509,9 +517,13 @@ def test_quote_uses_quantity(http: httpx.Client) -> None:
         hint="Does the route look for an item whose id equals item_id? ITEMS[0 - 1] "
         "is the last item, not a missing one.",
     )
-    expect_status(
-        http.get("/items/999/quote", params={"quantity": 1}),
-        404,
-        hint="Does the route raise HTTPException(status_code=404) when no item "
-        "has the id?",
-    )
+    first_unknown_id = len(CATALOGUE) + 1
+    random_id = first_unknown_id + secrets.randbelow(UNKNOWN_ID_MAX - first_unknown_id)
+    for item_id in (*UNKNOWN_ITEM_IDS, random_id):
+        expect_status(
+            http.get(f"/items/{item_id}/quote", params={"quantity": 1}),
+            404,
+            hint="Does the route raise HTTPException(status_code=404) when no item "
+            f"has the id? ITEMS has ids 1 to {len(CATALOGUE)}, and every other id "
+            "is unknown.",
+        )
