@@ -543,6 +543,10 @@ def test_events_use_event_stream_type(http: httpx.Client) -> None:
         )
 
 
+# The values of an event: field that leave an event's type "message".
+NO_TYPE = ("", "message")
+
+
 def parse_events(text: str) -> tuple[list[dict[str, str]], str]:
     """Parse a text/event-stream body the way a browser's EventSource does.
 
@@ -635,6 +639,24 @@ def test_events_are_framed_correctly(learner_app: LearnerApp) -> None:
             actual=f"{len(events)} complete events, then {show(leftover)}",
             hint="Does each event end with two newlines? A single \\n only ends "
             "one field line; the blank line that follows ends the event.",
+        )
+    # A browser dispatches an event with an event: field to the listeners of
+    # that type only, so onmessage sees only events without one, or "message".
+    named = [
+        event["event"] for event in events if event.get("event", "") not in NO_TYPE
+    ]
+    if named:
+        raise CheckFailed(
+            f"The events have the type {show(named[0])}, so an EventSource "
+            "client's onmessage never receives them.",
+            request=f"GET {EVENTS_PATH}",
+            expected="events without an event: line (or with event: message), "
+            "which EventSource dispatches as message events",
+            actual=f"{len(named)} of {len(events)} events with an event: line, in "
+            f"the body {truncate(json.dumps(read.body))}",
+            hint="Does the generator pass event=... to ServerSentEvent? A named "
+            "event reaches only addEventListener with that name, not onmessage. "
+            "Leave it out: ServerSentEvent(data=..., id=...).",
         )
     decoded = decode_events(events)
     if decoded != expected:
