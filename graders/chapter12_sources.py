@@ -2,11 +2,13 @@
 
 The app reaches it over a Unix socket and sends GET /sources/{index}?delay=D&fail=F.
 The service waits D seconds, then returns {"data": ...} with a random tag that
-the app cannot know in advance, or status 503 when F is true. It records every
-fetch: when it arrived, the delay and failure it requested, and whether the app
-closed the connection before the response (a cancelled fetch). The grader judges
-concurrency and deadlines from these records, not from the app's own timing,
-so an app cannot fake them by sleeping for delays it reads from the query.
+the app cannot know in advance, or status 503 when F is true. For the one delay
+the grader names in list_delay, it returns a JSON list in place of the object.
+It records every fetch: when it arrived, the delay and failure it requested,
+and whether the app closed the connection before the response (a cancelled
+fetch). The grader judges concurrency and deadlines from these records, not
+from the app's own timing, so an app cannot fake them by sleeping for delays it
+reads from the query.
 """
 
 from __future__ import annotations
@@ -106,6 +108,10 @@ class _Handler(BaseHTTPRequestHandler):
             service.finish(fetch, cancelled=False)
             if fail:
                 self._send(503, {"detail": f"source {index} is unavailable"})
+            elif service.answers_with_a_list(delay):
+                # A JSON list, not an object: the starter's fetch then raises
+                # TypeError at ["data"], which is not a FetchError.
+                self._send(200, [fetch.data])
             else:
                 assert fetch.data is not None
                 self._send(200, {"data": fetch.data})
@@ -130,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return False
 
-    def _send(self, status: int, body: dict[str, str]) -> None:
+    def _send(self, status: int, body: dict[str, str] | list[str | None]) -> None:
         payload = json.dumps(body).encode()
         try:
             self.send_response(status)
@@ -204,6 +210,8 @@ class SourcesService:
         self._idle = threading.Condition(self._lock)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Fetches with this delay get a JSON list in place of {"data": ...}.
+        self.list_delay: float | None = None
 
     def start(self) -> None:
         """Listen on socket_path, open to every user, before the app starts.
@@ -224,6 +232,11 @@ class SourcesService:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def answers_with_a_list(self, delay: float) -> bool:
+        """Tell whether a fetch with `delay` gets a JSON list rather than an object."""
+        wanted = self.list_delay
+        return wanted is not None and math.isclose(delay, wanted)
 
     def clear(self) -> None:
         """Forget the fetches so far: call before each request to the app."""

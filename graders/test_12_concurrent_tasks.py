@@ -47,6 +47,10 @@ FAILING_INDEX = 1
 # Delays for a request that fails two fetches. They rise as well, because two
 # fetches with equal delays may finish in either order.
 TWO_FAILURE_DELAYS = (0.0, 0.2)
+# The delay of the fetch whose source answers a JSON list: LIST_DELAY_MIN plus
+# a random number of milliseconds below LIST_DELAY_STEPS, new in every run.
+LIST_DELAY_MIN = 0.011
+LIST_DELAY_STEPS = 80
 # Each fetch is held this long, so fetches started together by gather, a few
 # milliseconds apart, overlap by nearly the whole delay. Ten of them one after
 # another take 2.5 s, within the default deadline of 3 s, so such an app gets
@@ -102,6 +106,8 @@ WAIT_SECONDS = (
     + max(ORDER_DELAYS)
     + max(FAILURE_DELAYS)
     + max(TWO_FAILURE_DELAYS)
+    + LIST_DELAY_MIN
+    + LIST_DELAY_STEPS / 1000
     + CONCURRENT_DELAY
     + len(MIXED_COUNTS) * MIXED_DELAY_MAX
     + DEADLINE
@@ -397,6 +403,40 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
                 hint=SHAPE_HINT + " Is fail a list, Annotated[list[int] | None, "
                 "Query()], so every fail=... counts?",
             )
+    _expect_other_errors_raised(http, sources)
+
+
+def _expect_other_errors_raised(http: httpx.Client, sources: SourcesService) -> None:
+    """Fail unless an exception other than FetchError ends the request in a 500.
+
+    The source answers a JSON list, so the starter's fetch raises TypeError at
+    ["data"]. Its delay is new in every run. The request goes on a connection
+    of its own, because uvicorn closes the connection after the endpoint raises.
+    """
+    delay = LIST_DELAY_MIN + secrets.randbelow(LIST_DELAY_STEPS) / 1000
+    sources.list_delay = delay
+    try:
+        exchange = _exchange(
+            http, sources, _query((delay,)), headers={"Connection": "close"}
+        )
+    finally:
+        sources.list_delay = None
+    response = exchange.response
+    if response.status_code == 500:
+        return
+    raise CheckFailed(
+        "A fetch that raised TypeError, not FetchError, did not end the request "
+        "in a 500.",
+        request=f"{describe_request(response)}, where the source answered a JSON "
+        'list, so fetch raised TypeError at ["data"]',
+        expected="status 500: only a FetchError becomes an error entry, and any "
+        "other exception is a bug that must show",
+        actual=describe_response(response),
+        hint="Does to_entry turn every exception into an error entry, for example "
+        "with isinstance(outcome, Exception)? Check for FetchError only and raise "
+        "any other exception, so that a bug shows up as a 500 rather than as a "
+        "failed fetch.",
+    )
 
 
 @dataclass(frozen=True)
