@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chapter10_async import async_test_functions, is_node_of, uses_name_in_code
 from chapter10_audit import audit_source, main_functions, main_models
 
 from apigrade import sandbox
@@ -90,6 +91,8 @@ class LearnerTestResult:
 
     node_id: str
     outcome: str
+    # True for an `async def` test function, read from the source, whose
+    # keywords in pytest's report contain asyncio.
     is_async: bool
     message: str
 
@@ -204,7 +207,9 @@ def _outcome_message(test: dict[str, Any]) -> str:
     return ""
 
 
-def _read_report(run: SuiteRun, report_path: Path) -> None:
+def _read_report(
+    run: SuiteRun, report_path: Path, async_functions: frozenset[str]
+) -> None:
     try:
         text = read_learner_file(report_path, limit=64 * 1024 * 1024)
         report = json.loads(text) if text is not None else None
@@ -222,10 +227,13 @@ def _read_report(run: SuiteRun, report_path: Path) -> None:
             run.collection_errors.append(f"{where}: {truncate(reason, 300)}")
     for test in report.get("tests", []):
         node_id = str(test.get("nodeid", ""))
+        # The keywords contain the asyncio mark, but parametrize ids too, so
+        # only a function that the source shows as `async def` counts.
         run.outcomes[node_id] = LearnerTestResult(
             node_id=node_id,
             outcome=str(test.get("outcome", "")),
-            is_async="asyncio" in test.get("keywords", []),
+            is_async="asyncio" in test.get("keywords", [])
+            and any(is_node_of(node_id, function) for function in async_functions),
             message=_outcome_message(test),
         )
 
@@ -334,11 +342,13 @@ def _run_jobs(
     logs: Path,
     parallel: int,
     stop_after: Callable[[SuiteRun], bool],
+    async_functions: frozenset[str],
 ) -> dict[str, SuiteRun]:
     """Run `jobs`, `parallel` at a time, each killed at its deadline.
 
     When a finished run makes `stop_after` true, the runs still going are
     killed and the rest are not started; their SuiteRun has ran=False.
+    `async_functions` names the async test functions (async_test_functions).
     """
     runs = {
         job.variant: SuiteRun(variant=job.variant, deadline=job.deadline)
@@ -368,7 +378,7 @@ def _run_jobs(
                 # Tests may have started processes of their own: they all go.
                 process.kill()
                 run.exit_code = process.popen.returncode
-                _read_report(run, job.folder / REPORT_NAME)
+                _read_report(run, job.folder / REPORT_NAME, async_functions)
                 run.output_tail = _tail(logs / f"{job.folder.name}.log")
                 if stop_after(run):
                     pending.clear()
@@ -383,7 +393,9 @@ def _run_jobs(
     return runs
 
 
-def run_suites(test_files: list[Path], work_dir: Path) -> SuiteResults:
+def run_suites(
+    test_files: list[Path], work_dir: Path, async_functions: frozenset[str]
+) -> SuiteResults:
     """Run the tests twice against the reference app and once against each mutant.
 
     Each run is a fresh interpreter in a sandbox of its own (the runner's
@@ -414,6 +426,7 @@ def run_suites(test_files: list[Path], work_dir: Path) -> SuiteResults:
         logs,
         PARALLEL_RUNS,
         stop_after=lambda run: run.variant in REFERENCE_RUNS and not run_passed(run),
+        async_functions=async_functions,
     )
     runner_seconds = time.monotonic() - started
     first, second = (runs.pop(name) for name in REFERENCE_RUNS)
@@ -489,7 +502,13 @@ def suite(app_dir: Path, work_dir: Path) -> SuiteResults:
         return SuiteResults(
             names, main_differs, SuiteRun("reference"), {}, 0.0, refused, sources
         )
-    results = run_suites(test_files, work_dir)
+    # Read from the sources, which no test has run yet.
+    async_functions = frozenset(
+        function
+        for path, source in zip(test_files, sources, strict=True)
+        for function in async_test_functions(path.name, source)
+    )
+    results = run_suites(test_files, work_dir, async_functions)
     results.main_differs = main_differs
     results.sources = sources
     return results
@@ -685,13 +704,18 @@ def test_async_test_passes(suite: SuiteResults, app_dir: Path) -> None:
     async_tests = [test for test in suite.reference.outcomes.values() if test.is_async]
     if not async_tests:
         raise CheckFailed(
-            "None of your tests is an async test run by pytest-asyncio.",
-            request=RUN_COMMAND,
-            expected="an `async def test_...` marked with @pytest.mark.asyncio",
-            actual=f"{len(suite.reference.outcomes)} tests, none marked asyncio",
+            "None of your tests is an `async def` test marked with "
+            "@pytest.mark.asyncio, so none is run by pytest-asyncio.",
+            request=f"reading and running {', '.join(suite.test_files)}",
+            expected="an `async def test_...` marked with @pytest.mark.asyncio, "
+            "with no decorator other than pytest marks",
+            actual=f"{len(suite.reference.outcomes)} tests, none of them an "
+            "`async def` function with the asyncio mark",
             hint="Did you write an `async def` test and mark it with "
-            "@pytest.mark.asyncio? pytest-asyncio runs in strict mode here, so "
-            "asyncio_mode = auto in your own configuration does not apply.",
+            "@pytest.mark.asyncio? A plain `def` test is not async, and a "
+            'parametrize id such as "asyncio" is not the mark. pytest-asyncio '
+            "runs in strict mode here, so asyncio_mode = auto in your own "
+            "configuration does not apply.",
         )
     if not any(test.outcome == "passed" for test in async_tests):
         raise CheckFailed(
@@ -702,15 +726,25 @@ def test_async_test_passes(suite: SuiteResults, app_dir: Path) -> None:
             hint=diagnose(async_tests)
             or "Does the async test's assertion match what main.py returns?",
         )
-    if not any("ASGITransport" in source for source in suite.sources):
+    # NOTE: the use need not be in the passing async test or its fixtures,
+    # because following fixtures and helpers through the source is not sound.
+    if not any(uses_name_in_code(source, "ASGITransport") for source in suite.sources):
+        mentioned = any("ASGITransport" in source for source in suite.sources)
         raise CheckFailed(
             "Your async tests do not use httpx.AsyncClient with ASGITransport.",
-            request=RUN_COMMAND,
-            expected="ASGITransport in a test file, as in "
-            "AsyncClient(transport=ASGITransport(app=app), base_url=...)",
-            actual=f"no mention of ASGITransport in {', '.join(suite.test_files)}",
+            request=f"reading {', '.join(suite.test_files)}",
+            expected="code that uses ASGITransport, as in "
+            "AsyncClient(transport=ASGITransport(app=app), base_url=...); an "
+            "import, a comment or a string does not count",
+            actual=(
+                "ASGITransport appears only in imports, comments or strings"
+                if mentioned
+                else "no mention of ASGITransport"
+            )
+            + f" in {', '.join(suite.test_files)}",
             hint="How does an httpx.AsyncClient send requests to the app in "
-            "memory, without a server?",
+            "memory, without a server? Does your async test send its requests "
+            "through the sync TestClient instead?",
         )
 
 

@@ -24,6 +24,7 @@ from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "graders"))
 audit = importlib.import_module("chapter10_audit")
+async_reading = importlib.import_module("chapter10_async")
 
 ALLOWED = [
     "from fastapi.testclient import TestClient\nfrom main import app\n",
@@ -224,6 +225,84 @@ def test_main_functions_are_endpoints_and_helpers() -> None:
     assert "lifespan" not in MAIN_FUNCTIONS
 
 
+# Test files, each with the node ids that async_test_functions must return.
+ASYNC_TESTS = [
+    (
+        "import pytest\n@pytest.mark.asyncio\nasync def test_a():\n    pass\n",
+        {"test_main.py::test_a"},
+    ),
+    (
+        "from pytest import mark\n@mark.asyncio\n@mark.parametrize('x', [1])\n"
+        "async def test_a(x):\n    pass\n",
+        {"test_main.py::test_a"},
+    ),
+    # A sync test with the parametrize id "asyncio", as a tester sent it.
+    (
+        "import pytest\n@pytest.mark.parametrize('mode', ['asyncio'])\n"
+        "def test_a(mode):\n    pass\n",
+        set(),
+    ),
+    # Methods, inherited ones and nested classes are named by their classes.
+    (
+        "import pytest\nclass Base:\n    @pytest.mark.asyncio\n"
+        "    async def test_a(self):\n        pass\n"
+        "class TestB(Base):\n    class TestC:\n"
+        "        async def test_c(self):\n            pass\n",
+        {
+            "test_main.py::Base::test_a",
+            "test_main.py::TestB::test_a",
+            "test_main.py::TestB::TestC::test_c",
+        },
+    ),
+    # A decorator that is not a mark could return a sync function.
+    (
+        "import pytest\ndef run(f):\n    def test():\n        pass\n"
+        "    return test\n@run\nasync def test_a():\n    pass\n",
+        set(),
+    ),
+    # A second binding replaces the async function.
+    ("async def test_a():\n    pass\ntest_a = 1\n", set()),
+    (
+        "class TestA:\n    async def test_a(self):\n        pass\nTestA.test_a = 1\n",
+        set(),
+    ),
+    # `pytest` in a class body is not the pytest module.
+    (
+        "import pytest\nclass TestA:\n    pytest = None\n"
+        "    @pytest.mark.asyncio\n    async def test_a(self):\n        pass\n",
+        set(),
+    ),
+    (
+        "class TestA(metaclass=type):\n    async def test_a(self):\n        pass\n",
+        set(),
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), ASYNC_TESTS)
+def test_async_test_functions(source: str, expected: set[str]) -> None:
+    assert async_reading.async_test_functions("test_main.py", source) == expected
+
+
+def test_async_node_ids_match_parametrized_tests() -> None:
+    assert async_reading.is_node_of("t.py::test_a[asyncio]", "t.py::test_a")
+    assert async_reading.is_node_of("t.py::test_a", "t.py::test_a")
+    assert not async_reading.is_node_of("t.py::test_ab", "t.py::test_a")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from httpx import ASGITransport\nASGITransport(app=app)\n", True),
+        ("import httpx\nhttpx.ASGITransport(app=app)\n", True),
+        ("# ASGITransport\nnote = 'ASGITransport'\n", False),
+        ("from httpx import ASGITransport\n", False),
+    ],
+)
+def test_asgi_transport_use_in_code(source: str, expected: bool) -> None:
+    assert async_reading.uses_name_in_code(source, "ASGITransport") is expected
+
+
 def test_app_mutants_keep_every_line_number() -> None:
     grader = importlib.import_module("test_10_testing")
     reference = grader.REFERENCE_APP.read_text("utf-8").splitlines()
@@ -382,7 +461,7 @@ def test_runs_cannot_see_each_other(
     work_dir = tmp_path / "work"
     work_dir.mkdir()
 
-    results = chapter10_grader.run_suites([test_file], work_dir)
+    results = chapter10_grader.run_suites([test_file], work_dir, frozenset())
 
     assert sorted(results.reference.passed) == [
         "test_main.py::test_alone_in_parent_folder",
@@ -452,7 +531,7 @@ def test_runs_draw_the_same_random_values(
     work_dir = tmp_path / "work"
     work_dir.mkdir()
 
-    results = chapter10_grader.run_suites([test_file], work_dir)
+    results = chapter10_grader.run_suites([test_file], work_dir, frozenset())
 
     assert results.reference.not_passed == []
     assert len(results.reference.passed) == 12
