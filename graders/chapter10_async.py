@@ -27,9 +27,9 @@ def async_test_functions(file_name: str, source: str) -> frozenset[str]:
     A function counts when it is an `async def` at the top level or in a
     class, nested classes and base classes from the same file included.
     Its decorators and its classes' decorators must all be pytest marks, and
-    each scope must bind the function's or class's name only once, because
-    another decorator, a metaclass or a second binding could give pytest a
-    sync function under that name. The result also names functions that
+    each scope must bind the function's or class's name only once. Another
+    decorator, a metaclass or a second binding could give pytest a sync
+    function under that name. The result also names functions that
     pytest does not collect, and matching it with the report picks the tests.
     """
     try:
@@ -45,7 +45,7 @@ def async_test_functions(file_name: str, source: str) -> frozenset[str]:
                 for name in node.names:
                     module.setdefault(name, []).append(node)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        # pytest reports a file it cannot import; here it has no async test.
+        # pytest reports a file it cannot import, so here it has no async test.
         return frozenset()
     reader = _AsyncTestReader(module, assigned_attributes)
     reader.add_scope(module, [module], f"{file_name}::", depth=0)
@@ -53,7 +53,7 @@ def async_test_functions(file_name: str, source: str) -> frozenset[str]:
 
 
 def is_node_of(node_id: str, function_id: str) -> bool:
-    """Tell whether a report's node id is the test `function_id` names.
+    """Tell whether a report's node id belongs to the test function `function_id`.
 
     A parametrized test's node id adds its parametrize id in brackets, and
     no function or class name contains "[".
