@@ -18,6 +18,8 @@ grader reads each test file first (it never runs it) and refuses these:
   name attributes of code or frames ("co_code") or pydantic settings that
   read attributes by name ("from_attributes"), and string annotations,
   which are checked as code;
+- a new value for any attribute (`x.name = ...`, `del x.name`), and pytest's
+  monkeypatch, which swap what only some versions of the app read;
 - functools' update_wrapper and wraps, which copy attributes by name, and
   classes made with type() or make_dataclass() or given special methods,
   which can read them through class patterns, as can any positional
@@ -196,6 +198,9 @@ BLOCKED_NAMES = CHANCE_NAMES | frozenset(
         "encoders",
         "linecache",
         "make_dataclass",
+        # pytest's fixture and class that set attributes and items by name.
+        "monkeypatch",
+        "MonkeyPatch",
         "marshal",
         "modules",
         "node",
@@ -437,6 +442,11 @@ def _audit_node(node: ast.AST) -> list[Finding]:
         node.id in BLOCKED_BUILTINS or _blocked_name(node.id)
     ):
         return [Finding(line, f"the name {node.id}")]
+    # `module.name = trap` swaps what only some versions of the app read, such
+    # as a name a faulty version imports at run time. The test then fails by
+    # which code ran, not by the responses of the app.
+    if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        return [Finding(line, f"a new value for the attribute .{node.attr}")]
     if isinstance(node, ast.Attribute) and (
         _blocked_name(node.attr)
         or node.attr in ROUTE_ATTRIBUTES

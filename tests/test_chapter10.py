@@ -45,6 +45,8 @@ ALLOWED = [
     # UUID(int=...) only converts the number it is given, so it adds no chance.
     "import uuid\nassert uuid.UUID(int=1).hex.endswith('1')\n",
     "from fastapi import Path\n",
+    "app.dependency_overrides[get_current_user] = lambda: User(name='ada')\n",
+    "main.DEMO_TOKENS['carol-token'] = 'carol'\n",
     "item = 3\nurl = f'/items/{item}'\nname = f\"{'ada'}\"\n",
 ]
 REFUSED = [
@@ -140,6 +142,13 @@ REFUSED = [
     ("maps = await folder.open('rb')\n", "the attribute .open"),
     ("from starlette.responses import FileResponse\n", "import FileResponse"),
     ("from fastapi.staticfiles import StaticFiles\n", "import StaticFiles"),
+    # Traps that only some versions of the app spring: a library name that a
+    # faulty version imports at run time, or a global it reads another way.
+    ("fastapi.responses.JSONResponse = Trap\n", "attribute .JSONResponse"),
+    ("main.DEMO_TOKENS = TrapTokens(main.DEMO_TOKENS)\n", "attribute .DEMO_TOKENS"),
+    ("del main.DEMO_TOKENS\n", "attribute .DEMO_TOKENS"),
+    ("for main.x in []:\n    pass\n", "attribute .x"),
+    ("def test_a(monkeypatch):\n    pass\n", "the parameter monkeypatch"),
     # Round 43: a reader bound to the name int passed the class-pattern rule,
     # and a namedtuple registered as an ABC matched any object.
     ("int = make_reader()\nmatch x:\n    case int(y): pass\n", "built-in name int"),
