@@ -11,6 +11,7 @@ Unsupported for a line outside the set the grader supports.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import fnmatch
 import functools
 import importlib.metadata
@@ -1138,7 +1139,8 @@ class KeptMode:
     """A file or folder of the image that has the mode of its source, as COPY keeps it.
 
     `source` is the path in the chapter folder ("." for the folder itself),
-    and `uid` and `gid` own it in the image: root's unless --chown gives others.
+    and `uid` and `gid` own it in the image: root's unless --chown gives
+    others, or a later RUN chown, `owner_line`, changes them.
     """
 
     item: Instruction
@@ -1146,6 +1148,7 @@ class KeptMode:
     is_folder: bool
     uid: int
     gid: int
+    owner_line: Instruction | None = None
 
 
 @dataclass
@@ -1210,6 +1213,33 @@ class ImageFiles:
             return
         item, uid, gid = owner
         self.kept_modes[path] = KeptMode(item, source, is_folder, uid, gid)
+
+    def change_owner(
+        self,
+        path: str,
+        uid: int,
+        gid: int | None,
+        line: Instruction,
+        *,
+        recursive: bool,
+    ) -> None:
+        """Give `path` the owner `uid` and group `gid`, as RUN chown does.
+
+        With `recursive` (chown -R), everything under `path` changes too. A
+        `gid` of None keeps each path's group, as `chown UID PATH` does. Only
+        paths whose mode COPY kept matter: the others have a mode every user
+        can read.
+        """
+        for kept_path, kept in self.kept_modes.items():
+            inside = recursive and PurePosixPath(kept_path).is_relative_to(path)
+            if kept_path != path and not inside:
+                continue
+            self.kept_modes[kept_path] = dataclasses.replace(
+                kept,
+                uid=uid,
+                gid=kept.gid if gid is None else gid,
+                owner_line=line,
+            )
 
     def copy_app_folder(self, target: Path) -> None:
         """Copy the files and folders under the final WORKDIR into `target`.
@@ -1951,7 +1981,7 @@ def validate_run(item: Instruction, image: ImageFiles) -> None:
                 "an && has no command on one side",
                 "Write a command on each side of &&.",
             )
-        validate_command(command, image)
+        validate_command(command, image, item)
 
 
 def cache_mount(option: str) -> bool:
@@ -1974,8 +2004,11 @@ def cache_mount(option: str) -> bool:
     return fields == {"type": "cache"} and target in CACHE_TARGETS
 
 
-def validate_command(command: list[str], image: ImageFiles) -> None:
-    """Raise Unsupported unless a RUN line's command is in SUPPORTED_COMMANDS."""
+def validate_command(command: list[str], image: ImageFiles, item: Instruction) -> None:
+    """Raise Unsupported unless a RUN line's command is in SUPPORTED_COMMANDS.
+
+    A chown also changes the owner of the paths it names in `image`.
+    """
     program, arguments = command[0], command[1:]
     if program in UNVERSIONED_PIP:
         validate_pip(arguments, image.folder)
@@ -1984,7 +2017,7 @@ def validate_command(command: list[str], image: ImageFiles) -> None:
     elif program == "useradd":
         validate_useradd(arguments, image)
     elif program == "chown":
-        validate_chown(arguments, image)
+        validate_chown(arguments, image, item)
     else:
         raise Unsupported(
             f"{truncate(shlex.join(command), 80)} is not a command the grader supports",
@@ -2111,11 +2144,12 @@ def numeric_owner(text: str) -> bool:
     )
 
 
-def validate_chown(arguments: list[str], image: ImageFiles) -> None:
+def validate_chown(arguments: list[str], image: ImageFiles, item: Instruction) -> None:
     """Raise Unsupported unless the command is chown [-R] UID[:GID] PATH...
 
     Each path must be one that WORKDIR or COPY made: chown fails on a path
-    that does not exist.
+    that does not exist. Then records the new owner of each path, and with -R
+    of what is under it, in `image`, for the check that USER can read the copies.
     """
     rest = [word for word in arguments if word not in ("-R", "--recursive")]
     if len(rest) < 2 or not numeric_owner(rest[0]):
@@ -2131,6 +2165,17 @@ def validate_chown(arguments: list[str], image: ImageFiles) -> None:
                 f"chown's {path} is not a folder or file that WORKDIR or COPY made",
                 "Change the owner of the app's folder, as in chown -R 10001 /app.",
             )
+    user, _, group = rest[0].partition(":")
+    recursive = len(rest) < len(arguments)
+    for path in rest[1:]:
+        target = posixpath.normpath(posixpath.join(image.folder, path))
+        image.change_owner(
+            target,
+            int(user),
+            int(group) if group else None,
+            item,
+            recursive=recursive,
+        )
 
 
 def expect_supported_requirements(folder: Path, minor: int | None) -> None:
@@ -2715,6 +2760,11 @@ def expect_user_reads_copies(found: Dockerfile, uid: int, gid: int | None) -> No
         else:
             kind, access, fixed_mode, chmod = "file", "read", "644", "a+r"
         owner = "root" if kept.uid == 0 else f"uid {kept.uid}"
+        ownership = f"{owner} owns it in the image"
+        if kept.gid != kept.uid:
+            ownership += f", with group {kept.gid}"
+        if kept.owner_line is not None:
+            ownership += f", after {kept.owner_line.describe()}"
         source = "the chapter folder" if kept.source == "." else kept.source
         named = source if kept.source == "." else f"the {kind} {source}"
         raise CheckFailed(
@@ -2724,7 +2774,7 @@ def expect_user_reads_copies(found: Dockerfile, uid: int, gid: int | None) -> No
             request=kept.item.describe(),
             expected=f"a {kind} that uid {uid} may {access}: mode {fixed_mode} in "
             f"the chapter folder, or COPY --chmod={fixed_mode}",
-            actual=f"{source} has mode {mode:04o} and {owner} owns it in the image",
+            actual=f"{source} has mode {mode:04o} and {ownership}",
             hint=f"Who may {access} a {kind} with mode {mode:04o} that {owner} "
             f"owns? Run chmod {chmod} {kept.source} in the chapter folder, or "
             f"copy it with COPY --chmod={fixed_mode}.",

@@ -1325,6 +1325,76 @@ def test_copy_of_ignored_file_names_ignore_line(tmp_path: Path) -> None:
         ("COPY . /srv/code/", "USER 10001", {".": 0o711}, False),
         ("COPY . .", "USER 10001", {".": 0o700}, True),
         ("COPY --chmod=755 . /srv/code/", "USER 10001", {".": 0o700}, True),
+        # RUN chown gives USER the file, whose owner's bits then apply.
+        (
+            "COPY main.py .\nRUN chown 10001 main.py",
+            "USER 10001",
+            {"main.py": 0o064},
+            False,
+        ),
+        (
+            "COPY main.py .\nRUN chown 10001 main.py",
+            "USER 10001",
+            {"main.py": 0o600},
+            True,
+        ),
+        (
+            "COPY main.py .\nRUN chown 0:10001 main.py",
+            "USER 10001:10001",
+            {"main.py": 0o604},
+            False,
+        ),
+        (
+            "COPY main.py .\nRUN chown 0:10001 main.py",
+            "USER 10001:10001",
+            {"main.py": 0o640},
+            True,
+        ),
+        # chown UID keeps the group that --chown gave.
+        (
+            "COPY --chown=0:10001 main.py .\nRUN chown 20000 main.py",
+            "USER 10001:10001",
+            {"main.py": 0o640},
+            True,
+        ),
+        # -R changes the folder and what is under it; without -R only the folder.
+        (
+            "COPY . /srv/code/\nRUN chown -R 10001 /srv/code",
+            "USER 10001",
+            {".": 0o075},
+            False,
+        ),
+        (
+            "COPY . /srv/code/\nRUN chown -R 10001 /srv",
+            "USER 10001",
+            {".": 0o075},
+            False,
+        ),
+        (
+            "COPY . /srv/code/\nRUN chown 10001 /srv/code",
+            "USER 10001",
+            {".": 0o075},
+            False,
+        ),
+        (
+            "COPY . /srv/code/\nRUN chown -R 10001 /srv/code",
+            "USER 10001",
+            {"main.py": 0o064},
+            False,
+        ),
+        (
+            "COPY . /srv/code/\nRUN chown 10001 /srv/code",
+            "USER 10001",
+            {"main.py": 0o064},
+            True,
+        ),
+        # A COPY after the chown makes root the owner again.
+        (
+            "COPY main.py .\nRUN chown 10001 main.py\nCOPY main.py .",
+            "USER 10001",
+            {"main.py": 0o064},
+            True,
+        ),
     ],
 )
 def test_user_reads_what_copy_keeps(
