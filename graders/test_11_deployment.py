@@ -8,6 +8,7 @@ builds or runs a container. The Dockerfile's other rules are read statically.
 
 from __future__ import annotations
 
+import inspect
 import re
 import shlex
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from chapter11_dockerfile import (
     DOCKER_SIGNALS,
     MAX_UID,
@@ -98,6 +100,9 @@ EXIT_GRACE = 15.0
 # SIGTERM and SIGINT.
 GRACEFUL_SIGNALS = frozenset({DOCKER_SIGNALS["TERM"], DOCKER_SIGNALS["INT"]})
 BIND_OPTIONS = ("--host", "--port", "--uds", "--fd")
+# uvicorn's default --backlog (2048 in uvicorn 0.54): how many connections the
+# kernel queues until a worker accepts them.
+UVICORN_BACKLOG: int = inspect.signature(uvicorn.Config).parameters["backlog"].default
 # Other ways to write "every interface" than 0.0.0.0. Each may fail in a
 # container, for the reasons the check's feedback gives.
 OTHER_ALL_INTERFACES = frozenset({"0", "::", "[::]", "0:0:0:0:0:0:0:0"})
@@ -583,7 +588,10 @@ def _run_with_settings(
 def test_production_command_runs_two_workers(
     dockerfile: Dockerfile | None, app_dir: Path, work_dir: Path
 ) -> None:
-    """The production command serves requests from at least 2 worker processes."""
+    """The production command serves requests from at least 2 worker processes.
+
+    Its CMD also sets no option that turns requests away.
+    """
     cmd = require_dockerfile(dockerfile).require_cmd()
     if "--reload" in require_dockerfile(dockerfile).cmd_tokens():
         # The pids come from the app itself, so an app could make them up; with
@@ -596,6 +604,7 @@ def test_production_command_runs_two_workers(
             hint="uvicorn ignores --workers when --reload is on and runs one "
             "process: did you remove --reload from the production command?",
         )
+    expect_no_service_limit(require_dockerfile(dockerfile))
     with production_app(
         dockerfile, app_dir, work_dir, "workers", PRODUCTION_ENV
     ) as app:
@@ -620,6 +629,64 @@ def test_production_command_runs_two_workers(
         actual=f"pids {sorted(set(pids))}",
         hint=hint,
     )
+
+
+def expect_no_service_limit(found: Dockerfile) -> None:
+    """Fail if the CMD sets a uvicorn option that turns requests away.
+
+    The grader's runs send one request at a time, so they would not meet such
+    a limit. Its value would come from load tests of the real service, which
+    this chapter does not run, so the rule is static.
+    """
+    cmd = found.require_cmd()
+    tokens = found.cmd_tokens()
+    concurrency = option_value(tokens, "--limit-concurrency")
+    if concurrency is not None:
+        raise CheckFailed(
+            "The production command caps concurrent connections, so uvicorn "
+            "answers 503 Service Unavailable to the requests past the cap.",
+            request=cmd.describe(),
+            expected="no --limit-concurrency",
+            actual=f"--limit-concurrency {concurrency}: each worker answers 503 to "
+            f"a request that arrives while it holds {concurrency} connections "
+            "(idle keep-alive ones and the request's own included) or runs "
+            f"{concurrency} tasks",
+            hint="Which number would a load test of the real service give, and "
+            "does this chapter run one? Delete --limit-concurrency, so that each "
+            "worker serves every request it accepts.",
+        )
+    max_requests = option_value(tokens, "--limit-max-requests")
+    if max_requests is not None:
+        raise CheckFailed(
+            "The production command makes each worker exit after a number of requests.",
+            request=cmd.describe(),
+            expected="no --limit-max-requests",
+            actual=f"--limit-max-requests {max_requests}: each worker exits after "
+            f"{max_requests} requests, closing its keep-alive connections and "
+            "running the lifespan's shutdown, and uvicorn starts a new worker "
+            "that imports the app again",
+            hint="Replacing workers works around a memory leak. Does this app "
+            "leak memory? Delete --limit-max-requests.",
+        )
+    backlog = option_value(tokens, "--backlog")
+    try:
+        queued = int(backlog) if backlog is not None else None
+    except ValueError:
+        # uvicorn rejects the value at start-up, which fails the runs.
+        queued = None
+    if queued is not None and queued < UVICORN_BACKLOG:
+        raise CheckFailed(
+            "The production command shortens the queue of connections that wait "
+            "for a worker.",
+            request=cmd.describe(),
+            expected=f"no --backlog, or --backlog {UVICORN_BACKLOG} or more "
+            "(uvicorn's default)",
+            actual=f"--backlog {backlog}: the kernel queues about {backlog} "
+            "connections until a worker accepts them, and drops the next ones "
+            "in a burst, whose clients then wait 1 s or more to try again",
+            hint="What does a shorter queue gain the service? Delete --backlog, "
+            f"or give {UVICORN_BACKLOG} or more.",
+        )
 
 
 @pytest.mark.timeout(40)

@@ -1562,3 +1562,38 @@ def test_escape_directive_read_as_docker_reads_it(
     with pytest.raises(CheckFailed) as failure:
         rules.model_image(found)
     assert problem in failure.value.feedback()
+
+
+# Options that turn requests away fail the production check before any run;
+# the words after other options, and larger queues, do not.
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ('"--limit-concurrency", "2"', "caps concurrent connections"),
+        ('"--limit-concurrency=1000"', "caps concurrent connections"),
+        ('"--limit-max-requests", "10000"', "makes each worker exit"),
+        ('"--backlog", "16"', "shortens the queue"),
+        ('"--backlog", "-1"', "shortens the queue"),
+        ('"--backlog", "2048"', None),
+        ('"--backlog=4096"', None),
+        ('"--root-path", "--limit-concurrency"', None),
+        ('"--limit-max-requests-jitter", "5"', None),
+    ],
+)
+def test_service_limits_in_cmd(
+    tmp_path: Path, options: str, message: str | None
+) -> None:
+    dockerfile = chapter_with(
+        tmp_path,
+        {
+            "Dockerfile": (
+                '"--timeout-graceful-shutdown", "8"',
+                f'"--timeout-graceful-shutdown", "8", {options}',
+            )
+        },
+    )
+    if message is None:
+        grader.expect_no_service_limit(dockerfile)
+    else:
+        with pytest.raises(CheckFailed, match=message):
+            grader.expect_no_service_limit(dockerfile)
