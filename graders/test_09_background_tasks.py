@@ -79,11 +79,21 @@ EARLY_LINE = TASK_SECONDS / 2
 # late, and counted from the request its line sat right at 0.8 s.
 LATE_LINE = TASK_SECONDS * 2
 DELAY_REQUESTS = 3
+# Valid emails of other shapes than name@example.com, all of which the
+# starter's EMAIL_PATTERN accepts: dots, plus signs, subdomains, upper case,
+# a quote and digits.
+EMAIL_VARIANTS = (
+    "first.last+tag@mail.example.co.uk",
+    "a_b-c@sub.example.org",
+    "Ada.Lovelace@Example.COM",
+    "O'Brien+news@Example.com",
+    "user2024@mail42.example.co.uk",
+)
 # Seconds the checks must wait for the app, one after another: a task to
 # write its line after the response, the delay check's tasks, which run side
-# by side, the burst's tasks and the settling time
-# after them, and half a settling time after an invalid email. The timing
-# check waits for no task: its responses must come back at once.
+# by side, the burst's tasks and the settling time after them, the email
+# variants' tasks one by one, and half a settling time after an invalid email.
+# The timing check waits for no task: its responses must come back at once.
 # scripts/bench.py takes the floor from these.
 # Notifications sent one at a time, with GET QUICK_PATH probed for the whole
 # of each task. A task that blocks the loop now and then (time.sleep in some
@@ -91,6 +101,7 @@ DELAY_REQUESTS = 3
 LOOP_PROBE_POSTS = 4
 WAIT_SECONDS = (
     TASK_SECONDS
+    + len(EMAIL_VARIANTS) * TASK_SECONDS
     + LOOP_PROBE_POSTS * TASK_SECONDS
     + TASK_SECONDS
     + (TASK_SECONDS + SETTLE_SECONDS)
@@ -102,16 +113,6 @@ INVALID_EMAIL = "not-an-email"
 # the whole file from lines it keeps in memory looks the same on an empty log,
 # but loses this line.
 EARLIER_LINE = f"written before the app started, token {secrets.token_hex(8)}"
-# Valid emails of other shapes than name@example.com, all of which the
-# starter's EMAIL_PATTERN accepts: dots, plus signs, subdomains, upper case,
-# a quote and digits.
-EMAIL_VARIANTS = (
-    "first.last+tag@mail.example.co.uk",
-    "a_b-c@sub.example.org",
-    "Ada.Lovelace@Example.COM",
-    "O'Brien+news@Example.com",
-    "user2024@mail42.example.co.uk",
-)
 QUEUED_MESSAGE = "Notification queued"
 # More addresses EMAIL_PATTERN refuses, each for another reason: no dot after
 # the @, nothing before it, two of them, a space. A random one without an @ is added
@@ -622,8 +623,14 @@ def _expect_rejected(response: httpx.Response) -> None:
         )
 
 
-def test_email_variants_are_accepted(http: httpx.Client) -> None:
-    """Emails with dots, plus signs, subdomains, upper case and quotes are accepted."""
+@pytest.mark.timeout(30)
+def test_email_variants_are_accepted(http: httpx.Client, work_dir: Path) -> None:
+    """Emails with dots, plus signs, subdomains, upper case and quotes are accepted.
+
+    Each gets its notification: a line with the email as sent appears in the
+    log before the next email is sent. several_requests_one_line_each judges
+    the form of the lines and the mode of the log.
+    """
     for email in EMAIL_VARIANTS:
         response = _send(http, email)
         if response.status_code == 422:
@@ -638,3 +645,16 @@ def test_email_variants_are_accepted(http: httpx.Client) -> None:
                 "your EMAIL_PATTERN stricter than the starter's?",
             )
         _expect_accepted(response, email)
+        _wait_for_lines(work_dir, [email], time.monotonic() + APPEAR_TIMEOUT)
+        if not _count_lines(_log_lines(work_dir), email):
+            raise CheckFailed(
+                "A valid email was accepted, but its notification left no line "
+                "in the log.",
+                request=describe_request(response),
+                expected=f"a line with {email!r} in NOTIFICATION_LOG within "
+                f"{APPEAR_TIMEOUT:g} s",
+                actual=f"no line with {email!r} after {APPEAR_TIMEOUT:g} s",
+                hint="Is the task queued for every accepted email, with "
+                "background_tasks.add_task(write_notification, email), whatever "
+                "its shape?",
+            )
