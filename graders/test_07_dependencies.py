@@ -39,6 +39,14 @@ WRONG_TOKEN = "not-a-token"
 USER_NAME_TOKEN = "alice"
 OTHER_CASE_TOKEN = "Alice-Token"
 UPPER_CASE_TOKEN = "BOB-TOKEN"
+# Tokens shaped like the valid ones that are not keys of TOKENS: tokens of
+# users who have none, and valid tokens with more text after them. An app that takes the
+# user name from the text before "-token" and checks it against USERS lets
+# them through. The checks also send a valid token with a random suffix, new
+# in every run, RANDOM_SUFFIX_BYTES random bytes written as hex.
+NO_TOKEN_USER_TOKENS = ("carol-token", "dave-token")
+SUFFIXED_TOKENS = ("alice-token-forged", "bob-tokenXYZ")
+RANDOM_SUFFIX_BYTES = 4
 # Each valid token and its user, as the starter's TOKENS has them.
 TOKENS = {ALICE_TOKEN: "alice", BOB_TOKEN: "bob"}
 USER_NAME_HINT = (
@@ -48,6 +56,12 @@ USER_NAME_HINT = (
 OTHER_CASE_HINT = (
     "Is the token compared with the keys of TOKENS exactly as sent? Header "
     "names ignore case, but header values do not."
+)
+MADE_UP_TOKEN_HINT = (
+    "Is the whole X-Token value looked up in TOKENS, as in `x_token in TOKENS`? "
+    "A token is valid only when it equals a key of TOKENS: carol-token, or a "
+    "valid token with more text after it, is not one, whatever user name it "
+    "starts with."
 )
 ITEMS = ["apple", "banana", "cherry", "grape", "melon", "peach"]
 USERS = ["alice", "bob", "carol", "dave"]
@@ -418,24 +432,33 @@ def test_missing_token_is_401(http: httpx.Client) -> None:
     _expect_unauthorized(http.get("/stats"), hint=TOKEN_HINT)
 
 
-def _wrong_tokens(unknown_hint: str, case_hint: str) -> list[tuple[str, str]]:
+def _wrong_tokens(
+    unknown_hint: str, case_hint: str, made_up_hint: str
+) -> list[tuple[str, str]]:
     """Return each wrong token that the checks send, with the hint for its 401.
 
     Every route that verifies a token gets the same wrong tokens, so a route
-    that compares tokens in its own way fails too.
+    that compares tokens in its own way fails too. The last one is a valid
+    token with a random suffix, new in every call.
     """
+    random_token = (
+        secrets.choice(list(TOKENS)) + "-" + secrets.token_hex(RANDOM_SUFFIX_BYTES)
+    )
+    made_up_tokens = [*NO_TOKEN_USER_TOKENS, *SUFFIXED_TOKENS, random_token]
     return [
         (WRONG_TOKEN, unknown_hint),
         (USER_NAME_TOKEN, USER_NAME_HINT),
         (OTHER_CASE_TOKEN, case_hint),
         (UPPER_CASE_TOKEN, case_hint),
+        *((token, made_up_hint) for token in made_up_tokens),
     ]
 
 
 def test_wrong_token_is_401(http: httpx.Client) -> None:
     """GET /stats with an unknown X-Token returns 401."""
     route_hint = TOKEN_HINT + " Is the token compared with the keys of TOKENS?"
-    for token, hint in _wrong_tokens(route_hint, OTHER_CASE_HINT):
+    wrong_tokens = _wrong_tokens(route_hint, OTHER_CASE_HINT, MADE_UP_TOKEN_HINT)
+    for token, hint in wrong_tokens:
         response = http.get("/stats", headers={"X-Token": token})
         _expect_unauthorized(response, hint=hint)
 
@@ -487,7 +510,8 @@ def test_current_user_comes_from_token(http: httpx.Client) -> None:
     # A current_user that reads the header itself may fold the case although
     # verify_token does not, so the hint names both.
     case_hint = f"{route_hint} {OTHER_CASE_HINT}"
-    for token, hint in _wrong_tokens(unknown_hint, case_hint):
+    made_up_hint = f"{route_hint} {MADE_UP_TOKEN_HINT}"
+    for token, hint in _wrong_tokens(unknown_hint, case_hint, made_up_hint):
         _expect_unauthorized(
             http.get("/users/me", headers={"X-Token": token}), hint=hint
         )
