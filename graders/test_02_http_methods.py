@@ -277,6 +277,39 @@ def expect_stored_items_listed(
             )
 
 
+def read_other_items(http: httpx.Client, item_id: int) -> dict[int, httpx.Response]:
+    """GET every stored item but `item_id`, and return the responses by id."""
+    return {
+        other_id: read_item(http, other_id)
+        for other_id in sorted(stored_ids - {item_id})
+    }
+
+
+def expect_others_unchanged(
+    http: httpx.Client,
+    before: dict[int, httpx.Response],
+    request: str,
+    hint: str,
+) -> None:
+    """Fail unless each item in `before` still returns what it returned then.
+
+    `before` comes from read_other_items, and `request` describes the requests
+    sent since then, for the feedback.
+    """
+    for other_id, earlier in before.items():
+        now = read_item(http, other_id)
+        if now.status_code == earlier.status_code and now.content == earlier.content:
+            continue
+        raise CheckFailed(
+            f"The item with id {other_id} changed, although no request was sent "
+            "to its id.",
+            request=f"{request}, then {describe_request(now)}",
+            expected=f"the item as it was: {describe_response(earlier)}",
+            actual=describe_response(now),
+            hint=hint,
+        )
+
+
 def expect_item(response: httpx.Response, expected: dict[str, Any], hint: str) -> None:
     expect_status(response, 200, hint=hint)
     body = json_body(response)
@@ -422,12 +455,21 @@ def test_list_items_includes_created(http: httpx.Client) -> None:
 
 
 def test_put_replaces_item(http: httpx.Client) -> None:
-    """PUT /items/{id} replaces the whole item; fields left out are reset."""
+    """PUT /items/{id} replaces the whole item; fields left out are reset.
+
+    Every other stored item stays as it was, one created here included.
+    """
+    create_item(http, name="Wrench", description="not replaced")
     item = create_item(http, description="old description")
+    others = read_other_items(http, item["id"])
     hint = (
         "Does replace_item build a new Item from the whole request body, so "
         "fields the client sent are stored and fields it left out go back to "
         "their defaults?"
+    )
+    others_hint = (
+        "Does replace_item store the new item only under items[item_id], the id "
+        "in the path, and leave every other item as it is?"
     )
     for replacement in (
         {"name": "Sledge", "price": 15.0, "description": "new description"},
@@ -437,6 +479,7 @@ def test_put_replaces_item(http: httpx.Client) -> None:
         expected = {"id": item["id"], "description": None, **replacement}
         expect_item(response, expected, hint=hint)
         expect_item(read_item(http, item["id"]), expected, hint=hint)
+        expect_others_unchanged(http, others, describe_request(response), others_hint)
     path = f"/items/{item['id']}"
     for body, location in INVALID_ITEMS:
         expect_rejected(
@@ -454,11 +497,26 @@ def test_put_replaces_item(http: httpx.Client) -> None:
     expect_item(response, expected, hint=BODY_ID_HINT)
     expect_item(read_item(http, item["id"]), expected, hint=BODY_ID_HINT)
     expect_nothing_stored_at(http, response, body_id)
+    expect_others_unchanged(
+        http,
+        others,
+        f"PUT {path} with each invalid body, then with a body that has an id",
+        others_hint,
+    )
 
 
 def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
-    """PATCH /items/{id} changes only the fields sent and keeps the others."""
+    """PATCH /items/{id} changes only the fields sent and keeps the others.
+
+    Every other stored item stays as it was, one created here included.
+    """
+    create_item(http, name="Spanner", description="not patched")
     item = create_item(http, description="keep me")
+    others = read_other_items(http, item["id"])
+    others_hint = (
+        "Does update_item change only items[item_id], the item with the id in "
+        "the path, and leave every other item as it is?"
+    )
     hint = (
         "Does update_item apply changes.model_dump(exclude_unset=True), so "
         "every field the client sent changes and the others keep their values?"
@@ -477,6 +535,7 @@ def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
         expected = {**expected, **changes}
         expect_item(response, expected, hint=changes_hint)
         expect_item(read_item(http, item["id"]), expected, hint=changes_hint)
+        expect_others_unchanged(http, others, describe_request(response), others_hint)
     # A null the client sends is a value too, unlike a field it leaves out.
     response = http.patch(f"/items/{item['id']}", json={"description": None})
     expected = {**expected, "description": None}
@@ -510,6 +569,13 @@ def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
     expect_item(response, expected, hint=BODY_ID_HINT)
     expect_item(read_item(http, item["id"]), expected, hint=BODY_ID_HINT)
     expect_nothing_stored_at(http, response, body_id)
+    expect_others_unchanged(
+        http,
+        others,
+        f"PATCH {path} with a null description, each invalid body, then a body "
+        "that has an id",
+        others_hint,
+    )
 
 
 def test_delete_item_returns_204(http: httpx.Client) -> None:
