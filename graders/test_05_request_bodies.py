@@ -69,6 +69,22 @@ UNKNOWN_USERNAME = "nobody-signed-up-as-this"
 # run, so an app that returns 404 only for UNKNOWN_USERNAME still fails. Its
 # length differs from every username the checks sign up, so it is never one.
 RANDOM_USERNAME_LENGTH = 12
+# Usernames are exact strings, so names that differ only in case are different
+# users. The check signs up a fixed lower-case name and the same name
+# capitalized, then a random lower-case name of CASE_USERNAME_LENGTH letters,
+# new in every run, and its capitalized form. It then reads each name in upper
+# case, which no user signed up as. No other username the checks use has
+# CASE_USERNAME_LENGTH letters.
+CASE_USERNAME = "hedy"
+CASE_USERNAME_LENGTH = 10
+# The address of the capitalized user, unlike ADDRESS, so that each user read
+# back shows which sign-up it came from.
+CASE_ADDRESS = {"street": "5 Bell Street", "city": "Vienna", "postcode": "1010"}
+CASE_HINT = (
+    "Is the username used as the key exactly as sent, as in "
+    "users[user.username] = user, and looked up the same way? Usernames are "
+    "case-sensitive: ada and Ada are two users, and ADA is neither of them."
+)
 # The fields of an Item as POST /items/ returns it, price_with_tax aside.
 ITEM_FIELDS = ("name", "description", "price", "tax")
 ITEM_FIELDS_HINT = (
@@ -490,10 +506,7 @@ def test_users_are_stored_by_username(http: httpx.Client) -> None:
             "user, rather than replace the whole dict?",
         )
 
-    random_username = "".join(
-        secrets.choice(string.ascii_lowercase) for _ in range(RANDOM_USERNAME_LENGTH)
-    )
-    for username in (UNKNOWN_USERNAME, random_username):
+    for username in (UNKNOWN_USERNAME, random_lowercase(RANDOM_USERNAME_LENGTH)):
         response = http.get(f"/users/{username}")
         if response.status_code != 404:
             raise CheckFailed(
@@ -505,3 +518,57 @@ def test_users_are_stored_by_username(http: httpx.Client) -> None:
                 "when the name is not stored, whatever the name, rather than return "
                 "something else?",
             )
+
+    for lower in (CASE_USERNAME, random_lowercase(CASE_USERNAME_LENGTH)):
+        expect_usernames_case_sensitive(http, lower)
+
+
+def random_lowercase(length: int) -> str:
+    """Return `length` random lower-case ASCII letters, new in every call."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(length))
+
+
+def expect_usernames_case_sensitive(http: httpx.Client, lower: str) -> None:
+    """Sign up `lower` and its capitalized form as two users, and read them apart.
+
+    Each name must return its own address, and the name in upper case, which
+    no user signed up as, must get a 404.
+    """
+    capitalized = lower.capitalize()
+    sign_ups = f"POST /users/ for {lower}, then for {capitalized}"
+    users = {
+        lower: user_body(lower),
+        capitalized: {**user_body(capitalized), "address": CASE_ADDRESS},
+    }
+    for user in users.values():
+        create_user(http, user)
+    for username, user in users.items():
+        response = http.get(f"/users/{username}")
+        body = json_body(response) if response.status_code == 200 else None
+        # Only USER_FIELDS are compared, because user_password_left_out judges
+        # any other field.
+        received = (
+            {key: body.get(key) for key in USER_FIELDS}
+            if isinstance(body, dict)
+            else None
+        )
+        expected = {key: user[key] for key in USER_FIELDS}
+        if received != expected:
+            raise CheckFailed(
+                "Two usernames that differ only in case were not kept apart.",
+                request=f"{sign_ups}, then {describe_request(response)}",
+                expected=f"status 200 with {show(expected)}",
+                actual=describe_response(response),
+                hint=CASE_HINT,
+            )
+    upper = lower.upper()
+    response = http.get(f"/users/{upper}")
+    if response.status_code != 404:
+        raise CheckFailed(
+            f"The username {upper}, which no user signed up as, did not get a "
+            f"404. It matches {lower} and {capitalized} only when case is ignored.",
+            request=f"{sign_ups}, then {describe_request(response)}",
+            expected="status 404",
+            actual=describe_response(response),
+            hint=CASE_HINT,
+        )
