@@ -68,6 +68,24 @@ OUT_OF_STOCK = [name for name, _, _, in_stock in CATALOGUE if not in_stock]
 # len(CATALOGUE) + 1 up to but not including UNKNOWN_ID_MAX, new in every run.
 UNKNOWN_ITEM_IDS = (len(CATALOGUE) + 1, 999)
 UNKNOWN_ID_MAX = 10**6
+# Negative ids are unknown too, but ITEMS[item_id - 1] reads them from the end
+# of the list. The check sends -1 and a random id from -1 down to
+# -(UNKNOWN_ID_MAX - 1), new in every run.
+NEGATIVE_ITEM_ID = -1
+
+# Every tag of the catalogue. No name contains one, so ?q=dairy gets no items:
+# q matches names, not tags.
+TAGS = sorted({tag for _, _, tags, _ in CATALOGUE for tag in tags})
+TAGS_IN_NO_NAME = [tag for tag in TAGS if not any(tag in name for name in NAMES)]
+# q values made of regular expression syntax that no name contains as text.
+# Read as a pattern, "." and "^b" match names, "berry+" matches the berries
+# and "(" is invalid. The check also sends a random name with one character
+# replaced by ".", new in every run.
+Q_PATTERNS = (".", "(", "berry+", "^b", "a.*e", "[a-z]")
+# Parts of tags that are not tags themselves, so ?tag=fru gets no items. The
+# last is two tags joined as " ".join(item["tags"]) joins them. The check also
+# sends a random part of a random tag, new in every run.
+TAG_PARTS = ("fru", "air", "dairy drink")
 
 # The spellings of a bool that FastAPI converts through Pydantic 2. Pydantic
 # lowers the text before it compares, so each is read in any case
@@ -107,6 +125,28 @@ def names_with_tags(*tags: str) -> list[str]:
 
 
 ITEMS_BY_NAME = {item["name"]: item for item in ITEMS}
+
+
+def random_name_pattern() -> str:
+    """Return a random name with one character replaced by ".".
+
+    As a regular expression it matches that name, and as text it is in no
+    name, since no name contains a ".".
+    """
+    name = secrets.choice(NAMES)
+    position = secrets.randbelow(len(name))
+    return name[:position] + "." + name[position + 1 :]
+
+
+def random_tag_part() -> str:
+    """Return a random part of a random tag, shorter than the tag itself.
+
+    No tag is part of another, so no item has the part as a tag.
+    """
+    tag = secrets.choice(TAGS)
+    length = 1 + secrets.randbelow(len(tag) - 1)
+    start = secrets.randbelow(len(tag) - length + 1)
+    return tag[start : start + length]
 
 
 def item_names(response: httpx.Response) -> list[str]:
@@ -310,6 +350,22 @@ def test_q_filters_by_name(http: httpx.Client) -> None:
             hint="Does the route keep only the items whose name contains q "
             '(`q in item["name"]`) when q is given?',
         )
+    # q is plain text found in the name. So a tag, or a regular expression,
+    # that no name contains as text gets an empty list and never an error.
+    for q in (*TAGS_IN_NO_NAME, *Q_PATTERNS, random_name_pattern()):
+        response = http.get("/items/", params={"q": q, "limit": 100})
+        if response.status_code == 200 and item_names(response) == []:
+            continue
+        raise CheckFailed(
+            f"q={q} is in no item's name, but the response is not an empty list.",
+            request=describe_request(response),
+            expected="status 200 with an empty list",
+            actual=describe_response(response),
+            hint="Do you keep the items whose name contains q as plain text, `q in "
+            'item["name"]`? A search in the tags too, or a regular expression such '
+            "as re.search(q, ...), matches items whose name does not contain q, and "
+            "an invalid pattern such as ( raises an error.",
+        )
 
 
 def test_in_stock_accepts_usual_spellings(http: httpx.Client) -> None:
@@ -410,6 +466,21 @@ def test_tag_reads_repeated_keys(http: httpx.Client) -> None:
             hint="Does the route keep the items that have at least one of the "
             "given tags, in catalogue order?",
         )
+    # A tag matches a whole tag of the item, never part of one.
+    for part in (*TAG_PARTS, random_tag_part()):
+        response = http.get("/items/", params={"tag": part, "limit": 100})
+        names = item_names(response)
+        if names != []:
+            raise wrong_items(
+                response,
+                [],
+                names,
+                summary=f"tag={part} matched items, but no item has that tag: it "
+                "is only part of a tag or of the tags joined.",
+                hint="Does the route compare each requested tag with the item's "
+                'tags as whole values, `set(tag) & set(item["tags"])`, rather than '
+                "look for the text inside them?",
+            )
 
 
 def test_filters_combine_before_paging(http: httpx.Client) -> None:
@@ -526,4 +597,13 @@ def test_quote_uses_quantity(http: httpx.Client) -> None:
             hint="Does the route raise HTTPException(status_code=404) when no item "
             f"has the id? ITEMS has ids 1 to {len(CATALOGUE)}, and every other id "
             "is unknown.",
+        )
+    random_negative_id = -1 - secrets.randbelow(UNKNOWN_ID_MAX - 1)
+    for item_id in (NEGATIVE_ITEM_ID, random_negative_id):
+        expect_status(
+            http.get(f"/items/{item_id}/quote", params={"quantity": 1}),
+            404,
+            hint="Does the route look for an item whose id equals item_id? With a "
+            "negative id, ITEMS[item_id - 1] is an item counted from the end of "
+            "the list, not a missing one.",
         )
