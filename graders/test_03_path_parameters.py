@@ -59,6 +59,15 @@ CHANGED_ID_HINT = (
     "Is {name} annotated as int, not float? A float represents integers exactly "
     "only up to 2**53, so a larger id comes back changed."
 )
+# Each check also sends a path segment of random lower-case letters, new in
+# every run. It is never an int, so a route that rejects only the fixed texts
+# (abc, 4.5, 7.5) and echoes other text fails. Its length differs from "me",
+# so /users/{text} never matches /users/me.
+RANDOM_TEXT_LENGTH = 8
+NOT_INT_HINT = (
+    "Is {name} annotated as int, so FastAPI rejects any text that is not a "
+    "whole number, not only the values you tried?"
+)
 # JSON Schema keywords that bound a number. The README sets no range, so the
 # schema of item_id and of user_id in /openapi.json has none of them.
 BOUND_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
@@ -77,6 +86,13 @@ def _unbounded_ids() -> list[int]:
     positive = (RANDOM_ID_MIN_SIZE + secrets.randbelow(span)) | 1
     negative = -((RANDOM_ID_MIN_SIZE + secrets.randbelow(span)) | 1)
     return [*UNBOUNDED_IDS, *FAR_IDS, positive, negative]
+
+
+def _random_text() -> str:
+    """Return a path segment of random lower-case letters, which is never an int."""
+    return "".join(
+        secrets.choice(string.ascii_lowercase) for _ in range(RANDOM_TEXT_LENGTH)
+    )
 
 
 def _random_model_name() -> str:
@@ -145,8 +161,21 @@ def _declared_bounds(schema: Any, spec: Any) -> list[str]:
     return found
 
 
+def _is_integer_schema(schema: Any, spec: Any) -> bool:
+    """Tell whether `schema`, its $refs followed, has "type": "integer"."""
+    prefix = "#/components/schemas/"
+    for _ in range(MAX_SCHEMA_REFS):
+        if not isinstance(schema, dict):
+            return False
+        reference = schema.get("$ref")
+        if not (isinstance(reference, str) and reference.startswith(prefix)):
+            break
+        schema = _component_schema(spec, reference.removeprefix(prefix))
+    return isinstance(schema, dict) and schema.get("type") == "integer"
+
+
 def _expect_no_bounds(http: httpx.Client, path: str, name: str) -> None:
-    """Fail unless /openapi.json gives path parameter `name` of GET `path` no bound."""
+    """Fail unless /openapi.json gives `name` of GET `path` an unbounded int schema."""
     response = http.get("/openapi.json")
     expect_status(response, 200, hint="Is the app's openapi_url left at its default?")
     spec = json_body(response)
@@ -162,6 +191,16 @@ def _expect_no_bounds(http: httpx.Client, path: str, name: str) -> None:
             expected=f"a path parameter {name} with an integer schema",
             actual="no such parameter",
             hint=f"Is there a route for GET {path} with {name} annotated as int?",
+        )
+    if not _is_integer_schema(schema, spec):
+        raise CheckFailed(
+            f"The OpenAPI schema of {name} is not an integer schema.",
+            request=request,
+            expected='a schema with "type": "integer"',
+            actual=f"schema {show(schema)}",
+            hint=f"Is {name} annotated as int? FastAPI writes an int parameter "
+            'into /openapi.json as "type": "integer", and a str parameter as '
+            '"type": "string", which accepts any text.',
         )
     bounds = _declared_bounds(schema, spec)
     if bounds:
@@ -215,6 +254,11 @@ def test_invalid_item_id_is_422(http: httpx.Client) -> None:
         ["path", "item_id"],
         hint="Is item_id annotated as int, not float? FastAPI then rejects a "
         "number with a fraction rather than cutting it off.",
+    )
+    expect_detail_locates(
+        http.get(f"/items/{_random_text()}"),
+        ["path", "item_id"],
+        hint=NOT_INT_HINT.format(name="item_id"),
     )
 
 
@@ -346,3 +390,8 @@ def test_user_id_route_works(http: httpx.Client) -> None:
     _expect_no_bounds(http, "/users/{user_id}", "user_id")
     expect_detail_locates(http.get("/users/abc"), ["path", "user_id"], hint=hint)
     expect_detail_locates(http.get("/users/7.5"), ["path", "user_id"], hint=hint)
+    expect_detail_locates(
+        http.get(f"/users/{_random_text()}"),
+        ["path", "user_id"],
+        hint=NOT_INT_HINT.format(name="user_id"),
+    )
