@@ -97,6 +97,13 @@ WAIT_TOLERANCE = 0.01
 # GET /delay/0 requests no wait: it takes milliseconds, as /ping does, and may
 # take as long as the slowest /ping during the slow requests.
 ZERO_DELAY_LINE = SLOW_DELAY / 2
+# GET /delay/0.5 may take at most this many times its delay, plus the time
+# GET /delay/0 took just before (at most ZERO_DELAY_LINE), less the waits for
+# a CPU. So a correct app, which takes the delay plus milliseconds, has
+# 0.5 s to spare, and an app that waits up to about twice the delay passes.
+# The 0.05 s delay gets no such line: twice it leaves 0.05 s, and a busy
+# machine can add 0.2 s to a quick request.
+MAX_DELAY_FACTOR = 2
 
 BLOCKING_HINT = (
     "Does the endpoint call time.sleep (or other blocking code) inside `async "
@@ -177,11 +184,14 @@ def _expect_time_waited(
     return waited
 
 
-def test_delay_reports_time_waited(http: httpx.Client) -> None:
+def test_delay_reports_time_waited(http: httpx.Client, learner_app: LearnerApp) -> None:
     """GET /delay/0.5 waits 0.5 s and reports the seconds requested and waited."""
-    response, elapsed = _get_delay(http, SHORT_DELAY)
+    reader = CpuWaitReader.for_app(learner_app)
+    # The app's own time for a request with no wait, added to the line below.
+    _, no_wait = timed_get(http, "/delay/0", reader)
+    response, probe = timed_get(http, f"/delay/{SHORT_DELAY}", reader)
     expect_status(response, 200, hint=FLOAT_HINT)
-    waited = _expect_time_waited(response, elapsed, SHORT_DELAY, SHORT_DELAY)
+    waited = _expect_time_waited(response, probe.elapsed, SHORT_DELAY, SHORT_DELAY)
     if waited != round(waited, 3):
         raise CheckFailed(
             "waited is not rounded to 3 decimal places.",
@@ -189,6 +199,20 @@ def test_delay_reports_time_waited(http: httpx.Client) -> None:
             expected=f"waited with at most 3 decimals, such as {round(waited, 3)}",
             actual=describe_response(response),
             hint="Do you return round(time.perf_counter() - started, 3)?",
+        )
+    overhead = min(no_wait.held, ZERO_DELAY_LINE)
+    max_held = MAX_DELAY_FACTOR * SHORT_DELAY + overhead
+    if probe.held > max_held:
+        raise CheckFailed(
+            "The request took much longer than the delay it asked for.",
+            request=f"GET /delay/0, then {describe_request(response)}",
+            expected=f"about {SHORT_DELAY:g} s: at most {max_held:.3f} s, "
+            f"{MAX_DELAY_FACTOR} times the delay plus the {overhead:.3f} s that "
+            "GET /delay/0 took",
+            actual=f"{describe_response(response)}; the request took "
+            f"{probe.describe()}",
+            hint="Does the endpoint sleep for `seconds` itself, `await "
+            "asyncio.sleep(seconds)`, and not for a multiple of it?",
         )
 
 
