@@ -294,12 +294,18 @@ def _missing_folder_reason(course: Course, chapter: Chapter, target: Path) -> st
     # the folder names.
     missing = f"the chapter folder {chapter.folder}/ {MISSING_FOLDER}"
     candidate = course.misnamed_folder(chapter, target)
+    shown_target = printable(str(target))
     if candidate is not None:
+        # A folder name may hold a new line, which would cut the reason short.
+        shown_candidate = printable(candidate)
         return (
-            f"{missing}, and {candidate}/ is there {RENAME_FOLDER} {candidate} "
-            f"to {chapter.folder} in {target}"
+            f"{missing}, and {shown_candidate}/ is there {RENAME_FOLDER} "
+            f"{shown_candidate} to {chapter.folder} in {shown_target}"
         )
-    return f"{missing} from {target}: add it, shaped like exercises/{chapter.folder}/"
+    return (
+        f"{missing} from {shown_target}: add it, shaped like "
+        f"exercises/{chapter.folder}/"
+    )
 
 
 def _run_grader(

@@ -682,6 +682,18 @@ def test_only_misnamed_folders_get_rename(
     assert "rename 01_First_App to 01_first_app" in output
 
 
+def test_misnamed_folder_name_is_escaped(course: Course, tmp_path: Path) -> None:
+    (tmp_path / "04_query\nparams\x1b[31m").mkdir()
+    chapter = next(chapter for chapter in course.chapters if chapter.id == "04")
+
+    reason = runner._missing_folder_reason(course, chapter, tmp_path)
+
+    # One line, with the name as escapes, so a one-line summary keeps the rename.
+    assert "\n" not in reason
+    assert "\x1b" not in reason
+    assert "04_query\\nparams\\x1b[31m/ is there instead: rename 04_query" in reason
+
+
 def test_chapter_file_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
