@@ -198,9 +198,13 @@ BLOCKED_NAMES = CHANCE_NAMES | frozenset(
         "encoders",
         "linecache",
         "make_dataclass",
-        # pytest's fixture and class that set attributes and items by name.
+        # pytest's fixture and class that set attributes and items by name,
+        # the request's way to any fixture by its name, and the py.path of
+        # the test file, which reads and lists files.
         "monkeypatch",
         "MonkeyPatch",
+        "getfixturevalue",
+        "fspath",
         "marshal",
         "modules",
         "node",

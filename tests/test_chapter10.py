@@ -149,6 +149,11 @@ REFUSED = [
     ("del main.DEMO_TOKENS\n", "attribute .DEMO_TOKENS"),
     ("for main.x in []:\n    pass\n", "attribute .x"),
     ("def test_a(monkeypatch):\n    pass\n", "the parameter monkeypatch"),
+    (
+        "patcher = request.getfixturevalue('monkeypatch')\n",
+        "the attribute .getfixturevalue",
+    ),
+    ("text = request.fspath.read()\n", "the attribute .fspath"),
     # Round 43: a reader bound to the name int passed the class-pattern rule,
     # and a namedtuple registered as an ABC matched any object.
     ("int = make_reader()\nmatch x:\n    case int(y): pass\n", "built-in name int"),
