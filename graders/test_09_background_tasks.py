@@ -92,7 +92,8 @@ EMAIL_VARIANTS = (
 # Seconds the checks must wait for the app, one after another: a task to
 # write its line after the response, the delay check's tasks, which run side
 # by side, the burst's tasks and the settling time after them, the email
-# variants' tasks one by one, and half a settling time after an invalid email.
+# variants' tasks one by one and the first again, and half a settling time
+# after an invalid email.
 # The timing check waits for no task: its responses must come back at once.
 # scripts/bench.py takes the floor from these.
 # Notifications sent one at a time, with GET QUICK_PATH probed for the whole
@@ -101,7 +102,7 @@ EMAIL_VARIANTS = (
 LOOP_PROBE_POSTS = 4
 WAIT_SECONDS = (
     TASK_SECONDS
-    + len(EMAIL_VARIANTS) * TASK_SECONDS
+    + (len(EMAIL_VARIANTS) + 1) * TASK_SECONDS
     + LOOP_PROBE_POSTS * TASK_SECONDS
     + TASK_SECONDS
     + (TASK_SECONDS + SETTLE_SECONDS)
@@ -628,8 +629,9 @@ def test_email_variants_are_accepted(http: httpx.Client, work_dir: Path) -> None
     """Emails with dots, plus signs, subdomains, upper case and quotes are accepted.
 
     Each gets its notification: a line with the email as sent appears in the
-    log before the next email is sent. several_requests_one_line_each judges
-    the form of the lines and the mode of the log.
+    log before the next email is sent, and the first, sent again, gets a
+    second line. several_requests_one_line_each judges the form of the lines
+    and the mode of the log.
     """
     for email in EMAIL_VARIANTS:
         response = _send(http, email)
@@ -658,3 +660,27 @@ def test_email_variants_are_accepted(http: httpx.Client, work_dir: Path) -> None
                 "background_tasks.add_task(write_notification, email), whatever "
                 "its shape?",
             )
+    # An address sent again gets a notification again: a new last line. Only
+    # the last line counts, so a log opened with mode "w", which
+    # several_requests_one_line_each judges, passes here.
+    repeated_email = EMAIL_VARIANTS[0]
+    before = _log_lines(work_dir)
+    response = _send(http, repeated_email)
+    _expect_accepted(response, repeated_email)
+    deadline = time.monotonic() + APPEAR_TIMEOUT
+    while time.monotonic() < deadline:
+        lines = _log_lines(work_dir)
+        if lines != before and lines and repeated_email in lines[-1]:
+            return
+        time.sleep(POLL_INTERVAL)
+    lines = _log_lines(work_dir)
+    last = f"the last line is {lines[-1]!r}" if lines else "the log is empty"
+    raise CheckFailed(
+        "An email sent a second time got no second notification.",
+        request=f"{describe_request(response)}, a second time",
+        expected=f"a new line with {repeated_email!r} at the end of "
+        f"NOTIFICATION_LOG within {APPEAR_TIMEOUT:g} s",
+        actual=f"{last}, {APPEAR_TIMEOUT:g} s after the response",
+        hint="Is the task queued for every request, even for an address that was "
+        "notified before? Each request asks for one notification.",
+    )
