@@ -5,6 +5,7 @@ with a fixed number of seconds: a blocked event loop makes waits add up instead
 of overlap, whatever the speed of the machine.
 """
 
+import secrets
 import time
 
 import httpx
@@ -68,6 +69,14 @@ SINGLE_LINE = 2 * SLOW_DELAY
 CONCURRENT_REQUESTS = 9
 # The solution's MAX_DELAY_SECONDS is 10; this value is just above it.
 ABOVE_LIMIT = 10.5
+# Out-of-range values closer to the bounds than 10.5 and -1. The checks also
+# send a random value from 10.01 to 10.49 and one from -0.99 to -0.01, each new
+# in every run, so that a bound set anywhere between 10 and 10.5, or between
+# -1 and 0, fails. A random value from 11 up to but not including
+# FAR_DELAY_MAX, and its negative, stand for large values.
+JUST_ABOVE_LIMIT = 10.01
+JUST_BELOW_ZERO = -0.01
+FAR_DELAY_MAX = 10**6
 # A 422 comes back at once; an app that accepts 10.5 s starts sleeping instead.
 REJECTION_TIMEOUT = 3.0
 # Seconds to wait for a 422 to GET /delay/10 before counting it as accepted.
@@ -243,7 +252,11 @@ def test_delay_accepts_fractional_seconds(
         )
 
 
-def _get_rejected(http: httpx.Client, path: str) -> httpx.Response:
+def _get_rejected(
+    http: httpx.Client,
+    path: str,
+    hint: str = "Is seconds bounded with Path(ge=0, le=MAX_DELAY_SECONDS)?",
+) -> httpx.Response:
     """Send GET `path`, failing if the app starts waiting instead of responding."""
     try:
         return http.get(path, timeout=REJECTION_TIMEOUT)
@@ -253,18 +266,35 @@ def _get_rejected(http: httpx.Client, path: str) -> httpx.Response:
             request=f"GET {path}",
             expected="status 422 at once",
             actual=f"no response within {REJECTION_TIMEOUT:g} s",
-            hint="Is seconds bounded with Path(ge=0, le=MAX_DELAY_SECONDS)?",
+            hint=hint,
         ) from None
 
 
+def _random_cents(low: int, high: int) -> float:
+    """Return a random number of hundredths from `low` to `high`, both included."""
+    return (low + secrets.randbelow(high - low + 1)) / 100
+
+
 def test_delay_above_limit_is_422(http: httpx.Client) -> None:
-    """GET /delay/10.5 returns 422, because 10 seconds is the maximum wait."""
+    """GET /delay/10.5 returns 422, because 10 seconds is the maximum wait.
+
+    So do values just above 10 and large ones.
+    """
     response = _get_rejected(http, f"/delay/{ABOVE_LIMIT}")
     expect_detail_locates(
         response,
         ["path", "seconds"],
         hint="Is seconds bounded with Path(le=MAX_DELAY_SECONDS)?",
     )
+    hint = (
+        "Is seconds bounded with Path(le=MAX_DELAY_SECONDS), where "
+        "MAX_DELAY_SECONDS is 10? Every value above 10 is out of range, 10.01 "
+        "as well as 10.5."
+    )
+    far_above = 11 + secrets.randbelow(FAR_DELAY_MAX - 11)
+    for seconds in (JUST_ABOVE_LIMIT, _random_cents(1001, 1049), far_above):
+        response = _get_rejected(http, f"/delay/{seconds}", hint)
+        expect_detail_locates(response, ["path", "seconds"], hint=hint)
 
 
 def _expect_waited(seconds: float, measured: str) -> None:
@@ -424,6 +454,14 @@ def test_negative_delay_is_422(http: httpx.Client) -> None:
     expect_detail_locates(
         response, ["path", "seconds"], hint="Is seconds bounded with Path(ge=0)?"
     )
+    hint = (
+        "Is seconds bounded with Path(ge=0)? Every negative value is out of "
+        "range, -0.01 as well as -1."
+    )
+    far_below = -(11 + secrets.randbelow(FAR_DELAY_MAX - 11))
+    for seconds in (JUST_BELOW_ZERO, -_random_cents(1, 99), far_below):
+        response = _get_rejected(http, f"/delay/{seconds}", hint)
+        expect_detail_locates(response, ["path", "seconds"], hint=hint)
     # A 422 comes back at once; an accepted delay of 10 s is still waiting
     # when the client gives up.
     try:
