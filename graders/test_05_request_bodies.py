@@ -57,6 +57,27 @@ MORE_TAXED_ITEMS = [
         1234.625,
     ),
 ]
+# Items whose price and tax lie outside the few values above, since the README
+# bounds only the price, and only below (greater than 0). A large price, a
+# negative tax (a discount) and a tax larger than its price are all valid.
+UNBOUNDED_TAXED_ITEMS: list[dict[str, Any]] = [
+    {"name": "Sofa", "description": "Three seats", "price": 5000.0, "tax": 250.0},
+    {"name": "Coat", "description": "On sale", "price": 100.0, "tax": -12.5},
+    {"name": "Whisky", "description": "Taxed heavily", "price": 2.0, "tax": 40.0},
+]
+# The check also posts a random price from 0.01 to RANDOM_PRICE_MAX_CENTS
+# hundredths and a random tax within RANDOM_TAX_MAX_CENTS hundredths either
+# side of 0, new in every run.
+RANDOM_PRICE_MAX_CENTS = 10**11
+RANDOM_TAX_MAX_CENTS = 10**6
+# Prices just above 0, which the README accepts. The price check also posts a
+# random price from 0.001 to 0.999, new in every run.
+SMALL_PRICES = (0.01,)
+UNBOUNDED_HINT = (
+    "Is price declared as `price: float = Field(gt=0)` with no other bound, and "
+    "tax as `tax: float | None = None` with no bound at all? The price has no "
+    "maximum, and a tax may be negative or larger than the price."
+)
 SUM_HINT = (
     "Is price_with_tax exactly item.price + item.tax? The tax is an amount to "
     "add, not a rate to multiply by."
@@ -102,6 +123,26 @@ USER_FIELDS_HINT = (
 def post_item(http: httpx.Client, item: dict[str, Any]) -> tuple[httpx.Response, Any]:
     """POST `item` to /items/ and return the response with its JSON body."""
     response = http.post("/items/", json=item)
+    expect_status(response, 200, hint=ITEM_HINT)
+    return response, json_body(response, hint=ITEM_HINT)
+
+
+def post_valid_item(
+    http: httpx.Client, item: dict[str, Any], hint: str
+) -> tuple[httpx.Response, Any]:
+    """POST `item`, which the README accepts, and return the response and its body.
+
+    A 422 fails with `hint`, which names the bound that rejected the item.
+    """
+    response = http.post("/items/", json=item)
+    if response.status_code == 422:
+        raise CheckFailed(
+            "A valid item was rejected with a 422.",
+            request=describe_request(response),
+            expected="status 200 with the item",
+            actual=describe_response(response),
+            hint=hint,
+        )
     expect_status(response, 200, hint=ITEM_HINT)
     return response, json_body(response, hint=ITEM_HINT)
 
@@ -265,6 +306,20 @@ def test_item_with_tax_gets_price_with_tax(http: httpx.Client) -> None:
         expect_echo(response, body, item)
         expect_price_with_tax(response, body, expected, hint=SUM_HINT)
         expect_item_fields(response, body, taxed=True)
+    price_cents = 1 + secrets.randbelow(RANDOM_PRICE_MAX_CENTS)
+    tax_cents = secrets.randbelow(2 * RANDOM_TAX_MAX_CENTS + 1) - RANDOM_TAX_MAX_CENTS
+    random_item: dict[str, Any] = {
+        "name": "Crate",
+        "description": "Random contents",
+        "price": price_cents / 100,
+        "tax": tax_cents / 100,
+    }
+    for unbounded_item in (*UNBOUNDED_TAXED_ITEMS, random_item):
+        response, body = post_valid_item(http, unbounded_item, UNBOUNDED_HINT)
+        expect_echo(response, body, unbounded_item)
+        total = unbounded_item["price"] + unbounded_item["tax"]
+        expect_price_with_tax(response, body, total, hint=SUM_HINT)
+        expect_item_fields(response, body, taxed=True)
 
 
 def test_optional_fields_can_be_omitted(http: httpx.Client) -> None:
@@ -321,7 +376,10 @@ def test_zero_tax_still_adds_price_with_tax(http: httpx.Client) -> None:
 
 
 def test_price_must_be_greater_than_zero(http: httpx.Client) -> None:
-    """POST /items/ with a price of 0 or less gets a 422 that locates price."""
+    """POST /items/ with a price of 0 or less gets a 422 that locates price.
+
+    A price just above 0 is accepted.
+    """
     for price in (0, -2.5):
         item = {"name": "Gift", "description": "Free", "price": price}
         expect_detail_locates(
@@ -329,6 +387,16 @@ def test_price_must_be_greater_than_zero(http: httpx.Client) -> None:
             ["body", "price"],
             hint="Is price declared as `price: float = Field(gt=0)`?",
         )
+    random_price = (1 + secrets.randbelow(999)) / 1000
+    for price in (*SMALL_PRICES, random_price):
+        item = {"name": "Sticker", "description": "Tiny", "price": price}
+        response, body = post_valid_item(
+            http,
+            item,
+            "Is price declared as `price: float = Field(gt=0)`, so that every "
+            "price above 0 is valid, however small?",
+        )
+        expect_echo(response, body, item)
 
 
 def test_invalid_fields_are_each_located(http: httpx.Client) -> None:
