@@ -62,6 +62,19 @@ ITEMS = [
 IN_STOCK = [name for name, _, _, in_stock in CATALOGUE if in_stock]
 OUT_OF_STOCK = [name for name, _, _, in_stock in CATALOGUE if not in_stock]
 
+# Pages at the end of the catalogue, beyond the pages the other checks send:
+# the last item alone, with the smallest limit, and the first skip past the
+# end. skip has no maximum, so a skip at or past the end gets an empty list.
+# The check also sends a random skip from len(CATALOGUE) + 1 up to but not
+# including FAR_SKIP_MAX, new in every run.
+END_PAGES = ((len(CATALOGUE) - 1, 1), (len(CATALOGUE), 10))
+FAR_SKIP_MAX = 10**6
+# quantity has no maximum. The quote check requests quotes for the first item,
+# the last item and a random item, new in every run. The random one gets a
+# random quantity from LARGE_QUANTITY_MIN up to but not including
+# LARGE_QUANTITY_MAX.
+LARGE_QUANTITY_MIN = 101
+LARGE_QUANTITY_MAX = 10**6
 # Ids that no item has, so a quote for each gets a 404. They are the first id
 # past the catalogue and one far past it, because a route may make up quotes
 # for unknown ids below a limit. The check also sends a random unknown id from
@@ -244,11 +257,26 @@ def test_limit_defaults_to_ten(http: httpx.Client) -> None:
 
 
 def test_skip_and_limit_paginate(http: httpx.Client) -> None:
-    """GET /items/?skip=5&limit=3 returns three items from the sixth, and so on."""
-    for skip, limit in ((5, 3), (2, 6), (20, 10)):
+    """GET /items/?skip=5&limit=3 returns three items from the sixth, and so on.
+
+    A skip past the last item, however large, returns an empty list.
+    """
+    far_skip = len(CATALOGUE) + 1 + secrets.randbelow(FAR_SKIP_MAX - len(CATALOGUE) - 1)
+    pages = ((5, 3), (2, 6), (20, 10), *END_PAGES, (far_skip, 10))
+    for skip, limit in pages:
         response = http.get("/items/", params={"skip": skip, "limit": limit})
-        names = item_names(response)
         expected = NAMES[skip : skip + limit]
+        if response.status_code == 422:
+            raise CheckFailed(
+                f"skip={skip} with limit={limit} was rejected, but both are valid.",
+                request=describe_request(response),
+                expected=f"status 200 with the items named {show(expected)}",
+                actual=describe_response(response),
+                hint="Is skip declared with Query(ge=0) alone, and limit with "
+                "Query(ge=1, le=100)? skip has no maximum: a skip past the last "
+                "item returns an empty list.",
+            )
+        names = item_names(response)
         if names == expected:
             continue
         if names == NAMES[skip:limit]:
@@ -606,4 +634,61 @@ def test_quote_uses_quantity(http: httpx.Client) -> None:
             hint="Does the route look for an item whose id equals item_id? With a "
             "negative id, ITEMS[item_id - 1] is an item counted from the end of "
             "the list, not a missing one.",
+        )
+    random_item_id = 1 + secrets.randbelow(len(CATALOGUE))
+    large_quantity = LARGE_QUANTITY_MIN + secrets.randbelow(
+        LARGE_QUANTITY_MAX - LARGE_QUANTITY_MIN
+    )
+    quotes = ((1, 1), (len(CATALOGUE), 2), (random_item_id, large_quantity))
+    for item_id, quantity in quotes:
+        _expect_quote(http, item_id, quantity)
+
+
+def _expect_quote(http: httpx.Client, item_id: int, quantity: int) -> None:
+    """Fail unless GET /items/{item_id}/quote?quantity=... returns the right quote.
+
+    `item_id` is one of the catalogue's ids, and `quantity` is 1 or more.
+    """
+    response = http.get(f"/items/{item_id}/quote", params={"quantity": quantity})
+    _, price, _, _ = CATALOGUE[item_id - 1]
+    expected = {"item_id": item_id, "quantity": quantity, "total": price * quantity}
+    if response.status_code == 422:
+        raise CheckFailed(
+            f"quantity={quantity} was rejected, but quantity has no maximum.",
+            request=describe_request(response),
+            expected=f"status 200 with {show(expected)}",
+            actual=describe_response(response),
+            hint="Is quantity declared with Query(ge=1) alone? Every quantity of "
+            "1 or more is valid, however large.",
+        )
+    if response.status_code == 404:
+        raise CheckFailed(
+            f"The quote for item {item_id}, which exists, got a 404.",
+            request=describe_request(response),
+            expected=f"status 200 with {show(expected)}",
+            actual=describe_response(response),
+            hint="Does the route look through all of ITEMS for the item whose id "
+            f"equals item_id? Ids 1 to {len(CATALOGUE)} all exist, the first and "
+            "the last included.",
+        )
+    hint = (
+        'Does the route return {"item_id": ..., "quantity": ..., "total": ...} '
+        "with total = price * quantity, for every item and quantity?"
+    )
+    expect_status(response, 200, hint=hint)
+    body = json_body(response, hint=hint)
+    total = body.get("total") if isinstance(body, dict) else None
+    if (
+        not isinstance(body, dict)
+        or body.get("item_id") != item_id
+        or body.get("quantity") != quantity
+        or not isinstance(total, (int, float))
+        or not math.isclose(total, expected["total"], abs_tol=0.005)
+    ):
+        raise CheckFailed(
+            "The quote is not the expected one.",
+            request=describe_request(response),
+            expected=show(expected),
+            actual=describe_response(response),
+            hint=hint,
         )
