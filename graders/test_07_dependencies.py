@@ -84,6 +84,10 @@ OUT_OF_BOUNDS_PAGES = (0, -1)
 OUT_OF_BOUNDS_SIZES = (0, 51, -1)
 OUT_OF_BOUNDS_MAX = 10**6
 SHARED_PARAMETERS = ("q", "skip", "limit")
+# skip and page have no maximum. The checks send a skip and a page just past
+# the end, then a random one from there up to but not including FAR_MAX, new
+# in every run.
+FAR_MAX = 10**6
 
 # With FastAPI's default scope for `yield` dependencies, clean-up runs after the
 # response is sent, so the counts can lag behind the response by a moment. The
@@ -223,7 +227,11 @@ def test_users_use_common_parameters(http: httpx.Client) -> None:
 
 
 def test_common_parameters_are_validated(http: httpx.Client) -> None:
-    """Out-of-range skip or limit returns 422 on both routes."""
+    """Out-of-range skip or limit returns 422 on both routes.
+
+    limit=1 and limit=100 are accepted, and so is a skip past the last name,
+    however large.
+    """
     hint = (
         "Does common_parameters declare skip with Query(ge=0) and limit with "
         "Query(ge=1, le=100), and do both routes depend on it?"
@@ -245,6 +253,39 @@ def test_common_parameters_are_validated(http: httpx.Client) -> None:
     # only a request that sends 100 shows that le=100 is not lt=100.
     for path in ("/items/", "/users/"):
         expect_status(http.get(path, params={"limit": 100}), 200, hint=hint)
+    # The names each route returns are judged by the route's own check, so a
+    # mistake in the slice fails that check alone.
+    for path in ("/items/", "/users/"):
+        _expect_commons_accepted(http, path, {"limit": 1}, hint)
+    skip_hint = (
+        "Does common_parameters declare skip with Query(ge=0) alone? skip has "
+        "no maximum: a skip past the last name returns an empty list."
+    )
+    for path, names in (("/items/", ITEMS), ("/users/", USERS)):
+        far_skip = len(names) + 1 + secrets.randbelow(FAR_MAX - len(names) - 1)
+        for skip in (len(names), far_skip):
+            _expect_commons_accepted(http, path, {"skip": skip}, skip_hint)
+
+
+def _expect_commons_accepted(
+    http: httpx.Client, path: str, params: dict[str, int], hint: str
+) -> None:
+    """Fail unless GET `path` with `params` gets 200 and q, skip and limit as sent."""
+    response = http.get(path, params=params)
+    expect_status(response, 200, hint=hint)
+    body = json_body(response, hint=hint)
+    expected = {"q": None, "skip": 0, "limit": 100, **params}
+    received = (
+        {key: body.get(key) for key in expected} if isinstance(body, dict) else body
+    )
+    if received != expected:
+        raise CheckFailed(
+            "The response does not return q, skip and limit as sent.",
+            request=describe_request(response),
+            expected=f"status 200 with {show(expected)} and the names",
+            actual=describe_response(response),
+            hint=COMMONS_HINT,
+        )
 
 
 def _query_parameters(spec: Any, path: str) -> list[str]:
@@ -361,6 +402,32 @@ def test_products_use_pagination_class(http: httpx.Client) -> None:
             http.get("/products/", params={"page": page, "size": size}),
             {"page": page, "size": size, "offset": (page - 1) * size, "products": []},
             hint=end_hint,
+        )
+    # size=1 is the smallest size, and page has no maximum.
+    last_page = len(PRODUCT_NAMES)
+    unbounded_hint = (
+        hint + " Is page declared with Query(ge=1) alone, and size with "
+        "Query(ge=1, le=50)? page has no maximum: a page past the end returns "
+        "an empty list."
+    )
+    expect_json(
+        http.get("/products/", params={"page": last_page, "size": 1}),
+        {
+            "page": last_page,
+            "size": 1,
+            "offset": last_page - 1,
+            "products": PRODUCT_NAMES[-1:],
+        },
+        hint=unbounded_hint,
+    )
+    far_page = last_page + 1 + secrets.randbelow(FAR_MAX - last_page - 1)
+    # Any size the README allows, from 1 to 50.
+    far_size = 1 + secrets.randbelow(50)
+    for page, size in ((last_page + 1, 1), (far_page, far_size)):
+        expect_json(
+            http.get("/products/", params={"page": page, "size": size}),
+            {"page": page, "size": size, "offset": (page - 1) * size, "products": []},
+            hint=unbounded_hint,
         )
 
 
