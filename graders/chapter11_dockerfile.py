@@ -771,6 +771,10 @@ def copy_writes(
     )
     writes: list[tuple[str, bool]] = []
     for source in sources:
+        if item.keyword == "COPY" and is_url(source):
+            # BuildKit stops the build on a URL source of COPY, so the line
+            # writes nothing. validate_copy rejects it as unsupported.
+            continue
         name = posixpath.normpath(source.partition("://")[2] or source).lstrip("/")
         is_main = not excluded and (
             name in (".", file) or fnmatch.fnmatchcase(file, name)
@@ -782,6 +786,11 @@ def copy_writes(
         if not as_folder and name != "." and not wild:
             writes.append((into, is_main))
     return writes
+
+
+def is_url(source: str) -> bool:
+    """Tell whether a COPY or ADD source is a URL rather than a path of the context."""
+    return "://" in source
 
 
 def env_names(arguments: str) -> list[str]:
@@ -1708,6 +1717,8 @@ def validate_copy(item: Instruction, image: ImageFiles) -> None:
             "Write COPY SOURCE DESTINATION, such as COPY main.py .",
         )
 
+    for source in paths[:-1]:
+        reject_url_source(source)
     for option in options:
         name = option.partition("=")[0]
         if name not in ("--chmod", "--chown") and option != "--link":
@@ -1765,6 +1776,33 @@ def validate_copy(item: Instruction, image: ImageFiles) -> None:
             # A folder inside a copied one gets its source's mode even where
             # it exists already.
             image.keep_mode(target, keep, source, is_folder=inside_is_folder)
+
+
+def reject_url_source(source: str) -> None:
+    """Raise Unsupported for a COPY source that is a URL.
+
+    BuildKit's Dockerfile frontend (dockerfile2llb) rejects a COPY source that
+    starts with http:// or https:// with "source can't be a URL for COPY"
+    before it looks in the build context, so a folder named like the URL does
+    not help.
+    """
+    if not is_url(source):
+        return
+    if source.startswith(("http://", "https://")):
+        effect = (
+            'BuildKit stops the build with "source can\'t be a URL for COPY", '
+            "even when the build context has a folder of that name"
+        )
+    else:
+        effect = (
+            "the grader supports no source with ://, since Docker reads some "
+            "of them, such as ssh:// and git:// addresses, as git repositories"
+        )
+    raise Unsupported(
+        f"{source} is a URL, and COPY copies only files of the build context: {effect}",
+        "Put the files the app needs in the chapter folder and copy them from "
+        "there, as in COPY main.py .",
+    )
 
 
 def kept_mode_owner(

@@ -369,6 +369,20 @@ def test_main_py_must_land_where_uvicorn_imports_it(
         rules.expect_main_py_in_app_folder(dockerfile)
 
 
+def test_url_source_writes_nothing_for_copy_only() -> None:
+    # BuildKit stops the build on COPY of a URL, so main.py is not replaced.
+    # ADD fetches the URL and writes main.py over the app.
+    copy = read(
+        SOLUTION.replace("COPY main.py .", "COPY main.py .\nCOPY http://x/main.py .")
+    )
+    rules.expect_main_py_in_app_folder(copy)
+    add = read(
+        SOLUTION.replace("COPY main.py .", "COPY main.py .\nADD http://x/main.py .")
+    )
+    with pytest.raises(CheckFailed, match="A later COPY or ADD puts another file"):
+        rules.expect_main_py_in_app_folder(add)
+
+
 def test_requirements_must_be_copied_before_the_install() -> None:
     found = read(SOLUTION.replace("COPY requirements.txt .\n", ""))
     install = next(item for item in found.stage if found.installs_dependencies(item))
@@ -1079,6 +1093,19 @@ UNSUPPORTED = {
     "run_with_control_character": (
         ("-r requirements.txt", "-r requirements.txt\x1f"),
         "requirements.txt\\x1f",
+    ),
+    # COPY takes no URL, though ADD does.
+    "copy_from_http_url": (
+        ("COPY main.py .", "COPY main.py .\nCOPY http://x/main.py ."),
+        "source can't be a URL for COPY",
+    ),
+    "copy_from_https_url_among_files": (
+        ("COPY main.py .", "COPY main.py https://x/extra.txt ./"),
+        "https://x/extra.txt is a URL",
+    ),
+    "copy_from_git_url": (
+        ("COPY main.py .", "COPY main.py .\nCOPY ssh://x/repo.git /opt/repo/"),
+        "as git repositories",
     ),
 }
 
