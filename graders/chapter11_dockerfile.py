@@ -313,14 +313,29 @@ def from_image(item: Instruction) -> tuple[str, str | None]:
     return image, alias
 
 
-def global_arguments(instructions: Sequence[Instruction]) -> dict[str, str | None]:
-    """Return the ARGs declared before the first FROM, with their defaults.
+# The ARGs that BuildKit defines before the first FROM without an ARG line:
+# the platform the image is built for (TARGET...) and the platform of the
+# machine that builds it (BUILD...), such as linux/amd64, linux, amd64 and an
+# empty variant. The grader cannot know either platform.
+PLATFORM_ARGUMENTS = (
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+)
+# A variable a FROM line or ARG default uses, in any of its forms.
+USED_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
-    Only these reach FROM lines. An ARG without a default is None (unset), as
-    in a `docker build .` given no --build-arg. A default may use the ARGs
-    declared before it.
-    """
-    values: dict[str, str | None] = {}
+
+def global_declarations(
+    instructions: Sequence[Instruction],
+) -> list[tuple[str, str | None]]:
+    """Return each ARG declared before the first FROM as (name, default or None)."""
+    declarations: list[tuple[str, str | None]] = []
     for item in instructions:
         if item.keyword == "FROM":
             break
@@ -332,11 +347,50 @@ def global_arguments(instructions: Sequence[Instruction]) -> dict[str, str | Non
             words = item.arguments.split()
         for word in words:
             name, equals, default = word.partition("=")
-            if equals:
-                values[name] = expand_arguments(default, values) or UNREADABLE
-            else:
-                values[name] = None
+            declarations.append((name, default if equals else None))
+    return declarations
+
+
+def global_arguments(instructions: Sequence[Instruction]) -> dict[str, str | None]:
+    """Return the ARGs declared before the first FROM, with their defaults.
+
+    Only these reach FROM lines. An ARG without a default is None (unset), as
+    in a `docker build .` given no --build-arg, unless it has a value already,
+    which BuildKit keeps (buildMetaArgs in dockerfile2llb). A default may use
+    the ARGs declared before it.
+    The PLATFORM_ARGUMENTS are UNREADABLE unless an ARG gives them a default.
+    """
+    values: dict[str, str | None] = dict.fromkeys(PLATFORM_ARGUMENTS, UNREADABLE)
+    for name, default in global_declarations(instructions):
+        if default is None:
+            values.setdefault(name, None)
+        else:
+            values[name] = expand_arguments(default, values) or UNREADABLE
     return values
+
+
+def platform_arguments_used(
+    text: str, instructions: Sequence[Instruction]
+) -> list[str]:
+    """Return the PLATFORM_ARGUMENTS whose value `text`, such as a FROM image, uses.
+
+    `text` may use one itself, or an ARG declared before the first FROM whose
+    default uses one.
+    """
+    depends: dict[str, set[str]] = {name: {name} for name in PLATFORM_ARGUMENTS}
+    for name, default in global_declarations(instructions):
+        if default is not None:
+            depends[name] = {
+                platform
+                for used in USED_VARIABLE.findall(default)
+                for platform in depends.get(used, set())
+            }
+    used = {
+        platform
+        for name in USED_VARIABLE.findall(text)
+        for platform in depends.get(name, set())
+    }
+    return sorted(used)
 
 
 # Most variables, and characters, a FROM line or ARG default may hold.
@@ -370,6 +424,10 @@ def expand_arguments(text: str, values: Mapping[str, str | None]) -> str | None:
             return value or word
         if operator == "-":
             return word if value is None else value
+        if operator == ":+" and value == UNREADABLE:
+            # Docker gives the word only when the value is not empty, which
+            # the grader cannot tell.
+            return UNREADABLE
         if operator == ":+":
             return word if value else ""
         if operator == "+":
@@ -442,6 +500,21 @@ class Dockerfile:
         names no image once its variables are filled in.
         """
         written = from_image(item)[0]
+        platforms = platform_arguments_used(written, self.written)
+        if platforms:
+            names = " and ".join(platforms)
+            raise CheckFailed(
+                f"A FROM line uses {names}, which BuildKit sets to the platform "
+                "of the build without an ARG line, so the Dockerfile does not "
+                "show which image the stage starts from.",
+                request=item.describe(),
+                expected="FROM with the image's tag written out, such as "
+                "FROM python:3.12-slim",
+                actual=f"{written}, whose value depends on the platform Docker "
+                "builds for, such as linux/amd64 or linux/arm64",
+                hint="The grader cannot know the platform of the build. Which "
+                "image should the stage start from on every platform?",
+            )
         image = expand_arguments(written, self.arguments)
         if not image:
             actual = (
@@ -1494,6 +1567,14 @@ def validate_from(found: Dockerfile, item: Instruction) -> int | None:
         )
     # As written, since Docker rejects an image name with capitals.
     written = from_image(item)[0]
+    platforms = platform_arguments_used(written, found.written)
+    if platforms:
+        raise Unsupported(
+            f"{written} uses {' and '.join(platforms)}, which BuildKit sets to "
+            "the platform of the build, such as linux/amd64, and the grader "
+            "cannot know that platform",
+            "Write the image's tag out in full, such as FROM python:3.12-slim.",
+        )
     image = expand_arguments(written, found.arguments) or written
     match = PYTHON_IMAGE.fullmatch(image)
     tag = (match.group("tag") or "latest") if match else ""

@@ -52,6 +52,8 @@ def read(text: str) -> Any:
         ("${A:-${B}}", {"B": "b"}, "b"),
         ("${V#3}", {"V": "3.12"}, None),
         ("${V}", {"V": rules.UNREADABLE}, None),
+        ("${V:+set}", {"V": rules.UNREADABLE}, None),
+        ("${V+set}", {"V": rules.UNREADABLE}, "set"),
     ],
 )
 def test_expand_arguments(
@@ -62,7 +64,45 @@ def test_expand_arguments(
 
 def test_argument_default_uses_earlier_argument() -> None:
     dockerfile = read("ARG A=base\nARG B=${A}-x C\nFROM python\n")
-    assert dockerfile.arguments == {"A": "base", "B": "base-x", "C": None}
+    platforms = dict.fromkeys(rules.PLATFORM_ARGUMENTS, rules.UNREADABLE)
+    assert dockerfile.arguments == {**platforms, "A": "base", "B": "base-x", "C": None}
+
+
+def test_argument_declared_again_keeps_its_value() -> None:
+    dockerfile = read("ARG A=base\nARG A TARGETOS\nFROM python\n")
+    assert dockerfile.arguments["A"] == "base"
+    assert dockerfile.arguments["TARGETOS"] == rules.UNREADABLE
+
+
+@pytest.mark.parametrize(
+    ("text", "used"),
+    [
+        ("FROM python:3.12-slim${TARGETARCH:+-x}\n", ["TARGETARCH"]),
+        ("FROM python:3.12-slim$BUILDOS\n", ["BUILDOS"]),
+        ("ARG TARGETOS\nFROM python:3.12-slim${TARGETOS+}\n", ["TARGETOS"]),
+        ("ARG V=${TARGETVARIANT}\nFROM python:3.12-slim${V}\n", ["TARGETVARIANT"]),
+        (
+            "ARG V=-$BUILDARCH$TARGETARCH\nARG W=$V\nFROM python$W\n",
+            ["BUILDARCH", "TARGETARCH"],
+        ),
+        ("ARG TARGETARCH=amd64\nFROM python:3.12-slim${TARGETARCH:+-x}\n", []),
+        ("FROM python:3.12-slim\nARG TARGETARCH\n", []),
+    ],
+)
+def test_from_using_platform_argument_fails(text: str, used: list[str]) -> None:
+    dockerfile = read(text + 'CMD ["uvicorn", "main:app"]\n')
+    assert (
+        rules.platform_arguments_used(
+            rules.from_image(dockerfile.stage[0])[0], dockerfile.written
+        )
+        == used
+    )
+    if not used:
+        return
+    with pytest.raises(CheckFailed) as failure:
+        _ = dockerfile.cmd
+    assert f"A FROM line uses {' and '.join(used)}" in failure.value.feedback()
+    assert "platform of the build" in failure.value.feedback()
 
 
 def test_stage_named_through_argument_passes_on_its_entrypoint() -> None:
@@ -771,6 +811,11 @@ UNSUPPORTED = {
         "an ARG after FROM",
     ),
     "old_python": (("python:3.12-slim", "python:3.9-slim"), "is not an official"),
+    # BuildKit sets TARGETARCH without an ARG line.
+    "python_tag_from_platform": (
+        ("python:3.12-slim", "python:3.12-slim${TARGETARCH:+-nosuchvariant}"),
+        "uses TARGETARCH, which BuildKit sets to the platform of the build",
+    ),
     "alpine_python": (("python:3.12-slim", "python:3.12-alpine"), "is not an official"),
     "other_image": (("python:3.12-slim", "debian:bookworm"), "is not an official"),
     "capital_image_name": (
