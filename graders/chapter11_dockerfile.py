@@ -1019,6 +1019,11 @@ PYTHON_TAGS = frozenset(
 # Folders a WORKDIR, and so a COPY, may use: none is on PATH or on Python's
 # import path, and none is a user's home, whose ~/.local Python would read.
 APP_FOLDERS = ("/app", "/code", "/srv", "/opt", "/usr/src", "/workspace")
+# Names Python may import in place of a module's source, by the Python version
+# (see reject_importable_file).
+EXTENSION_SUFFIXES = (".so", ".pyd")
+BYTECODE_SUFFIX = ".pyc"
+BYTECODE_FOLDER = "__pycache__"
 SWITCH = re.compile(r"(?i)1|0|true|false|yes|no|on|off")
 # The ENV names the grader supports, and the values each may take.
 SUPPORTED_VARIABLES: dict[str, re.Pattern[str]] = {
@@ -1268,7 +1273,12 @@ class ImageFiles:
         )
 
     def add_file(self, path: str, source: Path) -> None:
-        """Record `source` copied to `path`; raise Unsupported where a folder is."""
+        """Record `source` copied to `path`.
+
+        Raises Unsupported where a folder is, or for a path that Python may
+        import in place of the app's source.
+        """
+        reject_importable_file(path)
         if path in self.folders:
             raise Unsupported(
                 f"it would copy a file to {path}, which is a folder",
@@ -1349,6 +1359,54 @@ class ImageFiles:
         for path, source in self.files.items():
             if PurePosixPath(path).is_relative_to(top):
                 shutil.copyfile(source, target / PurePosixPath(path).relative_to(top))
+
+
+def reject_importable_file(path: str) -> None:
+    """Raise Unsupported for an image path that Python may import as a module.
+
+    Python's import system tries extension modules (EXTENSION_SUFFIXES, such as
+    main.cpython-312-x86_64-linux-gnu.so and main.so on Linux, or .pyd on
+    Windows) before main.py, then bytecode (.pyc) when there is no source.
+    Python 3.12 also loads __pycache__/main.cpython-312.pyc in place of
+    main.py when the pyc's header matches main.py or is an unchecked-hash
+    pyc. Which of these files an import takes depends on the Python version,
+    and the grader's Python need not be the image's.
+    """
+    reject_bytecode_folder(path)
+    name = posixpath.basename(path)
+    if name.endswith(BYTECODE_SUFFIX):
+        raise Unsupported(
+            f"it copies a file to {path}, a bytecode file. Python imports a .pyc "
+            "file as a module when no source of that name is beside it, but "
+            "only when the same Python version compiled it, and the grader's "
+            "Python need not be the image's",
+            "Copy the module's .py source instead.",
+        )
+    if name.endswith(EXTENSION_SUFFIXES):
+        raise Unsupported(
+            f"it copies a file to {path}, a name Python takes for an extension "
+            "module. Python imports an extension module before a .py file of "
+            "the same name, and which names it tries depends on its version "
+            "(main.cpython-312-x86_64-linux-gnu.so on Python 3.12), so the "
+            "image's Python may import it in place of your code while the "
+            "grader's ignores it",
+            "Copy only the app's .py files. If the app needs a compiled "
+            "package, list it in requirements.txt.",
+        )
+
+
+def reject_bytecode_folder(path: str) -> None:
+    """Raise Unsupported for an image path in a __pycache__ folder, or of one."""
+    if BYTECODE_FOLDER not in PurePosixPath(path).parts:
+        return
+    raise Unsupported(
+        f"it copies to {path}, and Python loads bytecode from a __pycache__ "
+        "folder in place of a module's source when the file names its version "
+        "(main.cpython-312.pyc for Python 3.12). So the image's Python may run "
+        "other code than the grader's Python, whose version may differ",
+        "Copy only source files, and nothing into a __pycache__ folder. Do you "
+        "need that file at all?",
+    )
 
 
 def expect_supported(found: Dockerfile) -> None:
@@ -1822,6 +1880,7 @@ def validate_copy(item: Instruction, image: ImageFiles) -> None:
             f"it copies to {destination}, outside {', '.join(APP_FOLDERS)}",
             "Copy into the app's folder: WORKDIR /app first, then COPY main.py .",
         )
+    reject_bytecode_folder(destination)
 
     entries = [entry for found in sources for entry in found]
     ends_as_folder = written.endswith("/") or written == "."

@@ -1504,6 +1504,51 @@ def test_ignored_folder_is_not_in_app_folder(tmp_path: Path) -> None:
     assert (target / "main.py").is_file()
 
 
+@pytest.mark.parametrize(
+    ("file", "copy", "phrase"),
+    [
+        (
+            "main.cpython-312-x86_64-linux-gnu.so",
+            "COPY main.py main.cpython-312-x86_64-linux-gnu.so ./",
+            "/app/main.cpython-312-x86_64-linux-gnu.so, a name Python takes for "
+            "an extension module",
+        ),
+        ("lib/helpers.abi3.so", "COPY lib/ ./lib/", "/app/lib/helpers.abi3.so"),
+        ("helpers.pyd", "COPY . .", "/app/helpers.pyd"),
+        ("helpers.pyc", "COPY main.py helpers.pyc ./", "a bytecode file"),
+        ("main.bin", "COPY main.bin main.pyc", "/app/main.pyc, a bytecode file"),
+        (
+            "cache/main.bin",
+            "COPY cache/main.bin __pycache__/main.cpython-312.pyc",
+            "it copies to /app/__pycache__/main.cpython-312.pyc",
+        ),
+        ("cache/x.txt", "COPY cache/ __pycache__/", "it copies to /app/__pycache__"),
+    ],
+)
+def test_copy_python_may_import_is_unsupported(
+    tmp_path: Path, file: str, copy: str, phrase: str
+) -> None:
+    dockerfile = chapter_with(
+        tmp_path, {"Dockerfile": ("COPY main.py .", f"COPY main.py .\n{copy}")}
+    )
+    path = dockerfile.path.parent / file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a module\n")
+    with pytest.raises(CheckFailed) as failure:
+        rules.expect_supported(dockerfile)
+    assert "a line the grader does not support" in failure.value.feedback()
+    assert phrase in failure.value.feedback()
+
+
+def test_copy_of_file_named_like_module_passes(tmp_path: Path) -> None:
+    edit = ("COPY main.py .", "COPY main.py notes.so.txt pyc/ ./")
+    dockerfile = chapter_with(tmp_path, {"Dockerfile": edit})
+    (dockerfile.path.parent / "notes.so.txt").write_text("notes\n")
+    (dockerfile.path.parent / "pyc").mkdir()
+    (dockerfile.path.parent / "pyc" / "readme.txt").write_text("text\n")
+    rules.expect_supported(dockerfile)
+
+
 def test_linked_source_is_unsupported(tmp_path: Path) -> None:
     dockerfile = chapter_with(tmp_path, {})
     folder = tmp_path / "11_deployment"
