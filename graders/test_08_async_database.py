@@ -513,8 +513,18 @@ def test_delete_missing_user_returns_404(http: httpx.Client, work_dir: Path) -> 
     )
 
 
-def test_duplicate_email_returns_409(http: httpx.Client) -> None:
-    """A second user with the same email gets 409, and the first is unchanged."""
+# Up to five rounds of twenty creates sent at once, each followed by a list
+# read and a file read: the same limit as concurrent_creates_all_stored.
+@pytest.mark.timeout(40)
+def test_duplicate_email_returns_409(
+    http: httpx.Client, work_dir: Path, learner_app: LearnerApp
+) -> None:
+    """A second user with the same email gets 409, and the first is unchanged.
+
+    The rule holds for requests sent at the same time too: of several POSTs
+    with one new email, exactly one gets 201 and the others 409, and the
+    email is stored once.
+    """
     first = _create_user(http, "Edsger Dijkstra", "edsger@example.com")
     response = http.post("/users/", json=_user_body("Impostor", "edsger@example.com"))
     hint = (
@@ -553,6 +563,147 @@ def test_duplicate_email_returns_409(http: httpx.Client) -> None:
             expected="status 201: only the email must be unique",
             actual=describe_response(namesake),
             hint="Is only the email column UNIQUE? Two people may share a name.",
+        )
+    for round_number in range(1, SAME_EMAIL_ROUNDS + 1):
+        _expect_one_of_simultaneous_stored(
+            http,
+            learner_app,
+            work_dir / DATABASE_FILE,
+            _user_body(
+                f"Same moment {round_number}", f"same-moment{round_number}@example.com"
+            ),
+        )
+
+
+# Requests with one new email sent at the same time, in each of
+# SAME_EMAIL_ROUNDS rounds with an email of their own. An app that looks for
+# a taken email with a SELECT and then inserts lets several of them through
+# whenever more than one SELECT runs before the first INSERT. Graded ten times
+# with both cores loaded, such an app (the mutant
+# email_checked_before_insert_without_unique) stored 6 to 20 of the twenty in
+# the first round every time. With ten requests a round, a round missed it
+# about one time in four.
+SAME_EMAIL_CREATES = 20
+SAME_EMAIL_ROUNDS = 5
+SAME_EMAIL_HINT = (
+    "Does the route look for a taken email with a SELECT before the INSERT? "
+    "Requests sent at the same time can all find the email free before any of "
+    "them inserts it. Is the email column UNIQUE, and does the route catch "
+    "aiosqlite.IntegrityError from the INSERT and raise a 409, so that the "
+    "database itself rejects the second row?"
+)
+# Counts the rows of the users table in the file argv[1] whose email is
+# argv[2], and prints one JSON line: {"count": n}, or {"error": ...}. It takes
+# no write lock, so a transaction the app left open does not stop it, and it
+# reads committed rows only.
+COUNT_PROBE = """
+import json, sqlite3, sys
+database, email = sys.argv[1:3]
+try:
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1.0)
+    count = connection.execute(
+        "SELECT count(*) FROM users WHERE email = ?", (email,)
+    ).fetchone()[0]
+    connection.close()
+    print(json.dumps({"count": count}), flush=True)
+except sqlite3.Error as error:
+    print(json.dumps({"error": f"{type(error).__name__}: {error}"}), flush=True)
+"""
+
+
+def _count_in_file(database: Path, email: str) -> dict[str, Any]:
+    """Count the committed rows with `email` in `database`, from another connection.
+
+    Returns the probe's JSON line: {"count": n}, or an error. The probe runs
+    in a sandbox, as the lock probe does (see _start_probe).
+    """
+    if database.is_symlink():
+        return {
+            "error": "the database file is a symbolic link, not a file the app created"
+        }
+    folder = database.parent
+    process = sandbox.start(
+        [sys.executable, "-I", "-c", COUNT_PROBE, str(database), email],
+        cwd=folder,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
+        stdout=subprocess.PIPE,
+        writable=folder,
+    )
+    try:
+        return _probe_answer(process, LOCK_PROBE_TIMEOUT + PROBE_START_SECONDS)
+    finally:
+        process.kill()
+
+
+def _expect_one_of_simultaneous_stored(
+    http: httpx.Client, learner_app: LearnerApp, database: Path, body: dict[str, str]
+) -> None:
+    """Send SAME_EMAIL_CREATES copies of `body` at once, and expect one stored.
+
+    Exactly one must get 201 and the others 409, GET /users/ must list the
+    email once, and the file DATABASE_PATH names must not contain it twice.
+    """
+    responses = asyncio.run(_post_all_at_once(learner_app, [body] * SAME_EMAIL_CREATES))
+    statuses = [response.status_code for response in responses]
+    request = (
+        f"{SAME_EMAIL_CREATES} POST /users/ sent at the same time, each with the "
+        f"body {show(body)}"
+    )
+    expected = f"one 201 and {SAME_EMAIL_CREATES - 1} 409s"
+    created = [response for response in responses if response.status_code == 201]
+    if len(created) > 1:
+        raise CheckFailed(
+            f"{len(created)} of {SAME_EMAIL_CREATES} requests sent at the same "
+            "time with the same email were stored.",
+            request=request,
+            expected=expected,
+            actual=f"statuses {statuses}",
+            hint=SAME_EMAIL_HINT,
+        )
+    others = [
+        response for response in responses if response.status_code not in (201, 409)
+    ]
+    if others or not created:
+        raise CheckFailed(
+            "Requests sent at the same time with one new email did not get one "
+            "201 and 409 for the rest.",
+            request=request,
+            expected=expected,
+            actual=f"statuses {statuses}, the first of them: "
+            f"{describe_response((others or responses)[0])}",
+            hint=SAME_EMAIL_HINT,
+        )
+    _expect_user(created[0], body["name"], body["email"], hint=SAME_EMAIL_HINT)
+
+    listed = [
+        user
+        for user in _read_all_users(http)
+        if isinstance(user, dict) and user.get("email") == body["email"]
+    ]
+    if len(listed) != 1:
+        raise CheckFailed(
+            "GET /users/ does not list the email sent at the same time exactly once.",
+            request=f"{request} (statuses {statuses}), then GET /users/?skip=0&"
+            f"limit={MAX_LIMIT} and the pages after it",
+            expected=f"one user with the email {show(body['email'])}",
+            actual=f"{len(listed)} such users: {show(listed)}",
+            hint=SAME_EMAIL_HINT,
+        )
+
+    # Only duplicate rows fail here, so a probe error passes. A file without
+    # the users table, or none at DATABASE_PATH, already fails
+    # failed_insert_leaves_database_unlocked.
+    answer = _count_in_file(database, body["email"])
+    count = answer.get("count")
+    if isinstance(count, int) and count > 1:
+        raise CheckFailed(
+            "The database file contains the email sent at the same time more "
+            "than once.",
+            request=f"{request} (statuses {statuses}), then SELECT count(*) FROM "
+            f"users WHERE email = ? in {database.name} from another connection",
+            expected=f"a count of 1: one row with {show(body['email'])}",
+            actual=f"a count of {count}",
+            hint=SAME_EMAIL_HINT,
         )
 
 
@@ -1048,6 +1199,22 @@ def test_name_with_sql_is_stored_verbatim(http: httpx.Client) -> None:
         )
 
 
+async def _post_all_at_once(
+    learner_app: LearnerApp, bodies: list[dict[str, str]]
+) -> list[httpx.Response]:
+    """Send one POST /users/ per body, all at once, each on its own connection.
+
+    A new client opens a connection for each request, and the app reads the
+    requests at nearly the same moment.
+    """
+    async with learner_app.async_client(timeout=20.0) as client:
+        return list(
+            await asyncio.gather(
+                *(client.post("/users/", json=body) for body in bodies)
+            )
+        )
+
+
 async def _create_concurrently(
     learner_app: LearnerApp,
 ) -> list[tuple[dict[str, str], httpx.Response]]:
@@ -1055,10 +1222,7 @@ async def _create_concurrently(
         _user_body(f"Concurrent user {number}", f"concurrent{number}@example.com")
         for number in range(1, CONCURRENT_CREATES + 1)
     ]
-    async with learner_app.async_client(timeout=20.0) as client:
-        responses = await asyncio.gather(
-            *(client.post("/users/", json=body) for body in bodies)
-        )
+    responses = await _post_all_at_once(learner_app, bodies)
     return list(zip(bodies, responses, strict=True))
 
 
