@@ -108,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
             service.finish(fetch, cancelled=False)
             if fail:
                 self._send(503, {"detail": f"source {index} is unavailable"})
-            elif service.answers_with_a_list(delay):
+            elif service.returns_a_list(delay):
                 # A JSON list, not an object: the starter's fetch then raises
                 # TypeError at ["data"], which is not a FetchError.
                 self._send(200, [fetch.data])
@@ -233,10 +233,10 @@ class SourcesService:
             self._server.server_close()
             self._server = None
 
-    def answers_with_a_list(self, delay: float) -> bool:
+    def returns_a_list(self, delay: float) -> bool:
         """Tell whether a fetch with `delay` gets a JSON list rather than an object."""
-        wanted = self.list_delay
-        return wanted is not None and math.isclose(delay, wanted)
+        list_delay = self.list_delay
+        return list_delay is not None and math.isclose(delay, list_delay)
 
     def clear(self) -> None:
         """Forget the fetches so far: call before each request to the app."""

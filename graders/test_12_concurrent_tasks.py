@@ -47,7 +47,7 @@ FAILING_INDEX = 1
 # Delays for a request that fails two fetches. They rise as well, because two
 # fetches with equal delays may finish in either order.
 TWO_FAILURE_DELAYS = (0.0, 0.2)
-# The delay of the fetch whose source answers a JSON list: LIST_DELAY_MIN plus
+# The delay of the fetch whose source returns a JSON list: LIST_DELAY_MIN plus
 # a random number of milliseconds below LIST_DELAY_STEPS, new in every run.
 LIST_DELAY_MIN = 0.011
 LIST_DELAY_STEPS = 80
@@ -409,7 +409,7 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
 def _expect_other_errors_raised(http: httpx.Client, sources: SourcesService) -> None:
     """Fail unless an exception other than FetchError ends the request in a 500.
 
-    The source answers a JSON list, so the starter's fetch raises TypeError at
+    The source returns a JSON list, so the starter's fetch raises TypeError at
     ["data"]. Its delay is new in every run. The request goes on a connection
     of its own, because uvicorn closes the connection after the endpoint raises.
     """

@@ -641,7 +641,7 @@ def test_events_are_framed_correctly(learner_app: LearnerApp) -> None:
             "one field line; the blank line that follows ends the event.",
         )
     # A browser dispatches an event with an event: field to the listeners of
-    # that type only, so onmessage sees only events without one, or "message".
+    # that type only, so onmessage receives only events without one, or "message".
     named = [
         event["event"] for event in events if event.get("event", "") not in NO_TYPE
     ]

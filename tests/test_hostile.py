@@ -639,13 +639,13 @@ def test_readable_folder_cannot_be_written(level: str, tmp_path: Path) -> None:
     assert not (read_only / "new.txt").exists()
 
 
-def _open_each(paths: tuple[str, ...], shown: str) -> str:
-    """Return a script that opens each of `paths` and prints `shown`, or the error."""
+def _open_each(paths: tuple[str, ...], expression: str) -> str:
+    """Return a script that opens each path and prints `expression` or the error."""
     return (
         f"for name in {paths!r}:\n"
         "    try:\n"
         "        with open(name, 'rb') as file:\n"
-        f"            print({shown})\n"
+        f"            print({expression})\n"
         "    except OSError as error:\n"
         "        print(type(error).__name__)\n"
     )
