@@ -427,15 +427,15 @@ def _expect_other_errors_raised(http: httpx.Client, sources: SourcesService) -> 
     raise CheckFailed(
         "A fetch that raised TypeError, not FetchError, did not end the request "
         "in a 500.",
-        request=f"{describe_request(response)}, where the source answered a JSON "
+        request=f"{describe_request(response)}, where the source returned a JSON "
         'list, so fetch raised TypeError at ["data"]',
         expected="status 500: only a FetchError becomes an error entry, and any "
         "other exception is a bug that must show",
         actual=describe_response(response),
-        hint="Does to_entry turn every exception into an error entry, for example "
-        "with isinstance(outcome, Exception)? Check for FetchError only and raise "
-        "any other exception, so that a bug shows up as a 500 rather than as a "
-        "failed fetch.",
+        hint="Does the code that builds each entry turn every exception into an "
+        "error entry, for example with isinstance(outcome, Exception)? Check for "
+        "FetchError only and raise any other exception, so that a bug shows up as "
+        "a 500 rather than as a failed fetch.",
     )
 
 
