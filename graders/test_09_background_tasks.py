@@ -218,20 +218,32 @@ def _expect_one_line_each(
     if not wrong:
         return
     missing = [email for email, count in wrong.items() if count == 0]
-    if missing and len(missing) == len(emails) and lines in ([], [EARLIER_LINE]):
+    hint = LOG_HINT + " Is the task added once per request, and does it write one line?"
+    if missing and lines and EARLIER_LINE not in lines:
+        summary = (
+            "Some notifications left no line in the log, and the line the log "
+            "held before the app started is gone too: each task replaced the "
+            "file instead of adding to it."
+        )
+        hint = (
+            'Does the task open the log with mode "a", which adds to the end of '
+            'the file? Mode "w", or Path.write_text, replaces everything the file '
+            "held, so only the last task's line is left."
+        )
+    elif missing and len(missing) == len(emails) and lines in ([], [EARLIER_LINE]):
         summary = f"No notification line appeared in {LOG_FILE}."
     elif missing:
         summary = "Some notifications left no line in the log."
     else:
         summary = "Some notifications left more than one line in the log."
+    line_count = "1 line" if len(lines) == 1 else f"{len(lines)} lines"
     raise CheckFailed(
         summary,
         request=request,
         expected=f"exactly one line per email in NOTIFICATION_LOG within "
         f"{APPEAR_TIMEOUT:g} s",
-        actual=f"lines per email {counts}; the log has {len(lines)} lines",
-        hint=LOG_HINT + " Is the task added once per request, and does it write "
-        "one line?",
+        actual=f"lines per email {counts}; the log has {line_count}",
+        hint=hint,
     )
 
 
