@@ -75,13 +75,13 @@ async def fetch(
 # TODO 1: GET /concurrent takes `sources: Sources`, the client defined above, and
 #         `delay` as a repeated query parameter: a list of 1 to MAX_FETCHES floats,
 #         each from 0 to MAX_DELAY_SECONDS. It also takes `fail`, a list of
-#         positions (ints, also a query parameter, default: an empty list), and
+#         positions (ints, also a query parameter, optional: None when absent), and
 #         `deadline`, a float above 0 and up to MAX_DEADLINE_SECONDS (default
 #         DEFAULT_DEADLINE_SECONDS). Other values get 422.
-# TODO 2: Call fetch(sources, index, seconds, index in fail) once per delay, where
-#         index is the delay's position from 0. Await all of them at once with
-#         asyncio.gather, in a way that returns a FetchError as a value instead of
-#         losing the other results.
+# TODO 2: Call fetch(sources, index, seconds, index in failing) once per delay, where
+#         index is the delay's position from 0 and failing is set(fail or []).
+#         Await all of them at once with asyncio.gather, in a way that returns a
+#         FetchError as a value instead of losing the other results.
 # TODO 3: Return {"results": [...]} with one entry per delay, in request order:
 #         {"index": i, "delay": d, "ok": True, "value": data} for a fetch that
 #         returned, {"index": i, "delay": d, "ok": False, "error": str(error)} for one
