@@ -581,7 +581,8 @@ def test_patch_updates_only_sent_fields(http: httpx.Client) -> None:
 def test_delete_item_returns_204(http: httpx.Client) -> None:
     """DELETE /items/{id} returns 204 with no body, and only that item is gone.
 
-    An item created afterwards gets an id of its own.
+    An item created afterwards gets an id of its own, and no id is given out
+    twice, even after the newest item is deleted.
     """
     item, other_item = create_item(http, name="Chisel"), create_item(http, name="File")
     response = delete_item(http, item["id"])
@@ -642,6 +643,32 @@ def test_delete_item_returns_204(http: httpx.Client) -> None:
         read_item(http, other_item["id"]),
         other_item,
         hint="Does create_item store each new item under an id of its own?",
+    )
+    # An id counted from the largest stored one comes round again once the
+    # newest item is deleted, and the deleted id then leads to another item.
+    issued_before = set(issued_ids)
+    expect_status(
+        delete_item(http, created["id"]),
+        204,
+        hint="Does delete_item answer 204 for every stored item?",
+    )
+    newest = create_item(http, name="Awl")
+    request = f"DELETE /items/{created['id']} (the newest item), then POST /items/"
+    if newest["id"] in issued_before:
+        raise CheckFailed(
+            "An item created after the newest item was deleted got an id the app "
+            "had given out before.",
+            request=request,
+            expected=f"an id never given out before, such as {created['id'] + 1}",
+            actual=f"the new item {show(newest)}",
+            hint="Does create_item take the id from a counter that only goes up "
+            "(next_id), rather than from max(items) + 1? A client that still "
+            "holds a deleted id would then read another item.",
+        )
+    expect_status(
+        read_item(http, created["id"]),
+        404,
+        hint="Does delete_item remove the item from the items dict?",
     )
 
 
