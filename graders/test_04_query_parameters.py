@@ -81,6 +81,10 @@ LARGE_QUANTITY_MAX = 10**6
 # len(CATALOGUE) + 1 up to but not including UNKNOWN_ID_MAX, new in every run.
 UNKNOWN_ITEM_IDS = (len(CATALOGUE) + 1, 999)
 UNKNOWN_ID_MAX = 10**6
+# skip and quantity have no maximum, so the checks also send HUGE, far above
+# any cap fitted to the random values. It is 10**18, the largest power of ten
+# a signed 64-bit integer holds.
+HUGE = 10**18
 # Negative ids are unknown too, but ITEMS[item_id - 1] reads them from the end
 # of the list. The check sends -1 and a random id from -1 down to
 # -(UNKNOWN_ID_MAX - 1), new in every run.
@@ -262,7 +266,7 @@ def test_skip_and_limit_paginate(http: httpx.Client) -> None:
     A skip past the last item, however large, returns an empty list.
     """
     far_skip = len(CATALOGUE) + 1 + secrets.randbelow(FAR_SKIP_MAX - len(CATALOGUE) - 1)
-    pages = ((5, 3), (2, 6), (20, 10), *END_PAGES, (far_skip, 10))
+    pages = ((5, 3), (2, 6), (20, 10), *END_PAGES, (far_skip, 10), (HUGE, 10))
     for skip, limit in pages:
         response = http.get("/items/", params={"skip": skip, "limit": limit})
         expected = NAMES[skip : skip + limit]
@@ -639,7 +643,12 @@ def test_quote_uses_quantity(http: httpx.Client) -> None:
     large_quantity = LARGE_QUANTITY_MIN + secrets.randbelow(
         LARGE_QUANTITY_MAX - LARGE_QUANTITY_MIN
     )
-    quotes = ((1, 1), (len(CATALOGUE), 2), (random_item_id, large_quantity))
+    quotes = (
+        (1, 1),
+        (len(CATALOGUE), 2),
+        (random_item_id, large_quantity),
+        (random_item_id, HUGE),
+    )
     for item_id, quantity in quotes:
         _expect_quote(http, item_id, quantity)
 

@@ -70,6 +70,12 @@ UNBOUNDED_TAXED_ITEMS: list[dict[str, Any]] = [
 # side of 0, new in every run.
 RANDOM_PRICE_MAX_CENTS = 10**11
 RANDOM_TAX_MAX_CENTS = 10**6
+# Items far beyond those, so a bound fitted above the random values fails too:
+# prices and taxes near the largest float, 1.8e308, whose sums stay finite.
+HUGE_TAXED_ITEMS: list[dict[str, Any]] = [
+    {"name": "Island", "description": "Whole", "price": 1e308, "tax": -1e308},
+    {"name": "Permit", "description": "Rare", "price": 1.5, "tax": 1e308},
+]
 # Prices just above 0, which the README accepts. The price check also posts a
 # random price from 0.001 to 0.999, new in every run.
 SMALL_PRICES = (0.01,)
@@ -314,7 +320,7 @@ def test_item_with_tax_gets_price_with_tax(http: httpx.Client) -> None:
         "price": price_cents / 100,
         "tax": tax_cents / 100,
     }
-    for unbounded_item in (*UNBOUNDED_TAXED_ITEMS, random_item):
+    for unbounded_item in (*UNBOUNDED_TAXED_ITEMS, random_item, *HUGE_TAXED_ITEMS):
         response, body = post_valid_item(http, unbounded_item, UNBOUNDED_HINT)
         expect_echo(response, body, unbounded_item)
         total = unbounded_item["price"] + unbounded_item["tax"]

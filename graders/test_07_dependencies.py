@@ -86,8 +86,10 @@ OUT_OF_BOUNDS_MAX = 10**6
 SHARED_PARAMETERS = ("q", "skip", "limit")
 # skip and page have no maximum. The checks send a skip and a page just past
 # the end, then a random one from there up to but not including FAR_MAX, new
-# in every run.
+# in every run. They also send HUGE, far above any cap fitted to the random
+# values: 10**18, the largest power of ten a signed 64-bit integer holds.
 FAR_MAX = 10**6
+HUGE = 10**18
 
 # With FastAPI's default scope for `yield` dependencies, clean-up runs after the
 # response is sent, so the counts can lag behind the response by a moment. The
@@ -263,7 +265,7 @@ def test_common_parameters_are_validated(http: httpx.Client) -> None:
     )
     for path, names in (("/items/", ITEMS), ("/users/", USERS)):
         far_skip = len(names) + 1 + secrets.randbelow(FAR_MAX - len(names) - 1)
-        for skip in (len(names), far_skip):
+        for skip in (len(names), far_skip, HUGE):
             _expect_commons_accepted(http, path, {"skip": skip}, skip_hint)
 
 
@@ -423,7 +425,7 @@ def test_products_use_pagination_class(http: httpx.Client) -> None:
     far_page = last_page + 1 + secrets.randbelow(FAR_MAX - last_page - 1)
     # Any size the README allows, from 1 to 50.
     far_size = 1 + secrets.randbelow(50)
-    for page, size in ((last_page + 1, 1), (far_page, far_size)):
+    for page, size in ((last_page + 1, 1), (far_page, far_size), (HUGE, far_size)):
         expect_json(
             http.get("/products/", params={"page": page, "size": size}),
             {"page": page, "size": size, "offset": (page - 1) * size, "products": []},
