@@ -68,6 +68,14 @@ NOT_INT_HINT = (
     "Is {name} annotated as int, so FastAPI rejects any text that is not a "
     "whole number, not only the values you tried?"
 )
+# Numbers in other notations, which an int path parameter rejects: an
+# exponent and a hexadecimal prefix. A route that reads the id with Decimal
+# or int(text, 0) accepts them.
+OTHER_NOTATIONS = ("1e3", "0x10")
+NOTATION_HINT = (
+    "Is {name} annotated as int? FastAPI then reads an id written in digits "
+    "alone, with an optional sign, and rejects 1e3 and 0x10."
+)
 # JSON Schema keywords that bound a number. The README sets no range, so the
 # schema of item_id and of user_id in /openapi.json has none of them.
 BOUND_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
@@ -242,7 +250,7 @@ def test_item_id_is_converted_to_int(http: httpx.Client) -> None:
 
 
 def test_invalid_item_id_is_422(http: httpx.Client) -> None:
-    """GET /items/abc and /items/4.5 get a 422 whose detail locates item_id."""
+    """GET /items/abc, /items/4.5 and /items/1e3 get a 422 that locates item_id."""
     expect_detail_locates(
         http.get("/items/abc"),
         ["path", "item_id"],
@@ -260,6 +268,12 @@ def test_invalid_item_id_is_422(http: httpx.Client) -> None:
         ["path", "item_id"],
         hint=NOT_INT_HINT.format(name="item_id"),
     )
+    for text in OTHER_NOTATIONS:
+        expect_detail_locates(
+            http.get(f"/items/{text}"),
+            ["path", "item_id"],
+            hint=NOTATION_HINT.format(name="item_id"),
+        )
 
 
 def test_model_name_accepts_enum_values(http: httpx.Client) -> None:
@@ -395,3 +409,9 @@ def test_user_id_route_works(http: httpx.Client) -> None:
         ["path", "user_id"],
         hint=NOT_INT_HINT.format(name="user_id"),
     )
+    for text in OTHER_NOTATIONS:
+        expect_detail_locates(
+            http.get(f"/users/{text}"),
+            ["path", "user_id"],
+            hint=NOTATION_HINT.format(name="user_id"),
+        )
