@@ -10,7 +10,9 @@ import codecs
 import errno
 import json
 import os
+import secrets
 import stat
+import string
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,21 @@ class CheckFailed(AssertionError):
         if self.hint:
             lines.append(f"Hint: {self.hint}")
         return "\n".join(lines)
+
+
+def made_up_email(characters: str, local_length: int) -> str:
+    """Make up an address, new at each call, that simple email patterns accept.
+
+    Its local part contains every one of `characters`, shuffled among random
+    letters and digits, and has `local_length` characters or up to 15 more.
+    Its domain is eight random letters and a one-letter top-level domain.
+    """
+    letters = string.ascii_letters + string.digits
+    extra = local_length - len(characters) + secrets.randbelow(16)
+    local = list(characters) + [secrets.choice(letters) for _ in range(extra)]
+    secrets.SystemRandom().shuffle(local)
+    domain = "".join(secrets.choice(string.ascii_lowercase) for _ in range(8))
+    return f"{''.join(local)}@{domain}.{secrets.choice(string.ascii_lowercase)}"
 
 
 def truncate(text: str, limit: int = MAX_SHOWN) -> str:

@@ -32,6 +32,7 @@ from apigrade.checks import (
     expect_detail_locates,
     expect_status,
     json_body,
+    made_up_email,
     show,
 )
 from apigrade.server import AppStartError, LearnerApp
@@ -49,6 +50,8 @@ CONCURRENT_CREATES = 20
 # The app's default page size and the largest one it accepts.
 DEFAULT_LIMIT = 10
 PAGE_USERS = 5
+# Filler users that the list check sends at once, per batch.
+FILLER_BATCH = 10
 MAX_LIMIT = 100
 # Bounds the paging loop that reads every user: 30 pages of 100 users is far
 # more than the checks create.
@@ -157,9 +160,15 @@ EMAIL_VARIANT_BODIES: list[dict[str, str]] = [
     {"name": "Plus sign email", "email": "ada+newsletter@example.com"},
     {"name": "Subdomain email", "email": "user2024@mail42.example.co.uk"},
 ]
+# The create check also posts one email made up at each run, with letters
+# beyond ASCII and symbols in its local part and a one-letter top-level
+# domain, which the starter's EMAIL_PATTERN accepts too.
+UNUSUAL_CHARACTERS = "!#$%&*=?^`{|}~/\u00fc\u00e9"
+UNUSUAL_LOCAL_LENGTH = 20
 EMAIL_RULE_STRICT_HINT = (
     "The starter's EMAIL_PATTERN accepts any character but @ and white space, "
-    "upper case letters and quotes included. Is EMAIL_PATTERN in your model "
+    "upper case letters, quotes, symbols and letters beyond ASCII included, "
+    "and a top-level domain of one letter. Is EMAIL_PATTERN in your model "
     "stricter than the starter's?"
 )
 
@@ -265,7 +274,12 @@ def _expect_not_found(response: httpx.Response, hint: str) -> None:
 
 
 def _read_all_users(http: httpx.Client) -> list[dict[str, Any]]:
-    """Read every user through GET /users/, one page of MAX_LIMIT at a time."""
+    """Read every user through GET /users/, one page of MAX_LIMIT at a time.
+
+    Reading stops at an empty page, not a short one, so an app that caps limit
+    below MAX_LIMIT still lists every user here, and only list_users_paginates
+    judges the cap.
+    """
     users: list[dict[str, Any]] = []
     hint = (
         'Is there an @app.get("/users/") route that takes skip and limit and '
@@ -283,13 +297,13 @@ def _read_all_users(http: httpx.Client) -> list[dict[str, Any]]:
                 actual=describe_response(response),
                 hint=hint,
             )
-        users.extend(page)
-        if len(page) < MAX_LIMIT:
+        if not page:
             return users
+        users.extend(page)
     raise CheckFailed(
-        f"GET /users/ kept returning full pages after {MAX_PAGES} pages.",
+        f"GET /users/ kept returning users after {MAX_PAGES} pages.",
         request=f"GET /users/?skip=...&limit={MAX_LIMIT}, {MAX_PAGES} times",
-        expected="a shorter page once skip passes the last user",
+        expected="an empty page once skip passes the last user",
         actual=f"{len(users)} users and still more pages",
         hint="Does the query use skip as its OFFSET?",
     )
@@ -354,7 +368,11 @@ def test_create_user_returns_201(http: httpx.Client) -> None:
         expect_status(response, 201, hint=EDGE_HINT)
         user = _expect_user(response, body["name"], body["email"], hint=EDGE_HINT)
         _expect_stored(http, user, hint=EDGE_HINT)
-    for body in EMAIL_VARIANT_BODIES:
+    unusual_body = {
+        "name": "Made-up email",
+        "email": made_up_email(UNUSUAL_CHARACTERS, UNUSUAL_LOCAL_LENGTH),
+    }
+    for body in (*EMAIL_VARIANT_BODIES, unusual_body):
         response = http.post("/users/", json=body)
         expect_status(response, 201, hint=EMAIL_RULE_STRICT_HINT)
         user = _expect_user(
@@ -398,16 +416,51 @@ def test_missing_user_returns_404(http: httpx.Client) -> None:
     _expect_not_found(http.get(f"/users/{MISSING_ID}"), NOT_FOUND_HINT)
 
 
+async def _add_filler_users(learner_app: LearnerApp, count: int) -> None:
+    """Send `count` POST /users/, FILLER_BATCH at a time, to fill the table.
+
+    Their responses are not judged: the other checks judge creates, and a
+    filler user that was not stored only makes the table smaller.
+    """
+    bodies = [
+        _user_body(f"Filler user {number}", f"filler{number}@example.com")
+        for number in range(1, count + 1)
+    ]
+    for start in range(0, count, FILLER_BATCH):
+        await _post_all_at_once(learner_app, bodies[start : start + FILLER_BATCH])
+
+
 @pytest.mark.timeout(30)
-def test_list_users_paginates(http: httpx.Client) -> None:
+def test_list_users_paginates(http: httpx.Client, learner_app: LearnerApp) -> None:
     """GET /users/ returns users in id order, one page per skip and limit."""
-    # At least five users, and more in all than one default page, so the
-    # default limit shows.
-    needed = max(PAGE_USERS, DEFAULT_LIMIT + 1 - len(_read_all_users(http)))
+    # Five users created one by one, and filler users after them, so that
+    # more users are stored than one page of MAX_LIMIT holds: both the
+    # default limit and a cap below MAX_LIMIT then show.
     created = [
         _create_user(http, f"Page user {number}", f"page{number}@example.com")
-        for number in range(1, needed + 1)
+        for number in range(1, PAGE_USERS + 1)
     ]
+    stored_before = len(_read_all_users(http))
+    fillers = max(0, MAX_LIMIT + 1 - stored_before)
+    asyncio.run(_add_filler_users(learner_app, fillers))
+    stored = len(_read_all_users(http))
+    full_page = http.get("/users/", params={"limit": MAX_LIMIT})
+    expect_status(full_page, 200, hint=LIMIT_RANGE_HINT)
+    page = json_body(full_page, hint=LIMIT_RANGE_HINT)
+    expected_count = min(MAX_LIMIT, stored)
+    if not isinstance(page, list) or len(page) != expected_count:
+        count = f"{len(page)} users" if isinstance(page, list) else "no list"
+        raise CheckFailed(
+            f"GET /users/?limit={MAX_LIMIT} did not return {expected_count} users, "
+            f"while {stored} are stored.",
+            request=f"{fillers} POST /users/ on top of {stored_before} users, "
+            f"then {describe_request(full_page)}",
+            expected=f"a list of {expected_count} users, since GET /users/ lists "
+            f"{stored} users page by page",
+            actual=count,
+            hint=LIMIT_RANGE_HINT
+            + " Is limit passed to LIMIT ? as it came, with no smaller cap?",
+        )
     users = _read_all_users(http)
     ids = [user.get("id") if isinstance(user, dict) else None for user in users]
     order_hint = "Does the query end with ORDER BY id, and return every column?"

@@ -23,6 +23,7 @@ from apigrade.checks import (
     describe_response,
     expect_status,
     json_body,
+    made_up_email,
     read_learner_file,
 )
 from apigrade.server import LearnerApp
@@ -89,11 +90,18 @@ EMAIL_VARIANTS = (
     "O'Brien+news@Example.com",
     "user2024@mail42.example.co.uk",
 )
+# The variants check also sends one address made up at each run, of shapes
+# the starter's pattern accepts beyond those. Its local part mixes every
+# character of UNUSUAL_CHARACTERS with random letters. It is
+# UNUSUAL_LOCAL_LENGTH characters long or more, past the 64 some patterns
+# allow, and its top-level domain has one letter.
+UNUSUAL_CHARACTERS = "!$&*=^`{|}~\u00fc\u00e9"
+UNUSUAL_LOCAL_LENGTH = 65
 # Seconds the checks must wait for the app, one after another: a task to
 # write its line after the response, the delay check's tasks, which run side
 # by side, the burst's tasks and the settling time after them, the email
-# variants' tasks one by one and the first again, and half a settling time
-# after an invalid email.
+# variants' tasks one by one, the made-up one and the first again, and half a
+# settling time after an invalid email.
 # The timing check waits for no task: its responses must come back at once.
 # scripts/bench.py takes the floor from these.
 # Notifications sent one at a time, with GET QUICK_PATH probed for the whole
@@ -102,7 +110,7 @@ EMAIL_VARIANTS = (
 LOOP_PROBE_POSTS = 4
 WAIT_SECONDS = (
     TASK_SECONDS
-    + (len(EMAIL_VARIANTS) + 1) * TASK_SECONDS
+    + (len(EMAIL_VARIANTS) + 2) * TASK_SECONDS
     + LOOP_PROBE_POSTS * TASK_SECONDS
     + TASK_SECONDS
     + (TASK_SECONDS + SETTLE_SECONDS)
@@ -645,7 +653,8 @@ def test_email_variants_are_accepted(http: httpx.Client, work_dir: Path) -> None
     second line. several_requests_one_line_each judges the form of the lines
     and the mode of the log.
     """
-    for email in EMAIL_VARIANTS:
+    unusual_email = made_up_email(UNUSUAL_CHARACTERS, UNUSUAL_LOCAL_LENGTH)
+    for email in (*EMAIL_VARIANTS, unusual_email):
         response = _send(http, email)
         if response.status_code == 422:
             raise CheckFailed(
@@ -655,8 +664,10 @@ def test_email_variants_are_accepted(http: httpx.Client, work_dir: Path) -> None
                 f'"{email}"}}',
                 actual=describe_response(response),
                 hint="The starter's EMAIL_PATTERN accepts any character but @, "
-                "/ and white space, upper case letters and quotes included. Is "
-                "your EMAIL_PATTERN stricter than the starter's?",
+                "/ and white space, upper case letters, quotes, symbols and "
+                "letters beyond ASCII included, in a name of any length and "
+                "after a top-level domain of one letter. Is your EMAIL_PATTERN "
+                "stricter than the starter's?",
             )
         _expect_accepted(response, email)
         _wait_for_lines(work_dir, [email], time.monotonic() + APPEAR_TIMEOUT)
