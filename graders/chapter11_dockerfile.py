@@ -3024,12 +3024,27 @@ def dockerignore_patterns(
     ignore_file = ignore_file_name(folder)
     text = read_learner_file(folder / ignore_file) or ""
     patterns: list[tuple[re.Pattern[str] | None, bool, int]] = []
-    for number, raw_line in enumerate(text.splitlines(), start=1):
-        line = raw_line.strip()
-        if not line or line.startswith("#"):
+    for number, raw_line, read_pattern in ignore_file_patterns(text):
+        # New in moby/patternmatcher's patternmatcher.go trims and cleans each
+        # pattern again, "!" included, so "!/" from ReadAll becomes "!", which
+        # it rejects: "illegal exclusion pattern".
+        line = read_pattern.strip(GO_SPACE)
+        if not line:
             continue
+        line = go_clean(line)
         keep = line.startswith("!")
-        pattern = posixpath.normpath(line.removeprefix("!").strip()).lstrip("/")
+        if line == "!":
+            raise CheckFailed(
+                f"{ignore_file} line {number} is a lone !, with no pattern after "
+                "it once Docker cleans the path, so Docker would stop the build "
+                'there with "illegal exclusion pattern".',
+                request=f"read {ignore_file}",
+                expected="a pattern after each !, such as !README.md",
+                actual=f"line {number}: {truncate(escape_invisible(raw_line), 120)}",
+                hint="Which path should the ! on this line take back in? Docker "
+                "cleans the path after it first, so ! and !/ both leave nothing.",
+            )
+        pattern = line.removeprefix("!")
         try:
             compiled = None if pattern in (".", "**") else ignore_pattern(pattern)
         except re.error:
@@ -3063,6 +3078,52 @@ def dockerignore_patterns(
                 "__pycache__ and .venv.",
             )
     return tuple(patterns)
+
+
+def ignore_file_patterns(text: str) -> list[tuple[int, str, str]]:
+    """Read an ignore file's patterns as Docker does: (line number, line, pattern).
+
+    This follows ReadAll in moby/buildkit's
+    frontend/dockerfile/dockerignore/dockerignore.go. The test of
+    moby/patternmatcher's ignorefile.ReadAll (ignorefile_test.go) expects the
+    same "!" handling, where "!" and "! " both give "!". Lines end at \\n,
+    less one \\r before it (bufio.ScanLines). A UTF-8 byte order mark is
+    dropped from the first line. A line is a comment only when "#" is its
+    first character, before any trimming, so " #x" is the pattern "#x". The
+    rest is trimmed of Go's white space, a leading "!" is split off, and the
+    path after it is trimmed, cleaned and loses one leading "/". The pattern
+    keeps its "!", and may be "!" alone.
+    """
+    found = []
+    lines = text.removeprefix(BYTE_ORDER_MARK).split("\n")
+    for number, raw_line in enumerate(lines, start=1):
+        line = raw_line.removesuffix("\r")
+        if line.startswith("#"):
+            continue
+        pattern = line.strip(GO_SPACE)
+        if not pattern:
+            continue
+        invert = pattern.startswith("!")
+        if invert:
+            pattern = pattern[1:].strip(GO_SPACE)
+        if pattern:
+            pattern = go_clean(pattern)
+            if len(pattern) > 1 and pattern.startswith("/"):
+                pattern = pattern[1:]
+        found.append((number, line, "!" + pattern if invert else pattern))
+    return found
+
+
+def go_clean(path: str) -> str:
+    """Clean a slash-separated path as Go's path/filepath.Clean does on Linux.
+
+    posixpath.normpath matches it except that it keeps exactly two leading
+    slashes, which Go makes one.
+    """
+    cleaned = posixpath.normpath(path)
+    if cleaned.startswith("//"):
+        cleaned = "/" + cleaned.lstrip("/")
+    return cleaned
 
 
 class UnsupportedPattern(Exception):

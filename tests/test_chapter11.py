@@ -610,7 +610,17 @@ def test_broken_image_fails_its_check(
 
 
 @pytest.mark.parametrize("ignore_file", [".dockerignore", "Dockerfile.dockerignore"])
-@pytest.mark.parametrize("ignore", ["main.py", "*.py", "*\n!Dockerfile"])
+@pytest.mark.parametrize(
+    "ignore",
+    [
+        "main.py",
+        "*.py",
+        "*\n!Dockerfile",
+        # Docker drops a byte order mark, and reads " #" as a pattern.
+        "\ufeffmain.py",
+        " #/../main.py",
+    ],
+)
 def test_dockerignore_that_drops_main_py_fails(
     tmp_path: Path, ignore: str, ignore_file: str
 ) -> None:
@@ -1270,6 +1280,19 @@ def test_app_folder_holds_what_copy_puts_in_workdir(tmp_path: Path) -> None:
         ("[^a-r]*", "sub/helpers.py", True),
         ("sub/\\*", "sub/*", True),
         ("sub/\\*", "sub/helpers.py", False),
+        # ReadAll drops a byte order mark from the first line only.
+        ("\ufeffsub", "sub/helpers.py", True),
+        ("__pycache__\n\ufeffsub", "sub/helpers.py", False),
+        # A comment starts with # before any trimming, and the rest is trimmed.
+        ("# sub", "sub/helpers.py", False),
+        (" #/../sub", "sub/helpers.py", True),
+        ("\t sub \t", "sub/helpers.py", True),
+        # Lines end at \n, less one \r, so \v does not start a new line.
+        ("sub\r", "sub/helpers.py", True),
+        ("*\n#\v!main.py", "main.py", True),
+        # Go's TrimSpace does not trim \x1c, which Python's str.strip does.
+        ("main.py\n!\x1cmain.py", "main.py", True),
+        ("*\n! //main.py", "main.py", False),
     ],
 )
 def test_dockerignore_reads_patterns_as_docker(
@@ -1350,6 +1373,16 @@ def test_go_only_ignore_pattern_is_unsupported(
 def test_ignore_pattern_docker_rejects_is_invalid(pattern: str) -> None:
     with pytest.raises(re.error):
         rules.ignore_pattern(pattern)
+
+
+# patternmatcher.New cleans each pattern, "!" included, and rejects a lone "!".
+@pytest.mark.parametrize("line", ["!", "! ", "!/", "!//", "!/..", " ! / "])
+def test_dockerignore_lone_exclamation_fails(tmp_path: Path, line: str) -> None:
+    (tmp_path / ".dockerignore").write_text("__pycache__\n" + line + "\n")
+    with pytest.raises(CheckFailed, match=r"line 2 is a lone !") as failure:
+        rules.dockerignored(tmp_path, "main.py")
+    assert "Docker would stop the build there" in failure.value.summary
+    assert "illegal exclusion pattern" in failure.value.summary
 
 
 def test_dockerignore_pattern_docker_rejects_fails(tmp_path: Path) -> None:
