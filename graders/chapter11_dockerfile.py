@@ -3046,7 +3046,9 @@ def dockerignore_patterns(
             )
         pattern = line.removeprefix("!")
         try:
-            compiled = None if pattern in (".", "**") else ignore_pattern(pattern)
+            # "." matches no path, because Pattern.match compares it as a
+            # string and fsutil's fs.Walk never passes the context root, ".".
+            compiled = None if pattern == "**" else ignore_pattern(pattern)
         except re.error:
             raise CheckFailed(
                 f"{ignore_file} line {number} is not a valid pattern, so Docker "

@@ -1293,6 +1293,11 @@ def test_app_folder_holds_what_copy_puts_in_workdir(tmp_path: Path) -> None:
         # Go's TrimSpace does not trim \x1c, which Python's str.strip does.
         ("main.py\n!\x1cmain.py", "main.py", True),
         ("*\n! //main.py", "main.py", False),
+        # "." and "!." match no path, since Docker never matches the root.
+        (".", "main.py", False),
+        ("./", "sub/helpers.py", False),
+        ("main.py\n!.", "main.py", True),
+        ("*\n!sub/..", "main.py", True),
     ],
 )
 def test_dockerignore_reads_patterns_as_docker(
