@@ -34,6 +34,7 @@ from packaging.utils import canonicalize_name
 from uvicorn.main import main as uvicorn_command
 
 from apigrade.checks import (
+    MAX_LEARNER_FILE,
     CheckFailed,
     is_utf8,
     read_learner_file,
@@ -1209,6 +1210,10 @@ FASTAPI_PIN = f"fastapi=={importlib.metadata.version('fastapi')}"
 MAX_CONTEXT_ENTRIES = 2000
 MAX_DEPENDENCIES = 200
 MAX_IGNORE_PATTERNS = 200
+# Go's bufio.MaxScanTokenSize, the buffer of ReadAll's bufio.Scanner, which
+# must also hold the \n. A line of this many bytes or more makes it fail with
+# "token too long", and Docker stops the build.
+MAX_IGNORE_LINE_BYTES = 64 * 1024
 DOCKER_FRONTEND_V1 = re.compile(r"(docker\.io/)?docker/dockerfile:1")
 
 
@@ -3021,8 +3026,10 @@ def dockerignore_patterns(
     than MAX_IGNORE_PATTERNS patterns, because matching each file of the
     folder against them would be slow.
     """
+    expect_whole_ignore_file(folder)
     ignore_file = ignore_file_name(folder)
     text = read_learner_file(folder / ignore_file) or ""
+    expect_short_ignore_lines(ignore_file, text)
     patterns: list[tuple[re.Pattern[str] | None, bool, int]] = []
     for number, raw_line, read_pattern in ignore_file_patterns(text):
         # New in moby/patternmatcher's patternmatcher.go trims and cleans each
@@ -3080,6 +3087,52 @@ def dockerignore_patterns(
                 "__pycache__ and .venv.",
             )
     return tuple(patterns)
+
+
+def expect_whole_ignore_file(folder: Path) -> None:
+    """Fail unless the grader can read all of the ignore file Docker reads.
+
+    The engine's copy of the folder lacks a file over its size limit and a
+    link that leads out of the folder, and read_learner_file reads only the
+    last MAX_LEARNER_FILE bytes of a file.
+    """
+    for name in IGNORE_FILES:
+        path = folder / name
+        if name in skipped_paths():
+            problem = "was left out of the grader's copy of the chapter folder"
+        elif path.is_file() and path.stat().st_size > MAX_LEARNER_FILE:
+            problem = f"is larger than {MAX_LEARNER_FILE // 2**20} MB"
+        elif path.exists() or path.is_symlink():
+            return
+        else:
+            continue
+        raise CheckFailed(
+            f"{name} {problem}, so the grader cannot tell which files Docker "
+            "leaves out of the build context.",
+            request=f"read {name}",
+            expected=f"a {name} that is a small file of this folder",
+            actual=f"{name} {problem}",
+            hint=f"Is {name} a link to a file outside this folder, or very large? "
+            "List only what the image does not need, such as __pycache__.",
+        )
+
+
+def expect_short_ignore_lines(ignore_file: str, text: str) -> None:
+    """Fail on a line that Docker's line reader rejects as too long."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        # NOTE: read_learner_file decodes invalid UTF-8 as U+FFFD, three bytes
+        # here, so a line with such bytes may count longer than Docker reads it.
+        size = len(line.encode("utf-8"))
+        if size >= MAX_IGNORE_LINE_BYTES:
+            raise CheckFailed(
+                f"{ignore_file} line {number} is {size} bytes long, so Docker "
+                'would stop the build with "token too long".',
+                request=f"read {ignore_file}",
+                expected=f"lines shorter than {MAX_IGNORE_LINE_BYTES} bytes",
+                actual=f"line {number}: {truncate(escape_invisible(line), 120)}",
+                hint="What made this line so long? Docker reads at most "
+                f"{MAX_IGNORE_LINE_BYTES - 1} bytes a line, comments included.",
+            )
 
 
 def ignore_file_patterns(text: str) -> list[tuple[int, str, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
 import re
 import shutil
 import signal
@@ -20,7 +21,8 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from apigrade.checks import CheckFailed
+from apigrade.checks import MAX_LEARNER_FILE, CheckFailed
+from apigrade.server import GRADER_DIR_VARIABLE, SKIPPED_FILE
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "graders"))
@@ -1388,6 +1390,44 @@ def test_dockerignore_lone_exclamation_fails(tmp_path: Path, line: str) -> None:
         rules.dockerignored(tmp_path, "main.py")
     assert "Docker would stop the build there" in failure.value.summary
     assert "illegal exclusion pattern" in failure.value.summary
+
+
+# Go's bufio.Scanner takes lines of at most 65535 bytes, \r included.
+@pytest.mark.parametrize(("size", "fails"), [(65535, False), (65536, True)])
+def test_dockerignore_long_line(tmp_path: Path, size: int, fails: bool) -> None:
+    line = "#" + "x" * (size - 2) + "\r"
+    (tmp_path / ".dockerignore").write_text("__pycache__\n" + line + "\nsub\n")
+    if not fails:
+        assert rules.dockerignored(tmp_path, "sub") is True
+        return
+    with pytest.raises(CheckFailed, match="line 2 is 65536 bytes long") as failure:
+        rules.dockerignored(tmp_path, "sub")
+    assert "token too long" in failure.value.summary
+
+
+def test_dockerignore_over_read_limit_fails(tmp_path: Path) -> None:
+    # main.py on line 1, then comments past the bytes the grader reads.
+    comments = ("#" * 999 + "\n") * (MAX_LEARNER_FILE // 1000 + 1)
+    (tmp_path / ".dockerignore").write_text("main.py\n" + comments)
+    with pytest.raises(CheckFailed, match=r"^\.dockerignore is larger than 4 MB"):
+        rules.dockerignored(tmp_path, "main.py")
+
+
+@pytest.mark.parametrize("skipped", [".dockerignore", "Dockerfile.dockerignore"])
+def test_dockerignore_left_out_of_copy_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skipped: str
+) -> None:
+    grader_folder = tmp_path / "grader"
+    grader_folder.mkdir()
+    (grader_folder / SKIPPED_FILE).write_text(json.dumps([skipped]))
+    monkeypatch.setenv(GRADER_DIR_VARIABLE, str(grader_folder))
+    folder = tmp_path / "chapter"
+    folder.mkdir()
+    if skipped == "Dockerfile.dockerignore":
+        # Docker reads the Dockerfile.dockerignore in place of this one.
+        (folder / ".dockerignore").write_text("__pycache__\n")
+    with pytest.raises(CheckFailed, match=rf"^{re.escape(skipped)} was left out"):
+        rules.dockerignored(folder, "main.py")
 
 
 def test_dockerignore_pattern_docker_rejects_fails(tmp_path: Path) -> None:
