@@ -3049,7 +3049,7 @@ def dockerignore_patterns(
                 expected="a pattern after each !, such as !README.md",
                 actual=f"line {number}: {truncate(escape_invisible(raw_line), 120)}",
                 hint="Which path should the ! on this line take back in? Docker "
-                "cleans the path after it first, so ! and !/ both leave nothing.",
+                "cleans the path after it first, so !/ is a lone ! too.",
             )
         pattern = line.removeprefix("!")
         try:
