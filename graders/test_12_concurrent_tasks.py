@@ -72,6 +72,18 @@ DEADLINE = 0.2
 # The pass line sits at the geometric middle.
 SLOW_FETCH = DEADLINE * CONCURRENT_FETCHES
 DEADLINE_STATUS_DELAYS = (0.1, 1.0)
+# A deadline drawn in every run from RANDOM_DEADLINE_MIN to RANDOM_DEADLINE_MAX,
+# in steps of RANDOM_DEADLINE_STEP, so an app cannot keep only the fixed
+# deadlines of the other requests. Its one fetch outlasts it by
+# RANDOM_DEADLINE_OVERRUN and still ends before the 3 s default, so an app that
+# uses the default, or no timeout, for this deadline gets a 200 after the fetch.
+# The 504 may come up to RANDOM_DEADLINE_LATE_FACTOR times the deadline after
+# the request.
+RANDOM_DEADLINE_MIN = 1.0
+RANDOM_DEADLINE_MAX = 1.5
+RANDOM_DEADLINE_STEP = 0.01
+RANDOM_DEADLINE_OVERRUN = 1.0
+RANDOM_DEADLINE_LATE_FACTOR = 2.0
 # The README's default and maximum deadline. A request without a deadline
 # has one fetch that outlasts the default, so it must end in a 504 rather than
 # in a 200 after the fetch. The 504 can come no sooner than the default, since
@@ -99,8 +111,9 @@ REFERENCE_LINE_FACTOR = pass_line(CONCURRENT_FETCHES)
 # Seconds the checks must wait for the app, one after another: each request
 # waits for its slowest fetch, or for the deadline. The deadline check sends
 # the reference and the judged request once each before timing, then the
-# reference WARM_UPS + SINGLE_RUNS times and the judged one TIMED_RUNS times.
-# scripts/bench.py takes the floor from these.
+# reference WARM_UPS + SINGLE_RUNS times and the judged one TIMED_RUNS times,
+# then one request cut by a random deadline. scripts/bench.py takes the floor
+# from these.
 WAIT_SECONDS = (
     SINGLE_DELAY
     + max(ORDER_DELAYS)
@@ -112,6 +125,7 @@ WAIT_SECONDS = (
     + len(MIXED_COUNTS) * MIXED_DELAY_MAX
     + DEADLINE
     + (2 + WARM_UPS + SINGLE_RUNS + TIMED_RUNS) * DEADLINE
+    + RANDOM_DEADLINE_MAX
     + DEFAULT_DEADLINE
     + max(WITHIN_DEADLINE_DELAYS)
 )
@@ -675,7 +689,7 @@ def test_deadline_returns_504(http: httpx.Client, sources: SourcesService) -> No
         )
     for fetch in exchange.fetches:
         if fetch.delay > DEADLINE:
-            _expect_cancelled(exchange, deadline_path, fetch)
+            _expect_cancelled(exchange, deadline_path, fetch, DEADLINE)
     # A deadline the fetches finish within lets them finish: the value given is
     # the one used.
     path = _query(WITHIN_DEADLINE_DELAYS, deadline=WITHIN_DEADLINE)
@@ -746,25 +760,33 @@ WAITED_HINT = (
     "gather in asyncio.wait_for(..., timeout=deadline), which cancels the "
     "fetches still running when the deadline passes."
 )
+LATE_HINT = (
+    "Does the endpoint do more work, or wait, after the deadline has passed? "
+    "Respond with the 504 as soon as asyncio.wait_for raises."
+)
 
 
-def _expect_cancelled_at_deadline(exchange: Exchange, path: str) -> None:
+def _expect_cancelled_at_deadline(
+    exchange: Exchange, path: str, deadline: float, slow_fetch: float
+) -> None:
     """Fail unless the 504 came at the deadline and the slow fetch was cancelled."""
-    if exchange.seconds < DEADLINE:
+    if exchange.seconds < deadline:
         raise CheckFailed(
             "The 504 came before the deadline had passed.",
             request=f"GET {path}",
-            expected=f"status 504 when the {DEADLINE:g} s deadline passes, not "
+            expected=f"status 504 when the {deadline:g} s deadline passes, not "
             "sooner, because a delay stands in for a remote call whose duration "
             "the app cannot know in advance",
             actual=f"the response came after {exchange.seconds:.3f} s",
             hint=EARLY_HINT,
         )
-    _expect_fetches(exchange, (SLOW_FETCH,))
-    _expect_cancelled(exchange, path, exchange.fetches[0])
+    _expect_fetches(exchange, (slow_fetch,))
+    _expect_cancelled(exchange, path, exchange.fetches[0], deadline)
 
 
-def _expect_cancelled(exchange: Exchange, path: str, fetch: Fetch) -> None:
+def _expect_cancelled(
+    exchange: Exchange, path: str, fetch: Fetch, deadline: float
+) -> None:
     """Fail unless `fetch`, still running at the deadline, was cancelled then."""
     if fetch.cancelled:
         return
@@ -773,7 +795,7 @@ def _expect_cancelled(exchange: Exchange, path: str, fetch: Fetch) -> None:
             "The 504 came only after the slow fetch had finished: the app waited "
             "for every fetch before it looked at the deadline.",
             request=f"GET {path}",
-            expected=f"a 504 after about {DEADLINE:g} s, with the {fetch.delay:g} s "
+            expected=f"a 504 after about {deadline:g} s, with the {fetch.delay:g} s "
             "fetch cancelled at the deadline",
             actual=f"the 504 came after {exchange.seconds:.3f} s; "
             f"{exchange.describe_fetches()}",
@@ -810,7 +832,7 @@ def test_deadline_stops_slow_fetches(
     if exchange.response.status_code != 504 and not exchange.fetches:
         _expect_fetches(exchange, (SLOW_FETCH,))
     expect_status(exchange.response, 504, hint=_deadline_hint(exchange.response))
-    _expect_cancelled_at_deadline(exchange, judged_path)
+    _expect_cancelled_at_deadline(exchange, judged_path, DEADLINE, SLOW_FETCH)
 
     pair = _time_pair(http, reference_path, judged_path)
     judged_status = pair.judged_response.status_code
@@ -848,8 +870,63 @@ def test_deadline_stops_slow_fetches(
             f"(stopping at the deadline takes about 1 time, waiting for the "
             f"{SLOW_FETCH:g} s fetch {CONCURRENT_FETCHES} times)",
             actual=_describe_pair(pair, line),
-            hint="Does the endpoint do more work, or wait, after the deadline has "
-            "passed? Respond with the 504 as soon as asyncio.wait_for raises.",
+            hint=LATE_HINT,
+        )
+    _expect_random_deadline_kept(http, sources)
+
+
+def _random_deadline() -> float:
+    """Return a deadline from RANDOM_DEADLINE_MIN to RANDOM_DEADLINE_MAX."""
+    steps = round((RANDOM_DEADLINE_MAX - RANDOM_DEADLINE_MIN) / RANDOM_DEADLINE_STEP)
+    step = secrets.randbelow(steps + 1)
+    return round(RANDOM_DEADLINE_MIN + step * RANDOM_DEADLINE_STEP, 2)
+
+
+def _expect_random_deadline_kept(http: httpx.Client, sources: SourcesService) -> None:
+    """Fail unless a random deadline of 1 to 1.5 s cuts a longer fetch then.
+
+    The other requests send deadlines of 0.2 s, 1 s with a 0.3 s fetch, and the
+    3 s default, so an app that replaces every deadline of 1 s or more passes
+    them all.
+    """
+    deadline = _random_deadline()
+    slow_fetch = round(deadline + RANDOM_DEADLINE_OVERRUN, 2)
+    path = _query((slow_fetch,), deadline=deadline)
+    # The wait for fetches lasts past the slow fetch's end, to see whether the
+    # app cancelled it or let it finish.
+    exchange = _exchange(http, sources, path, settle=slow_fetch)
+    record_measurement(
+        f"GET with a {slow_fetch:g} s fetch and a random {deadline:g} s deadline",
+        status=exchange.response.status_code,
+        seconds=round(exchange.seconds, 3),
+    )
+    if exchange.response.status_code == 200:
+        raise CheckFailed(
+            f"A request whose fetch outlasts its {deadline:g} s deadline got its "
+            "results instead of a 504.",
+            request=f"GET {path}, where the deadline is drawn at random from "
+            f"{RANDOM_DEADLINE_MIN:g} to {RANDOM_DEADLINE_MAX:g} s in every run",
+            expected=f"status 504 after {deadline:g} s, with the {slow_fetch:g} s "
+            "fetch cancelled then",
+            actual=f"status 200 after {exchange.seconds:.3f} s; "
+            f"{exchange.describe_fetches()}",
+            hint="Does asyncio.wait_for get timeout=deadline, the value the "
+            "request gives, for every deadline? An endpoint that swaps some "
+            "deadlines for another timeout, such as the default or None, waits "
+            "past them.",
+        )
+    if exchange.response.status_code != 504 and not exchange.fetches:
+        _expect_fetches(exchange, (slow_fetch,))
+    expect_status(exchange.response, 504, hint=_deadline_hint(exchange.response))
+    _expect_cancelled_at_deadline(exchange, path, deadline, slow_fetch)
+    latest = RANDOM_DEADLINE_LATE_FACTOR * deadline
+    if exchange.seconds > latest:
+        raise CheckFailed(
+            "The 504 came long after the deadline had passed.",
+            request=f"GET {path}",
+            expected=f"status 504 after {deadline:g} s, and by {latest:g} s",
+            actual=f"the response came after {exchange.seconds:.3f} s",
+            hint=LATE_HINT,
         )
 
 
