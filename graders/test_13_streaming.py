@@ -10,6 +10,7 @@ with room of twice or half, never with a fixed number of seconds.
 import asyncio
 import json
 import re
+import secrets
 import statistics
 import time
 from collections.abc import Sequence
@@ -83,6 +84,15 @@ PACED_PATHS = tuple(
     f"/{endpoint}?count={PACED_COUNT}&interval={PACED_INTERVAL:g}"
     for endpoint in ("stream", "events")
 )
+# Two items, one interval apart, where the interval is drawn in every run from
+# RANDOM_INTERVAL_MIN to RANDOM_INTERVAL_MAX in steps of RANDOM_INTERVAL_STEP.
+# Every other request with two items or more sends 0.5 s or less, so an app
+# could drop the longer intervals unseen. The response must take half to twice
+# the interval, as the paced streams must.
+RANDOM_INTERVAL_COUNT = 2
+RANDOM_INTERVAL_MIN = 0.6
+RANDOM_INTERVAL_MAX = 1.0
+RANDOM_INTERVAL_STEP = 0.01
 # The README's defaults. The defaults check sends interval=0 to count the
 # lines, and count=2 to time one default interval, which must take from half
 # of DEFAULT_INTERVAL to 1.8 times it.
@@ -94,8 +104,9 @@ DEFAULT_TWO_ITEMS_LINE = 0.9
 # Seconds the checks must wait for the app, one after another: a stream of n
 # lines at interval i takes at least (n - 1) * i. One short stream, the timed
 # stream twice (first line, gaps), the two probed streams, the short events,
-# one default interval on each endpoint, the spread events and the two paced
-# streams. scripts/bench.py takes the floor from it.
+# one default interval on each endpoint, the spread events, the two paced
+# streams and one random interval on each endpoint. scripts/bench.py takes the
+# floor from it.
 WAIT_SECONDS = (
     3 * 0.05
     + 2 * (TIMED_COUNT - 1) * TIMED_INTERVAL
@@ -104,6 +115,7 @@ WAIT_SECONDS = (
     + 2 * DEFAULT_INTERVAL
     + SPREAD_EVENTS_SECONDS
     + 2 * PACED_SECONDS
+    + 2 * RANDOM_INTERVAL_MAX
 )
 
 # A streamed first line arrives within a few percent of the stream's time, and
@@ -719,38 +731,69 @@ def test_parameters_have_defaults(learner_app: LearnerApp) -> None:
 
 @pytest.mark.timeout(30)
 def test_items_paced_by_interval(learner_app: LearnerApp) -> None:
-    """Both endpoints wait the interval the request gives between two items."""
+    """Both endpoints wait the interval the request gives between two items.
+
+    Then each endpoint gets two items and an interval drawn at random, longer
+    than every fixed interval the other checks send with two items or more.
+    """
     for path in PACED_PATHS:
-        read = read_stream(learner_app, path)
-        kind = "events" if path.startswith("/events") else "lines"
-        mark = EVENT_MARK if kind == "events" else LINE_MARK
-        found = len(mark.findall(read.body))
-        if read.status != 200 or found != PACED_COUNT:
-            raise CheckFailed(
-                f"Expected status 200 with {PACED_COUNT} {kind}.",
-                request=f"GET {path}",
-                expected=f"status 200 with {PACED_COUNT} {kind}",
-                actual=f"{found} {kind}: {read.describe()}",
-                hint=STREAM_HINT if kind == "lines" else EVENTS_HINT,
+        _expect_paced(learner_app, path, PACED_COUNT, PACED_INTERVAL)
+    for endpoint in ("stream", "events"):
+        interval = _random_interval()
+        path = f"/{endpoint}?count={RANDOM_INTERVAL_COUNT}&interval={interval:g}"
+        _expect_paced(learner_app, path, RANDOM_INTERVAL_COUNT, interval)
+
+
+def _random_interval() -> float:
+    """Return an interval from RANDOM_INTERVAL_MIN to RANDOM_INTERVAL_MAX."""
+    steps = round((RANDOM_INTERVAL_MAX - RANDOM_INTERVAL_MIN) / RANDOM_INTERVAL_STEP)
+    step = secrets.randbelow(steps + 1)
+    return round(RANDOM_INTERVAL_MIN + step * RANDOM_INTERVAL_STEP, 2)
+
+
+def _expect_paced(
+    learner_app: LearnerApp, path: str, count: int, interval: float
+) -> None:
+    """Fail unless GET `path` sends `count` items in half to twice their intervals."""
+    read = read_stream(learner_app, path)
+    kind = "events" if path.startswith("/events") else "lines"
+    mark = EVENT_MARK if kind == "events" else LINE_MARK
+    found = len(mark.findall(read.body))
+    if read.status != 200 or found != count:
+        hint = STREAM_HINT if kind == "lines" else EVENTS_HINT
+        if read.status == 422:
+            hint = (
+                f"Is interval bounded with Query(ge=0, le=MAX_INTERVAL_SECONDS) on "
+                f"both endpoints, so that every interval up to {MAX_INTERVAL:g} s "
+                "is accepted?"
             )
-        # The whole response counts, not the first item to the last: items
-        # held back by a blocked loop arrive together, at varying times.
-        low, high = PACED_SECONDS / 2, 2 * PACED_SECONDS
-        record_measurement(
-            f"GET {path}", seconds=round(read.total, 4), low=low, high=high
+        raise CheckFailed(
+            f"Expected status 200 with {count} {kind}.",
+            request=f"GET {path}",
+            expected=f"status 200 with {count} {kind}",
+            actual=f"{found} {kind}: {read.describe()}",
+            hint=hint,
         )
-        if not low <= read.total <= high:
-            raise CheckFailed(
-                f"The {kind} did not come {PACED_INTERVAL:g} s apart, the interval "
-                "the request gives.",
-                request=f"GET {path}",
-                expected=f"{PACED_COUNT - 1} intervals of {PACED_INTERVAL:g} s, "
-                f"{PACED_SECONDS:g} s in all (from {low:g} to {high:g} s)",
-                actual=f"the response took {read.total:.3f} s",
-                hint="Does the generator sleep for the interval the request gives, "
-                "`await asyncio.sleep(interval)`, rather than a fixed time or a "
-                "time worked out from it?",
-            )
+
+    # The whole response counts, not the first item to the last: items
+    # held back by a blocked loop arrive together, at varying times.
+    gaps = count - 1
+    seconds = gaps * interval
+    low, high = seconds / 2, 2 * seconds
+    record_measurement(f"GET {path}", seconds=round(read.total, 4), low=low, high=high)
+    if not low <= read.total <= high:
+        intervals = "1 interval" if gaps == 1 else f"{gaps} intervals"
+        raise CheckFailed(
+            f"The {kind} did not come {interval:g} s apart, the interval "
+            "the request gives.",
+            request=f"GET {path}",
+            expected=f"{intervals} of {interval:g} s, "
+            f"{seconds:g} s in all (from {low:g} to {high:g} s)",
+            actual=f"the response took {read.total:.3f} s",
+            hint="Does the generator sleep for the interval the request gives, "
+            "`await asyncio.sleep(interval)`, rather than a fixed time or a "
+            "time worked out from it?",
+        )
 
 
 def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
