@@ -28,6 +28,12 @@ grader reads each test file first (it never runs it) and refuses these:
 - functions of main.py other than the dependencies and the lifespan, taken
   with `from main import` or `main.`: a test calls the endpoints through a
   client, and calling them as functions would read how they are written;
+- Pydantic models of the test's own: classes built on BaseModel, RootModel
+  or a model of main.py under any name, a class attribute Config, class
+  fields named after the routes or main's functions, model_config, and
+  keyword arguments passed with ** from anything but a dict literal with
+  string keys. A model with from_attributes, spelled at run time, reads
+  its fields from any object, the app's routes included;
 - the names that import or run code from a string, in pydantic
   (ImportString, its v1 import_string and PyObject), anyio and asyncio
   (processes, also through the event loop's subprocess_exec and
@@ -149,6 +155,7 @@ BLOCKED_NAMES = CHANCE_NAMES | frozenset(
     {
         "AliasChoices",
         "AliasPath",
+        "alias_generator",
         "ForwardRef",
         "TypeAdapter",
         "WRAPPER_ASSIGNMENTS",
@@ -197,7 +204,11 @@ BLOCKED_NAMES = CHANCE_NAMES | frozenset(
         "jsonable_encoder",
         "encoders",
         "linecache",
+        # A pytest traceback entry's local variables.
+        "locals",
         "make_dataclass",
+        # A Pydantic model's options, from_attributes among them.
+        "model_config",
         # pytest's fixture and class that set attributes and items by name,
         # the request's way to any fixture by its name, and the py.path of
         # the test file, which reads and lists files.
@@ -279,8 +290,21 @@ PYTEST_MODULE_ALLOWED = "pytest_asyncio"
 # The settings and arguments that read attributes by a name given as a string
 # (pydantic's from_attributes, an alias), so written as dictionary keys too.
 BLOCKED_STRINGS = frozenset(
-    {"from_attributes", "validation_alias", "serialization_alias", "alias"}
+    {
+        "alias",
+        "alias_generator",
+        "from_attributes",
+        "model_config",
+        "serialization_alias",
+        "validation_alias",
+    }
 )
+# The classes a Pydantic model is built on. main.py imports BaseModel, and
+# fastapi.openapi.models imports it too, so a test can take it from either.
+PYDANTIC_MODEL_BASES = frozenset({"BaseModel", "RootModel"})
+# The class attribute that sets a Pydantic model's options in place of
+# model_config, as a class or a dict.
+MODEL_CONFIG_CLASS = "Config"
 
 
 # A coding declaration (PEP 263), which Python obeys on the first two lines.
@@ -366,23 +390,190 @@ def audit_source(
         # Python itself could not read the file: refuse it rather than run it.
         return [Finding(0, "code nested too deeply for Python to read")]
     findings += _audit_main_names(tree, main_only)
-    findings += [
-        Finding(node.lineno, f"class {node.name}, a subclass of main's model {base}")
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ClassDef)
-        for base in (_base_name(item) for item in node.bases)
-        if base in models
-    ]
+    findings += _audit_model_classes(tree, models)
+    findings += _audit_class_attributes(tree, main_only)
+    findings += _audit_keyword_unpacking(tree)
     return sorted(set(findings), key=lambda finding: (finding.line, finding.what))
 
 
+def _audit_model_classes(tree: ast.AST, models: frozenset[str]) -> list[Finding]:
+    """Find the classes built on one of main's models or on BaseModel or RootModel.
+
+    A test's own model could declare fields named after the app's attributes
+    and read them from any object once from_attributes is on. A base counts
+    under any name a test gives it with `import ... as` or an assignment.
+    """
+    model_names = _model_aliases(tree, models | PYDANTIC_MODEL_BASES)
+    findings = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for base in (_base_name(item) for item in node.bases):
+            if base is None or base not in model_names:
+                continue
+            original = model_names[base]
+            base_label = base if base == original else f"{base} ({original})"
+            if original in models:
+                what = f"class {node.name}, a subclass of main's model {base_label}"
+            else:
+                what = (
+                    f"class {node.name}, a new Pydantic model based on {base_label}, "
+                    "which could read the app's attributes"
+                )
+            findings.append(Finding(node.lineno, what))
+    return findings
+
+
+def _model_aliases(tree: ast.AST, models: frozenset[str]) -> dict[str, str]:
+    """Map each name of a model class in the file to the model it names.
+
+    `from main import Task as T` and `T = Task` make T a name for Task.
+    """
+    names = {model: model for model in models}
+    assignments = [
+        (target.id, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name) and node.value is not None
+    ]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names.update(
+                (alias.asname, alias.name)
+                for alias in node.names
+                if alias.asname and alias.name in models
+            )
+    # Each pass adds the names assigned from a name found in an earlier pass,
+    # so as many passes as assignments follow the longest chain.
+    for _ in range(len(assignments)):
+        added = {
+            name: names[value]
+            for name, expression in assignments
+            if name not in names
+            and (value := _base_name(expression)) is not None
+            and value in names
+        }
+        if not added:
+            break
+        names.update(added)
+    return names
+
+
 def _base_name(node: ast.expr) -> str | None:
-    """Return the class name a base names, as in Model or main.Model."""
+    """Return the class name a base names, as in Model, main.Model or Model[int]."""
+    if isinstance(node, ast.Subscript):
+        return _base_name(node.value)
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
         return node.attr
     return None
+
+
+def _audit_class_attributes(tree: ast.AST, main_only: frozenset[str]) -> list[Finding]:
+    """Find the class attributes through which a Pydantic model reads the app.
+
+    With from_attributes, a model reads each annotated field from the
+    attribute of the same name, so a class may not annotate the names that
+    lead to the endpoints (ordinary variables may have them). Config sets a
+    model's options, such as from_attributes, even in a model whose base the
+    audit does not know, so a class may not bind it at all.
+    """
+    findings = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for inner in _class_scope(node):
+            line = getattr(inner, "lineno", node.lineno)
+            if MODEL_CONFIG_CLASS in _bound_names(inner):
+                findings.append(
+                    Finding(
+                        line,
+                        "the class attribute Config, which sets a Pydantic "
+                        "model's options",
+                    )
+                )
+            if not (
+                isinstance(inner, ast.AnnAssign) and isinstance(inner.target, ast.Name)
+            ):
+                continue
+            field = inner.target.id
+            if field in ROUTE_ATTRIBUTES:
+                findings.append(
+                    Finding(
+                        line,
+                        f"the class field {field}, which a Pydantic model would "
+                        "read from the app's routes",
+                    )
+                )
+            elif field in main_only:
+                findings.append(
+                    Finding(
+                        line,
+                        f"the class field {field}, which a Pydantic model would "
+                        "read from main, a function only the app calls",
+                    )
+                )
+    return findings
+
+
+def _class_scope(node: ast.ClassDef) -> list[ast.AST]:
+    """Return the nodes in a class body that bind names in the class's scope.
+
+    Functions, lambdas, nested classes and comprehensions have scopes of their
+    own: their definitions bind a name in the class, their bodies do not.
+    """
+    own_scopes = (
+        ast.FunctionDef,
+        ast.AsyncFunctionDef,
+        ast.ClassDef,
+        ast.Lambda,
+        ast.ListComp,
+        ast.SetComp,
+        ast.DictComp,
+        ast.GeneratorExp,
+    )
+    found: list[ast.AST] = []
+    pending: list[ast.AST] = list(node.body)
+    while pending:
+        inner = pending.pop()
+        found.append(inner)
+        if not isinstance(inner, own_scopes):
+            pending.extend(ast.iter_child_nodes(inner))
+    return found
+
+
+def _audit_keyword_unpacking(tree: ast.AST) -> list[Finding]:
+    """Find keyword arguments passed with ** from anything but a literal dict.
+
+    The keys of `**{name: True}` or `**settings` are spelled at run time, so
+    they could set a Pydantic option the audit rejects by name, such as
+    from_attributes or alias, in a call or a class statement.
+    """
+    findings = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Call, ast.ClassDef)):
+            continue
+        for keyword in node.keywords:
+            if keyword.arg is None and not _literal_keys(keyword.value):
+                findings.append(
+                    Finding(
+                        keyword.lineno,
+                        "keyword arguments passed with ** from a value other than "
+                        "a dict literal with string keys, which could set a "
+                        "Pydantic option such as from_attributes",
+                    )
+                )
+    return findings
+
+
+def _literal_keys(node: ast.expr) -> bool:
+    """Tell whether `node` is a dict literal whose keys are all string literals."""
+    return isinstance(node, ast.Dict) and all(
+        isinstance(key, ast.Constant) and isinstance(key.value, str)
+        for key in node.keys
+    )
 
 
 def _audit_main_names(tree: ast.AST, main_only: frozenset[str]) -> list[Finding]:
@@ -523,6 +714,13 @@ def _audit_node(node: ast.AST) -> list[Finding]:
 
 def _rebound_builtin(node: ast.AST) -> str | None:
     """Return the built-in type name that `node` binds anew, if it binds one."""
+    return next(
+        (name for name in _bound_names(node) if name in SELF_MATCHING_TYPES), None
+    )
+
+
+def _bound_names(node: ast.AST) -> list[str | None]:
+    """Return the names that `node` itself binds, None where a binding is optional."""
     names: list[str | None] = []
     if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
         names = [node.id]
@@ -531,14 +729,14 @@ def _rebound_builtin(node: ast.AST) -> str | None:
     elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         names = [node.name]
     elif isinstance(node, ast.alias):
-        names = [node.asname]
+        names = [node.asname or node.name.partition(".")[0]]
     elif isinstance(node, (ast.Global, ast.Nonlocal)):
         names = list(node.names)
     elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
         names = [node.name]
     elif isinstance(node, ast.MatchMapping):
         names = [node.rest]
-    return next((name for name in names if name in SELF_MATCHING_TYPES), None)
+    return names
 
 
 def _blocked_name(name: str) -> bool:

@@ -48,6 +48,11 @@ ALLOWED = [
     "app.dependency_overrides[get_current_user] = lambda: User(name='ada')\n",
     "main.DEMO_TOKENS['carol-token'] = 'carol'\n",
     "item = 3\nurl = f'/items/{item}'\nname = f\"{'ada'}\"\n",
+    "from main import BaseModel, app\nassert isinstance(app, BaseModel) is False\n",
+    "client.post('/tasks/', **{'json': {'title': 'a'}})\n",
+    "endpoint: str = '/tasks/'\n",
+    "class TestTasks:\n    def test_a(self, endpoint):\n        pass\n",
+    "class TestTasks:\n    def list_tasks(self, client):\n        pass\n",
 ]
 REFUSED = [
     # A tester's bypass: update_wrapper copies __code__ onto a plain object,
@@ -184,6 +189,33 @@ REFUSED = [
     ("from main import Task\nclass R(Task):\n    pass\n", "subclass of main's model"),
     ("import main\nclass R(main.TaskIn):\n    pass\n", "subclass of main's model"),
     ("from fastapi.encoders import jsonable_encoder\n", "jsonable_encoder"),
+    # A tester's bypass: models built on main's BaseModel, with fields named
+    # router, routes and endpoint and from_attributes joined at run time in
+    # model_config, read the endpoint functions out of the app.
+    ("from main import BaseModel\nclass V(BaseModel):\n    pass\n", "new Pydantic"),
+    ("import main\nclass V(main.BaseModel):\n    pass\n", "new Pydantic model"),
+    ("from main import BaseModel as B\nclass V(B):\n    pass\n", "B (BaseModel)"),
+    ("B = BaseModel\nC = B\nclass V(C):\n    pass\n", "based on C (BaseModel)"),
+    ("class V(RootModel[list[int]]):\n    pass\n", "based on RootModel"),
+    ("from main import Task as T\nclass V(T):\n    pass\n", "model T (Task)"),
+    ("class V(Info):\n    model_config = {}\n", "the name model_config"),
+    ("User.model_config\n", "the attribute .model_config"),
+    ("settings = {'model_config': 1}\n", "the string 'model_config'"),
+    # The models of fastapi.openapi.models take options from a Config
+    # attribute or from class keywords too.
+    ("class V(Info):\n    Config: ClassVar = {}\n", "the class attribute Config"),
+    ("class V(Info):\n    class Config:\n        pass\n", "class attribute Config"),
+    ("class V(Info, **{ON: True}):\n    pass\n", "passed with ** from a value"),
+    ("class V(Info, alias_generator=f):\n    pass\n", "alias_generator="),
+    ("View.model_validate(app, **{ON: True})\n", "passed with ** from a value"),
+    ("View.model_validate(app, **settings)\n", "passed with ** from a value"),
+    ("Field(**{''.join(['al', 'ias']): 'x'})\n", "passed with ** from a value"),
+    ("class V(Info):\n    routes: list[Any]\n", "the class field routes"),
+    ("class V(Info):\n    if True:\n        endpoint: Any\n", "class field endpoint"),
+    ("class V(Info):\n    delete_task: Any\n", "the class field delete_task"),
+    # The entries of a pytest traceback, and their local variables.
+    ("excinfo.traceback[-1].locals\n", "the attribute .traceback"),
+    ("entry.locals\n", "the attribute .locals"),
     # A tester's suite failed by chance, through uuid4(), and each chance
     # failure counted as a caught fault.
     ("import uuid\nassert uuid.uuid4().int % 3\n", "the attribute .uuid4"),
