@@ -260,8 +260,10 @@ BLOCKED_NAMES = CHANCE_NAMES | frozenset(
 # Path is rejected when imported from anyio too, but fastapi's Path is allowed.
 FILE_ATTRIBUTES = frozenset({"Path", "open"})
 # Attributes, and the strings that read them from a scope, that lead from the
-# app to its endpoint functions. Ordinary variables may have these names.
-ROUTE_ATTRIBUTES = frozenset({"endpoint", "route", "routes", "router"})
+# app to its endpoint functions. Ordinary variables may have these names. A
+# request's .scope is among them, since Starlette's routing puts the endpoint
+# in it, under a key a test could spell at run time.
+ROUTE_ATTRIBUTES = frozenset({"endpoint", "route", "routes", "router", "scope"})
 # Prefixes of the attributes of code objects, frames, tracebacks, generators
 # and coroutines: a string that names one is meant to reach it by name.
 ATTRIBUTE_PREFIXES = ("f_", "co_", "tb_", "gi_", "cr_", "ag_")

@@ -159,6 +159,12 @@ REFUSED = [
         "the attribute .getfixturevalue",
     ),
     ("text = request.fspath.read()\n", "the attribute .fspath"),
+    # A dependency override reads the endpoint from the request's ASGI scope,
+    # under a key joined at run time.
+    (
+        "key = ''.join(['end', 'point'])\nfound = request.scope[key]\n",
+        "the attribute .scope",
+    ),
     # Round 43: a reader bound to the name int passed the class-pattern rule,
     # and a namedtuple registered as an ABC matched any object.
     ("int = make_reader()\nmatch x:\n    case int(y): pass\n", "built-in name int"),
