@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import h11
 import httpx
 import pytest
 import uvicorn
@@ -103,6 +104,12 @@ BIND_OPTIONS = ("--host", "--port", "--uds", "--fd")
 # uvicorn's default --backlog (2048 in uvicorn 0.54): how many connections the
 # kernel queues until a worker accepts them.
 UVICORN_BACKLOG: int = inspect.signature(uvicorn.Config).parameters["backlog"].default
+# The bytes of an unfinished request head that h11 buffers by default. uvicorn
+# passes --h11-max-incomplete-event-size to h11 in its place, and a smaller
+# value answers 400 to a request head that arrives in pieces larger than it.
+H11_EVENT_SIZE: int = (
+    inspect.signature(h11.Connection).parameters["max_incomplete_event_size"].default
+)
 # Other ways to write "every interface" than 0.0.0.0. Each may fail in a
 # container, for the reasons the check's feedback gives.
 OTHER_ALL_INTERFACES = frozenset({"0", "::", "[::]", "0:0:0:0:0:0:0:0"})
@@ -686,6 +693,27 @@ def expect_no_service_limit(found: Dockerfile) -> None:
             "in a burst, whose clients then wait 1 s or more to try again",
             hint="What does a shorter queue gain the service? Delete --backlog, "
             f"or give {UVICORN_BACKLOG} or more.",
+        )
+    event_size = option_value(tokens, "--h11-max-incomplete-event-size")
+    try:
+        buffered = int(event_size) if event_size is not None else None
+    except ValueError:
+        # uvicorn rejects the value at start-up, which fails the runs.
+        buffered = None
+    if buffered is not None and buffered < H11_EVENT_SIZE:
+        raise CheckFailed(
+            "The production command makes uvicorn reject request heads that "
+            "arrive in pieces.",
+            request=cmd.describe(),
+            expected="no --h11-max-incomplete-event-size, or "
+            f"--h11-max-incomplete-event-size {H11_EVENT_SIZE} or more (h11's "
+            "default)",
+            actual=f"--h11-max-incomplete-event-size {event_size}: uvicorn answers "
+            f"400 Bad Request once more than {buffered} "
+            f"{'byte' if buffered == 1 else 'bytes'} of a request's head wait for "
+            "the rest, as they do from a slow client or a proxy",
+            hint="The grader's requests arrive in one piece, but which clients of "
+            "the real service would? Delete --h11-max-incomplete-event-size.",
         )
 
 

@@ -1773,6 +1773,10 @@ def test_escape_directive_read_as_docker_reads_it(
         ('"--backlog=4096"', None),
         ('"--root-path", "--limit-concurrency"', None),
         ('"--limit-max-requests-jitter", "5"', None),
+        ('"--h11-max-incomplete-event-size", "1"', "reject request heads"),
+        ('"--h11-max-incomplete-event-size=300"', "reject request heads"),
+        ('"--h11-max-incomplete-event-size", "16384"', None),
+        ('"--h11-max-incomplete-event-size", "65536"', None),
     ],
 )
 def test_service_limits_in_cmd(
