@@ -28,6 +28,15 @@ MODEL_NAMES = ("alexnet", "resnet", "lenet")
 # learner might add to ModelName: each must get a 422.
 MODEL_NAMES_IN_OTHER_CASES = ("ALEXNET", "LeNet", "Resnet")
 UNLISTED_MODEL_NAMES = ("squeezenet", "densenet", "mobilenet", "vgg16", "inception")
+# Names that only part of a README name matches: with text after it, with text
+# before it, and its start. The check also sends a random start of a random
+# README name and that name with random letters after it, new in every run.
+PARTIAL_MODEL_NAMES = ("resnet50", "lenet-5", "myalexnet", "alex", "res")
+PARTIAL_HINT = (
+    "Does ModelName accept only its exact values? A _missing_ method or a route "
+    "that matches the start or the end of a name accepts names the README does "
+    "not list."
+)
 # The check also sends a name of random lower-case letters, new in every run,
 # so a route that rejects only the fixed names above still fails. Its length
 # differs from every name in MODEL_NAMES, so it is never a valid one.
@@ -354,6 +363,15 @@ def test_model_name_rejects_other_values(http: httpx.Client) -> None:
         "other than alexnet, resnet and lenet must get a 422, not only the "
         "names a route rejects one by one.",
     )
+    listed = secrets.choice(MODEL_NAMES)
+    random_partial = (
+        listed[: 1 + secrets.randbelow(len(listed) - 1)],
+        listed + _random_text()[:3],
+    )
+    for name in (*PARTIAL_MODEL_NAMES, *random_partial):
+        expect_detail_locates(
+            http.get(f"/models/{name}"), ["path", "model_name"], hint=PARTIAL_HINT
+        )
     response = http.get("/openapi.json")
     expect_status(response, 200, hint="Is the app's openapi_url left at its default?")
     enum = model_name_enum(json_body(response))

@@ -97,6 +97,10 @@ UNKNOWN_USERNAME = "nobody-signed-up-as-this"
 # run, so an app that returns 404 only for UNKNOWN_USERNAME still fails. Its
 # length differs from every username the checks sign up, so it is never one.
 RANDOM_USERNAME_LENGTH = 12
+# Unknown usernames near the stored margaret and dorothy: a start, a name with
+# text after it and one with text before it. The check also reads a random
+# start of dorothy and edith with random letters after it, new in every run.
+NEAR_USERNAMES = ("marg", "margaret2", "xdorothy")
 # Usernames are exact strings, so names that differ only in case are different
 # users. The check signs up a fixed lower-case name and the same name
 # capitalized, then a random lower-case name of CASE_USERNAME_LENGTH letters,
@@ -648,6 +652,23 @@ def test_users_are_stored_by_username(http: httpx.Client) -> None:
                 hint="Does GET /users/{username} raise HTTPException(status_code=404) "
                 "when the name is not stored, whatever the name, rather than return "
                 "something else?",
+            )
+    # Names that contain a stored name, or are its start, are unknown too, so
+    # a lookup with startswith or endswith fails.
+    cut = "dorothy"[: 1 + secrets.randbelow(len("dorothy") - 1)]
+    near_names = (*NEAR_USERNAMES, cut, "edith" + random_lowercase(3))
+    for username in near_names:
+        response = http.get(f"/users/{username}")
+        if response.status_code != 404:
+            raise CheckFailed(
+                "A username that only part of a stored name matches did not get a 404.",
+                request=f"POST /users/ for margaret, dorothy and edith, then "
+                f"{describe_request(response)}",
+                expected="status 404: no user signed up as exactly this name",
+                actual=describe_response(response),
+                hint="Is the name looked up exactly, as in `username in users`? A "
+                "name is a stored user's only when it equals it, not when one "
+                "starts or ends with the other.",
             )
 
     for lower in (CASE_USERNAME, random_lowercase(CASE_USERNAME_LENGTH)):

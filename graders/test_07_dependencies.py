@@ -40,12 +40,16 @@ USER_NAME_TOKEN = "alice"
 OTHER_CASE_TOKEN = "Alice-Token"
 UPPER_CASE_TOKEN = "BOB-TOKEN"
 # Tokens shaped like the valid ones that are not keys of TOKENS: tokens of
-# users who have none, and valid tokens with more text after them. An app that takes the
-# user name from the text before "-token" and checks it against USERS lets
-# them through. The checks also send a valid token with a random suffix, new
-# in every run, RANDOM_SUFFIX_BYTES random bytes written as hex.
+# users who have none, valid tokens with more text before or after them, and
+# the start of a valid token. An app that takes the user name from the text
+# before "-token" and checks it against USERS lets some through, and so does
+# one that compares with endswith, startswith or the last word. The checks
+# also send a valid token with a random prefix and one with a random suffix,
+# new in every run, RANDOM_SUFFIX_BYTES random bytes written as hex.
 NO_TOKEN_USER_TOKENS = ("carol-token", "dave-token")
 SUFFIXED_TOKENS = ("alice-token-forged", "bob-tokenXYZ")
+PREFIXED_TOKENS = ("Bearer bob-token", "evil-alice-token")
+CUT_TOKENS = ("alice-toke", "bob")
 RANDOM_SUFFIX_BYTES = 4
 # Each valid token and its user, as the starter's TOKENS has them.
 TOKENS = {ALICE_TOKEN: "alice", BOB_TOKEN: "bob"}
@@ -59,9 +63,9 @@ OTHER_CASE_HINT = (
 )
 MADE_UP_TOKEN_HINT = (
     "Is the whole X-Token value looked up in TOKENS, as in `x_token in TOKENS`? "
-    "A token is valid only when it equals a key of TOKENS: carol-token, or a "
-    "valid token with more text after it, is not one, whatever user name it "
-    "starts with."
+    "A token is valid only when it equals a key of TOKENS: carol-token, a "
+    "valid token with more text before or after it, or the start of one, is "
+    "not one, whatever user name it contains."
 )
 ITEMS = ["apple", "banana", "cherry", "grape", "melon", "peach"]
 USERS = ["alice", "bob", "carol", "dave"]
@@ -507,13 +511,23 @@ def _wrong_tokens(
     """Return each wrong token that the checks send, with the hint for its 401.
 
     Every route that verifies a token gets the same wrong tokens, so a route
-    that compares tokens in its own way fails too. The last one is a valid
-    token with a random suffix, new in every call.
+    that compares tokens in its own way fails too. The last two are valid
+    tokens with a random suffix and a random prefix, new in every call.
     """
     random_token = (
         secrets.choice(list(TOKENS)) + "-" + secrets.token_hex(RANDOM_SUFFIX_BYTES)
     )
-    made_up_tokens = [*NO_TOKEN_USER_TOKENS, *SUFFIXED_TOKENS, random_token]
+    random_prefixed = secrets.token_hex(RANDOM_SUFFIX_BYTES) + secrets.choice(
+        list(TOKENS)
+    )
+    made_up_tokens = [
+        *NO_TOKEN_USER_TOKENS,
+        *SUFFIXED_TOKENS,
+        *PREFIXED_TOKENS,
+        *CUT_TOKENS,
+        random_token,
+        random_prefixed,
+    ]
     return [
         (WRONG_TOKEN, unknown_hint),
         (USER_NAME_TOKEN, USER_NAME_HINT),
