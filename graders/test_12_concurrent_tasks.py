@@ -72,6 +72,9 @@ DEADLINE = 0.2
 # The pass line sits at the geometric middle.
 SLOW_FETCH = DEADLINE * CONCURRENT_FETCHES
 DEADLINE_STATUS_DELAYS = (0.1, 1.0)
+# A fail position far past any fetch, sent with its negative: fail has no
+# bounds, so both are accepted and fail nothing.
+FAR_POSITION = 10**18
 # A deadline drawn in every run from RANDOM_DEADLINE_MIN to RANDOM_DEADLINE_MAX,
 # in steps of RANDOM_DEADLINE_STEP, so an app cannot keep only the fixed
 # deadlines of the other requests. Its one fetch outlasts it by
@@ -389,7 +392,17 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
             hint=SHAPE_HINT,
         )
     # fail repeats like delay, and a position with no fetch, past the end or
-    # negative, fails nothing.
+    # negative, fails nothing. fail has no bounds and no limit on its count:
+    # one request sends a dozen positions, far ones and random ones among them.
+    far_positions = [
+        FAR_POSITION,
+        -FAR_POSITION,
+        *(10 + secrets.randbelow(10**6) for _ in range(5)),
+        *(-2 - secrets.randbelow(10**6) for _ in range(5)),
+    ]
+    many_failures = "/concurrent?delay=0&delay=0&fail=1" + "".join(
+        f"&fail={position}" for position in far_positions
+    )
     for path, delays, failing in (
         (
             _query(TWO_FAILURE_DELAYS) + "&fail=0&fail=1",
@@ -398,8 +411,19 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
         ),
         ("/concurrent?delay=0&fail=5", (0.0,), frozenset()),
         ("/concurrent?delay=0&fail=-1", (0.0,), frozenset()),
+        (many_failures, (0.0, 0.0), frozenset({1})),
     ):
         exchange = _exchange(http, sources, path)
+        if exchange.response.status_code == 422:
+            raise CheckFailed(
+                "A valid fail was rejected.",
+                request=describe_request(exchange.response),
+                expected="status 200: fail takes any ints, as many as are sent, "
+                "and a position with no fetch fails nothing",
+                actual=describe_response(exchange.response),
+                hint="Is fail declared as Annotated[list[int] | None, Query()], with "
+                "no bound on a position or on their number?",
+            )
         results = _results(exchange.response, SHAPE_HINT)
         _expect_fetches(exchange, delays, failing)
         expected = [
@@ -415,7 +439,8 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
                 expected=f'"results": {show(expected)}',
                 actual=describe_response(exchange.response),
                 hint=SHAPE_HINT + " Is fail a list, Annotated[list[int] | None, "
-                "Query()], so every fail=... counts?",
+                "Query()], so every fail=... counts, with no bound on a position "
+                "or on their number?",
             )
     _expect_other_errors_raised(http, sources)
 
