@@ -46,6 +46,18 @@ WAIT_SECONDS = 1.0
 DATABASE_FILE = "users.db"
 # A user id the checks never create: each check adds a few users at most.
 MISSING_ID = 987654
+# The missing-user checks also send GET and DELETE to ids that no POST
+# returned, new in every run, so an app that returns 404 only for MISSING_ID,
+# or only inside some range, still fails. The near id is the highest id a 201
+# returned, plus 1 plus a random offset below NEAR_ID_SPREAD. The large id lies
+# between LARGE_ID_MIN and LARGE_ID_MAX. The README sets no range for user ids,
+# so 0 and a negative id are ints that no user has, which get 404, not 422.
+NEAR_ID_SPREAD = 50
+LARGE_ID_MIN = 10**6
+LARGE_ID_MAX = 10**12
+# A skip far past the last user, below SQLite's 64-bit integer limit. The
+# README sets no upper bound for skip, so it must get 200 and an empty list.
+LARGE_SKIP = 10**18
 CONCURRENT_CREATES = 20
 # The app's default page size and the largest one it accepts.
 DEFAULT_LIMIT = 10
@@ -180,12 +192,26 @@ NOT_FOUND_HINT = (
     "Does the route `raise HTTPException(status_code=404, detail=...)` when no "
     "row matches, rather than return a message with status 200?"
 )
+NEVER_ISSUED_HINT = (
+    "Does the route look up every id it gets in the table, and raise "
+    "HTTPException(status_code=404, ...) whenever no row matches, rather than "
+    "answer from anything but the table?"
+)
+ID_RANGE_HINT = (
+    "Is user_id declared with a range, such as Path(ge=1, le=...)? The README "
+    "sets no range for user ids, so 0, negative and large ids are ints that no "
+    "user has, which get 404."
+)
 PLACEHOLDER_HINT = (
     "Is the SQL built by pasting values into the text (an f-string, + or %)? "
     "Pass them as parameters instead: db.execute('INSERT INTO users (name, "
     "email) VALUES (?, ?)', (user.name, user.email)), in every query that "
     "takes a name or an email."
 )
+
+
+# Ids that a 201 from POST /users/ returned, recorded by _expect_user.
+issued_ids: set[int] = set()
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +241,7 @@ def _expect_user(
             actual=describe_response(response),
             hint=hint,
         )
+    issued_ids.add(body["id"])
     return body
 
 
@@ -271,6 +298,35 @@ def _expect_not_found(response: httpx.Response, hint: str) -> None:
             actual=describe_response(response),
             hint=hint,
         )
+
+
+def _never_issued_ids() -> list[int]:
+    """Return ids that no 201 returned, new in every run: near, large, 0, negative.
+
+    Call it right after a create, so that the near id lies above every id the
+    app has stored.
+    """
+    near = max(issued_ids, default=0) + 1 + secrets.randbelow(NEAR_ID_SPREAD)
+    large = LARGE_ID_MIN + secrets.randbelow(LARGE_ID_MAX - LARGE_ID_MIN)
+    negative = -1 - secrets.randbelow(LARGE_ID_MAX)
+    return [near, large, 0, negative]
+
+
+def _expect_never_issued_not_found(
+    http: httpx.Client, method: str, user_id: int
+) -> None:
+    """Send `method` to /users/{user_id}, an id no POST returned, and expect a 404."""
+    response = http.request(method, f"/users/{user_id}")
+    if response.status_code != 404:
+        raise CheckFailed(
+            f"{method} of user id {user_id}, which no POST /users/ returned, did "
+            "not get 404.",
+            request=describe_request(response),
+            expected='status 404 with a body like {"detail": "User 5 not found"}',
+            actual=describe_response(response),
+            hint=ID_RANGE_HINT if response.status_code == 422 else NEVER_ISSUED_HINT,
+        )
+    _expect_not_found(response, NEVER_ISSUED_HINT)
 
 
 def _read_all_users(http: httpx.Client) -> list[dict[str, Any]]:
@@ -408,12 +464,18 @@ def test_read_user_returns_it(http: httpx.Client) -> None:
 
 
 def test_missing_user_returns_404(http: httpx.Client) -> None:
-    """GET /users/{id} for a missing id returns 404 with a detail message."""
+    """GET /users/{id} for a missing id returns 404 with a detail message.
+
+    The ids are MISSING_ID and those from _never_issued_ids: the next id plus
+    a random offset, a large one, 0 and a negative one.
+    """
     # A user that can be read first shows that the route exists, so the 404
     # below comes from the route and not from FastAPI's router.
     user = _create_user(http, "Claude Shannon", "claude@example.com")
     _expect_stored(http, user, hint=NOT_FOUND_HINT)
     _expect_not_found(http.get(f"/users/{MISSING_ID}"), NOT_FOUND_HINT)
+    for user_id in _never_issued_ids():
+        _expect_never_issued_not_found(http, "GET", user_id)
 
 
 async def _add_filler_users(learner_app: LearnerApp, count: int) -> None:
@@ -505,6 +567,21 @@ def test_list_users_paginates(http: httpx.Client, learner_app: LearnerApp) -> No
                 hint=f"Does the query use LIMIT ? OFFSET ? with (limit, skip), "
                 f"and is limit's default {DEFAULT_LIMIT}?",
             )
+    far_page = http.get("/users/", params={"skip": LARGE_SKIP})
+    far_hint = (
+        "Is skip declared with Query(ge=0) and no upper bound? The README sets "
+        "no upper bound for skip, so a skip past the last user returns an empty "
+        "list."
+    )
+    expect_status(far_page, 200, hint=far_hint)
+    if json_body(far_page, hint=far_hint) != []:
+        raise CheckFailed(
+            "A skip far past the last user did not return an empty list.",
+            request=describe_request(far_page),
+            expected="status 200 with body []",
+            actual=describe_response(far_page),
+            hint=far_hint,
+        )
 
 
 def test_delete_user_removes_it(http: httpx.Client) -> None:
@@ -539,9 +616,12 @@ def test_delete_user_removes_it(http: httpx.Client) -> None:
 
 
 def test_delete_missing_user_returns_404(http: httpx.Client, work_dir: Path) -> None:
-    """DELETE of a user that is already deleted returns 404 with a detail message.
+    """DELETE of a missing user returns 404 with a detail message.
 
-    The 404 also leaves the database unlocked for other writers.
+    The ids are that of a user already deleted and those from
+    _never_issued_ids: the next id plus a random offset, a large one, 0 and a
+    negative one. The first 404 also leaves the database unlocked for other
+    writers.
     """
     remaining = _create_user(http, "Frances Allen", "frances@example.com")
     user = _create_user(http, "John Backus", "john@example.com")
@@ -564,6 +644,8 @@ def test_delete_missing_user_returns_404(http: httpx.Client, work_dir: Path) -> 
         "row, and SQLite keeps the file locked for writing until `await "
         "db.commit()` or `await db.rollback()` ends it.",
     )
+    for user_id in _never_issued_ids():
+        _expect_never_issued_not_found(http, "DELETE", user_id)
 
 
 # Up to five rounds of twenty creates sent at once, each followed by a list
