@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import inspect
 import re
+import secrets
 import shlex
 import shutil
 import signal
+import string
 import subprocess
 import sys
 import tempfile
@@ -69,8 +71,38 @@ from apigrade.imports import describe_module, modules_shadowed
 from apigrade.server import AppStartError, LearnerApp, log_folder, skipped_paths
 from apigrade.timing import record_measurement
 
-GRADED_APP_NAME = "Graded service 7"
+# Words for the APP_NAME the grader sends, none of them in DEFAULT_APP_NAME.
+APP_NAME_WORDS = (
+    "amber",
+    "copper",
+    "harbor",
+    "lantern",
+    "meadow",
+    "orbit",
+    "signal",
+    "summit",
+)
+
+
+def random_app_name() -> str:
+    """Make up an APP_NAME of two words and a number, such as "Orbit lantern 418"."""
+    first = secrets.choice(APP_NAME_WORDS).capitalize()
+    second = secrets.choice(APP_NAME_WORDS)
+    return f"{first} {second} {100 + secrets.randbelow(900)}"
+
+
+# A name new in every run, so an app that returns a fixed name whenever
+# APP_NAME is set still fails.
+GRADED_APP_NAME = random_app_name()
 DEFAULT_APP_NAME = "Deployment demo"
+# The DOCS_ENABLED words the README accepts in any case, as (true, false)
+# pairs. The main run sends "false". The settings check sends one word of each
+# other pair, drawn in every run, so an app that reads only a few spellings
+# fails in some runs, and the made-up word below in every run.
+DOCS_WORD_PAIRS = (("true", "false"), ("1", "0"), ("yes", "no"), ("on", "off"))
+# The length of the invalid DOCS_ENABLED word made up in every run. No word in
+# DOCS_WORD_PAIRS has this many letters, so it is never a valid one.
+INVALID_DOCS_WORD_LENGTH = 6
 GRADER_WORKERS = 2
 # The maximum number of workers a CMD may start, since each is a process with
 # the whole app.
@@ -459,6 +491,34 @@ def test_health_reports_ok(http: httpx.Client) -> None:
         )
 
 
+def random_case(word: str) -> str:
+    """Return `word` with each letter in upper or lower case, drawn at random."""
+    return "".join(secrets.choice((letter.lower(), letter.upper())) for letter in word)
+
+
+def draw_docs_words() -> list[tuple[str, bool]]:
+    """Draw one DOCS_ENABLED word, in random case, from each pair the main run skips.
+
+    Return (word, served) tuples in random order of pairs. The first word
+    turns the docs on and the second turns them off, so every run checks both
+    outcomes. The third word is either.
+    """
+    pairs = list(DOCS_WORD_PAIRS[1:])
+    secrets.SystemRandom().shuffle(pairs)
+    outcomes = [True, False, secrets.choice((True, False))]
+    return [
+        (random_case(true_word if served else false_word), served)
+        for (true_word, false_word), served in zip(pairs, outcomes, strict=True)
+    ]
+
+
+def random_invalid_docs_word() -> str:
+    """Make up a DOCS_ENABLED value of random letters that the README rejects."""
+    return "".join(
+        secrets.choice(string.ascii_letters) for _ in range(INVALID_DOCS_WORD_LENGTH)
+    )
+
+
 @pytest.mark.timeout(30)
 def test_settings_come_from_environment(
     http: httpx.Client, app_dir: Path, work_dir: Path
@@ -504,8 +564,8 @@ def test_settings_come_from_environment(
             hint="Are the defaults APP_NAME='Deployment demo' and DOCS_ENABLED=true?",
         )
 
-    # Other spellings of a bool, in other cases, and APP_NAME as the title.
-    for word, served in (("On", True), ("OFF", False)):
+    # Other spellings of a bool, in random case, and APP_NAME as the title.
+    for word, served in draw_docs_words():
         env = {"APP_NAME": GRADED_APP_NAME, "DOCS_ENABLED": word}
         health, docs, spec = _run_with_settings(app_dir, work_dir, env)
         described = f"GET /docs and GET /openapi.json, with DOCS_ENABLED={word}"
@@ -515,9 +575,10 @@ def test_settings_come_from_environment(
                 request=described,
                 expected=f"GET /docs: status {200 if served else 404}",
                 actual=f"GET /docs: status {docs.status_code}",
-                hint="Does the app accept true/false, 1/0, yes/no and on/off in "
-                "any case, as in value.strip().lower() in ('1', 'true', 'yes', "
-                "'on')?",
+                hint="Does the app accept each of the README's words, true/false, "
+                "1/0, yes/no and on/off, in any case, as in value.strip().lower() "
+                "in ('1', 'true', 'yes', 'on')? The grader draws the words it sends "
+                "at random in every run.",
             )
         if not served:
             continue
@@ -532,22 +593,23 @@ def test_settings_come_from_environment(
                 actual=f'"title": {show(title)}',
                 hint="Does the app pass title=settings.app_name to FastAPI(...)?",
             )
+    invalid = random_invalid_docs_word()
     try:
-        _run_with_settings(app_dir, work_dir, {"DOCS_ENABLED": "maybe"})
+        _run_with_settings(app_dir, work_dir, {"DOCS_ENABLED": invalid})
     except CheckFailed as problem:
-        if "maybe" in (problem.actual or "") or "DOCS_ENABLED" in (
-            problem.actual or ""
-        ):
+        error = problem.actual or ""
+        if invalid in error or "DOCS_ENABLED" in error:
             return
         raise
     raise CheckFailed(
-        "DOCS_ENABLED=maybe did not stop the app.",
-        request="uvicorn main:app, with DOCS_ENABLED=maybe",
+        f"DOCS_ENABLED={invalid} did not stop the app.",
+        request=f"uvicorn main:app, with DOCS_ENABLED={invalid}, a word made up "
+        "in every run",
         expected="the app stops at start-up with an error that names the value",
         actual="the app started and served requests",
         hint="Does the app raise an error, such as ValueError(f'DOCS_ENABLED must "
-        "be one of ..., not {value!r}'), for a value that is neither true nor "
-        "false, rather than treat it as one of them?",
+        "be one of ..., not {value!r}'), for every value that is not one of the "
+        "README's words, rather than treat it as true or false?",
     )
 
 
