@@ -86,9 +86,8 @@ APP_NAME_WORDS = (
 
 def random_app_name() -> str:
     """Make up an APP_NAME of two words and a number, such as "Orbit lantern 418"."""
-    first = secrets.choice(APP_NAME_WORDS).capitalize()
-    second = secrets.choice(APP_NAME_WORDS)
-    return f"{first} {second} {100 + secrets.randbelow(900)}"
+    first, second = secrets.SystemRandom().sample(APP_NAME_WORDS, 2)
+    return f"{first.capitalize()} {second} {100 + secrets.randbelow(900)}"
 
 
 # A name new in every run, so an app that returns a fixed name whenever
