@@ -136,8 +136,8 @@ BIND_OPTIONS = ("--host", "--port", "--uds", "--fd")
 # kernel queues until a worker accepts them.
 UVICORN_BACKLOG: int = inspect.signature(uvicorn.Config).parameters["backlog"].default
 # The bytes of an unfinished request head that h11 buffers by default. uvicorn
-# passes --h11-max-incomplete-event-size to h11 in its place, and a smaller
-# value answers 400 to a request head that arrives in pieces larger than it.
+# passes --h11-max-incomplete-event-size to h11 in its place, and with a
+# smaller value uvicorn returns 400 for a request head that arrives in pieces.
 H11_EVENT_SIZE: int = (
     inspect.signature(h11.Connection).parameters["max_incomplete_event_size"].default
 )
@@ -699,6 +699,19 @@ def test_production_command_runs_two_workers(
     )
 
 
+def int_option_value(tokens: Sequence[str], name: str) -> int | None:
+    """Return the integer value of option `name` in `tokens`, or None.
+
+    None also stands for a value that is not an integer: uvicorn rejects it at
+    start-up, which fails the production runs.
+    """
+    value = option_value(tokens, name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def expect_no_service_limit(found: Dockerfile) -> None:
     """Fail if the CMD sets a uvicorn option that turns requests away.
 
@@ -737,11 +750,7 @@ def expect_no_service_limit(found: Dockerfile) -> None:
             "leak memory? Delete --limit-max-requests.",
         )
     backlog = option_value(tokens, "--backlog")
-    try:
-        queued = int(backlog) if backlog is not None else None
-    except ValueError:
-        # uvicorn rejects the value at start-up, which fails the runs.
-        queued = None
+    queued = int_option_value(tokens, "--backlog")
     if queued is not None and queued < UVICORN_BACKLOG:
         raise CheckFailed(
             "The production command shortens the queue of connections that wait "
@@ -756,11 +765,7 @@ def expect_no_service_limit(found: Dockerfile) -> None:
             f"or give {UVICORN_BACKLOG} or more.",
         )
     event_size = option_value(tokens, "--h11-max-incomplete-event-size")
-    try:
-        buffered = int(event_size) if event_size is not None else None
-    except ValueError:
-        # uvicorn rejects the value at start-up, which fails the runs.
-        buffered = None
+    buffered = int_option_value(tokens, "--h11-max-incomplete-event-size")
     if buffered is not None and buffered < H11_EVENT_SIZE:
         raise CheckFailed(
             "The production command makes uvicorn reject request heads that "
