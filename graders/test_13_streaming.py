@@ -93,6 +93,12 @@ RANDOM_INTERVAL_COUNT = 2
 RANDOM_INTERVAL_MIN = 0.6
 RANDOM_INTERVAL_MAX = 1.0
 RANDOM_INTERVAL_STEP = 0.01
+# In those two-item responses the first item must arrive within a quarter of
+# the interval: 0.15 to 0.25 s. The solution's first item takes milliseconds,
+# and a generator that waits half an interval before it takes twice the line.
+# The other checks judge the first item against the stream's own time, which
+# such a wait stretches too.
+FIRST_ITEM_INTERVAL_SHARE = 0.25
 # The README's defaults. The defaults check sends interval=0 to count the
 # lines, and count=2 to time one default interval, which must take from half
 # of DEFAULT_INTERVAL to 1.8 times it.
@@ -174,6 +180,10 @@ BLOCKING_HINT = (
     "event loop, so no other request is served until the stream ends. Use "
     "`await asyncio.sleep(interval)`, or make the generator a plain `def`, which "
     "StreamingResponse runs in a thread pool."
+)
+COLLECTED_EVENTS_HINT = (
+    "Does the endpoint yield each ServerSentEvent as it is made, rather than "
+    "build a list first and yield from it?"
 )
 EVENTS_HINT = (
     'Is the route declared with @app.get("/events", response_class='
@@ -515,8 +525,7 @@ def test_events_arrive_as_produced(learner_app: LearnerApp) -> None:
             "stream's time",
             actual=f"the first event arrived after {ends[0]:.3f} s of "
             f"{read.total:.3f} s ({share:.0%})",
-            hint="Does the endpoint yield each ServerSentEvent as it is made, "
-            "rather than build a list first and yield from it?",
+            hint=COLLECTED_EVENTS_HINT,
         )
 
     gaps = [later - earlier for earlier, later in pairwise(ends[:SPREAD_EVENTS_COUNT])]
@@ -734,14 +743,16 @@ def test_items_paced_by_interval(learner_app: LearnerApp) -> None:
     """Both endpoints wait the interval the request gives between two items.
 
     Then each endpoint gets two items and an interval drawn at random, longer
-    than every fixed interval the other checks send with two items or more.
+    than every fixed interval the other checks send with two items or more,
+    and must send the first item at once.
     """
     for path in PACED_PATHS:
         _expect_paced(learner_app, path, PACED_COUNT, PACED_INTERVAL)
     for endpoint in ("stream", "events"):
         interval = _random_interval()
         path = f"/{endpoint}?count={RANDOM_INTERVAL_COUNT}&interval={interval:g}"
-        _expect_paced(learner_app, path, RANDOM_INTERVAL_COUNT, interval)
+        read = _expect_paced(learner_app, path, RANDOM_INTERVAL_COUNT, interval)
+        _expect_first_item_at_once(read, interval)
 
 
 def _random_interval() -> float:
@@ -753,8 +764,11 @@ def _random_interval() -> float:
 
 def _expect_paced(
     learner_app: LearnerApp, path: str, count: int, interval: float
-) -> None:
-    """Fail unless GET `path` sends `count` items in half to twice their intervals."""
+) -> StreamRead:
+    """Fail unless GET `path` sends `count` items in half to twice their intervals.
+
+    Returns the response read.
+    """
     read = read_stream(learner_app, path)
     kind = "events" if path.startswith("/events") else "lines"
     mark = EVENT_MARK if kind == "events" else LINE_MARK
@@ -794,6 +808,55 @@ def _expect_paced(
             "`await asyncio.sleep(interval)`, rather than a fixed time or a "
             "time worked out from it?",
         )
+    return read
+
+
+def _expect_first_item_at_once(read: StreamRead, interval: float) -> None:
+    """Fail unless the first item of `read` came within a quarter of `interval`."""
+    kind = "event" if read.path.startswith("/events") else "line"
+    mark = EVENT_MARK if kind == "event" else LINE_MARK
+
+    # The lines that hold an item, not the first line: a comment line sent at
+    # once must not stand in for an item held back. An item on no line that
+    # "\n" ends arrived by the end of the body.
+    arrivals = [
+        seconds
+        for text, seconds in zip(read.body.split("\n"), read.line_times, strict=False)
+        if mark.search(text)
+    ] or [read.total]
+    first = arrivals[0]
+
+    pass_line = FIRST_ITEM_INTERVAL_SHARE * interval
+    record_measurement(
+        f"first {kind} of GET {read.path}",
+        seconds=round(first, 4),
+        pass_line=pass_line,
+    )
+    if first <= pass_line:
+        return
+    expected = (
+        f"the first {kind} at once, within {pass_line:.3g} s, a quarter of the interval"
+    )
+    if len(arrivals) < RANDOM_INTERVAL_COUNT or arrivals[-1] - first < pass_line:
+        raise CheckFailed(
+            f"The first {kind} came late, together with the last: the response "
+            "was built before it was sent.",
+            request=f"GET {read.path}",
+            expected=expected,
+            actual=f"the first {kind} arrived after {first:.3f} s, and the "
+            f"response took {read.total:.3f} s",
+            hint=BUFFERED_HINT if kind == "line" else COLLECTED_EVENTS_HINT,
+        )
+    raise CheckFailed(
+        f"The first {kind} came late: the generator waited before it.",
+        request=f"GET {read.path}",
+        expected=expected,
+        actual=f"the first {kind} arrived after {first:.3f} s, and the next "
+        f"{arrivals[1] - first:.3f} s later",
+        hint="Does the generator sleep before its first yield? Sleep only "
+        "between two items: after each yield but the last, "
+        "`await asyncio.sleep(interval)`.",
+    )
 
 
 def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
