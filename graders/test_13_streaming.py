@@ -838,15 +838,18 @@ def _expect_first_item_at_once(read: StreamRead, interval: float) -> None:
         f"the first {kind} at once, within {pass_line:.3g} s, a quarter of the interval"
     )
     if len(arrivals) < RANDOM_INTERVAL_COUNT or arrivals[-1] - first < pass_line:
+        built_first = BUFFERED_HINT if kind == "line" else COLLECTED_EVENTS_HINT
         raise CheckFailed(
-            f"The first {kind} came late, together with the last: the response "
-            "was built before it was sent.",
+            f"The first {kind} came late, together with the last: it was held "
+            "back until the response was complete.",
             request=f"GET {read.path}",
             expected=expected,
             actual=f"the first {kind} arrived after {first:.3f} s, and the "
             f"response took {read.total:.3f} s",
-            hint=BUFFERED_HINT if kind == "line" else COLLECTED_EVENTS_HINT,
+            hint=f"{built_first} Or does the generator call time.sleep? That "
+            f"keeps the event loop from sending the {kind} it has just yielded.",
         )
+
     raise CheckFailed(
         f"The first {kind} came late: the generator waited before it.",
         request=f"GET {read.path}",

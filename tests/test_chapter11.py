@@ -1796,3 +1796,32 @@ def test_service_limits_in_cmd(
     else:
         with pytest.raises(CheckFailed, match=message):
             grader.expect_no_service_limit(dockerfile)
+
+
+@pytest.mark.parametrize("word", ["true", "false", "yes", "no", "on", "off"])
+def test_docs_word_written_in_mixed_case(word: str) -> None:
+    for _ in range(20):
+        mixed = grader.mixed_case(word)
+        assert mixed.lower() == word
+        assert mixed not in (word, word.upper(), word.title())
+
+
+def test_docs_word_without_two_letters_is_kept() -> None:
+    assert grader.mixed_case("1") == "1"
+    assert grader.mixed_case("0") == "0"
+
+
+def test_every_docs_word_is_drawn() -> None:
+    expected = {
+        ("true", True),
+        ("false", False),
+        ("1", True),
+        ("0", False),
+        ("yes", True),
+        ("no", False),
+        ("on", True),
+        ("off", False),
+    }
+    drawn = grader.draw_docs_words()
+    assert len(drawn) == len(expected)
+    assert {(word.lower(), served) for word, served in drawn} == expected
