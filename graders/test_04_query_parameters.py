@@ -513,6 +513,22 @@ def test_tag_reads_repeated_keys(http: httpx.Client) -> None:
                 'tags as whole values, `set(tag) & set(item["tags"])`, rather than '
                 "look for the text inside them?",
             )
+    # A tag matches as written: a real tag in upper case or with a space
+    # before it is no tag of any item.
+    tag = secrets.choice(TAGS)
+    for altered in (tag.upper(), f" {tag}"):
+        response = http.get("/items/", params={"tag": altered, "limit": 100})
+        names = item_names(response)
+        if names != []:
+            raise wrong_items(
+                response,
+                [],
+                names,
+                summary=f"tag={altered!r} matched the items tagged {tag!r}, but "
+                "a tag matches only as written, case and spaces too.",
+                hint="Does the route compare each requested tag with the item's "
+                "tags exactly as sent, without lower-casing or stripping it?",
+            )
 
 
 def test_filters_combine_before_paging(http: httpx.Client) -> None:

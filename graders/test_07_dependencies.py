@@ -138,10 +138,11 @@ def _expect_filtered_by_query(
     names: list[str],
     expected_by_query: dict[str, list[str]],
 ) -> None:
-    """Send each q in `expected_by_query`, then a random piece of a name.
+    """Send each q in `expected_by_query`, a random piece of a name, then two more.
 
     The random q is new in every run, so an app that special-cases the fixed
     values still fails. Its expected list is every name that contains it.
+    The same piece in upper case must keep no name, and an empty q every name.
     """
     random_query = _random_query(names)
     cases = {
@@ -154,6 +155,24 @@ def _expect_filtered_by_query(
             {"q": query, "skip": 0, "limit": 100, key: expected},
             hint=SUBSTRING_HINT,
         )
+    # Case counts: the names are lower case, so q in upper case keeps none.
+    upper_query = random_query.upper()
+    expect_json(
+        http.get(path, params={"q": upper_query}),
+        {"q": upper_query, "skip": 0, "limit": 100, key: []},
+        hint="Is q compared with each name exactly as sent, case and all, as in "
+        "`q in name`? The README's names are lower case, so an upper-case q "
+        "matches none.",
+    )
+    # An empty q is a value, not a missing one: it comes back as sent, and
+    # every name contains it.
+    expect_json(
+        http.get(path, params={"q": ""}),
+        {"q": "", "skip": 0, "limit": 100, key: names},
+        hint="Is q returned exactly as sent, an empty string for ?q=, and checked "
+        "with `q is None` rather than `not q`? Every name contains the empty "
+        "string.",
+    )
 
 
 def test_items_use_common_parameters(http: httpx.Client) -> None:
