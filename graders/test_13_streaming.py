@@ -94,10 +94,11 @@ RANDOM_INTERVAL_MIN = 0.6
 RANDOM_INTERVAL_MAX = 1.0
 RANDOM_INTERVAL_STEP = 0.01
 # In those two-item responses the first item must arrive within a quarter of
-# the interval: 0.15 to 0.25 s. The solution's first item takes milliseconds,
-# and a generator that waits half an interval before it takes twice the line.
-# The other checks judge the first item against the stream's own time, which
-# such a wait stretches too.
+# the interval, 0.15 to 0.25 s, and the body must end within that time after
+# the last item. The solution takes milliseconds for each, and a generator
+# that waits half an interval before the first item takes twice the line. The
+# other checks judge the first item against the stream's own time, which such
+# a wait stretches too.
 FIRST_ITEM_INTERVAL_SHARE = 0.25
 # The README's defaults. The defaults check sends interval=0 to count the
 # lines, and count=2 to time one default interval, which must take from half
@@ -157,6 +158,9 @@ REJECTION_TIMEOUT = 3.0
 # The README's MAX_COUNT: the largest count both endpoints accept, and the
 # number of lines or events such a request must carry.
 MAX_COUNT = 100
+# The hidden check also sends a count from RANDOM_COUNT_MIN up to but not
+# including MAX_COUNT, drawn in every run, to both endpoints.
+RANDOM_COUNT_MIN = 10
 # The README's MAX_INTERVAL_SECONDS, and the step by which the invalid requests
 # pass each interval bound. With count=1 a stream sends its line and ends
 # without waiting, so an app that accepts such an interval responds at once.
@@ -190,6 +194,15 @@ EVENTS_HINT = (
     "EventSourceResponse), yielding ServerSentEvent(data={...}, id=...)? Without "
     "response_class, FastAPI streams a generator's items as JSON Lines."
 )
+
+
+def held_back_hint(kind: str) -> str:
+    """Return the hint for lines or events (`kind`) held back to the end."""
+    built_first = BUFFERED_HINT if kind == "line" else COLLECTED_EVENTS_HINT
+    return (
+        f"{built_first} Or does the generator call time.sleep? That keeps the "
+        f"event loop from sending the {kind} it has just yielded."
+    )
 
 
 @dataclass(frozen=True)
@@ -519,13 +532,13 @@ def test_events_arrive_as_produced(learner_app: LearnerApp) -> None:
     if share >= SPREAD_EVENTS_SHARE_LINE:
         raise CheckFailed(
             "The first event arrived only when the whole stream was ready: the "
-            "events were collected before they were sent.",
+            "events were held back until the end.",
             request=f"GET {SPREAD_EVENTS_PATH}",
             expected=f"the first event within {SPREAD_EVENTS_SHARE_LINE:.0%} of the "
             "stream's time",
             actual=f"the first event arrived after {ends[0]:.3f} s of "
             f"{read.total:.3f} s ({share:.0%})",
-            hint=COLLECTED_EVENTS_HINT,
+            hint=held_back_hint("event"),
         )
 
     gaps = [later - earlier for earlier, later in pairwise(ends[:SPREAD_EVENTS_COUNT])]
@@ -744,7 +757,7 @@ def test_items_paced_by_interval(learner_app: LearnerApp) -> None:
 
     Then each endpoint gets two items and an interval drawn at random, longer
     than every fixed interval the other checks send with two items or more,
-    and must send the first item at once.
+    and must send the first item at once and end at once after the last.
     """
     for path in PACED_PATHS:
         _expect_paced(learner_app, path, PACED_COUNT, PACED_INTERVAL)
@@ -752,7 +765,7 @@ def test_items_paced_by_interval(learner_app: LearnerApp) -> None:
         interval = _random_interval()
         path = f"/{endpoint}?count={RANDOM_INTERVAL_COUNT}&interval={interval:g}"
         read = _expect_paced(learner_app, path, RANDOM_INTERVAL_COUNT, interval)
-        _expect_first_item_at_once(read, interval)
+        _expect_no_wait_around_items(read, interval)
 
 
 def _random_interval() -> float:
@@ -811,8 +824,11 @@ def _expect_paced(
     return read
 
 
-def _expect_first_item_at_once(read: StreamRead, interval: float) -> None:
-    """Fail unless the first item of `read` came within a quarter of `interval`."""
+def _expect_no_wait_around_items(read: StreamRead, interval: float) -> None:
+    """Fail unless `read` has no wait before its first item or after its last.
+
+    Each may take up to a quarter of `interval`.
+    """
     kind = "event" if read.path.startswith("/events") else "line"
     mark = EVENT_MARK if kind == "event" else LINE_MARK
 
@@ -833,12 +849,12 @@ def _expect_first_item_at_once(read: StreamRead, interval: float) -> None:
         pass_line=pass_line,
     )
     if first <= pass_line:
+        _expect_no_wait_after_last(read, kind, arrivals[-1], pass_line)
         return
     expected = (
         f"the first {kind} at once, within {pass_line:.3g} s, a quarter of the interval"
     )
     if len(arrivals) < RANDOM_INTERVAL_COUNT or arrivals[-1] - first < pass_line:
-        built_first = BUFFERED_HINT if kind == "line" else COLLECTED_EVENTS_HINT
         raise CheckFailed(
             f"The first {kind} came late, together with the last: it was held "
             "back until the response was complete.",
@@ -846,8 +862,7 @@ def _expect_first_item_at_once(read: StreamRead, interval: float) -> None:
             expected=expected,
             actual=f"the first {kind} arrived after {first:.3f} s, and the "
             f"response took {read.total:.3f} s",
-            hint=f"{built_first} Or does the generator call time.sleep? That "
-            f"keeps the event loop from sending the {kind} it has just yielded.",
+            hint=held_back_hint(kind),
         )
 
     raise CheckFailed(
@@ -858,7 +873,36 @@ def _expect_first_item_at_once(read: StreamRead, interval: float) -> None:
         f"{arrivals[1] - first:.3f} s later",
         hint="Does the generator sleep before its first yield? Sleep only "
         "between two items: after each yield but the last, "
-        "`await asyncio.sleep(interval)`.",
+        "`await asyncio.sleep(interval)`. A time.sleep after the yield holds "
+        f"the {kind} back too, since the event loop cannot send it meanwhile.",
+    )
+
+
+def _expect_no_wait_after_last(
+    read: StreamRead, kind: str, last: float, pass_line: float
+) -> None:
+    """Fail unless the body of `read` ended within `pass_line` of its last item.
+
+    `last` is the last item's arrival, and `kind` is "line" or "event".
+    """
+    after_last = read.total - last
+    record_measurement(
+        f"end after the last {kind} of GET {read.path}",
+        seconds=round(after_last, 4),
+        pass_line=pass_line,
+    )
+    if after_last <= pass_line:
+        return
+    raise CheckFailed(
+        f"The response ended late: the generator waited after the last {kind}.",
+        request=f"GET {read.path}",
+        expected=f"the body to end at once after the last {kind}, within "
+        f"{pass_line:.3g} s, a quarter of the interval",
+        actual=f"the last {kind} arrived after {last:.3f} s, and the body ended "
+        f"{after_last:.3f} s later",
+        hint="Does the generator sleep after its last yield too? Sleep only "
+        "between two items, as in `if number < count: await "
+        "asyncio.sleep(interval)`.",
     )
 
 
@@ -911,51 +955,61 @@ def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
             "le=MAX_INTERVAL_SECONDS on both endpoints, not lt=?",
         )
         responses[path] = response
-    # A request for the maximum count gets all of its lines and events.
-    expect_all_lines(responses[stream_path])
-    expect_all_events(responses[events_path])
+    # A request for the maximum count gets all of its lines and events, and so
+    # does one for a count drawn in every run: the other checks send counts
+    # below ten only.
+    expect_all_lines(responses[stream_path], MAX_COUNT)
+    expect_all_events(responses[events_path], MAX_COUNT)
+    count = RANDOM_COUNT_MIN + secrets.randbelow(MAX_COUNT - RANDOM_COUNT_MIN)
+    for endpoint, expect_all in (
+        ("stream", expect_all_lines),
+        ("events", expect_all_events),
+    ):
+        response = http.get(
+            f"/{endpoint}?count={count}&interval=0", timeout=REJECTION_TIMEOUT
+        )
+        expect_status(response, 200, hint=STREAM_HINT)
+        expect_all(response, count)
 
 
-def expect_all_lines(response: httpx.Response) -> None:
-    """Fail unless `response` contains exactly the MAX_COUNT numbered lines."""
-    expected = _expected_lines(MAX_COUNT).splitlines(keepends=True)
+def expect_all_lines(response: httpx.Response, count: int) -> None:
+    """Fail unless `response` contains exactly the `count` numbered lines."""
+    expected = _expected_lines(count).splitlines(keepends=True)
     received = response.text.splitlines(keepends=True)
     if received == expected:
         return
     raise CheckFailed(
-        f"At count={MAX_COUNT}, the stream did not send exactly the {MAX_COUNT} lines.",
+        f"At count={count}, the stream did not send exactly the {count} lines.",
         request=describe_request(response),
-        expected=f"{MAX_COUNT} lines, from {show(expected[0])} to {show(expected[-1])}",
+        expected=f"{count} lines, from {show(expected[0])} to {show(expected[-1])}",
         actual=describe_first_difference(received, expected, "line"),
         hint="Does the generator yield one line for each number from 1 to count, "
-        f"with no cap below MAX_COUNT ({MAX_COUNT})?",
+        f"for every count up to MAX_COUNT ({MAX_COUNT})?",
     )
 
 
-def expect_all_events(response: httpx.Response) -> None:
-    """Fail unless `response` contains exactly the MAX_COUNT events."""
-    expected = expected_events(MAX_COUNT)
+def expect_all_events(response: httpx.Response, count: int) -> None:
+    """Fail unless `response` contains exactly the `count` events."""
+    expected = expected_events(count)
     events, leftover = parse_events(response.text)
     received = decode_events(events)
     if received == expected and not leftover.strip():
         return
     hint = (
         "Does the generator yield one event for each number from 1 to count, "
-        f"with no cap below MAX_COUNT ({MAX_COUNT})?"
+        f"for every count up to MAX_COUNT ({MAX_COUNT})?"
     )
     if received == expected:
         actual = (
-            f"the {MAX_COUNT} events, then text that no blank line closes: "
-            f"{show(leftover)}"
+            f"the {count} events, then text that no blank line closes: {show(leftover)}"
         )
         hint = "Does each event end with two newlines?"
     else:
         actual = describe_first_difference(received, expected, "event")
     raise CheckFailed(
-        f"At count={MAX_COUNT}, the events stream did not send exactly the "
-        f"{MAX_COUNT} events.",
+        f"At count={count}, the events stream did not send exactly the {count} events.",
         request=describe_request(response),
-        expected=f"{MAX_COUNT} events, each ended by a blank line, from "
+        expected=f"{count} events, each ended by a blank line, from "
         f"{show(expected[0])} to {show(expected[-1])} (id and JSON data)",
         actual=actual,
         hint=hint,
