@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -95,6 +96,7 @@ def export(session: nox.Session) -> None:
 def test(session: nox.Session) -> None:
     """Run the formatter, linter, type checker and the test suite."""
     install_project(session, extras="dev")
+    warn_if_exercises_changed(session)
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
     session.run("mypy")
@@ -108,6 +110,34 @@ def test(session: nox.Session) -> None:
     shutil.rmtree(temp_root, ignore_errors=True)
     if Path(temp_root).exists():
         session.warn(f"could not remove every file in {temp_root}")
+
+
+def warn_if_exercises_changed(session: nox.Session) -> None:
+    """Warn when exercises/ differs from the committed starters.
+
+    The suite grades exercises/ as untouched starters and checks their format,
+    so a learner's own work there fails those tests. Without git, it warns of
+    nothing.
+    """
+    git = shutil.which("git")
+    if git is None:
+        return
+    status = subprocess.run(
+        [git, "status", "--porcelain", "--", "exercises"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    changed = status.stdout.splitlines()
+    if status.returncode != 0 or not changed:
+        return
+    first_paths = ", ".join(line[3:] for line in changed[:3])
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    session.warn(
+        f"exercises/ differs from the committed starters ({first_paths}{more}). The "
+        "tests expect untouched starters, so the format check and the starter "
+        "tests will fail. Run them on a clean checkout, such as a fresh git clone."
+    )
 
 
 @nox.session(default=False)

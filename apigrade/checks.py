@@ -21,6 +21,10 @@ import httpx
 MAX_SHOWN = 300
 
 
+# The labels that start the fields of CheckFailed.feedback() after its summary.
+FEEDBACK_LABELS = ("Request: ", "Expected: ", "Received: ", "Hint: ")
+
+
 class CheckFailed(AssertionError):
     """A check failed because of the learner's app; the fields become feedback."""
 

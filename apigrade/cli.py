@@ -23,7 +23,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from apigrade.checks import FEEDBACK_LABELS
 from apigrade.classroom import (
+    DASHBOARD,
     NOT_GRADED,
     NOT_REGRADED,
     RESERVED_NAMES,
@@ -618,7 +620,8 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
     print_class_summary(console, run.summary)
     console.print(
         f"Graded in {run.duration:.1f} s. Wrote {reports_dir / 'grades.csv'}, "
-        f"{reports_dir / 'class.json'} and one report per learner."
+        f"{reports_dir / 'class.json'}, the dashboard {reports_dir / DASHBOARD} "
+        "and one report per learner (JSON and web page)."
     )
     return EXIT_OK
 
@@ -790,8 +793,13 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
                 f"  {mark} {points}  {escape(check['name'])} [dim]({check['id']})[/]"
             )
             if check["status"] != "passed" and check["feedback"]:
-                for line in terminal_safe(check["feedback"]).splitlines():
-                    console.print(f"        {line}", markup=False)
+                lines = terminal_safe(check["feedback"]).splitlines()
+                for number, line in enumerate(lines):
+                    # A value of several lines, such as a body, goes further
+                    # in than the labels, so each label still starts a field.
+                    continued = number > 0 and not line.startswith(FEEDBACK_LABELS)
+                    indent = " " * (12 if continued else 8)
+                    console.print(f"{indent}{line}", markup=False)
 
 
 def _interrupt(signum: int, frame: object) -> None:

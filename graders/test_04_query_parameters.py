@@ -75,6 +75,8 @@ FAR_SKIP_MAX = 10**6
 # LARGE_QUANTITY_MAX.
 LARGE_QUANTITY_MIN = 101
 LARGE_QUANTITY_MAX = 10**6
+# Every id also gets a quote for a quantity from 1 to SMALL_QUANTITY_MAX.
+SMALL_QUANTITY_MAX = 9
 # Ids that no item has, so a quote for each gets a 404. They are the first id
 # past the catalogue and one far past it, because a route may make up quotes
 # for unknown ids below a limit. The check also sends a random unknown id from
@@ -659,12 +661,18 @@ def test_quote_uses_quantity(http: httpx.Client) -> None:
     large_quantity = LARGE_QUANTITY_MIN + secrets.randbelow(
         LARGE_QUANTITY_MAX - LARGE_QUANTITY_MIN
     )
-    quotes = (
+    quotes = [
         (1, 1),
         (len(CATALOGUE), 2),
         (random_item_id, large_quantity),
         (random_item_id, HUGE),
-    )
+    ]
+    # Then every id, since each has a quote, with a small quantity drawn for
+    # each one in every run.
+    quotes += [
+        (item_id, 1 + secrets.randbelow(SMALL_QUANTITY_MAX))
+        for item_id in range(1, len(CATALOGUE) + 1)
+    ]
     for item_id, quantity in quotes:
         _expect_quote(http, item_id, quantity)
 

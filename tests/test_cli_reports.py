@@ -27,6 +27,29 @@ def test_report_shows_every_check(capsys: pytest.CaptureFixture[str]) -> None:
             assert check["name"][:40] in " ".join(output.split())
 
 
+def test_report_indents_lines_of_a_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = json.loads(EXAMPLE.read_text())
+    failed = report["chapters"][0]["checks"][0]
+    failed["status"] = "failed"
+    failed["score"] = 0
+    failed["feedback"] = (
+        "The body is wrong.\nRequest: GET /\nReceived: first line\nsecond line\n"
+        "Hint: Look again."
+    )
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(report))
+
+    assert main(["report", str(edited)]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert "        The body is wrong." in lines
+    assert "        Received: first line" in lines
+    assert "            second line" in lines
+    assert "        Hint: Look again." in lines
+
+
 def test_report_writes_web_page(tmp_path: Path) -> None:
     page = tmp_path / "ada.html"
 
