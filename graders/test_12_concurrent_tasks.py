@@ -11,6 +11,7 @@ The deadline check also compares the app's times with itself: a request cut
 by its deadline against a request that lasts that long.
 """
 
+import json
 import math
 import secrets
 import time
@@ -568,12 +569,17 @@ def _describe_pair(pair: TimedPair, line: float) -> str:
 
 
 def _mixed_delays(count: int) -> tuple[float, ...]:
-    """Return `count` distinct random delays from MIXED_DELAY_MIN to MIXED_DELAY_MAX."""
+    """Return `count` distinct random delays from MIXED_DELAY_MIN to MIXED_DELAY_MAX.
+
+    Each has two decimals, such as 0.37, so an entry whose delay the app
+    rounded to one decimal differs from the request.
+    """
     steps = round((MIXED_DELAY_MAX - MIXED_DELAY_MIN) / MIXED_DELAY_STEP)
     grid = [
         round(MIXED_DELAY_MIN + step * MIXED_DELAY_STEP, 2) for step in range(steps + 1)
     ]
-    return tuple(secrets.SystemRandom().sample(grid, count))
+    two_decimals = [delay for delay in grid if round(delay * 100) % 10 != 0]
+    return tuple(secrets.SystemRandom().sample(two_decimals, count))
 
 
 def _expect_all_at_once(
@@ -587,10 +593,11 @@ def _expect_all_at_once(
 ) -> Exchange:
     """Fail unless one of CONCURRENT_ATTEMPTS requests ran every fetch at once.
 
-    With `judge_response` false, only the fetches count, not the response:
-    failure_is_isolated judges what a failing fetch does to it. Each request
-    then goes on a connection of its own, because uvicorn closes a connection
-    after an endpoint raises, and a request sent on it at that moment fails.
+    With `judge_response` false, only the fetches count here, and the caller
+    judges the response afterwards, so a timing mistake is reported first.
+    Each request then goes on a connection of its own, because uvicorn closes
+    a connection after an endpoint raises, and a request sent on it at that
+    moment fails.
     """
     path = _query(delays) + "".join(f"&fail={index}" for index in sorted(failing))
     headers = None if judge_response else {"Connection": "close"}
@@ -642,26 +649,7 @@ def test_fetches_run_concurrently(http: httpx.Client, sources: SourcesService) -
         http, sources, delays, frozenset(), SEQUENTIAL_HINT, judge_response=True
     )
     results = _results(exchange.response, SHAPE_HINT)
-    expected = [
-        _ok_entry(index, delay, exchange.data_of(index))
-        for index, delay in enumerate(delays)
-    ]
-    # The fetches finish together, in any order, and results_keep_request_order
-    # judges the order, so here each entry needs only the data of one source.
-    values = sorted(
-        str(entry.get("value")) for entry in results if isinstance(entry, dict)
-    )
-    entries_ok = len(results) == len(expected) and all(
-        isinstance(entry, dict) and entry.get("ok") is True for entry in results
-    )
-    if not entries_ok or values != sorted(str(entry["value"]) for entry in expected):
-        raise CheckFailed(
-            "The results do not carry the data each source sent.",
-            request=describe_request(exchange.response),
-            expected=f'"results": {show(expected)}',
-            actual=describe_response(exchange.response),
-            hint=SHAPE_HINT,
-        )
+    _expect_entries(exchange, results, delays, frozenset(), SHAPE_HINT)
     special_case_hint = (
         f"The request with {MAX_FETCHES} equal delays ran its fetches at once, so "
         "does the endpoint handle some requests differently, by their number of "
@@ -671,9 +659,147 @@ def test_fetches_run_concurrently(http: httpx.Client, sources: SourcesService) -
     for count in MIXED_COUNTS:
         mixed = _mixed_delays(count)
         failing = frozenset({secrets.randbelow(count)}) if count % 2 else frozenset()
-        _expect_all_at_once(
+        exchange = _expect_all_at_once(
             http, sources, mixed, failing, special_case_hint, judge_response=False
         )
+        _expect_mixed_results(http, sources, exchange, mixed, failing)
+
+
+MIXED_RESULTS_HINT = (
+    f"The request with {MAX_FETCHES} equal delays got its results, so does the "
+    "endpoint answer some requests differently, by their number of delays, their "
+    "values or a fail parameter? Every request gets status 200 with one entry per "
+    "delay, built the same way."
+)
+
+
+def _expected_entries(
+    exchange: Exchange, delays: tuple[float, ...], failing: frozenset[int]
+) -> list[dict[str, Any]]:
+    return [
+        _failed_entry(index, delay)
+        if index in failing
+        else _ok_entry(index, delay, exchange.data_of(index))
+        for index, delay in enumerate(delays)
+    ]
+
+
+def _sorted_as_json(items: list[Any]) -> list[Any]:
+    return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+
+
+def _expect_entries(
+    exchange: Exchange,
+    results: list[Any],
+    delays: tuple[float, ...],
+    failing: frozenset[int],
+    hint: str,
+) -> None:
+    """Fail unless `results` contains one entry per delay, in any order.
+
+    results_keep_request_order judges the order. An app that collects the
+    outcomes as the fetches finish still numbers its entries in request order,
+    but pairs each index with another fetch's outcome. So the pairs of index
+    and delay are compared apart from the outcomes, each as a multiset.
+    """
+    response = exchange.response
+    expected = _expected_entries(exchange, delays, failing)
+    if len(results) != len(expected) or not all(
+        isinstance(entry, dict) for entry in results
+    ):
+        raise CheckFailed(
+            f"The response does not hold one entry per delay, {len(expected)} in all.",
+            request=describe_request(response),
+            expected=f'"results": {show(expected)}',
+            actual=describe_response(response),
+            hint=hint,
+        )
+    places = _sorted_as_json(
+        [[entry.get("index"), entry.get("delay")] for entry in results]
+    )
+    expected_places = _sorted_as_json(
+        [[index, delay] for index, delay in enumerate(delays)]
+    )
+    if places != expected_places:
+        raise CheckFailed(
+            "The entries do not carry the index and delay of each fetch.",
+            request=describe_request(response),
+            expected=f'"results": {show(expected)}: each entry with its position in '
+            "the request as index, from 0, and its delay exactly as the request "
+            "gave it",
+            actual=describe_response(response),
+            hint=hint + " Is each entry's delay the value the request gave, "
+            "neither rounded nor changed, and its index that delay's position?",
+        )
+    place_keys = ("index", "delay")
+    outcomes = _sorted_as_json(
+        [
+            {key: value for key, value in entry.items() if key not in place_keys}
+            for entry in results
+        ]
+    )
+    expected_outcomes = _sorted_as_json(
+        [
+            {key: value for key, value in entry.items() if key not in place_keys}
+            for entry in expected
+        ]
+    )
+    if outcomes != expected_outcomes:
+        raise CheckFailed(
+            "The results do not carry the data each source sent"
+            + (", and the error of each failing fetch." if failing else "."),
+            request=describe_request(response),
+            expected=f'"results": {show(expected)}',
+            actual=describe_response(response),
+            hint=hint,
+        )
+
+
+def _expect_mixed_results(
+    http: httpx.Client,
+    sources: SourcesService,
+    exchange: Exchange,
+    delays: tuple[float, ...],
+    failing: frozenset[int],
+) -> None:
+    """Fail unless a request whose fetches ran at once got all its entries.
+
+    failure_is_isolated judges a failing fetch that ends the request in a
+    500. So such a 500 counts here only when that check's own request, three
+    fetches with the middle one failing, gets its results.
+    """
+    response = exchange.response
+    if (
+        response.status_code >= 500
+        and failing
+        and _failure_request_gets_server_error(http, sources)
+    ):
+        return
+    if response.status_code != 200:
+        expected = _expected_entries(exchange, delays, failing)
+        raise CheckFailed(
+            f"A request with {len(delays)} delays got status "
+            f"{response.status_code} instead of its results.",
+            request=describe_request(response),
+            expected=f'status 200 with "results": {show(expected)}',
+            actual=describe_response(response),
+            hint=MIXED_RESULTS_HINT,
+        )
+    results = _results(response, MIXED_RESULTS_HINT)
+    _expect_entries(exchange, results, delays, failing, MIXED_RESULTS_HINT)
+
+
+def _failure_request_gets_server_error(
+    http: httpx.Client, sources: SourcesService
+) -> bool:
+    """Tell whether failure_is_isolated's first request ends in a server error.
+
+    The request goes on a connection of its own, because uvicorn closes the
+    connection after the endpoint raises.
+    """
+    path = _query(FAILURE_DELAYS, fail=FAILING_INDEX)
+    exchange = _exchange(http, sources, path, headers={"Connection": "close"})
+    return exchange.response.status_code >= 500
 
 
 def _deadline_hint(response: httpx.Response) -> str:
