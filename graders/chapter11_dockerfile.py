@@ -154,6 +154,9 @@ def is_invisible(character: str) -> bool:
 # descriptor, `<<`, an optional `-` (strip leading tabs) and the end word.
 HEREDOC_KEYWORDS = {"RUN", "COPY", "ADD"}
 HEREDOC_WORD = re.compile(r"(\d*)<<(-?)([^<]*)")
+# The --flag words BuildKit takes off the front of an instruction before it
+# reads the rest as JSON or as a shell command.
+LEADING_FLAGS = re.compile(r"^(?:[\t\v\f\r ]*--\S+)+")
 # A parser directive, such as `# escape=``, and the keys Docker reads: it
 # stops looking for directives at the first line that is not one of these.
 DIRECTIVE = re.compile(
@@ -213,7 +216,9 @@ def parse_dockerfile(text: str) -> list[Instruction]:
             line += part
         instruction = _instruction(start, line)
         instructions.append(instruction)
-        if instruction.keyword in HEREDOC_KEYWORDS:
+        if instruction.keyword in HEREDOC_KEYWORDS and not in_json_form(
+            instruction.arguments
+        ):
             # The lines up to each end word, in order, are the heredocs' text.
             for word, strip_tabs in heredoc_words(instruction.arguments):
                 while number < len(lines):
@@ -264,6 +269,16 @@ def _cut_continuation(line: str, continued: re.Pattern[str]) -> tuple[str, bool]
     if match is None:
         return line, True
     return line[: match.start()], False
+
+
+def in_json_form(arguments: str) -> bool:
+    """Tell whether arguments are a JSON array of strings after any --flags.
+
+    BuildKit reads no heredoc in such an instruction (canContainHeredoc in its
+    frontend/dockerfile/parser/parser.go returns false for JSON form), so a
+    word such as `"<<EOF"` in `COPY ["a", "<<EOF"]` is a path.
+    """
+    return exec_form(LEADING_FLAGS.sub("", arguments, count=1)) is not None
 
 
 def heredoc_words(arguments: str) -> list[tuple[str, bool]]:

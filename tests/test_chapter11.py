@@ -231,6 +231,26 @@ USER_CASES = [
         None,
     ),
     ("line_ends_in_crlf", ("USER 10001\n", "USER 10001\r\n"), "10001"),
+    # BuildKit reads no heredoc in an instruction in JSON form, so "<<EOF"
+    # there is a path and the lines after it are instructions.
+    (
+        "heredoc_word_in_json_copy",
+        ("USER 10001\n", 'USER 10001\nCOPY ["main.py", "<<EOF"]\nUSER 0\nEOF\n'),
+        "0",
+    ),
+    (
+        "heredoc_word_in_json_copy_after_flag",
+        (
+            "USER 10001\n",
+            'USER 10001\nCOPY --chown=1 ["main.py", "<<EOF"]\nUSER 0\nEOF\n',
+        ),
+        "0",
+    ),
+    (
+        "heredoc_word_in_json_run",
+        ("USER 10001\n", 'USER 10001\nRUN ["cat", "<<EOF"]\nUSER 0\nEOF\n'),
+        "0",
+    ),
 ]
 
 
