@@ -67,6 +67,13 @@ MIXED_COUNTS = range(2, 10)
 MIXED_DELAY_MIN = CONCURRENT_DELAY
 MIXED_DELAY_MAX = 0.45
 MIXED_DELAY_STEP = 0.01
+# The last request of the concurrency check has a random count from
+# LONG_DELAY_COUNTS, and one or more of its delays, with two decimals, run from
+# LONG_DELAY_MIN to LONG_DELAY_MAX, so an app cannot await the fetches one by
+# one only when a delay is long.
+LONG_DELAY_COUNTS = range(3, 10)
+LONG_DELAY_MIN = 0.51
+LONG_DELAY_MAX = 1.0
 DEADLINE = 0.2
 # The slow fetch is CONCURRENT_FETCHES times the deadline, so an app that waits
 # for it takes about that many times as long as one that stops at the deadline.
@@ -88,6 +95,13 @@ RANDOM_DEADLINE_MAX = 1.5
 RANDOM_DEADLINE_STEP = 0.01
 RANDOM_DEADLINE_OVERRUN = 1.0
 RANDOM_DEADLINE_LATE_FACTOR = 2.0
+# A second request with a random deadline has a random count of fetches from
+# MANY_DEADLINE_COUNTS, so an app cannot keep the deadline only for one or two
+# fetches. One or more of them end from DEADLINE_FETCH_MARGIN to
+# RANDOM_DEADLINE_OVERRUN after the deadline, and the others, the first one
+# among them, end DEADLINE_FETCH_MARGIN or more before it.
+MANY_DEADLINE_COUNTS = range(3, 11)
+DEADLINE_FETCH_MARGIN = 0.5
 # The README's default and maximum deadline. A request without a deadline
 # has one fetch that outlasts the default, so it must end in a 504 rather than
 # in a 200 after the fetch. The 504 can come no sooner than the default, since
@@ -116,7 +130,7 @@ REFERENCE_LINE_FACTOR = pass_line(CONCURRENT_FETCHES)
 # waits for its slowest fetch, or for the deadline. The deadline check sends
 # the reference and the judged request once each before timing, then the
 # reference WARM_UPS + SINGLE_RUNS times and the judged one TIMED_RUNS times,
-# then one request cut by a random deadline. scripts/bench.py takes the floor
+# then two requests cut by a random deadline. scripts/bench.py takes the floor
 # from these.
 WAIT_SECONDS = (
     SINGLE_DELAY
@@ -127,9 +141,10 @@ WAIT_SECONDS = (
     + LIST_DELAY_STEPS / 1000
     + CONCURRENT_DELAY
     + len(MIXED_COUNTS) * MIXED_DELAY_MAX
+    + LONG_DELAY_MAX
     + DEADLINE
     + (2 + WARM_UPS + SINGLE_RUNS + TIMED_RUNS) * DEADLINE
-    + RANDOM_DEADLINE_MAX
+    + 2 * RANDOM_DEADLINE_MAX
     + DEFAULT_DEADLINE
     + max(WITHIN_DEADLINE_DELAYS)
 )
@@ -568,18 +583,34 @@ def _describe_pair(pair: TimedPair, line: float) -> str:
     )
 
 
-def _mixed_delays(count: int) -> tuple[float, ...]:
-    """Return `count` distinct random delays from MIXED_DELAY_MIN to MIXED_DELAY_MAX.
+def _mixed_delays(
+    count: int, low: float = MIXED_DELAY_MIN, high: float = MIXED_DELAY_MAX
+) -> tuple[float, ...]:
+    """Return `count` distinct random delays from `low` to `high`.
 
     Each has two decimals, such as 0.37, so an entry whose delay the app
     rounded to one decimal differs from the request.
     """
-    steps = round((MIXED_DELAY_MAX - MIXED_DELAY_MIN) / MIXED_DELAY_STEP)
-    grid = [
-        round(MIXED_DELAY_MIN + step * MIXED_DELAY_STEP, 2) for step in range(steps + 1)
-    ]
+    steps = round((high - low) / MIXED_DELAY_STEP)
+    grid = [round(low + step * MIXED_DELAY_STEP, 2) for step in range(steps + 1)]
     two_decimals = [delay for delay in grid if round(delay * 100) % 10 != 0]
     return tuple(secrets.SystemRandom().sample(two_decimals, count))
+
+
+def _long_mixed_delays() -> tuple[float, ...]:
+    """Return delays for a random count from LONG_DELAY_COUNTS, one or more long.
+
+    The long delays run from LONG_DELAY_MIN to LONG_DELAY_MAX and the others
+    from MIXED_DELAY_MIN to MIXED_DELAY_MAX, in a random order.
+    """
+    count = secrets.choice(LONG_DELAY_COUNTS)
+    long_count = 1 + secrets.randbelow(count)
+    delays = [
+        *_mixed_delays(long_count, LONG_DELAY_MIN, LONG_DELAY_MAX),
+        *_mixed_delays(count - long_count),
+    ]
+    secrets.SystemRandom().shuffle(delays)
+    return tuple(delays)
 
 
 def _expect_all_at_once(
@@ -643,6 +674,8 @@ def test_fetches_run_concurrently(http: httpx.Client, sources: SourcesService) -
     All ten, because an app that runs only a few at a time (a semaphore of
     four, say) gets a batch of four right. Then every smaller count from two,
     with random delays, so that the ten equal delays are not a special case.
+    Last, a random count from three with one or more delays above 0.5 s, so
+    that short delays are not a special case either.
     """
     delays = (CONCURRENT_DELAY,) * MAX_FETCHES
     exchange = _expect_all_at_once(
@@ -656,8 +689,10 @@ def test_fetches_run_concurrently(http: httpx.Client, sources: SourcesService) -
         "delays, their values or a fail parameter? Every request should create all "
         "its coroutines first and await them together with asyncio.gather."
     )
-    for count in MIXED_COUNTS:
-        mixed = _mixed_delays(count)
+    requests = [_mixed_delays(count) for count in MIXED_COUNTS]
+    requests.append(_long_mixed_delays())
+    for mixed in requests:
+        count = len(mixed)
         failing = frozenset({secrets.randbelow(count)}) if count % 2 else frozenset()
         exchange = _expect_all_at_once(
             http, sources, mixed, failing, special_case_hint, judge_response=False
@@ -921,6 +956,13 @@ def _expect_cancelled_at_deadline(
     exchange: Exchange, path: str, deadline: float, slow_fetch: float
 ) -> None:
     """Fail unless the 504 came at the deadline and the slow fetch was cancelled."""
+    _expect_not_before_deadline(exchange, path, deadline)
+    _expect_fetches(exchange, (slow_fetch,))
+    _expect_cancelled(exchange, path, exchange.fetches[0], deadline)
+
+
+def _expect_not_before_deadline(exchange: Exchange, path: str, deadline: float) -> None:
+    """Fail if the response came before the deadline had passed."""
     if exchange.seconds < deadline:
         raise CheckFailed(
             "The 504 came before the deadline had passed.",
@@ -931,8 +973,6 @@ def _expect_cancelled_at_deadline(
             actual=f"the response came after {exchange.seconds:.3f} s",
             hint=EARLY_HINT,
         )
-    _expect_fetches(exchange, (slow_fetch,))
-    _expect_cancelled(exchange, path, exchange.fetches[0], deadline)
 
 
 def _expect_cancelled(
@@ -1034,42 +1074,152 @@ def _random_deadline() -> float:
 
 
 def _expect_random_deadline_kept(http: httpx.Client, sources: SourcesService) -> None:
-    """Fail unless a random deadline of 1 to 1.5 s cuts a longer fetch then.
+    """Fail unless a random deadline of 1 to 1.5 s cuts longer fetches then.
 
     The other requests send deadlines of 0.2 s, 1 s with a 0.3 s fetch, and the
     3 s default, so an app that replaces every deadline of 1 s or more passes
-    them all.
+    them all. They also send one or two fetches, so a second request sends a
+    random count of them from three to ten.
     """
     deadline = _random_deadline()
     slow_fetch = round(deadline + RANDOM_DEADLINE_OVERRUN, 2)
-    path = _query((slow_fetch,), deadline=deadline)
-    # The wait for fetches lasts past the slow fetch's end, to see whether the
-    # app cancelled it or let it finish.
-    exchange = _exchange(http, sources, path, settle=slow_fetch)
+    _expect_deadline_kept(
+        http,
+        sources,
+        (slow_fetch,),
+        deadline,
+        summary=f"A request whose fetch outlasts its {deadline:g} s deadline got "
+        "its results instead of a 504.",
+        cancelled=f"the {slow_fetch:g} s fetch",
+        drawn=f"the deadline is drawn at random from {RANDOM_DEADLINE_MIN:g} to "
+        f"{RANDOM_DEADLINE_MAX:g} s in every run",
+        hint="Does asyncio.wait_for get timeout=deadline, the value the "
+        "request gives, for every deadline? An endpoint that swaps some "
+        "deadlines for another timeout, such as the default or None, waits "
+        "past them.",
+    )
+    deadline = _random_deadline()
+    delays = _deadline_mixed_delays(deadline)
+    slow = [delay for delay in delays if delay > deadline]
+    _expect_deadline_kept(
+        http,
+        sources,
+        delays,
+        deadline,
+        summary=f"A request with {len(delays)} fetches, {len(slow)} of them longer "
+        f"than its {deadline:g} s deadline, got its results instead of a 504.",
+        cancelled=_describe_slow_fetches(slow),
+        drawn=f"the deadline is drawn at random from {RANDOM_DEADLINE_MIN:g} to "
+        f"{RANDOM_DEADLINE_MAX:g} s, and the number of fetches from "
+        f"{MANY_DEADLINE_COUNTS[0]} to {MANY_DEADLINE_COUNTS[-1]} and their delays, "
+        "in every run",
+        hint="The requests with one or two fetches got their 504, so does the "
+        "endpoint handle some requests differently, by their number of delays "
+        "or their values? Every request should await its gather inside "
+        "asyncio.wait_for(..., timeout=deadline).",
+    )
+
+
+def _describe_slow_fetches(slow: list[float]) -> str:
+    """Name the fetches of `slow`, such as "the 2.18, 2.36 and 2.13 s fetches"."""
+    if len(slow) == 1:
+        return f"the {slow[0]:g} s fetch"
+    listed = ", ".join(f"{delay:g}" for delay in slow[:-1])
+    return f"the {listed} and {slow[-1]:g} s fetches"
+
+
+def _deadline_mixed_delays(deadline: float) -> tuple[float, ...]:
+    """Return delays for a random count from MANY_DEADLINE_COUNTS around `deadline`.
+
+    One or more delays end DEADLINE_FETCH_MARGIN to RANDOM_DEADLINE_OVERRUN
+    after the deadline, and the others end DEADLINE_FETCH_MARGIN or more before
+    it. Each has two decimals. The first fetch is a quick one and the others
+    come in a random order, so an app that cancels only the first task leaves
+    a slow fetch running.
+    """
+    count = secrets.choice(MANY_DEADLINE_COUNTS)
+    slow_count = 1 + secrets.randbelow(count - 1)
+    overrun_steps = round(
+        (RANDOM_DEADLINE_OVERRUN - DEADLINE_FETCH_MARGIN) / RANDOM_DEADLINE_STEP
+    )
+    quick_steps = round((deadline - DEADLINE_FETCH_MARGIN) / RANDOM_DEADLINE_STEP)
+    delays = [
+        round(
+            deadline
+            + DEADLINE_FETCH_MARGIN
+            + secrets.randbelow(overrun_steps + 1) * RANDOM_DEADLINE_STEP,
+            2,
+        )
+        for _ in range(slow_count)
+    ]
+    quick = [
+        round(secrets.randbelow(quick_steps + 1) * RANDOM_DEADLINE_STEP, 2)
+        for _ in range(count - slow_count)
+    ]
+    delays += quick[1:]
+    secrets.SystemRandom().shuffle(delays)
+    return (quick[0], *delays)
+
+
+def _expect_deadline_kept(
+    http: httpx.Client,
+    sources: SourcesService,
+    delays: tuple[float, ...],
+    deadline: float,
+    *,
+    summary: str,
+    cancelled: str,
+    drawn: str,
+    hint: str,
+) -> None:
+    """Fail unless `deadline` cuts the request for `delays` with a 504 then.
+
+    The 504 comes no sooner than the deadline and by
+    RANDOM_DEADLINE_LATE_FACTOR times it, and every fetch the app made that is
+    longer than the deadline is cancelled. With one delay, that fetch must be
+    made. `summary` and `hint` explain a 200, `cancelled`
+    names the fetches longer than the deadline, and `drawn` names the random
+    values of the request and the ranges they are drawn from.
+    """
+    path = _query(delays, deadline=deadline)
+    # The wait for fetches lasts past the slowest fetch's end, to see whether
+    # the app cancelled it or let it finish.
+    exchange = _exchange(http, sources, path, settle=max(delays))
+    if len(delays) == 1:
+        label = f"GET with a {delays[0]:g} s fetch and a random {deadline:g} s deadline"
+    else:
+        label = (
+            f"GET with {len(delays)} fetches of {max(delays):g} s at most and a "
+            f"random {deadline:g} s deadline"
+        )
     record_measurement(
-        f"GET with a {slow_fetch:g} s fetch and a random {deadline:g} s deadline",
+        label,
         status=exchange.response.status_code,
         seconds=round(exchange.seconds, 3),
     )
     if exchange.response.status_code == 200:
         raise CheckFailed(
-            f"A request whose fetch outlasts its {deadline:g} s deadline got its "
-            "results instead of a 504.",
-            request=f"GET {path}, where the deadline is drawn at random from "
-            f"{RANDOM_DEADLINE_MIN:g} to {RANDOM_DEADLINE_MAX:g} s in every run",
-            expected=f"status 504 after {deadline:g} s, with the {slow_fetch:g} s "
-            "fetch cancelled then",
+            summary,
+            request=f"GET {path}, where {drawn}",
+            expected=f"status 504 after {deadline:g} s, with {cancelled} "
+            "cancelled then",
             actual=f"status 200 after {exchange.seconds:.3f} s; "
             f"{exchange.describe_fetches()}",
-            hint="Does asyncio.wait_for get timeout=deadline, the value the "
-            "request gives, for every deadline? An endpoint that swaps some "
-            "deadlines for another timeout, such as the default or None, waits "
-            "past them.",
+            hint=hint,
         )
     if exchange.response.status_code != 504 and not exchange.fetches:
-        _expect_fetches(exchange, (slow_fetch,))
+        _expect_fetches(exchange, delays)
     expect_status(exchange.response, 504, hint=_deadline_hint(exchange.response))
-    _expect_cancelled_at_deadline(exchange, path, deadline, slow_fetch)
+    if len(delays) == 1:
+        _expect_cancelled_at_deadline(exchange, path, deadline, delays[0])
+    else:
+        # As in deadline_returns_504, only the fetches the app made count. An
+        # app that runs a few fetches at a time, which the concurrency check
+        # fails, has not started the others when the deadline passes.
+        _expect_not_before_deadline(exchange, path, deadline)
+        for fetch in exchange.fetches:
+            if fetch.delay > deadline:
+                _expect_cancelled(exchange, path, fetch, deadline)
     latest = RANDOM_DEADLINE_LATE_FACTOR * deadline
     if exchange.seconds > latest:
         raise CheckFailed(
