@@ -154,6 +154,9 @@ def is_invisible(character: str) -> bool:
 # descriptor, `<<`, an optional `-` (strip leading tabs) and the end word.
 HEREDOC_KEYWORDS = {"RUN", "COPY", "ADD"}
 HEREDOC_WORD = re.compile(r"(\d*)<<(-?)([^<]*)")
+# A stage name as BuildKit accepts it once in lower case (parseBuildStageName
+# in frontend/dockerfile/instructions/parse.go).
+STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")
 # The --flag words BuildKit takes off the front of an instruction before it
 # reads the rest as JSON or as a shell command.
 LEADING_FLAGS = re.compile(r"^(?:[\t\v\f\r ]*--\S+)+")
@@ -278,7 +281,7 @@ def in_json_form(arguments: str) -> bool:
     frontend/dockerfile/parser/parser.go returns false for JSON form), so a
     word such as `"<<EOF"` in `COPY ["a", "<<EOF"]` is a path.
     """
-    return exec_form(LEADING_FLAGS.sub("", arguments, count=1)) is not None
+    return exec_form(split_options(arguments)[1]) is not None
 
 
 def heredoc_words(arguments: str) -> list[tuple[str, bool]]:
@@ -361,10 +364,37 @@ def global_declarations(
             words = shlex.split(item.arguments)
         except ValueError:
             words = item.arguments.split()
+        # Docker keeps a $ in single quotes or after a backslash as text, where
+        # the grader would fill it in, so such a default is left unread.
+        kept_dollar = keeps_dollar(item.arguments)
         for word in words:
             name, equals, default = word.partition("=")
+            if equals and kept_dollar and "$" in default:
+                default = UNREADABLE
             declarations.append((name, default if equals else None))
     return declarations
+
+
+def keeps_dollar(text: str) -> bool:
+    """Tell whether `text` has a $ that the shell would keep as text.
+
+    That is a $ inside single quotes, or one after a backslash outside them.
+    """
+    quote = ""
+    for index, character in enumerate(text):
+        following = text[index + 1 : index + 2]
+        if quote == "'":
+            if character == "$":
+                return True
+            if character == "'":
+                quote = ""
+        elif character == "\\" and following == "$":
+            return True
+        elif character == quote:
+            quote = ""
+        elif not quote and character in "'\"":
+            quote = character
+    return False
 
 
 def global_arguments(instructions: Sequence[Instruction]) -> dict[str, str | None]:
@@ -825,13 +855,34 @@ def single_word(arguments: str) -> str:
     return words[0] if len(words) == 1 else arguments.strip()
 
 
+def split_options(arguments: str) -> tuple[list[str], str]:
+    """Return the --flag words at the start of `arguments`, and the text after them.
+
+    BuildKit (extractBuilderFlags) reads flags only up to the first word that
+    is not one, so `COPY main.py --link .` copies a file named --link.
+    """
+    match = LEADING_FLAGS.match(arguments)
+    if match is None:
+        return [], arguments
+    return match.group(0).split(), arguments[match.end() :]
+
+
+def copy_words(arguments: str) -> tuple[list[str], list[str]]:
+    """Return the options and the paths of a COPY or ADD.
+
+    Raises ValueError when the paths are in shell form and a quote does not
+    close.
+    """
+    options, rest = split_options(arguments)
+    return options, exec_form(rest) or shlex.split(rest)
+
+
 def copy_paths(item: Instruction) -> tuple[list[str], str]:
     """Return the sources and the destination of a COPY or ADD, options left out."""
     try:
-        words = exec_form(item.arguments) or shlex.split(item.arguments)
+        words = copy_words(item.arguments)[1]
     except ValueError:
-        words = item.arguments.split()
-    words = [word for word in words if not word.startswith("--")]
+        words = split_options(item.arguments)[1].split()
     if len(words) < 2:
         return [], ""
     return words[:-1], words[-1]
@@ -1643,6 +1694,13 @@ def validate_from(found: Dockerfile, item: Instruction) -> int | None:
             "FROM takes an image, and optionally AS and a stage name",
             "Write FROM python:3.12-slim, as the starter does.",
         )
+    if len(words) == 3 and not STAGE_NAME.fullmatch(words[2].lower()):
+        raise Unsupported(
+            f"the stage name {words[2]} is one Docker rejects: it must start with a "
+            "letter and hold only letters, digits, dashes, underscores and dots",
+            "Name the stage with letters, such as FROM python:3.12-slim AS app, or "
+            "leave AS out.",
+        )
     # As written, since Docker rejects an image name with capitals.
     written = from_image(item)[0]
     platforms = platform_arguments_used(written, found.written)
@@ -1865,11 +1923,9 @@ def inside_app_folders(path: str) -> bool:
 def validate_copy(item: Instruction, image: ImageFiles) -> None:
     """Raise Unsupported unless COPY copies chapter files into APP_FOLDERS."""
     try:
-        words = exec_form(item.arguments) or shlex.split(item.arguments)
+        options, paths = copy_words(item.arguments)
     except ValueError:
         raise Unsupported("its quotes do not close", "Close each quote.") from None
-    options = [word for word in words if word.startswith("--")]
-    paths = [word for word in words if not word.startswith("--")]
     if len(paths) < 2:
         raise Unsupported(
             "COPY needs at least a source and a destination",

@@ -2,6 +2,7 @@
 
 import html
 import re
+import unicodedata
 
 import httpx
 
@@ -17,6 +18,9 @@ from apigrade.checks import (
 # because no check requests a delay from the app. scripts/bench.py takes the
 # floor from these.
 WAIT_SECONDS = 0.0
+# Letters and symbols that show as blank space: the Hangul fillers and the
+# braille pattern with no dots.
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 # What FastAPI's Swagger UI page contains, from get_swagger_ui_html in
 # fastapi/openapi/docs.py (FastAPI 0.162): a script tag that loads
@@ -113,8 +117,21 @@ def test_docs_are_served(http: httpx.Client) -> None:
 
 
 def _visible(text: str) -> str:
-    """Return `text` without the characters that do not show, and stripped."""
-    return "".join(character for character in text if character.isprintable()).strip()
+    """Return `text` as it reads: compatibility forms folded, blanks left out.
+
+    NFKC folds forms such as full-width letters into the plain ones. Then
+    letters, digits, punctuation and symbols are kept, and each run of spaces
+    becomes one space. Marks (such as the combining grapheme joiner U+034F
+    and variation selectors), control and format characters (such as the
+    zero-width space) and BLANK_CHARACTERS go.
+    """
+    shown = "".join(
+        " " if category.startswith("Z") else character
+        for character in unicodedata.normalize("NFKC", text)
+        if (category := unicodedata.category(character))[0] in "LNPSZ"
+        and character not in BLANK_CHARACTERS
+    )
+    return " ".join(shown.split())
 
 
 def test_app_has_own_title_and_version(http: httpx.Client) -> None:

@@ -1184,6 +1184,29 @@ UNSUPPORTED = {
         ("COPY main.py .", "COPY main.py .\nCOPY ssh://x/repo.git /opt/repo/"),
         "as git repositories",
     ),
+    # A tester's findings: lines Docker rejects or reads otherwise.
+    "stage_name_with_symbols": (
+        ("FROM python:3.12-slim\n", "FROM python:3.12-slim AS 9st@ge!\n"),
+        "the stage name 9st@ge! is one Docker rejects",
+    ),
+    "copy_option_after_a_source": (
+        ("COPY main.py .", "COPY main.py --link ."),
+        "--link names nothing in the chapter folder",
+    ),
+    "arg_default_in_single_quotes": (
+        (
+            "FROM python:3.12-slim\n",
+            "ARG TAG=3.12-slim\nARG IMAGE_TAG='$TAG'\nFROM python:$IMAGE_TAG\n",
+        ),
+        "FROM python:$IMAGE_TAG",
+    ),
+    "arg_default_with_escaped_dollar": (
+        (
+            "FROM python:3.12-slim\n",
+            "ARG TAG=3.12-slim\nARG IMAGE_TAG=\\$TAG\nFROM python:$IMAGE_TAG\n",
+        ),
+        "FROM python:$IMAGE_TAG",
+    ),
 }
 
 
@@ -1845,3 +1868,32 @@ def test_every_docs_word_is_drawn() -> None:
     drawn = grader.draw_docs_words()
     assert len(drawn) == len(expected)
     assert {(word.lower(), served) for word, served in drawn} == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("IMAGE_TAG='$TAG'", True),
+        ("IMAGE_TAG=\\$TAG", True),
+        ('IMAGE_TAG="\\$TAG"', True),
+        ('IMAGE_TAG="$TAG"', False),
+        ("A='x' B=$C", False),
+        ("IMAGE_TAG=$TAG", False),
+    ],
+)
+def test_dollar_kept_as_text(text: str, kept: bool) -> None:
+    assert rules.keeps_dollar(text) is kept
+
+
+@pytest.mark.parametrize("name", ["app", "Build-1", "a.b_c"])
+def test_valid_stage_name_passes(tmp_path: Path, name: str) -> None:
+    dockerfile = chapter_with(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "FROM python:3.12-slim\n",
+                f"FROM python:3.12-slim AS {name}\n",
+            )
+        },
+    )
+    rules.expect_supported(dockerfile)
