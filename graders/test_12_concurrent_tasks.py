@@ -416,8 +416,11 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
         *(10 + secrets.randbelow(10**6) for _ in range(5)),
         *(-2 - secrets.randbelow(10**6) for _ in range(5)),
     ]
-    many_failures = "/concurrent?delay=0&delay=0&fail=1" + "".join(
-        f"&fail={position}" for position in far_positions
+    # Rising delays, as for two failures, so the entries' order is fixed.
+    many_failures = (
+        _query(TWO_FAILURE_DELAYS)
+        + "&fail=1"
+        + "".join(f"&fail={position}" for position in far_positions)
     )
     for path, delays, failing in (
         (
@@ -427,7 +430,7 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
         ),
         ("/concurrent?delay=0&fail=5", (0.0,), frozenset()),
         ("/concurrent?delay=0&fail=-1", (0.0,), frozenset()),
-        (many_failures, (0.0, 0.0), frozenset({1})),
+        (many_failures, TWO_FAILURE_DELAYS, frozenset({1})),
     ):
         exchange = _exchange(http, sources, path)
         if exchange.response.status_code == 422:
