@@ -125,13 +125,13 @@ def _visible(text: str) -> str:
     and variation selectors), control and format characters (such as the
     zero-width space) and BLANK_CHARACTERS go.
     """
-    shown = "".join(
+    visible_text = "".join(
         " " if category.startswith("Z") else character
         for character in unicodedata.normalize("NFKC", text)
         if (category := unicodedata.category(character))[0] in "LNPSZ"
         and character not in BLANK_CHARACTERS
     )
-    return " ".join(shown.split())
+    return " ".join(visible_text.split())
 
 
 def test_app_has_own_title_and_version(http: httpx.Client) -> None:

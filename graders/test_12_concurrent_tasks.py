@@ -67,10 +67,9 @@ MIXED_COUNTS = range(2, 10)
 MIXED_DELAY_MIN = CONCURRENT_DELAY
 MIXED_DELAY_MAX = 0.45
 MIXED_DELAY_STEP = 0.01
-# The last request of the concurrency check has a random count from
-# LONG_DELAY_COUNTS, and one or more of its delays, with two decimals, run from
-# LONG_DELAY_MIN to LONG_DELAY_MAX, so an app cannot await the fetches one by
-# one only when a delay is long.
+# The last request of the concurrency check has a random count of fetches from
+# LONG_DELAY_COUNTS. One or more of its delays run from LONG_DELAY_MIN to
+# LONG_DELAY_MAX, so an app cannot await fetches one by one for long delays alone.
 LONG_DELAY_COUNTS = range(3, 10)
 LONG_DELAY_MIN = 0.51
 LONG_DELAY_MAX = 1.0
