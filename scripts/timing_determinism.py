@@ -3,6 +3,7 @@
 For each chapter that has timing mutants (tests/mutants/*.toml, `timing = true`),
 the solution and every timing mutant are graded RUNS times while LOAD processes
 spin on the CPU. A variant passes when every run gives the same check statuses.
+A variant whose statuses differ from an earlier run's is printed as it happens.
 The figures the timing checks measured (ratios, seconds) are printed as ranges.
 
     python scripts/timing_determinism.py [--runs 20] [--load 2] [--chapter 06 ...]
@@ -85,11 +86,20 @@ def main() -> int:
     started = time.monotonic()
     try:
         found = variants(course, args.chapter, workspace)
-        print(f"{len(found)} variants x {args.runs} runs, {args.load} CPU spinners")
+        print(
+            f"{len(found)} variants x {args.runs} runs, {args.load} CPU spinners",
+            flush=True,
+        )
         for run in range(1, args.runs + 1):
             for label, chapter, target in found:
                 result = grade_chapter(course, chapter, target)
-                verdicts[label].add(verdict(result))
+                statuses = verdict(result)
+                if verdicts[label] and statuses not in verdicts[label]:
+                    print(
+                        f"  run {run}: {label} CHANGED: {describe(result)}",
+                        flush=True,
+                    )
+                verdicts[label].add(statuses)
                 outcomes[label][describe(result)].append(run)
                 scores[label].add(result.score)
                 for check in result.checks:
@@ -98,7 +108,12 @@ def main() -> int:
                             if isinstance(value, float | int) and key != "pass_line":
                                 name = str(measurement["label"])
                                 figures[(label, name, key)].append(float(value))
-            print(f"run {run}/{args.runs} done at {time.monotonic() - started:.0f} s")
+            changed_so_far = sum(len(kinds) > 1 for kinds in verdicts.values())
+            print(
+                f"run {run}/{args.runs} done at {time.monotonic() - started:.0f} s, "
+                f"{changed_so_far} variants changed so far",
+                flush=True,
+            )
     finally:
         for spinner in spinners:
             spinner.kill()
