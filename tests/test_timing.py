@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -230,3 +231,21 @@ def test_reader_sees_a_lowered_loop(code: str, lowered: bool) -> None:
 
         assert reader.sample().loop_lowered is lowered
         app.kill()
+
+
+def test_probed_streams_stay_in_range() -> None:
+    """Chapter 13's probed streams never use the old fixed count and interval."""
+    path = Path(__file__).parent.parent / "graders" / "test_13_streaming.py"
+    spec = importlib.util.spec_from_file_location("chapter13_grader", path)
+    assert spec is not None and spec.loader is not None
+    grader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grader)
+    drawn = [grader.ProbedStream.draw("stream") for _ in range(500)]
+    counts = {stream.count for stream in drawn}
+    intervals = {stream.interval for stream in drawn}
+    assert counts == {3, 4, 5}
+    assert min(intervals) >= 0.41
+    assert max(intervals) <= 0.9
+    assert 0.4 not in intervals
+    assert all(round(interval, 2) == interval for interval in intervals)
+    assert len(intervals) > 30
