@@ -138,15 +138,27 @@ def escape_invisible(text: str) -> str:
     )
 
 
+# Characters str.isprintable() takes for printable that show as nothing or as
+# a blank: the combining grapheme joiner, the variation selectors, the Hangul
+# fillers and the blank Braille pattern.
+BLANK_PRINTABLE = frozenset(
+    "\u034f\u115f\u1160\u3164\uffa0\u2800"
+    + "".join(chr(code) for code in range(0xFE00, 0xFE10))
+    + "".join(chr(code) for code in range(0xE0100, 0xE01F0))
+)
+
+
 def is_invisible(character: str) -> bool:
     """Tell whether a character other than a tab does not show when printed.
 
     These are control characters (\\x1f), spaces other than the plain space
     (\\xa0, \\u2003), line and paragraph separators, and format characters
     such as the zero-width space (\\u200b): str.isprintable() is False for
-    each of them.
+    each of them. BLANK_PRINTABLE adds those it takes for printable.
     """
-    return character != "\t" and not character.isprintable()
+    return character != "\t" and (
+        not character.isprintable() or character in BLANK_PRINTABLE
+    )
 
 
 # The instructions that take a heredoc, and a heredoc word as BuildKit
@@ -2129,10 +2141,16 @@ def context_entries(
             "take the file back in with a line such as !main.py after it.",
         )
     if not entries:
+        hint = (
+            f"Options such as {source} go right after COPY, before every path, as "
+            f"in COPY {source} main.py ."
+            if source.startswith("--")
+            else "Is the name spelled as the file is, and not left out by "
+            f"{ignore_file_name(context)}?"
+        )
         raise Unsupported(
             f"{source} names nothing in the chapter folder, so the build would fail",
-            "Is the name spelled as the file is, and not left out by "
-            f"{ignore_file_name(context)}?",
+            hint,
         )
     return [(path, is_folder or path == ".") for path, is_folder in entries]
 

@@ -1193,6 +1193,23 @@ UNSUPPORTED = {
         ("COPY main.py .", "COPY main.py --link ."),
         "--link names nothing in the chapter folder",
     ),
+    "copy_option_after_a_source_hint": (
+        ("COPY main.py .", "COPY main.py --link ."),
+        "go right after COPY, before every path, as in COPY --link main.py .",
+    ),
+    # Characters str.isprintable() takes for printable that show as nothing.
+    "user_ends_in_grapheme_joiner": (
+        ("USER 10001\n", "USER 10001\u034f\n"),
+        "it contains \\u034f (U+034F)",
+    ),
+    "user_ends_in_hangul_filler": (
+        ("USER 10001\n", "USER 10001\u3164\n"),
+        "it contains \\u3164 (U+3164)",
+    ),
+    "expose_ends_in_variation_selector": (
+        ("EXPOSE 8000\n", "EXPOSE 8000\ufe0f\n"),
+        "it contains \\ufe0f (U+FE0F)",
+    ),
     "arg_default_in_single_quotes": (
         (
             "FROM python:3.12-slim\n",
