@@ -132,7 +132,7 @@ REFUSED = [
     ("load('operator.attrgetter')\n", "which names a module"),
     ("name = 'c' + 'o_code'\n", "the string 'co_code'"),
     ("import anyio\nanyio.run_process(['cat'])\n", ".run_process"),
-    # Round 39: a shell through the event loop, and files through anyio.
+    # A shell through the event loop, and files through anyio.
     (
         "loop = asyncio.get_running_loop()\nloop.subprocess_shell(P, 'id')\n",
         ".subprocess_shell",
@@ -165,7 +165,7 @@ REFUSED = [
         "key = ''.join(['end', 'point'])\nfound = request.scope[key]\n",
         "the attribute .scope",
     ),
-    # Round 43: a reader bound to the name int passed the class-pattern rule,
+    # A reader bound to the name int passed the class-pattern rule,
     # and a namedtuple registered as an ABC matched any object.
     ("int = make_reader()\nmatch x:\n    case int(y): pass\n", "built-in name int"),
     ("def read(value, str):\n    return value\n", "built-in name str"),
