@@ -5,6 +5,7 @@ import re
 import unicodedata
 
 import httpx
+from confusable_homoglyphs import confusables
 
 from apigrade.checks import (
     CheckFailed,
@@ -21,6 +22,39 @@ WAIT_SECONDS = 0.0
 # Letters and symbols that show as blank space: the Hangul fillers and the
 # braille pattern with no dots.
 BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Marks that set the direction of right-to-left text around some look-alikes
+# in the confusables data.
+DIRECTION_MARKS = "\u200e\u200f"
+
+
+def _look_alike_classes() -> dict[str, str]:
+    """Return each character that looks like another, mapped to its class.
+
+    The pairs come from Unicode's confusables data (UTS #39), such as the
+    Cyrillic small a (U+0430) and the Latin a, or the Lisu tone letter MYA TI
+    (U+A4F8) and the full stop. Characters joined by pairs, directly or
+    through others, form a class, named by its lowest code point.
+    Look-alikes of several characters, such as rn for m, are left out.
+    """
+    parent: dict[str, str] = {}
+
+    def root(character: str) -> str:
+        parent.setdefault(character, character)
+        while parent[character] != character:
+            parent[character] = parent[parent[character]]
+            character = parent[character]
+        return character
+
+    for character, look_alikes in confusables.confusables_data.items():
+        for look_alike in look_alikes:
+            other = str(look_alike["c"]).strip(DIRECTION_MARKS)
+            if len(character) == 1 and len(other) == 1:
+                first, second = sorted((root(character), root(other)))
+                parent[second] = first
+    return {character: root(character) for character in parent}
+
+
+LOOK_ALIKE_CLASSES = _look_alike_classes()
 
 # What FastAPI's Swagger UI page contains, from get_swagger_ui_html in
 # fastapi/openapi/docs.py (FastAPI 0.162): a script tag that loads
@@ -134,6 +168,21 @@ def _visible(text: str) -> str:
     return " ".join(visible_text.split())
 
 
+def _reads_as(text: str, default: str) -> bool:
+    """Tell whether `text` reads as `default`, ignoring case and look-alikes.
+
+    Each character becomes its look-alike class, then the text is case-folded
+    and mapped again, so "FastAPl" with a small L, and "FastAPI" spelled with
+    Greek and Cyrillic letters, both read as "fastapi".
+    """
+
+    def fold(value: str) -> str:
+        classes = "".join(LOOK_ALIKE_CLASSES.get(c, c) for c in value)
+        return "".join(LOOK_ALIKE_CLASSES.get(c, c) for c in classes.casefold())
+
+    return fold(_visible(text)) == fold(default)
+
+
 def test_app_has_own_title_and_version(http: httpx.Client) -> None:
     """The app sets its own title and version, shown in /openapi.json."""
     response = http.get("/openapi.json")
@@ -142,11 +191,17 @@ def test_app_has_own_title_and_version(http: httpx.Client) -> None:
     title, version = info.get("title"), info.get("version")
     # Blank text is no title or version either, and characters that do not
     # show, such as a zero-width space, leave the default as it reads.
-    title_ok = isinstance(title, str) and _visible(title).casefold() not in (
-        "",
-        "fastapi",
+    # A title or version spelled in look-alike letters still reads as the default.
+    title_ok = (
+        isinstance(title, str)
+        and _visible(title) != ""
+        and not _reads_as(title, "FastAPI")
     )
-    version_ok = isinstance(version, str) and _visible(version) not in ("", "0.1.0")
+    version_ok = (
+        isinstance(version, str)
+        and _visible(version) != ""
+        and not _reads_as(version, "0.1.0")
+    )
     if not title_ok or not version_ok:
         raise CheckFailed(
             "The app still has FastAPI's default title or version.",
