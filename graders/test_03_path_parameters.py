@@ -81,6 +81,15 @@ NOT_INT_HINT = (
 # exponent and a hexadecimal prefix. A route that reads the id with Decimal
 # or int(text, 0) accepts them.
 OTHER_NOTATIONS = ("1e3", "0x10")
+# Pydantic reads an int from text with a sign, leading zeros, a fraction of
+# zero or underscores between digits. Each check sends these spellings of
+# numbers drawn in every run, below LAX_NUMBER_MAX, and "-0".
+LAX_NUMBER_MAX = 10**6
+LAX_HINT = (
+    "Is {name} annotated as plain int, with no parsing of its own? Pydantic "
+    "reads 1.0, +5, 007 and 1_000 as the ints 1, 5, 7 and 1000, and so must "
+    "the route."
+)
 NOTATION_HINT = (
     "Is {name} annotated as int? FastAPI then reads an id written in digits "
     "alone, with an optional sign, and rejects 1e3 and 0x10."
@@ -103,6 +112,30 @@ def _unbounded_ids() -> list[int]:
     positive = (RANDOM_ID_MIN_SIZE + secrets.randbelow(span)) | 1
     negative = -((RANDOM_ID_MIN_SIZE + secrets.randbelow(span)) | 1)
     return [*UNBOUNDED_IDS, *FAR_IDS, positive, negative]
+
+
+def _lax_spellings() -> list[tuple[str, int]]:
+    """Return (text, int) pairs: ids written in the other ways Pydantic reads."""
+    number = 2 + secrets.randbelow(LAX_NUMBER_MAX)
+    grouped = 1000 + secrets.randbelow(LAX_NUMBER_MAX)
+    return [
+        (f"{number}.0", number),
+        (f"+{number}", number),
+        (f"-{number}.0", -number),
+        (f"00{number}", number),
+        (f"{grouped:_}", grouped),
+        ("-0", 0),
+    ]
+
+
+def _expect_lax_spellings(http: httpx.Client, prefix: str, name: str) -> None:
+    """Fail unless GET `prefix`/text returns the int Pydantic reads from text."""
+    for text, value in _lax_spellings():
+        expect_json(
+            http.get(f"{prefix}/{text}"),
+            {name: value},
+            hint=LAX_HINT.format(name=name),
+        )
 
 
 def _random_text() -> str:
@@ -235,7 +268,8 @@ def _expect_no_bounds(http: httpx.Client, path: str, name: str) -> None:
 def test_item_id_is_converted_to_int(http: httpx.Client) -> None:
     """GET /items/42 returns {"item_id": 42}, the number, not the string.
 
-    Any other int is echoed too, zero, negative and large ids included.
+    Any other int is echoed too, zero, negative and large ids included, and
+    so is an int written with a sign, leading zeros, .0 or underscores.
     """
     response = http.get("/items/42")
     expect_status(response, 200, hint="Is there a route for GET /items/{item_id}?")
@@ -256,6 +290,7 @@ def test_item_id_is_converted_to_int(http: httpx.Client) -> None:
     for item_id in _unbounded_ids():
         _expect_echoed(http, "/items", "item_id", item_id)
     _expect_no_bounds(http, "/items/{item_id}", "item_id")
+    _expect_lax_spellings(http, "/items", "item_id")
 
 
 def test_invalid_item_id_is_422(http: httpx.Client) -> None:
@@ -412,7 +447,8 @@ def test_users_me_is_not_shadowed(http: httpx.Client) -> None:
 def test_user_id_route_works(http: httpx.Client) -> None:
     """GET /users/7 returns {"user_id": 7}; GET /users/abc and /users/7.5 get 422.
 
-    Any other int is echoed too, zero, negative and large ids included.
+    Any other int is echoed too, zero, negative and large ids included, and
+    so is an int written with a sign, leading zeros, .0 or underscores.
     """
     hint = "Is there a route for /users/{user_id} with user_id annotated as int?"
     expect_json(http.get("/users/7"), {"user_id": 7}, hint=hint)
@@ -420,6 +456,7 @@ def test_user_id_route_works(http: httpx.Client) -> None:
     for user_id in _unbounded_ids():
         _expect_echoed(http, "/users", "user_id", user_id)
     _expect_no_bounds(http, "/users/{user_id}", "user_id")
+    _expect_lax_spellings(http, "/users", "user_id")
     expect_detail_locates(http.get("/users/abc"), ["path", "user_id"], hint=hint)
     expect_detail_locates(http.get("/users/7.5"), ["path", "user_id"], hint=hint)
     expect_detail_locates(
