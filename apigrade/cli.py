@@ -51,7 +51,7 @@ from apigrade.report import (
     write_json_atomic,
     write_text_atomic,
 )
-from apigrade.runner import ChapterResult, grade_chapters, printable
+from apigrade.runner import ChapterResult, grade_chapters, printable_name
 from apigrade.sandbox import LEVELS, choose_isolation
 
 logger = logging.getLogger("apigrade")
@@ -275,7 +275,7 @@ def resolve_target(course: Course, target: Path | None) -> Path:
                 f"it, and --chapter {path.name[:2]} to grade only that chapter"
             )
         renames = [
-            f"{printable(candidate)} to {chapter.folder}"
+            f"{printable_name(candidate)} to {chapter.folder}"
             for chapter in course.chapters
             if (candidate := course.misnamed_folder(chapter, path)) is not None
         ]

@@ -117,18 +117,24 @@ class Course:
         """Name the folder in `target` that is likely `chapter`'s under another name.
 
         A folder whose name starts with the chapter's number wins, such as
-        `04_query_params` for `04_query_parameters`. Otherwise the closest name
-        by difflib's ratio (0.6 or more) wins, unless it starts with another
-        chapter's number.
+        `04_query_params` for `04_query_parameters`, and of several such
+        folders the closest name by difflib's ratio. Otherwise the closest name
+        (a ratio of 0.6 or more) wins, unless it starts with another chapter's
+        number.
         """
-        folders = [
+        folders = sorted(
             entry.name for entry in self.unknown_entries(target) if entry.is_dir()
-        ]
+        )
         same_number = [
             name for name in folders if re.match(rf"{chapter.id}(?!\d)", name)
         ]
         if same_number:
-            return same_number[0]
+            return max(
+                same_number,
+                key=lambda name: difflib.SequenceMatcher(
+                    None, name, chapter.folder
+                ).ratio(),
+            )
         numbered = re.compile(r"\d\d(?!\d)")
         unnumbered = [name for name in folders if not numbered.match(name)]
         close = difflib.get_close_matches(chapter.folder, unnumbered, n=1, cutoff=0.6)

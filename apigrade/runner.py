@@ -297,7 +297,7 @@ def _missing_folder_reason(course: Course, chapter: Chapter, target: Path) -> st
     shown_target = printable(str(target))
     if candidate is not None:
         # A folder name may hold a new line, which would cut the reason short.
-        shown_candidate = printable(candidate)
+        shown_candidate = printable_name(candidate)
         return (
             f"{missing}, and {shown_candidate}/ is there {RENAME_FOLDER} "
             f"{shown_candidate} to {chapter.folder} in {shown_target}"
@@ -472,6 +472,15 @@ def printable(text: str) -> str:
     """Make a file name safe to store and show: no undecodable bytes or controls."""
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def printable_name(name: str) -> str:
+    """Return printable(`name`), in double quotes when it starts or ends in a space.
+
+    Without them, "03_path_parameters " reads as the name it should be.
+    """
+    escaped = printable(name)
+    return f'"{escaped}"' if escaped != escaped.strip() else escaped
 
 
 def _start_grader(

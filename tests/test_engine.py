@@ -948,3 +948,19 @@ def test_grader_without_a_group_yet_is_killed() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_padded_misnamed_folder_is_quoted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "ada"
+    (target / "03_path_parameters_old").mkdir(parents=True)
+    (target / "03_path_parameters ").mkdir()
+    args = ["grade", "--target", str(target), "--chapter", "03"]
+
+    assert main(args) == 2
+
+    output = capsys.readouterr().out
+    # The closest of the two names, quoted so that its space shows.
+    assert 'rename "03_path_parameters " to 03_path_parameters' in output
+    assert "03_path_parameters_old" not in output
