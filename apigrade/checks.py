@@ -161,6 +161,29 @@ def expect_status(
     )
 
 
+def same_json(received: Any, expected: Any) -> bool:
+    """Tell whether two decoded JSON values are equal, with true distinct from 1.
+
+    Python's == takes True for 1 and False for 0, so a body with "ok": 1
+    would pass for "ok": true. Here a bool equals only a bool. Numbers
+    compare by value otherwise, so 1.0 still equals 1.
+    """
+    if isinstance(received, bool) or isinstance(expected, bool):
+        return type(received) is type(expected) and received == expected
+    if isinstance(received, dict) and isinstance(expected, dict):
+        return received.keys() == expected.keys() and all(
+            same_json(value, expected[key]) for key, value in received.items()
+        )
+    if isinstance(received, list) and isinstance(expected, list):
+        return len(received) == len(expected) and all(
+            same_json(item, other)
+            for item, other in zip(received, expected, strict=True)
+        )
+    if isinstance(received, (dict, list)) or isinstance(expected, (dict, list)):
+        return False
+    return bool(received == expected)
+
+
 def expect_json(
     response: httpx.Response,
     expected: Any,
@@ -171,7 +194,7 @@ def expect_json(
     """Fail unless the response has `status` and exactly the JSON body `expected`."""
     expect_status(response, status, hint=hint)
     body = json_body(response, hint=hint)
-    if body != expected:
+    if not same_json(body, expected):
         raise CheckFailed(
             "The response body is not the expected JSON.",
             request=describe_request(response),

@@ -211,6 +211,11 @@ def grader_version(course: Course) -> str:
         and path.suffix != ".pyc"
     ]
     files += [(f"apigrade/{path.name}", path) for path in sorted(engine.glob("*.py"))]
+    # The report schema too: a report is checked against it when it is written.
+    files += [
+        (f"apigrade/schema/{path.name}", path)
+        for path in sorted((engine / "schema").glob("*.json"))
+    ]
     for name, path in files:
         if path.is_file():
             digest.update(name.encode() + b"\0" + path.read_bytes())

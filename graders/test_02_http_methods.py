@@ -19,6 +19,7 @@ from apigrade.checks import (
     expect_detail_locates,
     expect_status,
     json_body,
+    same_json,
     show,
 )
 
@@ -196,7 +197,7 @@ def expect_rejected(
     """Fail unless the response is a 422 locating `location` and `item` is unchanged."""
     expect_detail_locates(response, location, hint=hint)
     stored = read_item(http, item["id"])
-    if stored.status_code != 200 or json_body(stored) != item:
+    if stored.status_code != 200 or not same_json(json_body(stored), item):
         raise CheckFailed(
             "The request was rejected with 422, but the item changed anyway.",
             request=f"{describe_request(response)}, then {describe_request(stored)}",
@@ -265,7 +266,7 @@ def expect_stored_items_listed(
         )
     for entry in body:
         response = read_item(http, entry["id"])
-        if response.status_code != 200 or json_body(response) != entry:
+        if response.status_code != 200 or not same_json(json_body(response), entry):
             raise CheckFailed(
                 f"The list's item with id {entry['id']} is not what "
                 f"GET /items/{entry['id']} returns.",
@@ -313,7 +314,7 @@ def expect_others_unchanged(
 def expect_item(response: httpx.Response, expected: dict[str, Any], hint: str) -> None:
     expect_status(response, 200, hint=hint)
     body = json_body(response)
-    if body != expected:
+    if not same_json(body, expected):
         raise CheckFailed(
             "The item returned is not the expected one.",
             request=describe_request(response),

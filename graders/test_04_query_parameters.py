@@ -18,6 +18,7 @@ from apigrade.checks import (
     expect_detail_locates,
     expect_status,
     json_body,
+    same_json,
     show,
 )
 
@@ -188,7 +189,7 @@ def item_names(response: httpx.Response) -> list[str]:
         )
     for item in body:
         expected = ITEMS_BY_NAME.get(item["name"])
-        if expected is not None and item != expected:
+        if expected is not None and not same_json(item, expected):
             raise CheckFailed(
                 "The items are not the dicts of ITEMS, unchanged.",
                 request=describe_request(response),

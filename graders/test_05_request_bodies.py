@@ -21,6 +21,7 @@ from apigrade.checks import (
     expect_detail_locates,
     expect_status,
     json_body,
+    same_json,
     show,
 )
 
@@ -711,7 +712,7 @@ def expect_usernames_case_sensitive(http: httpx.Client, lower: str) -> None:
             else None
         )
         expected = {key: user[key] for key in USER_FIELDS}
-        if received != expected:
+        if not same_json(received, expected):
             raise CheckFailed(
                 "Two usernames that differ only in case were not kept apart.",
                 request=f"{sign_ups}, then {describe_request(response)}",

@@ -18,6 +18,7 @@ from apigrade.checks import (
     expect_json,
     expect_status,
     json_body,
+    same_json,
     show,
 )
 
@@ -303,7 +304,7 @@ def _expect_commons_accepted(
     received = (
         {key: body.get(key) for key in expected} if isinstance(body, dict) else body
     )
-    if received != expected:
+    if not same_json(received, expected):
         raise CheckFailed(
             "The response does not return q, skip and limit as sent.",
             request=describe_request(response),
@@ -471,7 +472,7 @@ def _expect_json_with_token(
     """Fail unless the response is a 200 with body `expected`."""
     if response.status_code != 200:
         summary = f"Expected status 200, got {response.status_code}."
-    elif json_body(response, hint=hint) != expected:
+    elif not same_json(json_body(response, hint=hint), expected):
         summary = "The response body is not the expected JSON."
     else:
         return

@@ -33,6 +33,7 @@ from apigrade.checks import (
     expect_status,
     json_body,
     made_up_email,
+    same_json,
     show,
 )
 from apigrade.server import AppStartError, LearnerApp
@@ -276,7 +277,7 @@ def _expect_stored(
         )
     expect_status(response, 200, hint=hint)
     body = json_body(response, hint=hint)
-    if body != user:
+    if not same_json(body, user):
         raise CheckFailed(
             "GET returned another user than the one created.",
             request=describe_request(response),
@@ -558,7 +559,7 @@ def test_list_users_paginates(http: httpx.Client, learner_app: LearnerApp) -> No
         expect_status(
             response, 200, hint=LIMIT_RANGE_HINT if "limit" in params else None
         )
-        if json_body(response) != expected:
+        if not same_json(json_body(response), expected):
             raise CheckFailed(
                 "This page of users is not the expected slice of the full list.",
                 request=describe_request(response),

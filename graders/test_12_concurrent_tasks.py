@@ -32,6 +32,7 @@ from apigrade.checks import (
     expect_json,
     expect_status,
     json_body,
+    same_json,
     show,
 )
 from apigrade.server import LearnerApp
@@ -346,7 +347,7 @@ def test_results_keep_request_order(
         _ok_entry(index, delay, exchange.data_of(index))
         for index, delay in enumerate(ORDER_DELAYS)
     ]
-    if results == expected:
+    if same_json(results, expected):
         return
     # An app that collects outcomes as fetches finish still numbers its entries
     # 0, 1, 2, so the values, which name their source, show the order.
@@ -397,7 +398,7 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
         )
     results = _results(response, SHAPE_HINT)
     _expect_fetches(exchange, FAILURE_DELAYS, frozenset({FAILING_INDEX}))
-    if results != expected:
+    if not same_json(results, expected):
         raise CheckFailed(
             f"The entries do not report the failure of fetch {FAILING_INDEX} "
             "next to the results of the others.",
@@ -450,7 +451,7 @@ def test_failure_is_isolated(http: httpx.Client, sources: SourcesService) -> Non
             else _ok_entry(index, delay, exchange.data_of(index))
             for index, delay in enumerate(delays)
         ]
-        if results != expected:
+        if not same_json(results, expected):
             raise CheckFailed(
                 "The entries do not match the failures the request asked for.",
                 request=describe_request(exchange.response),
@@ -782,7 +783,7 @@ def _expect_entries(
     expected_places = _sorted_as_json(
         [[index, delay] for index, delay in enumerate(delays)]
     )
-    if places != expected_places:
+    if not same_json(places, expected_places):
         raise CheckFailed(
             "The entries do not carry the index and delay of each fetch.",
             request=describe_request(response),
@@ -806,7 +807,7 @@ def _expect_entries(
             for entry in expected
         ]
     )
-    if outcomes != expected_outcomes:
+    if not same_json(outcomes, expected_outcomes):
         raise CheckFailed(
             "The results do not carry the data each source sent"
             + (", and the error of each failing fetch." if failing else "."),

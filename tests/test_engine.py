@@ -22,7 +22,7 @@ import jsonschema
 import pytest
 
 from apigrade import beneath, cli, runner, sandbox, server
-from apigrade.checks import CheckFailed, read_learner_file
+from apigrade.checks import CheckFailed, read_learner_file, same_json
 from apigrade.cli import main, terminal_safe
 from apigrade.course import Chapter, Course
 from apigrade.report import (
@@ -964,3 +964,25 @@ def test_padded_misnamed_folder_is_quoted(
     # The closest of the two names, quoted so that its space shows.
     assert 'rename "03_path_parameters " to 03_path_parameters' in output
     assert "03_path_parameters_old" not in output
+
+
+@pytest.mark.parametrize(
+    ("received", "expected", "same"),
+    [
+        ({"ok": True, "index": 1}, {"ok": True, "index": 1}, True),
+        ({"ok": 1}, {"ok": True}, False),
+        ({"ok": 0}, {"ok": False}, False),
+        ({"index": False}, {"index": 0}, False),
+        ([{"tick": True}], [{"tick": 1}], False),
+        ({"price": 2.0}, {"price": 2}, True),
+        ({"a": 1, "b": 2}, {"a": 1}, False),
+        ([1, 2], [1, 2, 3], False),
+        ({"a": [1]}, {"a": 1}, False),
+        (None, None, True),
+        ("1", 1, False),
+    ],
+)
+def test_same_json_tells_bool_from_number(
+    received: object, expected: object, same: bool
+) -> None:
+    assert same_json(received, expected) is same
