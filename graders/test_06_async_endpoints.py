@@ -75,6 +75,11 @@ ABOVE_LIMIT = 10.5
 # -1 and 0, fails. A random value from 11 up to but not including
 # FAR_DELAY_MAX, and its negative, stand for large values.
 JUST_ABOVE_LIMIT = 10.01
+# Numbers that are not finite, which Pydantic reads as floats. Path(ge=0,
+# le=...) rejects each, while a check of the app's own such as
+# `seconds < 0 or seconds > 10` lets nan through: every comparison with nan is
+# false.
+NOT_FINITE = ("nan", "NaN", "inf", "-inf", "Infinity")
 JUST_BELOW_ZERO = -0.01
 FAR_DELAY_MAX = 10**6
 # A 422 comes back at once; an app that accepts 10.5 s starts sleeping instead.
@@ -277,6 +282,13 @@ def _get_rejected(
         ) from None
 
 
+NOT_FINITE_HINT = (
+    "Is seconds bounded with Path(ge=0, le=MAX_DELAY_SECONDS)? Pydantic reads "
+    "nan and inf as floats, and a check of your own such as `seconds < 0 or "
+    "seconds > 10` lets nan through, since every comparison with nan is false."
+)
+
+
 def _random_cents(low: int, high: int) -> float:
     """Return a random number of hundredths from `low` to `high`, both included."""
     return (low + secrets.randbelow(high - low + 1)) / 100
@@ -285,7 +297,7 @@ def _random_cents(low: int, high: int) -> float:
 def test_delay_above_limit_is_422(http: httpx.Client) -> None:
     """GET /delay/10.5 returns 422, because 10 seconds is the maximum wait.
 
-    So do values just above 10 and large ones.
+    So do values just above 10, large ones, and nan and inf.
     """
     response = _get_rejected(http, f"/delay/{ABOVE_LIMIT}")
     expect_detail_locates(
@@ -302,6 +314,9 @@ def test_delay_above_limit_is_422(http: httpx.Client) -> None:
     for seconds in (JUST_ABOVE_LIMIT, _random_cents(1001, 1049), far_above):
         response = _get_rejected(http, f"/delay/{seconds}", hint)
         expect_detail_locates(response, ["path", "seconds"], hint=hint)
+    for text in NOT_FINITE:
+        response = _get_rejected(http, f"/delay/{text}", NOT_FINITE_HINT)
+        expect_detail_locates(response, ["path", "seconds"], hint=NOT_FINITE_HINT)
 
 
 def _expect_waited(seconds: float, measured: str) -> None:

@@ -156,6 +156,8 @@ LIMIT_PROBE_SECONDS = 1.0
 # The step by which the invalid requests pass a bound of the README, and the
 # smallest deadline above 0 that the limit requests send.
 BOUND_STEP = 0.01
+# Numbers that are not finite, which Pydantic reads as floats.
+NOT_FINITE = ("nan", "NaN", "inf", "-inf", "Infinity")
 # Seconds to wait, after a response, for fetches the service has not finished.
 SETTLE_SECONDS = 0.2
 
@@ -1330,6 +1332,18 @@ def _expect_invalid_values_rejected(http: httpx.Client) -> None:
         (_query((0.0,)) + "&fail=abc", [["query", "fail", 0], ["query", "fail"]]),
         (_query((0.0,)) + "&fail=1.5", [["query", "fail", 0], ["query", "fail"]]),
     ]
+    # Pydantic reads nan and inf as floats, and a bound of the app's own such
+    # as `value < 0 or value > limit` lets nan through.
+    for text in NOT_FINITE:
+        cases.append(
+            (
+                f"/concurrent?delay=0.1&delay={text}&deadline=0.5",
+                [["query", "delay", 1]],
+            )
+        )
+        cases.append(
+            (f"/concurrent?delay=0.1&deadline={text}", [["query", "deadline"]])
+        )
     for path, locations in cases:
         try:
             response = _get_again_if_dropped(http, path, REJECTION_TIMEOUT)

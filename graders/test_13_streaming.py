@@ -173,6 +173,8 @@ RANDOM_COUNT_MIN = 10
 # pass each interval bound. With count=1 a stream sends its line and ends
 # without waiting, so an app that accepts such an interval responds at once.
 MAX_INTERVAL = 2.0
+# Numbers that are not finite, which Pydantic reads as floats.
+NOT_FINITE = ("nan", "NaN", "inf", "-inf", "Infinity")
 INTERVAL_STEP = 0.01
 
 STREAM_HINT = (
@@ -1010,6 +1012,10 @@ def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
                 ["query", "interval"],
             ),
         ]
+        # Pydantic reads nan and inf as floats, and a bound of the app's own
+        # such as `value < 0 or value > 2` lets nan through.
+        for text in NOT_FINITE:
+            cases.append((f"{endpoint}?count=2&interval={text}", ["query", "interval"]))
     for path, location in cases:
         try:
             response = http.get(path, timeout=REJECTION_TIMEOUT)
