@@ -116,6 +116,10 @@ NEAR_USERNAMES = ("marg", "margaret2", "xdorothy")
 # CASE_USERNAME_LENGTH letters.
 CASE_USERNAME = "hedy"
 CASE_USERNAME_LENGTH = 10
+# Spaces around a username are part of it too. The check signs up a random
+# name of PADDED_USERNAME_LENGTH letters, new in every run, and the same name
+# with a space before and after it, and reads each back.
+PADDED_USERNAME_LENGTH = 11
 # The address of the capitalized user, unlike ADDRESS, so that each user read
 # back shows which sign-up it came from.
 CASE_ADDRESS = {"street": "5 Bell Street", "city": "Vienna", "postcode": "1010"}
@@ -680,6 +684,7 @@ def test_users_are_stored_by_username(http: httpx.Client) -> None:
 
     for lower in (CASE_USERNAME, random_lowercase(CASE_USERNAME_LENGTH)):
         expect_usernames_case_sensitive(http, lower)
+    expect_usernames_kept_with_spaces(http, random_lowercase(PADDED_USERNAME_LENGTH))
 
 
 def random_lowercase(length: int) -> str:
@@ -731,3 +736,41 @@ def expect_usernames_case_sensitive(http: httpx.Client, lower: str) -> None:
             actual=describe_response(response),
             hint=CASE_HINT,
         )
+
+
+def expect_usernames_kept_with_spaces(http: httpx.Client, plain: str) -> None:
+    """Sign up `plain` and the name with a space on each side; read them apart."""
+    padded = f" {plain} "
+    sign_ups = f"POST /users/ for {plain!r}, then for {padded!r}"
+    users = {
+        plain: user_body(plain),
+        # A password without spaces around it, so that only the username is
+        # padded.
+        padded: {
+            **user_body(padded),
+            "address": CASE_ADDRESS,
+            "password": f"correct-horse-{plain}-padded",
+        },
+    }
+    for user in users.values():
+        create_user(http, user)
+    for username, user in users.items():
+        response = http.get(f"/users/{username}")
+        body = json_body(response) if response.status_code == 200 else None
+        received = (
+            {key: body.get(key) for key in USER_FIELDS}
+            if isinstance(body, dict)
+            else None
+        )
+        expected = {key: user[key] for key in USER_FIELDS}
+        if not same_json(received, expected):
+            raise CheckFailed(
+                "Two usernames that differ only in the spaces around them were not "
+                "kept apart.",
+                request=f"{sign_ups}, then {describe_request(response)}",
+                expected=f"status 200 with {show(expected)}",
+                actual=describe_response(response),
+                hint="Is every field stored exactly as sent? A username is an exact "
+                "string, spaces included: a model with str_strip_whitespace, or "
+                "a .strip() of your own, makes two users one.",
+            )

@@ -143,6 +143,20 @@ INVALID_USER_BODIES: list[tuple[dict[str, str], str, str]] = [
         "email",
         EMAIL_RULE_HINT,
     ),
+    # Each breaks EMAIL_PATTERN in a way a looser pattern could let through:
+    # an empty part before or after the domain's dot, a tab, a leading space.
+    ({"name": "Empty domain", "email": "ada@.com"}, "email", EMAIL_RULE_HINT),
+    ({"name": "Empty top level", "email": "ada@example."}, "email", EMAIL_RULE_HINT),
+    (
+        {"name": "Tab in email", "email": "ada\tlovelace@example.com"},
+        "email",
+        EMAIL_RULE_HINT,
+    ),
+    (
+        {"name": "Padded email", "email": " padded@example.com"},
+        "email",
+        EMAIL_RULE_HINT,
+    ),
     (
         {
             "name": "Long email",
@@ -155,6 +169,10 @@ INVALID_USER_BODIES: list[tuple[dict[str, str], str, str]] = [
 # Bodies at the edges of UserCreate's rules, which must be accepted.
 EDGE_USER_BODIES: list[dict[str, str]] = [
     {"name": "Q", "email": "shortest-name@example.com"},
+    # Names are stored as sent: spaces around a name stay, and a name of
+    # spaces alone has 1 to 100 characters too.
+    {"name": " Ada Lovelace ", "email": "padded-name@example.com"},
+    {"name": "   ", "email": "blank-name@example.com"},
     {"name": "N" * MAX_NAME_LENGTH, "email": "longest-name@example.com"},
     {
         "name": "Longest email",

@@ -125,13 +125,19 @@ INVALID_EMAIL = "not-an-email"
 EARLIER_LINE = f"written before the app started, token {secrets.token_hex(8)}"
 QUEUED_MESSAGE = "Notification queued"
 # More addresses EMAIL_PATTERN refuses, each for another reason: no dot after
-# the @, nothing before it, two of them, a space. A random one without an @ is added
-# at each run, so a pattern written against this list alone still fails.
+# the @, nothing before it, two of them together or apart, a space, nothing
+# before or after the domain's dot, and a tab (%09 in the path). A random one
+# without an @ is added at each run, so a pattern written against this list
+# alone still fails.
 MORE_INVALID_EMAILS = (
     "someone@localhost",
     "@example.com",
     "a@@example.com",
+    "a@b@example.com",
     "two words@example.com",
+    "a@.com",
+    "a@example.",
+    "a%09b@example.com",
 )
 
 ENDPOINT_HINT = (
