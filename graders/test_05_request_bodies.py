@@ -704,27 +704,13 @@ def expect_usernames_case_sensitive(http: httpx.Client, lower: str) -> None:
         lower: user_body(lower),
         capitalized: {**user_body(capitalized), "address": CASE_ADDRESS},
     }
-    for user in users.values():
-        create_user(http, user)
-    for username, user in users.items():
-        response = http.get(f"/users/{username}")
-        body = json_body(response) if response.status_code == 200 else None
-        # Only USER_FIELDS are compared, because user_password_left_out judges
-        # any other field.
-        received = (
-            {key: body.get(key) for key in USER_FIELDS}
-            if isinstance(body, dict)
-            else None
-        )
-        expected = {key: user[key] for key in USER_FIELDS}
-        if not same_json(received, expected):
-            raise CheckFailed(
-                "Two usernames that differ only in case were not kept apart.",
-                request=f"{sign_ups}, then {describe_request(response)}",
-                expected=f"status 200 with {show(expected)}",
-                actual=describe_response(response),
-                hint=CASE_HINT,
-            )
+    expect_users_kept_apart(
+        http,
+        users,
+        sign_ups,
+        "Two usernames that differ only in case were not kept apart.",
+        CASE_HINT,
+    )
     upper = lower.upper()
     response = http.get(f"/users/{upper}")
     if response.status_code != 404:
@@ -752,11 +738,32 @@ def expect_usernames_kept_with_spaces(http: httpx.Client, plain: str) -> None:
             "password": f"correct-horse-{plain}-padded",
         },
     }
+    expect_users_kept_apart(
+        http,
+        users,
+        sign_ups,
+        "Two usernames that differ only in the spaces around them were not kept apart.",
+        "Is every field stored exactly as sent? A username is an exact string, "
+        "spaces included: a model with str_strip_whitespace, or a .strip() of "
+        "your own, makes two users one.",
+    )
+
+
+def expect_users_kept_apart(
+    http: httpx.Client,
+    users: dict[str, dict[str, Any]],
+    sign_ups: str,
+    summary: str,
+    hint: str,
+) -> None:
+    """Sign up each of `users`, then fail unless each username reads back its own."""
     for user in users.values():
         create_user(http, user)
     for username, user in users.items():
         response = http.get(f"/users/{username}")
         body = json_body(response) if response.status_code == 200 else None
+        # Only USER_FIELDS are compared, because user_password_left_out judges
+        # any other field.
         received = (
             {key: body.get(key) for key in USER_FIELDS}
             if isinstance(body, dict)
@@ -765,12 +772,9 @@ def expect_usernames_kept_with_spaces(http: httpx.Client, plain: str) -> None:
         expected = {key: user[key] for key in USER_FIELDS}
         if not same_json(received, expected):
             raise CheckFailed(
-                "Two usernames that differ only in the spaces around them were not "
-                "kept apart.",
+                summary,
                 request=f"{sign_ups}, then {describe_request(response)}",
                 expected=f"status 200 with {show(expected)}",
                 actual=describe_response(response),
-                hint="Is every field stored exactly as sent? A username is an exact "
-                "string, spaces included: a model with str_strip_whitespace, or "
-                "a .strip() of your own, makes two users one.",
+                hint=hint,
             )
