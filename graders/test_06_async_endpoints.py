@@ -78,8 +78,10 @@ JUST_ABOVE_LIMIT = 10.01
 # Numbers that are not finite, which Pydantic reads as floats. Path(ge=0,
 # le=...) rejects each, while a check of the app's own such as
 # `seconds < 0 or seconds > 10` lets nan through: every comparison with nan is
-# false.
-NOT_FINITE = ("nan", "NaN", "inf", "-inf", "Infinity")
+# false. The check of the upper bound sends these, and the check of the lower
+# bound sends -inf, so that an app without one of the bounds fails that one.
+NOT_FINITE = ("nan", "NaN", "inf", "Infinity")
+NEGATIVE_INFINITY = "-inf"
 JUST_BELOW_ZERO = -0.01
 FAR_DELAY_MAX = 10**6
 # A 422 comes back at once; an app that accepts 10.5 s starts sleeping instead.
@@ -497,7 +499,12 @@ def test_negative_delay_is_422(http: httpx.Client) -> None:
         "range, -0.01 as well as -1."
     )
     far_below = -(11 + secrets.randbelow(FAR_DELAY_MAX - 11))
-    for seconds in (JUST_BELOW_ZERO, -_random_cents(1, 99), far_below):
+    for seconds in (
+        JUST_BELOW_ZERO,
+        -_random_cents(1, 99),
+        far_below,
+        NEGATIVE_INFINITY,
+    ):
         response = _get_rejected(http, f"/delay/{seconds}", hint)
         expect_detail_locates(response, ["path", "seconds"], hint=hint)
     # A 422 comes back at once; an accepted delay of 10 s is still waiting
