@@ -240,6 +240,10 @@ def _expect_one_line_each(
             "held before the app started is gone too: each task replaced the "
             "file instead of adding to it."
         )
+        request = (
+            f"{LOG_FILE} holding the line {EARLIER_LINE!r} before the app "
+            f"started, then {request}"
+        )
         hint = (
             'Does the task open the log with mode "a", which adds to the end of '
             'the file? Mode "w", or Path.write_text, replaces everything the file '
