@@ -121,6 +121,9 @@ def _gradescope_test(
         "max_score": check["max_score"],
         "status": "passed" if check["status"] == "passed" else "failed",
         "output": _clean_json_text(_check_output(chapter, check)),
+        # Feedback quotes the app's responses, which may hold HTML, so
+        # Gradescope must show it as plain text, like the summary.
+        "output_format": "text",
         "visibility": GRADESCOPE_VISIBILITY[check["visibility"]],
         "tags": [chapter["id"]],
     }

@@ -288,6 +288,7 @@ def test_gradescope_example_fields() -> None:
     assert first["number"] == "01.1"
     assert type(first["score"]) is int
     assert results["tests"][3]["number"] == "02.1"
+    assert all(test["output_format"] == "text" for test in results["tests"])
     assert "18 of 18 points" in results["output"]
     assert "No chapter had an error or a timeout." in results["output"]
 
