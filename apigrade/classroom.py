@@ -52,7 +52,7 @@ from apigrade.runner import (
     default_jobs,
     grade_chapter,
     interrupts_held,
-    printable,
+    printable_name,
 )
 from apigrade.sandbox import choose_isolation
 
@@ -124,7 +124,7 @@ def entries_not_graded(submissions: Path) -> list[str]:
     except OSError:
         return []
     return sorted(
-        (printable(path.name) + ("/" if path.is_dir() else ""))
+        (printable_name(path.name) + ("/" if path.is_dir() else ""))
         for path in paths
         if not _is_learner_folder(path)
     )
@@ -246,7 +246,7 @@ def _missing_part(reason: str) -> str | None:
 def other_entries(course: Course, folder: Path) -> list[str]:
     """Name what `folder` contains besides chapter folders, folders ending in `/`."""
     return [
-        printable(entry.name) + ("/" if entry.is_dir() else "")
+        printable_name(entry.name) + ("/" if entry.is_dir() else "")
         for entry in course.unknown_entries(folder)
     ]
 

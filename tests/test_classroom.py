@@ -350,6 +350,21 @@ def test_summary_lists_other_entries(course: Course, tmp_path: Path) -> None:
     assert summary["learners"][0]["other_entries"] == ["04_query_params/", "notes.txt"]
 
 
+def test_padded_other_entry_is_quoted(course: Course, tmp_path: Path) -> None:
+    """A name ending in a space is quoted, so it does not read as the bare name."""
+    folder = tmp_path / "ada"
+    (folder / f"{FIRST_APP} ").mkdir(parents=True)
+    (folder / " notes.txt").write_text("to do\n")
+
+    assert classroom.other_entries(course, folder) == [
+        '" notes.txt"',
+        f'"{FIRST_APP} "/',
+    ]
+    assert classroom.entries_not_graded(tmp_path) == []
+    (tmp_path / "grades.csv ").write_text("")
+    assert classroom.entries_not_graded(tmp_path) == ['"grades.csv "']
+
+
 def test_reports_folder_errors_name_the_fix(tmp_path: Path) -> None:
     submissions = tmp_path / "class"
     (submissions / "ada").mkdir(parents=True)
