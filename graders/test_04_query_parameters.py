@@ -70,13 +70,18 @@ OUT_OF_STOCK = [name for name, _, _, in_stock in CATALOGUE if not in_stock]
 # including FAR_SKIP_MAX, new in every run.
 END_PAGES = ((len(CATALOGUE) - 1, 1), (len(CATALOGUE), 10))
 FAR_SKIP_MAX = 10**6
+# The fixed pages have limits 1, 3, 6 and 10, and the other checks send 2, 10
+# and 100. So the check also reads a page for each range here, drawn in every
+# run, whose skip ends it before the last item.
+DRAWN_LIMITS = (range(4, 10), range(11, len(CATALOGUE)))
 # quantity has no maximum. The quote check requests quotes for the first item,
 # the last item and a random item, new in every run. The random one gets a
 # random quantity from LARGE_QUANTITY_MIN up to but not including
 # LARGE_QUANTITY_MAX.
 LARGE_QUANTITY_MIN = 101
 LARGE_QUANTITY_MAX = 10**6
-# Every id also gets a quote for a quantity from 1 to SMALL_QUANTITY_MAX.
+# Every id also gets a quote for a quantity from 1 to SMALL_QUANTITY_MAX, and
+# one for a quantity above it, up to LARGE_QUANTITY_MIN - 1.
 SMALL_QUANTITY_MAX = 9
 # Ids that no item has, so a quote for each gets a 404. They are the first id
 # past the catalogue and one far past it, because a route may make up quotes
@@ -269,7 +274,15 @@ def test_skip_and_limit_paginate(http: httpx.Client) -> None:
     A skip past the last item, however large, returns an empty list.
     """
     far_skip = len(CATALOGUE) + 1 + secrets.randbelow(FAR_SKIP_MAX - len(CATALOGUE) - 1)
-    pages = ((5, 3), (2, 6), (20, 10), *END_PAGES, (far_skip, 10), (HUGE, 10))
+    pages = (
+        (5, 3),
+        (2, 6),
+        (20, 10),
+        *_drawn_pages(),
+        *END_PAGES,
+        (far_skip, 10),
+        (HUGE, 10),
+    )
     for skip, limit in pages:
         response = http.get("/items/", params={"skip": skip, "limit": limit})
         expected = NAMES[skip : skip + limit]
@@ -311,6 +324,19 @@ def test_skip_and_limit_paginate(http: httpx.Client) -> None:
             hint="Is the page items[skip:skip + limit], with both values read "
             "from the query string?",
         )
+
+
+def _drawn_pages() -> list[tuple[int, int]]:
+    """Draw a (skip, limit) page for each range of DRAWN_LIMITS.
+
+    Each page ends before the last item, so its response has exactly `limit`
+    items.
+    """
+    pages = []
+    for limits in DRAWN_LIMITS:
+        limit = secrets.choice(limits)
+        pages.append((secrets.randbelow(len(CATALOGUE) - limit), limit))
+    return pages
 
 
 def test_limit_above_100_is_422(http: httpx.Client) -> None:
@@ -668,12 +694,16 @@ def test_quote_uses_quantity(http: httpx.Client) -> None:
         (random_item_id, large_quantity),
         (random_item_id, HUGE),
     ]
-    # Then every id, since each has a quote, with a small quantity drawn for
-    # each one in every run.
-    quotes += [
-        (item_id, 1 + secrets.randbelow(SMALL_QUANTITY_MAX))
-        for item_id in range(1, len(CATALOGUE) + 1)
-    ]
+    # Then every id, since each has a quote, with a small quantity and a
+    # larger one drawn for each one in every run.
+    for item_id in range(1, len(CATALOGUE) + 1):
+        quotes += [
+            (item_id, 1 + secrets.randbelow(SMALL_QUANTITY_MAX)),
+            (
+                item_id,
+                secrets.choice(range(SMALL_QUANTITY_MAX + 1, LARGE_QUANTITY_MIN)),
+            ),
+        ]
     for item_id, quantity in quotes:
         _expect_quote(http, item_id, quantity)
 

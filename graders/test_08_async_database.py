@@ -66,6 +66,10 @@ PAGE_USERS = 5
 # Filler users that the list check sends at once, per batch.
 FILLER_BATCH = 10
 MAX_LIMIT = 100
+# The list check also reads one page of each limit range, drawn in every run,
+# that ends before the last user, so a limit other than the fixed ones (1, 2,
+# 3, 10 and 100) counts too.
+DRAWN_LIMITS = (range(4, DEFAULT_LIMIT), range(DEFAULT_LIMIT + 1, MAX_LIMIT))
 # Bounds the paging loop that reads every user: 30 pages of 100 users is far
 # more than the checks create.
 MAX_PAGES = 30
@@ -572,6 +576,10 @@ def test_list_users_paginates(http: httpx.Client, learner_app: LearnerApp) -> No
         ({"limit": MAX_LIMIT}, users[:MAX_LIMIT]),
         ({"skip": len(users)}, []),
     ]
+    for limits in DRAWN_LIMITS:
+        limit = secrets.choice(limits)
+        skip = secrets.randbelow(max(1, len(users) - limit))
+        windows.append(({"skip": skip, "limit": limit}, users[skip : skip + limit]))
     for params, expected in windows:
         response = http.get("/users/", params=params)
         expect_status(
