@@ -166,8 +166,10 @@ REJECTION_TIMEOUT = 3.0
 # The README's MAX_COUNT: the largest count both endpoints accept, and the
 # number of lines or events such a request must carry.
 MAX_COUNT = 100
-# The hidden check also sends a count from RANDOM_COUNT_MIN up to but not
-# including MAX_COUNT, drawn in every run, to both endpoints.
+# The hidden check also sends every count from SMALL_COUNTS, and a count from
+# RANDOM_COUNT_MIN up to but not including MAX_COUNT, drawn in every run, to
+# both endpoints. The other checks send only a few of the counts below ten.
+SMALL_COUNTS = range(2, 10)
 RANDOM_COUNT_MIN = 10
 # The README's MAX_INTERVAL_SECONDS, and the step by which the invalid requests
 # pass each interval bound. With count=1 a stream sends its line and ends
@@ -997,7 +999,8 @@ def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
     """Values out of range get 422, and counts up to the limit bring every item.
 
     Both endpoints must accept the limits themselves, and send exactly the
-    items of count=100 and of a count from 10 to 99, in their formats.
+    items of count=100, of each count from 2 to 9 and of one from 10 to 99,
+    in their formats.
     """
     cases: list[tuple[str, list[str | int]]] = []
     for endpoint in ("/stream", "/events"):
@@ -1051,20 +1054,20 @@ def test_invalid_stream_parameters_are_422(http: httpx.Client) -> None:
         )
         responses[path] = response
     # A request for the maximum count gets all of its lines and events, and so
-    # does one for a count drawn in every run: the other checks send counts
-    # below ten only.
+    # does one for each small count and for a count drawn in every run.
     expect_all_lines(responses[stream_path], MAX_COUNT)
     expect_all_events(responses[events_path], MAX_COUNT)
-    count = RANDOM_COUNT_MIN + secrets.randbelow(MAX_COUNT - RANDOM_COUNT_MIN)
-    for endpoint, expect_all in (
-        ("stream", expect_all_lines),
-        ("events", expect_all_events),
-    ):
-        response = http.get(
-            f"/{endpoint}?count={count}&interval=0", timeout=REJECTION_TIMEOUT
-        )
-        expect_status(response, 200, hint=STREAM_HINT)
-        expect_all(response, count)
+    drawn = RANDOM_COUNT_MIN + secrets.randbelow(MAX_COUNT - RANDOM_COUNT_MIN)
+    for count in (*SMALL_COUNTS, drawn):
+        for endpoint, expect_all in (
+            ("stream", expect_all_lines),
+            ("events", expect_all_events),
+        ):
+            response = http.get(
+                f"/{endpoint}?count={count}&interval=0", timeout=REJECTION_TIMEOUT
+            )
+            expect_status(response, 200, hint=STREAM_HINT)
+            expect_all(response, count)
 
 
 def expect_all_lines(response: httpx.Response, count: int) -> None:
