@@ -135,8 +135,9 @@ def warn_if_exercises_changed(session: nox.Session) -> None:
     more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
     session.warn(
         f"exercises/ differs from the committed starters ({first_paths}{more}). The "
-        "tests expect untouched starters, so the format check and the starter "
-        "tests will fail. Run them on a clean checkout, such as a fresh git clone."
+        "tests expect untouched starters: the format check stops this session when "
+        "ruff would reformat a changed file, and the starter tests fail. Run them "
+        "on a clean checkout, such as a fresh git clone."
     )
 
 
