@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -45,6 +46,7 @@ from apigrade.report import (
 from apigrade.runner import (
     MISSING_FOLDER,
     MISSING_MAIN,
+    MOVE_FOLDERS,
     RENAME_FOLDER,
     RUNNING,
     ChapterResult,
@@ -58,6 +60,9 @@ from apigrade.sandbox import choose_isolation
 
 logger = logging.getLogger("apigrade")
 EMPTY_DIGEST = f"sha256:{hashlib.sha256().hexdigest()}"
+# The start of a learner's reason part for chapter folders found lower down,
+# as in a whole clone handed in.
+MOVED_PART = "in "
 
 SUMMARY_FORMAT_VERSION = 1
 CLASS_SUMMARY = "class.json"
@@ -211,33 +216,49 @@ def _chapters_status(report: dict[str, Any]) -> tuple[str, str | None]:
     timed_out = [c for c in report["chapters"] if c.get("timed_out")]
     errors = [c for c in report["chapters"] if c["status"] == "error"]
     # Chapters with nothing handed in, grouped in one short part of the
-    # reason. A folder that looks misnamed keeps its own reason, which names
-    # the folder to rename.
+    # reason per cause. A folder that looks misnamed keeps its own reason,
+    # which names the folder to rename.
     missing_parts = {c["id"]: _missing_part(c.get("reason") or "") for c in errors}
-    missing = [c for c in errors if missing_parts[c["id"]] is not None]
+    missing = {
+        c["id"]: part for c in errors if (part := missing_parts[c["id"]]) is not None
+    }
     if timed_out:
         status, chapters = TIMEOUT, timed_out
     elif errors:
         status, chapters = ERROR, errors
     else:
         return OK, None
-    if missing and len(missing) == len(report["chapters"]):
-        return ERROR, "nothing handed in: no chapter folder has a main.py"
+    parts = sorted(set(missing.values()), key=_part_order)
+    if len(missing) == len(report["chapters"]):
+        if len(parts) == 1 and parts[0].startswith(MOVED_PART):
+            return (
+                ERROR,
+                f"nothing handed in at the top: chapter folders are {parts[0]}",
+            )
+        if not any(part.startswith(MOVED_PART) for part in parts):
+            return ERROR, "nothing handed in: no chapter folder has a main.py"
     reasons = [
         f"chapter {c['id']}: {reason_summary(c.get('reason'), limit=200)}"
         for c in chapters
-        if c not in missing
+        if c["id"] not in missing
     ]
-    for part in ("no chapter folder", "no main.py"):
-        ids = [c["id"] for c in missing if missing_parts[c["id"]] == part]
-        if ids:
-            reasons.append(f"chapters {', '.join(ids)}: {part}")
+    for part in parts:
+        ids = [chapter_id for chapter_id, its in missing.items() if its == part]
+        reasons.append(f"chapters {', '.join(ids)}: {part}")
     return status, "; ".join(reasons)
+
+
+def _part_order(part: str) -> tuple[int, str]:
+    """Return the sort key of a reason part: folders to move up come first."""
+    return (0 if part.startswith(MOVED_PART) else 1), part
 
 
 def _missing_part(reason: str) -> str | None:
     if MISSING_MAIN in reason:
         return "no main.py"
+    moved = re.search(rf"{re.escape(MOVE_FOLDERS)} (.+/) up into ", reason)
+    if moved is not None:
+        return f"{MOVED_PART}{moved.group(1)}, so move them up one level"
     if MISSING_FOLDER in reason and RENAME_FOLDER not in reason:
         return "no chapter folder"
     return None

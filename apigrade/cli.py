@@ -263,7 +263,16 @@ def resolve_target(course: Course, target: Path | None) -> Path:
     if not any((path / chapter.folder).is_dir() for chapter in course.chapters):
         example = course.chapters[0].folder
         folders = [child for child in path.iterdir() if child.is_dir()]
-        if any((child / example).is_dir() for child in folders):
+        holders = [child for child in folders if (child / example).is_dir()]
+        if len(holders) == 1:
+            inner = Path(str(shown)) / holders[0].name
+            raise TargetError(
+                f"target {str(shown)!r} contains no chapter folder, but "
+                f"{str(inner)!r} does: pass --target {inner}, or, if "
+                f"{str(shown)!r} holds one folder per learner, grade them with "
+                f"`nox -s grade_class -- {shown}`"
+            )
+        if holders:
             raise TargetError(
                 f"target {str(shown)!r} contains one folder per learner: grade them "
                 f"all with `nox -s grade_class -- {shown}`, or pass one learner's "

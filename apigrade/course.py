@@ -21,6 +21,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 COURSE_FILE = "course.toml"
 FORMAT_VERSION = 1
 VISIBILITIES = ("visible", "hidden")
+# How many levels below a learner's folder Course.nested_folder looks for
+# chapter folders: exercises/ and <clone>/exercises/.
+NESTED_LEVELS = 2
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,31 @@ class Course:
         unnumbered = [name for name in folders if not numbered.match(name)]
         close = difflib.get_close_matches(chapter.folder, unnumbered, n=1, cutoff=0.6)
         return close[0] if close else None
+
+    def nested_folder(self, chapter: Chapter, target: Path) -> str | None:
+        """Name the folder in `target` that contains `chapter`'s folder lower down.
+
+        A learner who hands in a whole clone has their chapter folders in
+        `exercises/`, or in `<clone>/exercises/`. Folders one and two levels
+        down are searched, in name order, and hidden ones are skipped. The
+        name is relative to `target`, with `/` between its parts.
+        """
+        level = [
+            entry
+            for entry in self.unknown_entries(target)
+            if entry.is_dir() and not entry.is_symlink()
+        ]
+        for _depth in range(NESTED_LEVELS):
+            for folder in level:
+                if (folder / chapter.folder).is_dir():
+                    return folder.relative_to(target).as_posix()
+            level = [
+                entry
+                for folder in level
+                for entry in self.unknown_entries(folder)
+                if entry.is_dir() and not entry.is_symlink()
+            ]
+        return None
 
 
 def find_course_root(start: Path | None = None) -> Path:

@@ -61,6 +61,7 @@ MISSING_MAIN = "no main.py in"
 # classroom.learner_status looks for.
 MISSING_FOLDER = "is missing"
 RENAME_FOLDER = "instead: rename"
+MOVE_FOLDERS = "instead: move the chapter folders in"
 PR_SET_PDEATHSIG = 1
 # A chapter is a few small source files; bigger files are left out of the copy.
 MAX_COPIED_FILE = 16 * 2**20
@@ -301,6 +302,13 @@ def _missing_folder_reason(course: Course, chapter: Chapter, target: Path) -> st
         return (
             f"{missing}, and {shown_candidate}/ is there {RENAME_FOLDER} "
             f"{shown_candidate} to {chapter.folder} in {shown_target}"
+        )
+    nested = course.nested_folder(chapter, target)
+    if nested is not None:
+        shown_nested = printable_name(nested)
+        return (
+            f"{missing}, and {shown_nested}/{chapter.folder}/ is there "
+            f"{MOVE_FOLDERS} {shown_nested}/ up into {shown_target}"
         )
     return (
         f"{missing} from {shown_target}: add it, shaped like "

@@ -615,6 +615,41 @@ def test_status_groups_missing_chapters() -> None:
     )
 
 
+def test_whole_clone_handed_in_says_move_up() -> None:
+    moved = (
+        "the chapter folder {folder}/ is missing, and exercises/{folder}/ is there "
+        "instead: move the chapter folders in exercises/ up into /x/carl"
+    )
+    report = {
+        "chapters": [
+            {
+                "id": "01",
+                "status": "error",
+                "reason": moved.format(folder="01_first_app"),
+            },
+            {
+                "id": "02",
+                "status": "error",
+                "reason": moved.format(folder="02_http_methods"),
+            },
+        ]
+    }
+
+    assert learner_status(report) == (
+        "error",
+        "nothing handed in at the top: chapter folders are in exercises/, so move "
+        "them up one level",
+    )
+    report["chapters"].append(
+        {"id": "03", "status": "error", "reason": "no main.py in /x/carl/03: ..."}
+    )
+    assert learner_status(report) == (
+        "error",
+        "chapters 01, 02: in exercises/, so move them up one level; chapters 03: "
+        "no main.py",
+    )
+
+
 def test_same_files_are_graded_once(
     course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -682,6 +682,37 @@ def test_only_misnamed_folders_get_rename(
     assert "rename 01_First_App to 01_first_app" in output
 
 
+def test_nested_chapter_folders_name_the_move(tmp_path: Path, course: Course) -> None:
+    target = tmp_path / "carl"
+    shutil.copytree(ROOT / "solutions" / FIRST_APP, target / "exercises" / FIRST_APP)
+    (target / "clone" / "exercises" / "02_http_methods").mkdir(parents=True)
+    by_id = {chapter.id: chapter for chapter in course.chapters}
+
+    def reason(chapter_id: str) -> str:
+        return runner._missing_folder_reason(course, by_id[chapter_id], target)
+
+    assert reason("01") == (
+        "the chapter folder 01_first_app/ is missing, and exercises/01_first_app/ "
+        "is there instead: move the chapter folders in exercises/ up into "
+        f"{target}"
+    )
+    assert "clone/exercises/02_http_methods/ is there instead" in reason("02")
+    assert "add it, shaped like exercises/03_path_parameters/" in reason("03")
+
+
+def test_one_nested_course_folder_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "carl"
+    shutil.copytree(ROOT / "solutions" / FIRST_APP, target / "exercises" / FIRST_APP)
+
+    assert main(["grade", "--target", str(target)]) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert f"but '{target / 'exercises'}' does: pass --target" in output
+    assert f"nox -s grade_class -- {target}" in output
+
+
 def test_misnamed_folder_name_is_escaped(course: Course, tmp_path: Path) -> None:
     (tmp_path / "04_query\nparams\x1b[31m").mkdir()
     chapter = next(chapter for chapter in course.chapters if chapter.id == "04")
