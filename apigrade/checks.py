@@ -141,7 +141,11 @@ def expect_status(
             "rather than another method's decorator?"
         )
     elif got == 404 and expected < 400 and _is_default_not_found(response):
-        summary = f"Route not found: no route matches {response.request.url.path}."
+        summary = (
+            f"FastAPI's default 404 body: no route matches "
+            f"{response.request.url.path}, or the route raised HTTPException(404) "
+            "without a detail."
+        )
         hint = hint or "Is the route declared, with exactly this path?"
     elif expected >= 400 and 200 <= got < 300 and _looks_like_error(response):
         summary = (

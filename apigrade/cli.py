@@ -321,6 +321,13 @@ def resolve_report_path(course: Course, report: Path | None, learner: str) -> Pa
             f"--report {str(path)!r} is a folder: give a file path, such as "
             f"{default} in the reports folder"
         )
+    if path.suffix.lower() == ".html":
+        # The web page goes next to the report, as the same name ending in .html.
+        raise GradingError(
+            f"--report {str(path)!r} ends in .html, the name of the web page written "
+            f"next to the JSON report: give the report's path, such as "
+            f"{path.with_suffix('.json')}"
+        )
     # Check that the folder can take the report now, before minutes of grading.
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -549,8 +556,8 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
     if losing:
         shown = ", ".join(losing[:3]) + (" ..." if len(losing) > 3 else "")
         raise GradingError(
-            f"{reports_dir} contains reports with more chapters than this run grades "
-            f"({shown}); they would be replaced by reports of "
+            f"{reports_dir} contains reports of chapters that this run does not "
+            f"grade ({shown}); they would be replaced by reports of "
             f"{', '.join(c.id for c in chapters)} only. Pass --reports with another "
             "folder for a partial run, or grade every chapter"
         )

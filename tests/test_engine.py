@@ -22,7 +22,12 @@ import jsonschema
 import pytest
 
 from apigrade import beneath, cli, runner, sandbox, server
-from apigrade.checks import CheckFailed, read_learner_file, same_json
+from apigrade.checks import (
+    CheckFailed,
+    expect_status,
+    read_learner_file,
+    same_json,
+)
 from apigrade.cli import main, terminal_safe
 from apigrade.course import Chapter, Course
 from apigrade.report import (
@@ -995,6 +1000,22 @@ def test_padded_misnamed_folder_is_quoted(
     # The closest of the two names, quoted so that its space shows.
     assert 'rename "03_path_parameters " to 03_path_parameters' in output
     assert "03_path_parameters_old" not in output
+
+
+def test_default_404_names_both_causes() -> None:
+    request = httpx.Request("GET", "http://app/items/2")
+    response = httpx.Response(404, json={"detail": "Not Found"}, request=request)
+
+    with pytest.raises(CheckFailed) as failed:
+        expect_status(response, 200)
+
+    assert "no route matches /items/2" in failed.value.summary
+    assert "raised HTTPException(404) without a detail" in failed.value.summary
+
+
+def test_html_report_path_is_refused(tmp_path: Path, course: Course) -> None:
+    with pytest.raises(cli.GradingError, match=r"ends in \.html.*such as .*ada\.json"):
+        cli.resolve_report_path(course, tmp_path / "ada.html", "ada")
 
 
 @pytest.mark.parametrize(
