@@ -30,6 +30,7 @@ from apigrade.checks import (
 )
 from apigrade.cli import main, terminal_safe
 from apigrade.course import Chapter, Course
+from apigrade.errors import GradingError
 from apigrade.report import (
     reason_summary,
     safe_name,
@@ -1014,7 +1015,7 @@ def test_default_404_names_both_causes() -> None:
 
 
 def test_html_report_path_is_refused(tmp_path: Path, course: Course) -> None:
-    with pytest.raises(cli.GradingError, match=r"ends in \.html.*such as .*ada\.json"):
+    with pytest.raises(GradingError, match=r"ends in \.html.*such as .*ada\.json"):
         cli.resolve_report_path(course, tmp_path / "ada.html", "ada")
 
 
