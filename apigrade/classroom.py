@@ -248,6 +248,14 @@ def _chapters_status(report: dict[str, Any]) -> tuple[str, str | None]:
     return status, "; ".join(reasons)
 
 
+def _chapter_percent(entries: list[dict[str, Any]], max_score: int) -> float | None:
+    """Return the class's mean percent on a chapter, to one decimal place."""
+    if not entries or not max_score:
+        return None
+    total = sum(int(c["score"]) for c in entries)
+    return round(100 * total / (len(entries) * max_score), 1)
+
+
 def _part_order(part: str) -> tuple[int, str]:
     """Return the sort key of a reason part: folders to move up come first."""
     return (0 if part.startswith(MOVED_PART) else 1), part
@@ -664,6 +672,8 @@ def build_class_summary(
                 "average": round(sum(c["score"] for c in entries) / len(entries), 2)
                 if entries
                 else None,
+                # From the scores themselves, not the rounded average.
+                "percent": _chapter_percent(entries, chapter.max_score),
             }
         )
         for spec in chapter.checks:

@@ -409,7 +409,7 @@ def _chapter_average_chart(chapters: Sequence[Mapping[str, Any]]) -> dict[str, A
         average = chapter.get("average")
         if average is None:
             continue
-        percent = _percent(float(average), float(chapter["max_score"]))
+        percent = _chapter_percent(chapter, float(average))
         label = f"{chapter['id']} {chapter['title']}"
         bars.append(
             {
@@ -607,8 +607,7 @@ def _chapter_row(chapter: Mapping[str, Any]) -> list[str]:
         average_text = percent_text = "not graded"
     else:
         average_text = f"{float(average):.1f}"
-        percent = _percent(float(average), float(chapter["max_score"]))
-        percent_text = _format_percent(percent)
+        percent_text = _format_percent(_chapter_percent(chapter, float(average)))
     return [
         str(chapter["id"]),
         str(chapter["title"]),
@@ -694,6 +693,18 @@ def _chapter_average_label(chart: Mapping[str, Any]) -> str:
 
 def _percent(score: float, max_score: float) -> float:
     return 100 * score / max_score if max_score else 0.0
+
+
+def _chapter_percent(chapter: Mapping[str, Any], average: float) -> float:
+    """Return a chapter's mean percent: class.json's, or one from `average`.
+
+    Files written before class.json had `percent` give only the rounded
+    average.
+    """
+    percent = chapter.get("percent")
+    if percent is not None:
+        return float(percent)
+    return _percent(average, float(chapter["max_score"]))
 
 
 def _format_percent(percent: float) -> str:

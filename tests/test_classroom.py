@@ -119,6 +119,7 @@ def test_class_summary_counts_checks(graded_class: tuple[Path, Path, ClassRun]) 
     assert checks["app_has_own_title_and_version"]["passed"] == 1
     assert summary["chapters"][0]["graded"] == 5
     assert summary["chapters"][0]["average"] == pytest.approx((4 + 3) / 5)
+    assert summary["chapters"][0]["percent"] == round(100 * (4 + 3) / (5 * 4), 1)
 
 
 def test_rerun_grades_only_changed_learners(

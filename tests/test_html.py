@@ -465,6 +465,18 @@ def test_chapter_average_percent_of_max(class_summary: dict[str, Any]) -> None:
     assert chart["bars"][0]["text"] == "75.0%"
 
 
+def test_chapter_percent_from_class_file(class_summary: dict[str, Any]) -> None:
+    """The percent comes from class.json, not from the rounded average."""
+    summary = copy.deepcopy(class_summary)
+    # Two of three learners with 17 points: 11.33 rounded, 66.7% exactly.
+    summary["chapters"][0].update(max_score=17, average=11.33, graded=3, percent=66.7)
+    chart = class_chart_data(summary)["charts"]["chapter-average"]
+
+    assert chart["bars"][0]["text"] == "66.7%"
+    assert "66.7%" in render_class_html(summary)
+    assert "66.6%" not in render_class_html(summary)
+
+
 def test_empty_class_renders() -> None:
     summary = {
         "format_version": 1,
