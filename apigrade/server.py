@@ -48,7 +48,11 @@ _O_PATH: int | None = getattr(os, "O_PATH", None)
 # A check never needs more than this of one response; a body that keeps
 # coming (hundreds of MB, or a stream without end) must not fill the grader.
 MAX_RESPONSE_BYTES = 16 * MIB
-NO_COMPRESSION = {"Accept-Encoding": "identity"}
+# Headers of every request the checks send. Over a Unix socket uvicorn has no
+# client address, so request.client is None, where the learner's own uvicorn
+# on TCP gives one. uvicorn, trusting the header (--forwarded-allow-ips),
+# sets request.client to the loopback address from X-Forwarded-For instead.
+CLIENT_HEADERS = {"Accept-Encoding": "identity", "X-Forwarded-For": "127.0.0.1"}
 
 
 # Signals the kernel sends to a process that passes one of the sandbox's limits.
@@ -268,6 +272,8 @@ class LearnerApp:
             "--app-dir",
             str(self.app_dir),
             "--no-access-log",
+            "--forwarded-allow-ips",
+            "*",
             "--timeout-graceful-shutdown",
             "2",
             *self.extra_args,
@@ -537,7 +543,7 @@ class LearnerApp:
             transport=transport,
             base_url=BASE_URL,
             timeout=timeout,
-            headers=NO_COMPRESSION,
+            headers=CLIENT_HEADERS,
         )
 
     def async_client(self, timeout: float = CLIENT_TIMEOUT) -> httpx.AsyncClient:
@@ -546,7 +552,7 @@ class LearnerApp:
             transport=transport,
             base_url=BASE_URL,
             timeout=timeout,
-            headers=NO_COMPRESSION,
+            headers=CLIENT_HEADERS,
         )
 
     def log_tail(self, lines: int = LOG_TAIL_LINES, max_bytes: int = 64_000) -> str:

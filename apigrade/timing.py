@@ -33,7 +33,7 @@ import httpx
 
 from apigrade.checks import CheckFailed
 from apigrade.server import (
-    NO_COMPRESSION,
+    CLIENT_HEADERS,
     LearnerApp,
     LimitedAsyncTransport,
     ProcessWatch,
@@ -330,7 +330,7 @@ async def _measure(
         transport=transport,
         base_url="http://learner-app",
         timeout=timeout,
-        headers=NO_COMPRESSION,
+        headers=CLIENT_HEADERS,
     ) as client:
         # Warm-up requests open connections and let the app import lazily
         # loaded code, so neither counts against the single-request time.
@@ -504,7 +504,7 @@ async def _measure_latency(
         transport=transport,
         base_url="http://learner-app",
         timeout=10.0,
-        headers=NO_COMPRESSION,
+        headers=CLIENT_HEADERS,
     ) as client:
         # Concurrent warm-ups open a connection for each slow request and one
         # for the quick ones, so no round starts by opening connections.

@@ -973,6 +973,37 @@ def test_process_count_sees_double_forked_child(
     assert watch.max_count >= 2
 
 
+CLIENT_ADDRESS_APP = """
+from fastapi import FastAPI, Request
+
+app = FastAPI()
+
+
+@app.get("/")
+async def client_host(request: Request) -> dict[str, str]:
+    return {"host": request.client.host}
+"""
+
+
+def test_app_sees_a_client_address(tmp_path: Path) -> None:
+    """request.client is set, as on TCP, though the grader uses a Unix socket."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "main.py").write_text(CLIENT_ADDRESS_APP)
+    work_dir = tmp_path / "work"
+    work_dir.mkdir()
+    app = LearnerApp(app_dir, work_dir)
+    app.start()
+    try:
+        with app.client() as client:
+            response = client.get("/")
+    finally:
+        app.stop()
+
+    assert response.status_code == 200
+    assert response.json() == {"host": "127.0.0.1"}
+
+
 def test_grader_without_a_group_yet_is_killed() -> None:
     # Seen in CI under load: the zygote reports a grader's pid before the
     # grader starts its own session, and a Ctrl-C in that moment killed no
