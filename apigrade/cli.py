@@ -499,12 +499,26 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
     table.add_row("", "[bold]Total[/]", "", f"{report['score']}/{report['max_score']}")
     console.print(table)
 
+    errors = [
+        c for c in report["chapters"] if c["status"] == "error" and c.get("reason")
+    ]
     for chapter in report["chapters"]:
-        if chapter["status"] == "error" and chapter.get("reason"):
+        if chapter in errors:
             console.print(
                 f"[red]Chapter {chapter['id']}[/]: "
                 f"{escape(terminal_safe(chapter['reason']))}"
             )
+            others = [c["id"] for c in errors if c is not chapter]
+            if len(others) == 1:
+                console.print(
+                    f"Chapter {others[0]} has an error too: `nox -s report` gives "
+                    "its reason."
+                )
+            elif others:
+                console.print(
+                    f"Chapters {', '.join(others)} have errors too: `nox -s report` "
+                    "gives each one's reason."
+                )
             return
         failing = [c for c in chapter["checks"] if c["status"] != "passed"]
         if failing:

@@ -731,6 +731,27 @@ def test_misnamed_folder_name_is_escaped(course: Course, tmp_path: Path) -> None
     assert "04_query\\nparams\\x1b[31m/ is there instead: rename 04_query" in reason
 
 
+def test_summary_names_the_other_error_chapters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "ada"
+    (target / FIRST_APP).mkdir(parents=True)
+    (target / FIRST_APP / "main.py").write_text("def broken(:\n")
+    report = tmp_path / "ada.json"
+    args = ["grade", "--target", str(target), "--report", str(report)]
+
+    main([*args, "--chapter", "01", "02", "03"])
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert "Chapter 01: " in output
+    assert "Chapters 02, 03 have errors too: `nox -s report` gives" in output
+
+    main([*args, "--chapter", "01", "02"])
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert "Chapter 02 has an error too: `nox -s report` gives its reason." in output
+
+
 def test_chapter_file_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
