@@ -75,8 +75,9 @@ CHANGED_REASON = (
     "other files than those there now, and the next run grades them again"
 )
 # Learner statuses, from best to worst; docs/report-format.md describes them.
-OK, ERROR, TIMEOUT, CRASHED, NOT_REGRADED, NOT_GRADED = (
+OK, INCOMPLETE, ERROR, TIMEOUT, CRASHED, NOT_REGRADED, NOT_GRADED = (
     "ok",
+    "incomplete",
     "error",
     "timeout",
     "crashed",
@@ -222,20 +223,23 @@ def _chapters_status(report: dict[str, Any]) -> tuple[str, str | None]:
     missing = {
         c["id"]: part for c in errors if (part := missing_parts[c["id"]]) is not None
     }
+    parts = sorted(set(missing.values()), key=_part_order)
     if timed_out:
         status, chapters = TIMEOUT, timed_out
+    elif len(missing) == len(errors) > 0 and not _has_moved_part(parts):
+        # Only chapters not handed in: the work there was graded as usual.
+        status, chapters = INCOMPLETE, errors
     elif errors:
         status, chapters = ERROR, errors
     else:
         return OK, None
-    parts = sorted(set(missing.values()), key=_part_order)
     if len(missing) == len(report["chapters"]):
         if len(parts) == 1 and parts[0].startswith(MOVED_PART):
             return (
                 ERROR,
                 f"nothing handed in at the top: chapter folders are {parts[0]}",
             )
-        if not any(part.startswith(MOVED_PART) for part in parts):
+        if not _has_moved_part(parts):
             return ERROR, "nothing handed in: no chapter folder has a main.py"
     reasons = [
         f"chapter {c['id']}: {reason_summary(c.get('reason'), limit=200)}"
@@ -254,6 +258,10 @@ def _chapter_percent(entries: list[dict[str, Any]], max_score: int) -> float | N
         return None
     total = sum(int(c["score"]) for c in entries)
     return round(100 * total / (len(entries) * max_score), 1)
+
+
+def _has_moved_part(parts: list[str]) -> bool:
+    return any(part.startswith(MOVED_PART) for part in parts)
 
 
 def _part_order(part: str) -> tuple[int, str]:

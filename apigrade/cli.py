@@ -61,6 +61,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 CLASS_STYLES = {
     "ok": "green",
+    "incomplete": "yellow",
     "error": "red",
     "timeout": "red",
     "crashed": "red",

@@ -27,7 +27,15 @@ from apigrade.report import visible_text
 
 DISTRIBUTION_BINS = 10
 
-LEARNER_STATUSES = ("ok", "error", "timeout", "crashed", "not_regraded", "not_graded")
+LEARNER_STATUSES = (
+    "ok",
+    "incomplete",
+    "error",
+    "timeout",
+    "crashed",
+    "not_regraded",
+    "not_graded",
+)
 
 STYLE = """
 :root { color-scheme: light; --ink: #1a202c; --muted: #4a5568; --line: #cbd5e0;
@@ -57,7 +65,7 @@ rect.track { fill: var(--track); }
 .status-passed, .status-ok { color: var(--ok); }
 .status-failed, .status-error, .status-crashed { color: var(--bad); }
 .status-timeout, .status-skipped, .status-not_graded,
-  .status-not_regraded { color: var(--warn); }
+  .status-not_regraded, .status-incomplete { color: var(--warn); }
 .checks { list-style: none; padding: 0; margin: 0; }
 .checks li { border-top: 1px solid var(--track); padding: 0.4rem 0; }
 .check-head { display: flex; flex-wrap: wrap; gap: 0.25rem 0.75rem; }

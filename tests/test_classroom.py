@@ -616,6 +616,26 @@ def test_status_groups_missing_chapters() -> None:
     )
 
 
+def test_some_chapters_handed_in_is_incomplete() -> None:
+    passed = {"status": "passed", "reason": None}
+    missing = {
+        "status": "error",
+        "reason": "the chapter folder 02_http_methods/ is missing from /x: add it, "
+        "shaped like exercises/02_http_methods/",
+    }
+    report = {"chapters": [{"id": "01", **passed}, {"id": "02", **missing}]}
+
+    assert learner_status(report) == ("incomplete", "chapters 02: no chapter folder")
+
+    crashed = {"status": "error", "reason": "SyntaxError in main.py"}
+    report["chapters"].append({"id": "03", **crashed})
+    status, reason = learner_status(report)
+    assert status == "error"
+    assert reason == (
+        "chapter 03: SyntaxError in main.py; chapters 02: no chapter folder"
+    )
+
+
 def test_whole_clone_handed_in_says_move_up() -> None:
     moved = (
         "the chapter folder {folder}/ is missing, and exercises/{folder}/ is there "
