@@ -119,6 +119,14 @@ DEFAULT_DEADLINE_DELAYS = (DEFAULT_DEADLINE + 1,)
 # gets its 200 however busy the machine.
 WITHIN_DEADLINE_DELAYS = (0.3,)
 WITHIN_DEADLINE = 1.0
+# A deadline above the default, so an app that caps every deadline at the
+# default, or at any value below the fetch, gets a 504. The fetch is drawn in
+# every run from LONG_FETCH_MIN to LONG_FETCH_MAX, in steps of 10 ms, and the
+# deadline from LONG_DEADLINE_FACTOR times it up to MAX_DEADLINE, so the
+# fetch ends a third of its time or more before the deadline.
+LONG_FETCH_MIN = DEFAULT_DEADLINE + 0.5
+LONG_FETCH_MAX = DEFAULT_DEADLINE + 1.5
+LONG_DEADLINE_FACTOR = 1.5
 # Runs of each timed request. The fastest run counts, so a moment of load on a
 # busy machine does not decide the verdict.
 TIMED_RUNS = 2
@@ -131,7 +139,8 @@ REFERENCE_LINE_FACTOR = pass_line(CONCURRENT_FETCHES)
 # waits for its slowest fetch, or for the deadline. The deadline check sends
 # the reference and the judged request once each before timing, then the
 # reference WARM_UPS + SINGLE_RUNS times and the judged one TIMED_RUNS times,
-# then two requests cut by a random deadline. scripts/bench.py takes the floor
+# then two requests cut by a random deadline. The long deadline's fetch comes
+# after those. scripts/bench.py takes the floor
 # from these.
 WAIT_SECONDS = (
     SINGLE_DELAY
@@ -148,6 +157,7 @@ WAIT_SECONDS = (
     + 2 * RANDOM_DEADLINE_MAX
     + DEFAULT_DEADLINE
     + max(WITHIN_DEADLINE_DELAYS)
+    + LONG_FETCH_MAX
 )
 # Invalid values get a 422 at once, but an app that accepts them starts waiting.
 REJECTION_TIMEOUT = 3.0
@@ -906,20 +916,34 @@ def test_deadline_returns_504(http: httpx.Client, sources: SourcesService) -> No
         if fetch.delay > DEADLINE:
             _expect_cancelled(exchange, deadline_path, fetch, DEADLINE)
     # A deadline the fetches finish within lets them finish: the value given is
-    # the one used.
-    path = _query(WITHIN_DEADLINE_DELAYS, deadline=WITHIN_DEADLINE)
-    exchange = _exchange(http, sources, path)
-    if exchange.response.status_code != 200:
+    # the one used, below the default and above it.
+    long_fetch = _draw_seconds(LONG_FETCH_MIN, LONG_FETCH_MAX)
+    long_deadline = _draw_seconds(LONG_DEADLINE_FACTOR * long_fetch, MAX_DEADLINE)
+    for delays, deadline in (
+        (WITHIN_DEADLINE_DELAYS, WITHIN_DEADLINE),
+        ((long_fetch,), long_deadline),
+    ):
+        path = _query(delays, deadline=deadline)
+        exchange = _exchange(http, sources, path)
+        if exchange.response.status_code == 200:
+            continue
         raise CheckFailed(
-            f"A request whose fetches finish well within its {WITHIN_DEADLINE:g} s "
+            f"A request whose fetches finish well within its {deadline:g} s "
             "deadline did not get its results.",
             request=f"GET {path}",
             expected="status 200 with the results",
             actual=f"{describe_response(exchange.response)} after "
             f"{exchange.seconds:.3f} s",
             hint="Does asyncio.wait_for get timeout=deadline, the value the "
-            "request gives?",
+            "request gives, up to MAX_DEADLINE_SECONDS, with no smaller cap?",
         )
+
+
+def _draw_seconds(low: float, high: float) -> float:
+    """Draw a time from `low` to `high` seconds, in steps of 10 ms."""
+    first = math.ceil(round(low * 100, 6))
+    last = math.floor(round(high * 100, 6))
+    return (first + secrets.randbelow(last - first + 1)) / 100
 
 
 @pytest.mark.timeout(30)

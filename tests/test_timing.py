@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import cast
 
 import pytest
@@ -233,13 +233,42 @@ def test_reader_sees_a_lowered_loop(code: str, lowered: bool) -> None:
         app.kill()
 
 
-def test_probed_streams_stay_in_range() -> None:
-    """Chapter 13's probed streams never use the old fixed count and interval."""
-    path = Path(__file__).parent.parent / "graders" / "test_13_streaming.py"
-    spec = importlib.util.spec_from_file_location("chapter13_grader", path)
+def _load_grader(name: str) -> ModuleType:
+    path = Path(__file__).parent.parent / "graders" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     grader = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(grader)
+    return grader
+
+
+def test_long_deadline_draws_stay_in_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chapter 12's long fetch outlasts the default, well within its deadline."""
+    # The grader imports its sources service from its own folder.
+    monkeypatch.syspath_prepend(str(Path(__file__).parent.parent / "graders"))
+    grader = _load_grader("test_12_concurrent_tasks")
+    fetches = [
+        grader._draw_seconds(grader.LONG_FETCH_MIN, grader.LONG_FETCH_MAX)
+        for _ in range(500)
+    ]
+    deadlines = [
+        grader._draw_seconds(grader.LONG_DEADLINE_FACTOR * fetch, grader.MAX_DEADLINE)
+        for fetch in fetches
+    ]
+
+    assert min(fetches) > grader.DEFAULT_DEADLINE
+    assert max(fetches) <= grader.LONG_FETCH_MAX
+    assert all(round(fetch, 2) == fetch for fetch in fetches)
+    assert len(set(fetches)) > 50
+    assert all(
+        1.5 * fetch <= deadline <= grader.MAX_DEADLINE
+        for fetch, deadline in zip(fetches, deadlines, strict=True)
+    )
+
+
+def test_probed_streams_stay_in_range() -> None:
+    """Chapter 13's probed streams never use the old fixed count and interval."""
+    grader = _load_grader("test_13_streaming")
     drawn = [grader.ProbedStream.draw("stream") for _ in range(500)]
     counts = {stream.count for stream in drawn}
     intervals = {stream.interval for stream in drawn}
