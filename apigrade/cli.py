@@ -388,7 +388,8 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
     isolation = resolve_isolation(args.isolation)
 
     console.print(
-        f"Grading [bold]{target}[/] for [bold]{learner}[/]: {len(chapters)} "
+        f"Grading [bold]{shown_path(target)}[/] for [bold]{learner}[/]: "
+        f"{len(chapters)} "
         f"chapter(s), isolation: {isolation}."
     )
     note = other_entries_note(course, target)
@@ -447,7 +448,8 @@ def run_grade(args: argparse.Namespace, console: Console) -> int:
     if report_path != resolve_report_path(course, None, default_learner()):
         show_command += f" -- {shlex.quote(str(report_path))}"
     console.print(
-        f"Report written to [bold]{report_path}[/] (web page: {page_path}); "
+        f"Report written to [bold]{shown_path(report_path)}[/] (web page: "
+        f"{shown_path(page_path)}); "
         f"`{escape(show_command)}` shows every check's feedback."
     )
     return EXIT_OK
@@ -470,6 +472,11 @@ def other_entries_note(course: Course, folder: Path) -> str | None:
         f"Note: {folder} also contains {shown}, which are not chapter folders "
         "and are not graded."
     )
+
+
+def shown_path(path: Path | str) -> str:
+    """Return `path` for rich markup: control characters shown, brackets escaped."""
+    return escape(terminal_safe(str(path)))
 
 
 def terminal_safe(text: str) -> str:
@@ -577,8 +584,9 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
             "folder for a partial run, or grade every chapter"
         )
     console.print(
-        f"Grading {len(learners)} learner(s) in [bold]{args.submissions}[/], "
-        f"{len(chapters)} chapter(s) each; reports go to [bold]{reports_dir}[/]."
+        f"Grading {len(learners)} learner(s) in [bold]{shown_path(args.submissions)}"
+        f"[/], {len(chapters)} chapter(s) each; reports go to "
+        f"[bold]{shown_path(reports_dir)}[/]."
     )
     left_out = entries_not_graded(args.submissions)
     if left_out:
@@ -650,8 +658,10 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
         return EXIT_INTERRUPTED
     print_class_summary(console, run.summary)
     console.print(
-        f"Graded in {run.duration:.1f} s. Wrote {reports_dir / 'grades.csv'}, "
-        f"{reports_dir / 'class.json'}, the dashboard {reports_dir / DASHBOARD} "
+        f"Graded in {run.duration:.1f} s. Wrote "
+        f"{shown_path(reports_dir / 'grades.csv')}, "
+        f"{shown_path(reports_dir / 'class.json')}, the dashboard "
+        f"{shown_path(reports_dir / DASHBOARD)} "
         "and one report per learner (JSON and web page)."
     )
     return EXIT_OK
@@ -803,7 +813,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     total = f"{report['score']}/{report['max_score']}"
     console.print(
         f"[bold]{escape(report['learner'])}[/]: {total}, "
-        f"graded {report['graded_at']} from {escape(report['target'])}"
+        f"graded {report['graded_at']} from {shown_path(report['target'])}"
     )
     marks = {"passed": "[green]pass[/]", "failed": "[yellow]FAIL[/]"}
     for chapter in report["chapters"]:

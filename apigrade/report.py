@@ -60,7 +60,8 @@ def safe_name(raw: str) -> str:
     plain = unicodedata.normalize("NFKD", raw.strip())
     plain = "".join(char for char in plain if not unicodedata.combining(char))
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", plain)
-    return name.strip("._-")[:64]
+    # Stripped after the cut too, so no name ends in a cut-off separator.
+    return name.strip("._-")[:64].strip("._-")
 
 
 def reason_summary(reason: str | None, limit: int = 300) -> str:

@@ -836,6 +836,33 @@ def test_names_lose_accents_and_odd_characters() -> None:
     assert safe_name("  ../../etc/passwd ") == "etc_passwd"
 
 
+def test_paths_with_brackets_and_escapes_print_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Lines wide enough that rich wraps no path.
+    monkeypatch.setenv("COLUMNS", "500")
+    target = tmp_path / "m[/] x [fall] y\x1b[8m"
+    shutil.copytree(ROOT / "solutions" / FIRST_APP, target / FIRST_APP)
+    report = tmp_path / "r[/]" / "ada.json"
+    args = ["--target", str(target), "--chapter", "01", "--report", str(report)]
+
+    assert main(["grade", *args]) == 0
+    assert main(["report", str(report)]) == 0
+
+    output = capsys.readouterr().out
+    assert "\x1b" not in output
+    # Once where grading starts, and once in the report's first line.
+    assert " ".join(output.split()).count("m[/] x [fall] y[8m") == 2
+    assert "r[/]/ada" in output
+
+
+def test_long_name_cut_ends_in_a_letter() -> None:
+    name = safe_name("a" * 63 + " b")
+
+    assert name == "a" * 63
+    assert safe_name(name) == name
+
+
 def test_class_folder_as_target_points_at_grade_class(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
