@@ -6,6 +6,7 @@ signs up its own username, because all checks share one running app.
 """
 
 import base64
+import json
 import math
 import secrets
 import string
@@ -292,14 +293,48 @@ def password_forms(password: str) -> tuple[str, ...]:
     )
 
 
+def decoded_strings(text: str) -> list[str]:
+    """Return every key and string value in the JSON `text`, escapes decoded.
+
+    A key that comes twice is kept both times, though json.loads keeps only
+    the last, so a password in a key that a later one hides still shows.
+    Text that is not JSON gives no strings.
+    """
+    strings: list[str] = []
+
+    def keep_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        for key, value in pairs:
+            strings.append(key)
+            if isinstance(value, str):
+                strings.append(value)
+        return dict(pairs)
+
+    def keep_lists(value: Any) -> None:
+        if isinstance(value, list):
+            strings.extend(item for item in value if isinstance(item, str))
+            for item in value:
+                keep_lists(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                keep_lists(item)
+
+    try:
+        keep_lists(json.loads(text, object_pairs_hook=keep_pairs))
+    except ValueError:
+        return []
+    return strings
+
+
 def expect_no_password(response: httpx.Response, body: Any, password: str) -> None:
     """Fail if the response contains the password, under any key or in a header.
 
-    The body and every header value are searched for password_forms.
+    The body as sent, its keys and string values with escapes decoded, and
+    every header value are searched for password_forms.
     """
     has_key = isinstance(body, dict) and "password" in body
     forms = password_forms(password)
-    if has_key or any(form in response.text for form in forms):
+    searched = [response.text, *decoded_strings(response.text)]
+    if has_key or any(form in text for form in forms for text in searched):
         raise CheckFailed(
             "The response contains the password.",
             request=describe_request(response),
