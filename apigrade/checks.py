@@ -107,10 +107,23 @@ def describe_response(response: httpx.Response) -> str:
     return text
 
 
+# What decoding JSON raises for text that is not JSON, and for arrays or
+# objects nested deeper than Python's recursion limit.
+JSON_ERRORS = (ValueError, RecursionError)
+
+
 def json_body(response: httpx.Response, *, hint: str | None = None) -> Any:
     """Return the response's JSON body, or fail saying the body is not JSON."""
     try:
         return response.json()
+    except RecursionError:
+        raise CheckFailed(
+            "The response body nests arrays or objects too deeply to read.",
+            request=describe_request(response),
+            expected="a JSON body",
+            actual=describe_response(response),
+            hint=hint or "Does the endpoint return a dict, list or Pydantic model?",
+        ) from None
     except ValueError:
         raise CheckFailed(
             "The response body is not valid JSON.",
@@ -233,14 +246,14 @@ def expect_detail_locates(
 def _is_default_not_found(response: httpx.Response) -> bool:
     try:
         return bool(response.json() == {"detail": "Not Found"})
-    except ValueError:
+    except JSON_ERRORS:
         return False
 
 
 def _looks_like_error(response: httpx.Response) -> bool:
     try:
         body = response.json()
-    except ValueError:
+    except JSON_ERRORS:
         return False
     return isinstance(body, dict) and ("detail" in body or "status_code" in body)
 

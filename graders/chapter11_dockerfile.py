@@ -522,7 +522,7 @@ def exec_form(arguments: str) -> list[str] | None:
     """Return the JSON array of an exec-form instruction, or None for shell form."""
     try:
         value = json.loads(arguments)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return value

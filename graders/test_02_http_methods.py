@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from apigrade.checks import (
+    JSON_ERRORS,
     CheckFailed,
     describe_request,
     describe_response,
@@ -114,7 +115,7 @@ def post_item(http: httpx.Client, body: Any) -> httpx.Response:
     if response.status_code == 201:
         try:
             created = response.json()
-        except ValueError:
+        except JSON_ERRORS:
             created = None
         if isinstance(created, dict) and isinstance(created.get("id"), int):
             stored_ids.add(created["id"])
@@ -172,7 +173,7 @@ def expect_nothing_stored_at(
     response = read_item(http, item_id)
     try:
         body = response.json()
-    except ValueError:
+    except JSON_ERRORS:
         body = None
     # Only an item in the body fails here, because missing_item_returns_404
     # judges whether an unknown id gets a 404.

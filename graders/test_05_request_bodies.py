@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from apigrade.checks import (
+    JSON_ERRORS,
     CheckFailed,
     describe_request,
     describe_response,
@@ -320,7 +321,7 @@ def decoded_strings(text: str) -> list[str]:
 
     try:
         keep_lists(json.loads(text, object_pairs_hook=keep_pairs))
-    except ValueError:
+    except JSON_ERRORS:
         return []
     return strings
 

@@ -26,6 +26,7 @@ import pytest
 
 from apigrade import sandbox
 from apigrade.checks import (
+    JSON_ERRORS,
     CheckFailed,
     describe_request,
     describe_response,
@@ -960,7 +961,7 @@ def _probe_answer(process: sandbox.SandboxedProcess, timeout: float) -> dict[str
     line = stdout.readline(4096).decode("utf-8", errors="replace").strip()
     try:
         answer = json.loads(line)
-    except ValueError:
+    except JSON_ERRORS:
         answer = None
     if not isinstance(answer, dict):
         # Not the probe's line, such as the start of a traceback: the rest of

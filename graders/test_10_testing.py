@@ -29,7 +29,7 @@ from chapter10_async import async_test_functions, is_node_of, uses_name_in_code
 from chapter10_audit import audit_source, main_functions, main_models
 
 from apigrade import sandbox
-from apigrade.checks import CheckFailed, read_learner_file, truncate
+from apigrade.checks import JSON_ERRORS, CheckFailed, read_learner_file, truncate
 from apigrade.server import log_folder
 from apigrade.timing import record_measurement
 
@@ -213,7 +213,7 @@ def _read_report(
     try:
         text = read_learner_file(report_path, limit=64 * 1024 * 1024)
         report = json.loads(text) if text is not None else None
-    except (CheckFailed, json.JSONDecodeError):
+    except (CheckFailed, *JSON_ERRORS):
         return
     if not isinstance(report, dict):
         return

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from apigrade.checks import (
+    JSON_ERRORS,
     CheckFailed,
     describe_request,
     expect_detail_locates,
@@ -692,7 +693,7 @@ def decode_events(events: list[dict[str, str]]) -> list[dict[str, Any]]:
     for event in events:
         try:
             data: Any = json.loads(event["data"])
-        except ValueError:
+        except JSON_ERRORS:
             data = event["data"]
         decoded.append({"id": event.get("id"), "data": data})
     return decoded

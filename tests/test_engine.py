@@ -25,6 +25,7 @@ from apigrade import beneath, cli, runner, sandbox, server
 from apigrade.checks import (
     CheckFailed,
     expect_status,
+    json_body,
     read_learner_file,
     same_json,
 )
@@ -1080,6 +1081,17 @@ def test_padded_misnamed_folder_is_quoted(
     # The closest of the two names, quoted so that its space shows.
     assert 'rename "03_path_parameters " to 03_path_parameters' in output
     assert "03_path_parameters_old" not in output
+
+
+def test_deeply_nested_body_fails_the_check() -> None:
+    request = httpx.Request("GET", "http://app/")
+    deep = "[" * 5000 + "]" * 5000
+    response = httpx.Response(200, content=deep.encode(), request=request)
+
+    with pytest.raises(CheckFailed) as failed:
+        json_body(response)
+
+    assert "nests arrays or objects too deeply" in failed.value.summary
 
 
 def test_default_404_names_both_causes() -> None:
