@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import os
 import re
 import secrets
 import shlex
@@ -128,6 +129,17 @@ SIGTERM_DELAY = 0.3
 # rather than waiting. scripts/bench.py takes the floor from these.
 WAIT_SECONDS = WORK_SECONDS
 EXIT_GRACE = 15.0
+# What uvicorn prints when the lifespan's shutdown raises, and the files a run
+# of the app leaves in its folder: its socket, and its output where the grader
+# has no folder of its own.
+SHUTDOWN_FAILED = "Application shutdown failed"
+RUN_FILES = {"app.sock", "app.log"}
+# A line the grader writes into the shutdown log before the server starts,
+# new at each run. Workers that append leave it first. A worker that opens the
+# log with mode "w" removes it, and the lines of workers that shut down before.
+EARLIER_SHUTDOWN_LINE = (
+    f"written before the server started, token {secrets.token_hex(8)}"
+)
 # The Linux numbers of the signals that start uvicorn's graceful shutdown:
 # SIGTERM and SIGINT.
 GRACEFUL_SIGNALS = frozenset({DOCKER_SIGNALS["TERM"], DOCKER_SIGNALS["INT"]})
@@ -631,6 +643,8 @@ def _run_with_settings(
     sandbox.limit_folder_size(folder)
     app = LearnerApp(app_dir, folder, env=env)
     named = ", ".join(f"{name}={value}" for name, value in env.items())
+    log_start = app.log_size()
+    files_before = _files_in(app_dir) | _files_in(folder)
     try:
         app.start()
     except AppStartError as error:
@@ -658,7 +672,44 @@ def _run_with_settings(
             )
     finally:
         app.stop()
+    written = sorted(
+        (_files_in(app_dir) | _files_in(folder)) - files_before - RUN_FILES
+    )
+    output = app.log_since(log_start)
+    if written or SHUTDOWN_FAILED in output:
+        raise CheckFailed(
+            "With SHUTDOWN_LOG unset, the app "
+            + (
+                f"wrote {', '.join(written)} as it ran or shut down."
+                if written
+                else "failed to shut down."
+            ),
+            request="uvicorn main:app, with "
+            + (named if env else "APP_NAME, DOCS_ENABLED and SHUTDOWN_LOG unset")
+            + ", then SIGTERM",
+            expected="a shutdown that writes no file, since SHUTDOWN_LOG unset "
+            "means no file",
+            actual=f"new files: {show(written)}"
+            if written
+            else last_characters(output),
+            hint="Does the lifespan write its line only when SHUTDOWN_LOG is set, "
+            "with no default file? In the image, the app's folder belongs to root "
+            "and the app runs as another user, so a file there cannot be written.",
+        )
     return responses
+
+
+def _files_in(folder: Path) -> set[str]:
+    """Return the paths of the files under `folder`, without following links.
+
+    Python's __pycache__ folders are left out.
+    """
+    found: set[str] = set()
+    for parent, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if name != "__pycache__"]
+        base = Path(parent).relative_to(folder)
+        found.update((base / name).as_posix() for name in files)
+    return found
 
 
 @pytest.mark.timeout(60)
@@ -800,6 +851,7 @@ def test_shutdown_finishes_requests(
     # docker stop sends the STOPSIGNAL the image names, SIGTERM without one.
     stop = docker_stop_signal(require_dockerfile(dockerfile))
     shutdown_log = work_dir / "production-shutdown.log"
+    shutdown_log.write_text(f"{EARLIER_SHUTDOWN_LINE}\n", encoding="utf-8")
     env = {**PRODUCTION_ENV, "SHUTDOWN_LOG": str(shutdown_log)}
     outcome: dict[str, httpx.Response | Exception] = {}
     timings: dict[str, float] = {}
@@ -899,6 +951,18 @@ def test_shutdown_finishes_requests(
             f"{show([line for line in lines if pid_line.search(line)])}",
             hint='Does the lifespan write f"worker {os.getpid()} shut down\\n", '
             "with nothing else on the line?",
+        )
+    if lines[0] != EARLIER_SHUTDOWN_LINE:
+        raise CheckFailed(
+            "The line the shutdown log held before the server started is gone.",
+            request=f"{shutdown_log.name} holding the line "
+            f"{EARLIER_SHUTDOWN_LINE!r} before the server started, then {request}",
+            expected=f"the line {EARLIER_SHUTDOWN_LINE!r} still first, with a line "
+            "for each worker after it",
+            actual=f"lines in it: {show(lines)}",
+            hint='Does the lifespan open SHUTDOWN_LOG with mode "a"? Mode "w" '
+            "replaces the file, so each worker removes the lines written before "
+            "its own, those of the other workers included.",
         )
 
 
