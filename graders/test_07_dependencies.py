@@ -654,6 +654,27 @@ def _counts_after(http: httpx.Client, before: tuple[int, int]) -> tuple[int, int
     return opened - before[0], closed - before[1]
 
 
+def _expect_all_closed(http: httpx.Client, response: httpx.Response) -> None:
+    """Fail unless every connection opened so far is closed, once clean-up has run.
+
+    Nothing else opens connections while the checks run, so after the request
+    the app has none open. A connection closed twice is _expect_one_open_and_close's
+    to report.
+    """
+    opened, closed = _counts_after(http, (0, 0))
+    if closed >= opened:
+        return
+    raise CheckFailed(
+        "Connections are still open after the request has finished.",
+        request=f"{describe_request(response)}, then GET /connections/stats",
+        expected='"closed" as large as "opened": every connection closed once its '
+        "request is done",
+        actual=f'"opened": {opened}, "closed": {closed}',
+        hint="Does get_connection close the connection it yielded, the one it "
+        "opened for this request, rather than one kept from another request?",
+    )
+
+
 def _expect_one_open_and_close(
     response: httpx.Response, changes: tuple[int, int], *, hint: str
 ) -> None:
@@ -740,6 +761,7 @@ def test_connection_closed_after_request(http: httpx.Client) -> None:
         hint="Does get_connection call pool.open() once before `yield` and "
         "pool.close(connection) once after it?",
     )
+    _expect_all_closed(http, response)
     # Every row of ROWS is served, not only the first, and every field of its
     # body is checked, the row_id included.
     _expect_row(http.get("/rows/2"), 2)
@@ -761,6 +783,7 @@ def test_connection_closed_when_route_raises(http: httpx.Client) -> None:
         "When the route raises, FastAPI raises the exception at the `yield`, so "
         "code after it runs only inside `finally`.",
     )
+    _expect_all_closed(http, response)
     # A route may make up a row for an id it does not store, so ids next to
     # the stored ones and a random id must get a 404 as well.
     random_id = MISSING_ROW_ID_MIN + secrets.randbelow(
