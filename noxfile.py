@@ -104,7 +104,10 @@ def test(session: nox.Session) -> None:
     # same time by the same user would otherwise share /tmp/pytest-of-<user>,
     # where each one deletes the oldest runs' folders.
     temp_root = tempfile.mkdtemp(prefix="apigrade-tests-")
-    session.log(f"pytest's temporary folders: {temp_root} (kept if a test fails)")
+    session.log(
+        f"pytest's temporary folders: {temp_root} (kept if a test fails or the "
+        "run is stopped)"
+    )
     session.run("pytest", *session.posargs, env={"PYTEST_DEBUG_TEMPROOT": temp_root})
     # Reached only when pytest passed: session.run raises on a failure.
     shutil.rmtree(temp_root, ignore_errors=True)
