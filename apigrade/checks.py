@@ -116,17 +116,14 @@ def json_body(response: httpx.Response, *, hint: str | None = None) -> Any:
     """Return the response's JSON body, or fail saying the body is not JSON."""
     try:
         return response.json()
-    except RecursionError:
+    except JSON_ERRORS as error:
+        summary = (
+            "The response body nests arrays or objects too deeply to read."
+            if isinstance(error, RecursionError)
+            else "The response body is not valid JSON."
+        )
         raise CheckFailed(
-            "The response body nests arrays or objects too deeply to read.",
-            request=describe_request(response),
-            expected="a JSON body",
-            actual=describe_response(response),
-            hint=hint or "Does the endpoint return a dict, list or Pydantic model?",
-        ) from None
-    except ValueError:
-        raise CheckFailed(
-            "The response body is not valid JSON.",
+            summary,
             request=describe_request(response),
             expected="a JSON body",
             actual=describe_response(response),

@@ -33,6 +33,7 @@ from apigrade.course import Chapter, Course
 from apigrade.errors import GradingError, TargetError
 from apigrade.html import render_class_html, render_learner_html
 from apigrade.report import (
+    LEARNER_STATUSES,
     build_report,
     grader_version,
     reason_summary,
@@ -74,16 +75,7 @@ CHANGED_REASON = (
     "the files changed while they were being graded, so the score may be for "
     "other files than those there now, and the next run grades them again"
 )
-# Learner statuses, from best to worst; docs/report-format.md describes them.
-OK, INCOMPLETE, ERROR, TIMEOUT, CRASHED, NOT_REGRADED, NOT_GRADED = (
-    "ok",
-    "incomplete",
-    "error",
-    "timeout",
-    "crashed",
-    "not_regraded",
-    "not_graded",
-)
+OK, INCOMPLETE, ERROR, TIMEOUT, CRASHED, NOT_REGRADED, NOT_GRADED = LEARNER_STATUSES
 
 
 @dataclass

@@ -23,19 +23,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from apigrade.report import visible_text
+from apigrade.report import LEARNER_STATUSES, visible_text
 
 DISTRIBUTION_BINS = 10
-
-LEARNER_STATUSES = (
-    "ok",
-    "incomplete",
-    "error",
-    "timeout",
-    "crashed",
-    "not_regraded",
-    "not_graded",
-)
 
 STYLE = """
 :root { color-scheme: light; --ink: #1a202c; --muted: #4a5568; --line: #cbd5e0;

@@ -51,6 +51,19 @@ SCHEMA_PATH = Path(__file__).parent / "schema" / "report.schema.json"
 CHANGED_DIGEST = "sha256:" + "0" * 64
 
 
+# Learner statuses in the class files, from best to worst;
+# docs/report-format.md describes them.
+LEARNER_STATUSES = (
+    "ok",
+    "incomplete",
+    "error",
+    "timeout",
+    "crashed",
+    "not_regraded",
+    "not_graded",
+)
+
+
 def safe_name(raw: str) -> str:
     """Make `raw` usable as a file name: letters, digits, dot, dash, underscore.
 
