@@ -99,6 +99,10 @@ RANDOM_INTERVAL_COUNT = 2
 RANDOM_INTERVAL_MIN = 0.6
 RANDOM_INTERVAL_MAX = 1.0
 RANDOM_INTERVAL_STEP = 0.01
+# Then each endpoint gets two items and a long interval, drawn from
+# LONG_INTERVAL_MIN up to the README's MAX_INTERVAL_SECONDS, so that a wait
+# capped below half of LONG_INTERVAL_MIN (0.75 s) fails too.
+LONG_INTERVAL_MIN = 1.5
 # In those two-item responses the first item must arrive within a quarter of
 # the interval, 0.15 to 0.25 s, and the body must end within that time after
 # the last item. The solution takes milliseconds for each, and a generator
@@ -129,6 +133,7 @@ WAIT_SECONDS = (
     + SPREAD_EVENTS_SECONDS
     + 2 * PACED_SECONDS
     + 2 * RANDOM_INTERVAL_MIN
+    + 2 * LONG_INTERVAL_MIN
 )
 
 # A streamed first line arrives within a few percent of the stream's time, and
@@ -833,27 +838,33 @@ def test_items_paced_by_interval(learner_app: LearnerApp) -> None:
 
     Then each endpoint gets two items and an interval drawn at random, longer
     than every fixed interval the other checks send with two items or more,
-    and must send the first item at once and end at once after the last.
+    and then two items and a long interval, up to the README's maximum. Each
+    must send the first item at once and end at once after the last.
     """
     for path in PACED_PATHS:
         _expect_paced(learner_app, path, PACED_COUNT, PACED_INTERVAL)
-    for endpoint in ("stream", "events"):
-        interval = _random_interval()
-        path = f"/{endpoint}?count={RANDOM_INTERVAL_COUNT}&interval={interval:g}"
-        # A wait before the first item or after the last also stretches the
-        # response to about twice the interval, the window's edge. The times
-        # of the items tell the cause, so they are judged first.
-        read = read_stream(learner_app, path)
-        _expect_item_count(read, RANDOM_INTERVAL_COUNT)
-        _expect_no_wait_around_items(read, interval)
-        _expect_paced_read(read, RANDOM_INTERVAL_COUNT, interval)
+    ranges = (
+        (RANDOM_INTERVAL_MIN, RANDOM_INTERVAL_MAX),
+        (LONG_INTERVAL_MIN, MAX_INTERVAL),
+    )
+    for low, high in ranges:
+        for endpoint in ("stream", "events"):
+            interval = _random_interval(low, high)
+            path = f"/{endpoint}?count={RANDOM_INTERVAL_COUNT}&interval={interval:g}"
+            # A wait before the first item or after the last also stretches the
+            # response to about twice the interval, the window's edge. The times
+            # of the items tell the cause, so they are judged first.
+            read = read_stream(learner_app, path)
+            _expect_item_count(read, RANDOM_INTERVAL_COUNT)
+            _expect_no_wait_around_items(read, interval)
+            _expect_paced_read(read, RANDOM_INTERVAL_COUNT, interval)
 
 
-def _random_interval() -> float:
-    """Return an interval from RANDOM_INTERVAL_MIN to RANDOM_INTERVAL_MAX."""
-    steps = round((RANDOM_INTERVAL_MAX - RANDOM_INTERVAL_MIN) / RANDOM_INTERVAL_STEP)
+def _random_interval(low: float, high: float) -> float:
+    """Return an interval from `low` to `high`, in steps of RANDOM_INTERVAL_STEP."""
+    steps = round((high - low) / RANDOM_INTERVAL_STEP)
     step = secrets.randbelow(steps + 1)
-    return round(RANDOM_INTERVAL_MIN + step * RANDOM_INTERVAL_STEP, 2)
+    return round(low + step * RANDOM_INTERVAL_STEP, 2)
 
 
 def _expect_paced(
