@@ -12,12 +12,14 @@ import re
 import secrets
 import statistics
 import string
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from apigrade import sandbox
 from apigrade.checks import (
     CheckFailed,
     describe_request,
@@ -27,7 +29,7 @@ from apigrade.checks import (
     made_up_email,
     read_learner_file,
 )
-from apigrade.server import LearnerApp
+from apigrade.server import AppStartError, LearnerApp
 from apigrade.timing import (
     CpuWaitReader,
     expect_one_process,
@@ -57,7 +59,8 @@ QUICK_PATH = "/openapi.json"
 QUICK_LINE = TASK_SECONDS / 8
 # How long a line may take to appear after its response, in seconds: the delay
 # plus ample room for a busy machine.
-APPEAR_TIMEOUT = TASK_SECONDS + 5.0
+APPEAR_MARGIN = 5.0
+APPEAR_TIMEOUT = TASK_SECONDS + APPEAR_MARGIN
 POLL_INTERVAL = 0.02
 # After the lines appeared, the checks wait this long for extra lines, in seconds.
 SETTLE_SECONDS = TASK_SECONDS
@@ -65,21 +68,28 @@ SETTLE_SECONDS = TASK_SECONDS
 # only when the read came within WAIT_LINE of the response.
 ABSENCE_TRIES = 3
 BURST_SIZE = 5
-# The task sleeps TASK_SECONDS before it writes, and it starts after its
-# request has arrived, so its line cannot be in the log sooner than
-# TASK_SECONDS after the request was sent. The pass line sits at half that.
-# Each read is timed when it returns, so a read that comes late makes a line
-# look later, never sooner: a busy grader can let a hasty task through on one
-# request, never fail a task that waits. Every request of DELAY_REQUESTS must
-# be late enough.
-EARLY_LINE = TASK_SECONDS / 2
-# And no later than twice TASK_SECONDS after its response: a task that sleeps
-# the starter's default of 1 s, not the delay the grader sets, writes at 1 s.
-# A line counts as late only when a read that started after LATE_LINE did not
-# have it yet. The task starts after the response, so the time counts from the
-# response. A request that waited for another task's blocking sleep comes back
-# late, and counted from the request its line sat right at 0.8 s.
-LATE_LINE = TASK_SECONDS * 2
+# The task sleeps its delay before it writes, and it starts after its request
+# has arrived, so its line cannot be in the log sooner than the delay after
+# the request was sent. The pass line sits at EARLY_SHARE of it. Each read is
+# timed when it returns, so a read that comes late makes a line look later,
+# never sooner: a busy grader can let a hasty task through on one request,
+# never fail a task that waits. Every request of DELAY_REQUESTS must be late
+# enough.
+EARLY_SHARE = 0.5
+# And no later than LATE_FACTOR times the delay after its response: a task
+# that sleeps the starter's default of 1 s, not the delay the grader sets,
+# writes at 1 s. A line counts as late only when a read that started after
+# that time did not have it yet. The task starts after the response, so the
+# time counts from the response. A request that waited for another task's
+# blocking sleep comes back late, and counted from the request its line sat
+# right at 0.8 s.
+LATE_FACTOR = 2
+# The delay check then starts the app again with a long delay, drawn in every
+# run from LONG_DELAY_MIN in steps of 10 ms, up to LONG_DELAY_STEPS steps. Its
+# window, half to twice the delay, starts above the end of TASK_SECONDS's
+# (0.8 s), so no fixed sleep passes both.
+LONG_DELAY_MIN = 1.7
+LONG_DELAY_STEPS = 30
 DELAY_REQUESTS = 3
 # Valid emails of other shapes than name@example.com, all of which the
 # starter's EMAIL_PATTERN accepts: dots, plus signs, subdomains, upper case,
@@ -100,7 +110,8 @@ UNUSUAL_CHARACTERS = "!$&*=^`{|}~\u00fc\u00e9"
 UNUSUAL_LOCAL_LENGTH = 65
 # Seconds the checks must wait for the app, one after another: a task to
 # write its line after the response, the delay check's tasks, which run side
-# by side, the burst's tasks and the settling time after them, the email
+# by side, then those of its long delay and the settling time after them (a
+# delay each), the burst's tasks and the settling time after them, the email
 # variants' tasks one by one, the made-up one and the first again, and half a
 # settling time after an invalid email.
 # The timing check waits for no task: its responses must come back at once.
@@ -116,6 +127,7 @@ WAIT_SECONDS = (
     + TASK_SECONDS
     + (TASK_SECONDS + SETTLE_SECONDS)
     + SETTLE_SECONDS / 2
+    + 2 * LONG_DELAY_MIN
 )
 INVALID_EMAIL = "not-an-email"
 # A line the grader writes into the log before the app starts, new at each
@@ -461,12 +473,51 @@ def test_log_line_written_after_response(http: httpx.Client, work_dir: Path) -> 
     _expect_one_line_each(work_dir, [email], describe_request(response), started)
 
 
-@pytest.mark.timeout(30)
-def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
+@pytest.mark.timeout(40)
+def test_task_waits_the_delay(
+    http: httpx.Client, work_dir: Path, app_dir: Path, app_env: dict[str, str]
+) -> None:
     """A log line appears at least half the delay after its request.
 
-    And at most twice the delay after its response.
+    And at most twice the delay after its response. A second app, with a long
+    delay drawn in every run, must wait its delay too.
     """
+    _expect_waits(http, work_dir, TASK_SECONDS)
+    long_delay = LONG_DELAY_MIN + secrets.randbelow(LONG_DELAY_STEPS + 1) / 100
+    # A folder of its own beside work_dir, as chapter 11's settings runs have.
+    folder = Path(tempfile.mkdtemp(prefix="long-delay-", dir=work_dir.parent))
+    sandbox.limit_folder_size(folder)
+    env = {
+        **app_env,
+        "NOTIFICATION_LOG": str(folder / LOG_FILE),
+        "NOTIFICATION_DELAY": f"{long_delay:g}",
+    }
+    app = LearnerApp(app_dir, folder, env=env)
+    try:
+        app.start()
+    except AppStartError as error:
+        raise CheckFailed(
+            "The app did not start with another NOTIFICATION_DELAY.",
+            request=f"uvicorn main:app, with NOTIFICATION_DELAY={long_delay:g}",
+            expected="the app starts",
+            actual=str(error),
+            hint="Does the app read NOTIFICATION_DELAY as a float, such as "
+            "float(os.environ.get('NOTIFICATION_DELAY', '1.0'))?",
+        ) from None
+    try:
+        with app.client() as client:
+            _expect_waits(client, folder, long_delay)
+    finally:
+        app.stop()
+
+
+def _expect_waits(http: httpx.Client, log_dir: Path, delay: float) -> None:
+    """Fail unless lines appear from half to twice `delay` after their requests.
+
+    The app logs to LOG_FILE in `log_dir` and waits NOTIFICATION_DELAY=`delay`.
+    """
+    early_line = delay * EARLY_SHARE
+    late_line = delay * LATE_FACTOR
     sent: dict[str, float] = {}
     answered: dict[str, float] = {}
     for number in range(1, DELAY_REQUESTS + 1):
@@ -478,15 +529,15 @@ def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
 
     # One line is enough to judge: a line that never shows up, say because
     # mode "w" replaced it, is several_requests_one_line_each's to report.
-    # After the first line, the others get SETTLE_SECONDS more.
+    # After the first line, the others get the delay more.
     # A read shows what was written before it started, so the start of the
     # last read without a line bounds when the line was written from below.
     seen: dict[str, float] = {}
     missing_at: dict[str, float] = {}
-    deadline = max(sent.values()) + APPEAR_TIMEOUT
+    deadline = max(sent.values()) + delay + APPEAR_MARGIN
     while len(seen) < len(sent) and time.monotonic() < deadline:
         read_from = time.monotonic()
-        lines = _log_lines(work_dir)
+        lines = _log_lines(log_dir)
         read_at = time.monotonic()
         for email in sent:
             if email in seen:
@@ -496,7 +547,7 @@ def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
             else:
                 missing_at[email] = read_from
         if seen:
-            deadline = min(deadline, min(seen.values()) + SETTLE_SECONDS)
+            deadline = min(deadline, min(seen.values()) + delay)
         time.sleep(POLL_INTERVAL)
 
     appeared = {email: seen[email] - sent[email] for email in seen}
@@ -508,30 +559,31 @@ def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
             missing_after_response=round(
                 missing_at.get(email, answered[email]) - answered[email], 4
             ),
-            task=TASK_SECONDS,
-            pass_line=EARLY_LINE,
-            late_line=LATE_LINE,
+            task=delay,
+            pass_line=early_line,
+            late_line=late_line,
         )
 
     if not seen:
         raise CheckFailed(
             "No notification line appeared in the log.",
             request=f"{DELAY_REQUESTS} POST /send-notification/delay<n>@example.com",
-            expected=f"a line for each within {APPEAR_TIMEOUT:g} s",
+            expected=f"a line for each within {delay + APPEAR_MARGIN:g} s",
             actual=f"no line for any of {', '.join(sent)}",
             hint=LOG_HINT,
         )
 
     early = {
-        email: seconds for email, seconds in appeared.items() if seconds < EARLY_LINE
+        email: seconds for email, seconds in appeared.items() if seconds < early_line
     }
     if early:
         email, seconds = next(iter(early.items()))
         raise CheckFailed(
             "The notification line was written before NOTIFICATION_DELAY had passed.",
-            request=f"POST /send-notification/{email}",
-            expected=f"the line at least {EARLY_LINE:g} s after the request, because "
-            f"the task sleeps NOTIFICATION_DELAY ({TASK_SECONDS:g} s here) before "
+            request=f"POST /send-notification/{email}, with NOTIFICATION_DELAY="
+            f"{delay:g}",
+            expected=f"the line at least {early_line:g} s after the request, because "
+            f"the task sleeps NOTIFICATION_DELAY ({delay:g} s here) before "
             "it writes",
             actual=f"the line was in the log {seconds:.3f} s after the request was "
             "sent",
@@ -543,15 +595,15 @@ def test_task_waits_the_delay(http: httpx.Client, work_dir: Path) -> None:
     late = {
         email: missing_at[email] - answered[email]
         for email in seen
-        if email in missing_at and missing_at[email] - answered[email] > LATE_LINE
+        if email in missing_at and missing_at[email] - answered[email] > late_line
     }
     if late:
         email, seconds = next(iter(late.items()))
         raise CheckFailed(
             "The notification line was written long after NOTIFICATION_DELAY.",
             request=f"POST /send-notification/{email}, with NOTIFICATION_DELAY="
-            f"{TASK_SECONDS:g}",
-            expected=f"the line at most {LATE_LINE:g} s after the response",
+            f"{delay:g}",
+            expected=f"the line at most {late_line:g} s after the response",
             actual=f"the line was not in the log yet {seconds:.3f} s after the "
             "response came back",
             hint="Does the task sleep for NOTIFICATION_DELAY, read from the "
