@@ -260,8 +260,9 @@ def test_long_deadline_draws_stay_in_range(monkeypatch: pytest.MonkeyPatch) -> N
     assert max(fetches) <= grader.LONG_FETCH_MAX
     assert all(round(fetch, 2) == fetch for fetch in fetches)
     assert len(set(fetches)) > 50
+    # Both are in steps of 10 ms, so the factor's product is rounded to one.
     assert all(
-        1.5 * fetch <= deadline <= grader.MAX_DEADLINE
+        round(grader.LONG_DEADLINE_FACTOR * fetch, 2) <= deadline <= grader.MAX_DEADLINE
         for fetch, deadline in zip(fetches, deadlines, strict=True)
     )
 
