@@ -266,7 +266,7 @@ def _missing_part(reason: str) -> str | None:
         return "no main.py"
     moved = re.search(rf"{re.escape(MOVE_FOLDERS)} (.+/) up into ", reason)
     if moved is not None:
-        return f"{MOVED_PART}{moved.group(1)}, so move them up one level"
+        return f"{MOVED_PART}{moved.group(1)}, so move them up to the top"
     if MISSING_FOLDER in reason and RENAME_FOLDER not in reason:
         return "no chapter folder"
     return None

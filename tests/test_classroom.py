@@ -659,14 +659,14 @@ def test_whole_clone_handed_in_says_move_up() -> None:
     assert learner_status(report) == (
         "error",
         "nothing handed in at the top: chapter folders are in exercises/, so move "
-        "them up one level",
+        "them up to the top",
     )
     report["chapters"].append(
         {"id": "03", "status": "error", "reason": "no main.py in /x/carl/03: ..."}
     )
     assert learner_status(report) == (
         "error",
-        "chapters 01, 02: in exercises/, so move them up one level; chapters 03: "
+        "chapters 01, 02: in exercises/, so move them up to the top; chapters 03: "
         "no main.py",
     )
 
