@@ -129,11 +129,8 @@ SIGTERM_DELAY = 0.3
 # rather than waiting. scripts/bench.py takes the floor from these.
 WAIT_SECONDS = WORK_SECONDS
 EXIT_GRACE = 15.0
-# What uvicorn prints when the lifespan's shutdown raises, and the files a run
-# of the app leaves in its folder: its socket, and its output where the grader
-# has no folder of its own.
+# What uvicorn prints when the lifespan's shutdown raises.
 SHUTDOWN_FAILED = "Application shutdown failed"
-RUN_FILES = {"app.sock", "app.log"}
 # A line the grader writes into the shutdown log before the server starts,
 # new at each run. Workers that append leave it first. A worker that opens the
 # log with mode "w" removes it, and the lines of workers that shut down before.
@@ -644,7 +641,9 @@ def _run_with_settings(
     app = LearnerApp(app_dir, folder, env=env)
     named = ", ".join(f"{name}={value}" for name, value in env.items())
     log_start = app.log_size()
-    files_before = _files_in(app_dir) | _files_in(folder)
+    # The app's own folder only: its work folder is also its TMPDIR, where
+    # an app may keep temporary files.
+    files_before = _files_in(app_dir)
     try:
         app.start()
     except AppStartError as error:
@@ -672,15 +671,13 @@ def _run_with_settings(
             )
     finally:
         app.stop()
-    written = sorted(
-        (_files_in(app_dir) | _files_in(folder)) - files_before - RUN_FILES
-    )
+    written = sorted(_files_in(app_dir) - files_before)
     output = app.log_since(log_start)
     if written or SHUTDOWN_FAILED in output:
         raise CheckFailed(
             "With SHUTDOWN_LOG unset, the app "
             + (
-                f"wrote {', '.join(written)} as it ran or shut down."
+                f"wrote {', '.join(written)} in its folder as it ran or shut down."
                 if written
                 else "failed to shut down."
             ),
