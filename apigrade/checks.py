@@ -107,7 +107,7 @@ def describe_response(response: httpx.Response) -> str:
     return text
 
 
-# What decoding JSON raises for text that is not JSON, and for arrays or
+# The exceptions json raises for text that is not JSON, and for arrays or
 # objects nested deeper than Python's recursion limit.
 JSON_ERRORS = (ValueError, RecursionError)
 
