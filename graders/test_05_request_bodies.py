@@ -63,10 +63,12 @@ MORE_TAXED_ITEMS = [
 ]
 # Items whose price and tax lie outside the few values above, since the README
 # bounds only the price, and only below (greater than 0). A large price, a
-# negative tax (a discount) and a tax larger than its price are all valid.
+# negative tax (a discount), a discount larger than its price, whose total is
+# below 0, and a tax larger than its price are all valid.
 UNBOUNDED_TAXED_ITEMS: list[dict[str, Any]] = [
     {"name": "Sofa", "description": "Three seats", "price": 5000.0, "tax": 250.0},
     {"name": "Coat", "description": "On sale", "price": 100.0, "tax": -12.5},
+    {"name": "Voucher", "description": "Pays back", "price": 10.0, "tax": -50.0},
     {"name": "Whisky", "description": "Taxed heavily", "price": 2.0, "tax": 40.0},
     # A sum of 11 digits, which a sum rounded to 10 digits gets wrong.
     {"name": "Yacht", "description": "Ocean going", "price": 987654321.25, "tax": 0.5},
@@ -92,7 +94,8 @@ PRICE_WITH_TAX_REL_TOL = 1e-12
 UNBOUNDED_HINT = (
     "Is price declared as `price: float = Field(gt=0)` with no other bound, and "
     "tax as `tax: float | None = None` with no bound at all? The price has no "
-    "maximum, and a tax may be negative or larger than the price."
+    "maximum, and a tax may be negative or larger than the price. A negative "
+    "tax (a discount) may be larger than the price too."
 )
 SUM_HINT = (
     "Is price_with_tax exactly item.price + item.tax? The tax is an amount to "
@@ -171,10 +174,24 @@ def post_valid_item(
     return response, json_body(response, hint=ITEM_HINT)
 
 
+def expect_object(response: httpx.Response, body: Any) -> None:
+    """Fail unless `body`, the response's JSON, is an object."""
+    if not isinstance(body, dict):
+        raise CheckFailed(
+            "The response is not a JSON object.",
+            request=describe_request(response),
+            expected="one JSON object",
+            actual=describe_response(response),
+            hint="Does the route return one model, or one dict, rather than a list "
+            "or a string? Check its response_model too.",
+        )
+
+
 def expect_echo(response: httpx.Response, body: Any, sent: dict[str, Any]) -> None:
     """Fail unless `body` is an object with every field of `sent`, unchanged."""
+    expect_object(response, body)
     for key, value in sent.items():
-        if not isinstance(body, dict) or body.get(key) != value:
+        if body.get(key) != value:
             raise CheckFailed(
                 f"The response's {key!r} is not the value sent.",
                 request=describe_request(response),
@@ -198,7 +215,14 @@ def expect_fields(
     names the object in the response that `body` is.
     """
     if not isinstance(body, dict):
-        return
+        raise CheckFailed(
+            f"The {where} is not a JSON object with {owner}'s fields.",
+            request=describe_request(response),
+            expected=f"an object with exactly the fields "
+            f"{', '.join(map(show, expected))} in the {where}",
+            actual=describe_response(response),
+            hint=hint,
+        )
     extra = [key for key in body if key not in expected]
     missing = [key for key in expected if key not in body]
     if not extra and not missing:
@@ -662,7 +686,8 @@ def test_users_are_stored_by_username(http: httpx.Client) -> None:
     }
     create_user(http, second)
     response, body = read_user(http, "margaret")
-    if not isinstance(body, dict) or body.get("address") != second["address"]:
+    expect_object(response, body)
+    if body.get("address") != second["address"]:
         raise CheckFailed(
             "A second user with the same username did not replace the first.",
             request="POST /users/ twice for margaret, with a new address the second "
