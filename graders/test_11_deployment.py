@@ -610,24 +610,29 @@ def test_settings_come_from_environment(
                 actual=f'"title": {show(title)}',
                 hint="Does the app pass title=settings.app_name to FastAPI(...)?",
             )
-    invalid = random_invalid_docs_word()
-    try:
-        _run_with_settings(app_dir, work_dir, {"DOCS_ENABLED": invalid})
-    except CheckFailed as problem:
-        error = problem.actual or ""
-        if invalid in error or "DOCS_ENABLED" in error:
-            return
-        raise
-    raise CheckFailed(
-        f"DOCS_ENABLED={invalid} did not stop the app.",
-        request=f"uvicorn main:app, with DOCS_ENABLED={invalid}, a word made up "
-        "in every run",
-        expected="the app stops at start-up with an error that names the value",
-        actual="the app started and served requests",
-        hint="Does the app raise an error, such as ValueError(f'DOCS_ENABLED must "
-        "be one of ..., not {value!r}'), for every value that is not one of the "
-        "README's words, rather than treat it as true or false?",
-    )
+    # An empty value, as `docker run -e DOCS_ENABLED=` sets, is not one of the
+    # README's words either, so it must not count as unset.
+    for invalid, described in (
+        (random_invalid_docs_word(), "a word made up in every run"),
+        ("", "an empty value"),
+    ):
+        try:
+            _run_with_settings(app_dir, work_dir, {"DOCS_ENABLED": invalid})
+        except CheckFailed as problem:
+            error = problem.actual or ""
+            if (invalid and invalid in error) or "DOCS_ENABLED" in error:
+                continue
+            raise
+        raise CheckFailed(
+            f"DOCS_ENABLED={invalid} did not stop the app.",
+            request=f"uvicorn main:app, with DOCS_ENABLED={invalid}, {described}",
+            expected="the app stops at start-up with an error that names the value",
+            actual="the app started and served requests",
+            hint="Does the app raise an error, such as ValueError(f'DOCS_ENABLED "
+            "must be one of ..., not {value!r}'), for every value that is not one "
+            "of the README's words, the empty value included, rather than treat it "
+            "as true, false or unset?",
+        )
 
 
 def _run_with_settings(
