@@ -207,6 +207,20 @@ def _expect_time_waited(
     return waited
 
 
+def _expect_rounded(response: httpx.Response, waited: float) -> None:
+    """Fail unless `waited` has at most 3 decimal places."""
+    if waited != round(waited, 3):
+        raise CheckFailed(
+            "waited is not rounded to 3 decimal places.",
+            request=describe_request(response),
+            expected=f"waited with at most 3 decimals, such as {round(waited, 3)}",
+            actual=describe_response(response),
+            hint="Do you measure waited with time.perf_counter() around the sleep, "
+            "rather than repeat the seconds requested, and return "
+            "round(time.perf_counter() - started, 3)?",
+        )
+
+
 def test_delay_reports_time_waited(http: httpx.Client, learner_app: LearnerApp) -> None:
     """GET /delay/0.5 waits 0.5 s and reports the seconds requested and waited."""
     reader = CpuWaitReader.for_app(learner_app)
@@ -215,14 +229,7 @@ def test_delay_reports_time_waited(http: httpx.Client, learner_app: LearnerApp) 
     response, probe = timed_get(http, f"/delay/{SHORT_DELAY}", reader)
     expect_status(response, 200, hint=FLOAT_HINT)
     waited = _expect_time_waited(response, probe.elapsed, SHORT_DELAY, SHORT_DELAY)
-    if waited != round(waited, 3):
-        raise CheckFailed(
-            "waited is not rounded to 3 decimal places.",
-            request=describe_request(response),
-            expected=f"waited with at most 3 decimals, such as {round(waited, 3)}",
-            actual=describe_response(response),
-            hint="Do you return round(time.perf_counter() - started, 3)?",
-        )
+    _expect_rounded(response, waited)
     overhead = min(no_wait.held, ZERO_DELAY_LINE)
     max_held = MAX_DELAY_FACTOR * SHORT_DELAY + overhead
     if probe.held > max_held:
@@ -242,12 +249,18 @@ def test_delay_reports_time_waited(http: httpx.Client, learner_app: LearnerApp) 
 def test_delay_accepts_fractional_seconds(
     http: httpx.Client, learner_app: LearnerApp
 ) -> None:
-    """GET /delay/0.05 waits 0.05 s, because seconds is a float, and 0 is accepted."""
-    response, elapsed = _get_delay(http, FRACTIONAL_DELAY)
+    """GET /delay/0.050x waits that long, because seconds is a float; 0 is accepted.
+
+    The delay has a fourth decimal drawn in every run, so a `waited` that
+    repeats the seconds requested is not rounded to 3 decimal places.
+    """
+    delay = round(FRACTIONAL_DELAY + (1 + secrets.randbelow(9)) / 10_000, 4)
+    response, elapsed = _get_delay(http, delay)
     expect_status(response, 200, hint=FLOAT_HINT)
     # A response cannot come before its delay has passed, so a busy machine
     # cannot make a correct app fail this lower bound of half the delay.
-    _expect_time_waited(response, elapsed, FRACTIONAL_DELAY, FRACTIONAL_DELAY / 2)
+    waited = _expect_time_waited(response, elapsed, delay, delay / 2)
+    _expect_rounded(response, waited)
     with learner_app.watch_processes() as watch:
         response, probe = timed_get(
             http, "/delay/0", CpuWaitReader.for_app(learner_app)
