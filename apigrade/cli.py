@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from apigrade.checks import FEEDBACK_LABELS
+from apigrade.checks import FEEDBACK_LABELS, JSON_ERRORS
 from apigrade.classroom import (
     DASHBOARD,
     NOT_GRADED,
@@ -72,6 +72,9 @@ STATUS_STYLES = {"passed": "green", "failed": "yellow", "error": "red"}
 # names an error about a missing report lists.
 MAX_HARDEST_CHECKS = 5
 MAX_LISTED_REPORTS = 10
+# A file larger than this is not read to see whether it is a report before an
+# export or a web page replaces it.
+MAX_REPORT_PROBE_BYTES = 64 * 1024 * 1024
 # How many files and folders that are not chapter folders a note names.
 MAX_LISTED_ENTRIES = 5
 
@@ -789,7 +792,7 @@ def run_show_report(args: argparse.Namespace, console: Console) -> int:
         print_report(console, data)
         page = render_learner_html(data)
     if args.html is not None:
-        write_text_atomic(args.html, page)
+        write_output(args.html, page, "--html", path, f"{path.stem}.html")
         console.print(f"Web page written to [bold]{escape(str(args.html))}[/].")
     return EXIT_OK
 
@@ -803,9 +806,60 @@ def run_export(args: argparse.Namespace, console: Console) -> int:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        write_text_atomic(args.output, text)
+        example = (
+            "results.json" if args.fmt == "gradescope" else f"{args.path.stem}.xml"
+        )
+        write_output(args.output, text, "--output", args.path, example)
         console.print(f"Wrote {escape(str(args.output))}.")
     return EXIT_OK
+
+
+def write_output(
+    path: Path, text: str, option: str, source: Path, example: str
+) -> None:
+    """Write `text` to `path`, given as `option`, or raise GradingError naming the fix.
+
+    `path` must not be a folder, the file `source` that was read, or another
+    report or class summary, which the write would replace. `example` is a file
+    name to suggest.
+    """
+    if path.is_dir():
+        raise GradingError(
+            f"{option} {str(path)!r} is a folder: give a file path, such as "
+            f"{path / example}"
+        )
+    if path.exists() and source.exists() and path.samefile(source):
+        raise GradingError(
+            f"{option} {str(path)!r} is the file being read, which this would "
+            f"replace: give another file, such as {path.with_name(example)}"
+        )
+    if is_report_file(path):
+        raise GradingError(
+            f"{option} {str(path)!r} is a score report or class summary, which this "
+            f"would replace: give another file, such as {path.with_name(example)}"
+        )
+    try:
+        write_text_atomic(path, text)
+    except OSError as error:
+        raise GradingError(
+            f"{option} {str(path)!r} cannot be written ({error.strerror}): choose a "
+            "path in a folder you can write to"
+        ) from None
+
+
+def is_report_file(path: Path) -> bool:
+    """Return whether `path` is a score report or class summary file."""
+    if not path.is_file() or path.stat().st_size > MAX_REPORT_PROBE_BYTES:
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, *JSON_ERRORS):  # UnicodeDecodeError is a ValueError
+        return False
+    return (
+        isinstance(data, dict)
+        and "format_version" in data
+        and ("learner" in data or is_class_summary(data))
+    )
 
 
 def print_report(console: Console, report: dict[str, Any]) -> None:

@@ -223,3 +223,32 @@ def test_class_summary_counts_tied_checks() -> None:
     assert output.count("33% passed  chapter 05") == 5
     assert "and 3 more at 33% passed" in output
     assert "easy" not in output
+
+
+def test_output_paths_that_would_lose_a_file_name_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "ada.json"
+    shutil.copy(EXAMPLE, report)
+    other = tmp_path / "bob.json"
+    shutil.copy(EXAMPLE, other)
+    kept = {path: path.read_bytes() for path in (report, other)}
+
+    export = ["export", str(report), "--format", "junit", "--output"]
+    assert main([*export, str(tmp_path)]) == 2
+    assert main([*export, str(report)]) == 2
+    assert main([*export, str(other)]) == 2
+    assert main(["report", str(report), "--html", str(tmp_path)]) == 2
+    assert main(["report", str(report), "--html", str(other)]) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert f"--output '{tmp_path}' is a folder: give a file path, such as" in output
+    assert f"{tmp_path / 'ada.xml'}" in output
+    assert f"--output '{report}' is the file being read, which this would" in output
+    assert f"--output '{other}' is a score report or class summary" in output
+    assert f"--html '{tmp_path}' is a folder" in output
+    assert f"{tmp_path / 'ada.html'}" in output
+    assert f"--html '{other}' is a score report or class summary" in output
+    assert "Traceback" not in output
+    assert {path: path.read_bytes() for path in (report, other)} == kept
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ada.json", "bob.json"]
