@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import jsonschema
@@ -261,13 +261,30 @@ def _part_order(part: str) -> tuple[int, str]:
     return (0 if part.startswith(MOVED_PART) else 1), part
 
 
+def _not_handed_in(reason: str) -> bool:
+    """Return whether a chapter's error `reason` is one for a chapter not handed in.
+
+    That is no main.py in its folder, or no folder of its name, as the runner
+    words it at the start of the reason (runner._missing_folder_reason), so
+    an app's output quoted later in a reason cannot pass for it.
+    """
+    return reason.startswith(MISSING_MAIN) or (
+        re.match(rf"the chapter folder [^/\n]+/ {re.escape(MISSING_FOLDER)}", reason)
+        is not None
+    )
+
+
 def _missing_part(reason: str) -> str | None:
-    if MISSING_MAIN in reason:
+    if not _not_handed_in(reason):
+        return None
+    if reason.startswith(MISSING_MAIN):
         return "no main.py"
-    moved = re.search(rf"{re.escape(MOVE_FOLDERS)} (.+/) up into ", reason)
+    moved = re.search(rf"{re.escape(MOVE_FOLDERS)} (.+/) up into (.+)$", reason)
     if moved is not None:
-        return f"{MOVED_PART}{moved.group(1)}, so move them up to the top"
-    if MISSING_FOLDER in reason and RENAME_FOLDER not in reason:
+        # The learner's folder by its name alone, as the class summary lists it.
+        into = PurePath(moved.group(2)).name
+        return f"{MOVED_PART}{moved.group(1)}, so move them up into {into}/"
+    if RENAME_FOLDER not in reason:
         return "no chapter folder"
     return None
 
@@ -660,8 +677,14 @@ def build_class_summary(
     chapter_rows = []
     check_rows = []
     for chapter in chapters:
+        # A chapter not handed in (or under another name) is left out of the
+        # average, as its checks are left out of the pass rates.
         entries = [
-            c for report in reports for c in report["chapters"] if c["id"] == chapter.id
+            c
+            for report in reports
+            for c in report["chapters"]
+            if c["id"] == chapter.id
+            and not (c["status"] == "error" and _not_handed_in(c.get("reason") or ""))
         ]
         chapter_rows.append(
             {

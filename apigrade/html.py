@@ -279,7 +279,7 @@ def render_class_html(summary: Mapping[str, Any]) -> str:
         _chart_figure(
             "chapter-average",
             _chapter_average_label(data["charts"]["chapter-average"]),
-            "Average score of the learners graded in each chapter, "
+            "Average score of the learners who handed in each chapter, "
             "as percent of the chapter's max score.",
         ),
         _details_table(

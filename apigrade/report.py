@@ -29,7 +29,7 @@ from apigrade.beneath import (
     read_chunks,
     walk,
 )
-from apigrade.course import Chapter, Course
+from apigrade.course import NESTED_LEVELS, Chapter, Course
 from apigrade.runner import (
     IGNORED_NAMES,
     MAX_CHAPTER_ENTRIES,
@@ -49,6 +49,9 @@ SCHEMA_PATH = Path(__file__).parent / "schema" / "report.schema.json"
 # The submission_digest of a report whose files changed while they were being
 # graded. No known files hash to it, so no later run reuses such a report.
 CHANGED_DIGEST = "sha256:" + "0" * 64
+# The folders a digest names when a chapter folder is missing, at most, so a
+# huge hand-in does not cost minutes. A change past them goes unnoticed.
+MAX_TREE_FOLDERS = 10_000
 
 
 # Learner statuses in the class files, from best to worst;
@@ -112,6 +115,7 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
     judges a Dockerfile by whether a COPY would bring one in.
     """
     digest = hashlib.sha256()
+    tree: list[bytes] | None = None
     for chapter in chapters:
         folder = target / chapter.folder
         if folder.is_symlink():
@@ -120,9 +124,12 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
             digest.update(b"folder-link:" + os.fsencode(os.readlink(folder)) + b"\0")
             continue
         if not folder.exists():
-            # The reason names a folder beside it that looks misnamed, so the
-            # names of the folders beside it count.
-            digest.update(b"missing:" + b"".join(_folder_names(target)) + b"\0")
+            # The reason names a folder beside it that looks misnamed, or the
+            # folder lower down with the chapter folders in it, so the names
+            # of the folders down to the chapter folders' depth count.
+            if tree is None:
+                tree = _folder_tree(target, NESTED_LEVELS + 1)
+            digest.update(b"missing:" + b"".join(tree) + b"\0")
             continue
         hashed: list[tuple[tuple[str, ...], bytes]] = []
         skipped: list[tuple[str, ...]] = []
@@ -152,15 +159,31 @@ def submission_digest(target: Path, chapters: list[Chapter]) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def _folder_names(target: Path) -> list[bytes]:
-    """Return the sorted names of the folders in `target`, each ending in a NUL."""
-    try:
-        entries = list(target.iterdir())
-    except OSError:
-        return []
-    return sorted(
-        os.fsencode(entry.name) + b"\0" for entry in entries if entry.is_dir()
-    )
+def _folder_tree(target: Path, depth: int) -> list[bytes]:
+    """Return the sorted paths of the folders in `target`, `depth` levels down.
+
+    Each path is relative to `target`, with `/` between its parts, and ends in
+    a NUL. Links to folders are not followed, and the walk stops after
+    MAX_TREE_FOLDERS folders.
+    """
+    found: list[bytes] = []
+    level = [(target, b"")]
+    for _ in range(depth):
+        below = []
+        for folder, prefix in level:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    path = prefix + os.fsencode(entry.name)
+                    found.append(path + b"\0")
+                    below.append((Path(entry.path), path + b"/"))
+            if len(found) > MAX_TREE_FOLDERS:
+                return sorted(found)
+        level = below
+    return sorted(found)
 
 
 def _entry_digest(entry: Entry) -> bytes:

@@ -659,14 +659,14 @@ def test_whole_clone_handed_in_says_move_up() -> None:
     assert learner_status(report) == (
         "error",
         "nothing handed in at the top: chapter folders are in exercises/, so move "
-        "them up to the top",
+        "them up into carl/",
     )
     report["chapters"].append(
         {"id": "03", "status": "error", "reason": "no main.py in /x/carl/03: ..."}
     )
     assert learner_status(report) == (
         "error",
-        "chapters 01, 02: in exercises/, so move them up to the top; chapters 03: "
+        "chapters 01, 02: in exercises/, so move them up into carl/; chapters 03: "
         "no main.py",
     )
 
@@ -791,6 +791,60 @@ def test_folders_without_files_are_not_shared(course: Course, tmp_path: Path) ->
     assert "is a link" in bob
     assert "is a link" not in eve
     assert str(submissions / "eve") in eve
+
+
+def test_digest_of_a_missing_chapter_covers_folders_lower_down(
+    course: Course, tmp_path: Path
+) -> None:
+    chapter = course.chapters[0]
+    for name in ("ada", "bob"):
+        (tmp_path / name / "clone").mkdir(parents=True)
+    (tmp_path / "ada" / "clone" / "exercises" / FIRST_APP).mkdir(parents=True)
+    (tmp_path / "bob" / "clone" / "notes").mkdir()
+
+    def digest(name: str) -> str:
+        return submission_digest(tmp_path / name, [chapter])
+
+    # The same top-level folders, but only ada's reason names clone/exercises/.
+    assert digest("ada") != digest("bob")
+    (tmp_path / "bob" / "clone" / "notes").rmdir()
+    (tmp_path / "bob" / "clone" / "exercises" / FIRST_APP).mkdir(parents=True)
+    assert digest("ada") == digest("bob")
+
+
+def test_nested_hand_in_is_told_apart_and_graded_again(
+    course: Course, tmp_path: Path
+) -> None:
+    submissions = tmp_path / "class"
+    solution = ROOT / "solutions" / FIRST_APP
+    shutil.copytree(solution, submissions / "ada" / "clone" / "exercises" / FIRST_APP)
+    (submissions / "bob" / "clone" / "notes").mkdir(parents=True)
+    chapters = [course.chapters[0]]
+    reports = tmp_path / "reports"
+
+    def reasons() -> dict[str, str | None]:
+        run = grade_class(course, chapters, find_learners(course, submissions), reports)
+        return {learner.name: learner.reason for learner in run.learners}
+
+    def average() -> tuple[int, float | None]:
+        row = json.loads((reports / "class.json").read_text())["chapters"][0]
+        return row["graded"], row["average"]
+
+    first = reasons()
+    assert "in clone/exercises/, so move them up into ada/" in (first["ada"] or "")
+    assert first["bob"] == "nothing handed in: no chapter folder has a main.py"
+    # A chapter not handed in is left out of the average, not counted as 0.
+    assert average() == (0, None)
+    # bob adds the clone's chapter folder: his stored report no longer fits.
+    shutil.copytree(solution, submissions / "bob" / "clone" / "exercises" / FIRST_APP)
+    assert "so move them up into bob/" in (reasons()["bob"] or "")
+    # bob moves it up: his chapter counts, and ada's, still not handed in, does not.
+    shutil.move(
+        submissions / "bob" / "clone" / "exercises" / FIRST_APP,
+        submissions / "bob" / FIRST_APP,
+    )
+    assert reasons()["bob"] is None
+    assert average() == (1, 4.0)
 
 
 def test_digest_tells_apart_what_the_copy_keeps(course: Course, tmp_path: Path) -> None:
