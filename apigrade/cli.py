@@ -46,6 +46,7 @@ from apigrade.report import (
     build_report,
     safe_name,
     submission_digest,
+    validate_class_summary,
     validate_report,
     visible_text,
     write_json_atomic,
@@ -72,6 +73,8 @@ STATUS_STYLES = {"passed": "green", "failed": "yellow", "error": "red"}
 # names an error about a missing report lists.
 MAX_HARDEST_CHECKS = 5
 MAX_LISTED_REPORTS = 10
+# Characters of a learner's reason in the class table; class.json has it whole.
+MAX_TABLE_REASON = 300
 # A file larger than this is not read to see whether it is a report before an
 # export or a web page replaces it.
 MAX_REPORT_PROBE_BYTES = 64 * 1024 * 1024
@@ -677,15 +680,22 @@ def print_class_summary(console: Console, summary: dict[str, Any]) -> None:
     table.add_column("Status")
     table.add_column("Score", justify="right")
     table.add_column("Percent", justify="right")
+    table.add_column("Reason")
     for row in summary["learners"]:
         style = CLASS_STYLES.get(row["status"], "")
         # A learner without a grade has a null score and percent.
         graded = row["score"] is not None
+        # Already one line per chapter (classroom.learner_status); long ones
+        # are cut, with their end shown as "...".
+        reason = visible_text(row["reason"] or "")
+        if len(reason) > MAX_TABLE_REASON:
+            reason = reason[: MAX_TABLE_REASON - 3] + "..."
         table.add_row(
             escape(row["learner"]),
-            f"[{style}]{row['status']}[/]",
+            f"[{style}]{escape(row['status'])}[/]",
             f"{row['score']}/{row['max_score']}" if graded else "-",
             f"{row['percent']:.1f}" if graded else "-",
+            escape(terminal_safe(reason)),
         )
     console.print(table)
     rated = [c for c in summary["checks"] if c["pass_rate"] is not None]
@@ -695,8 +705,8 @@ def print_class_summary(console: Console, summary: dict[str, Any]) -> None:
         console.print("Checks the class fails most:")
         for check in hardest:
             console.print(
-                f"  {check['pass_rate']:.0%} passed  chapter {check['chapter']}: "
-                f"{escape(check['name'])}"
+                f"  {check['pass_rate']:.0%} passed  "
+                f"chapter {escape(check['chapter'])}: {escape(check['name'])}"
             )
         # Ties past the list would make its choice look arbitrary: count them.
         last_rate = hardest[-1]["pass_rate"]
@@ -785,6 +795,14 @@ def run_show_report(args: argparse.Namespace, console: Console) -> int:
         path = course.root / "reports" / f"{default_learner()}.json"
     data = load_json_file(path)
     if is_class_summary(data):
+        try:
+            validate_class_summary(data)
+        except jsonschema.ValidationError as error:
+            raise GradingError(
+                f"{str(path)!r} is not a class summary ({describe_invalid(error)}): "
+                "pass the class.json that `nox -s grade_class` wrote in the reports "
+                "folder"
+            ) from None
         print_class_summary(console, data)
         page = render_class_html(data)
     else:
@@ -867,7 +885,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     total = f"{report['score']}/{report['max_score']}"
     console.print(
         f"[bold]{escape(report['learner'])}[/]: {total}, "
-        f"graded {report['graded_at']} from {shown_path(report['target'])}"
+        f"graded {escape(report['graded_at'])} from {shown_path(report['target'])}"
     )
     marks = {"passed": "[green]pass[/]", "failed": "[yellow]FAIL[/]"}
     for chapter in report["chapters"]:

@@ -46,6 +46,7 @@ HIDDEN_CHARACTERS = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
 SCHEMA_PATH = Path(__file__).parent / "schema" / "report.schema.json"
+CLASS_SCHEMA_PATH = Path(__file__).parent / "schema" / "class.schema.json"
 # The submission_digest of a report whose files changed while they were being
 # graded. No known files hash to it, so no later run reuses such a report.
 CHANGED_DIGEST = "sha256:" + "0" * 64
@@ -321,14 +322,23 @@ def _check_entry(check: CheckResult) -> dict[str, Any]:
 
 
 @cache
-def _schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+def _schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return schema
 
 
 def validate_report(report: dict[str, Any]) -> None:
     """Raise jsonschema.ValidationError unless `report` matches the schema."""
     jsonschema.validate(report, _schema(), format_checker=jsonschema.FormatChecker())
+
+
+def validate_class_summary(summary: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError unless `summary` matches class.json's schema."""
+    jsonschema.validate(
+        summary,
+        _schema(CLASS_SCHEMA_PATH),
+        format_checker=jsonschema.FormatChecker(),
+    )
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -34,7 +34,12 @@ from apigrade.classroom import (
 from apigrade.cli import main
 from apigrade.course import Chapter, Course, load_course
 from apigrade.errors import GradingError, TargetError
-from apigrade.report import grader_version, submission_digest, validate_report
+from apigrade.report import (
+    grader_version,
+    submission_digest,
+    validate_class_summary,
+    validate_report,
+)
 from apigrade.runner import ChapterResult
 from tests.conftest import ROOT, swap_at_listing
 
@@ -109,6 +114,7 @@ def test_every_learner_gets_a_report_and_a_row(
 def test_class_summary_counts_checks(graded_class: tuple[Path, Path, ClassRun]) -> None:
     _, reports, _ = graded_class
     summary = json.loads((reports / "class.json").read_text())
+    validate_class_summary(summary)
 
     checks = {check["id"]: check for check in summary["checks"]}
     # Ada and Eve pass the root check; Bob's starter and Dee's hang fail it.
@@ -120,6 +126,51 @@ def test_class_summary_counts_checks(graded_class: tuple[Path, Path, ClassRun]) 
     assert summary["chapters"][0]["graded"] == 5
     assert summary["chapters"][0]["average"] == pytest.approx((4 + 3) / 5)
     assert summary["chapters"][0]["percent"] == round(100 * (4 + 3) / (5 * 4), 1)
+
+
+def test_report_shows_class_reasons_and_refuses_a_forged_summary(
+    graded_class: tuple[Path, Path, ClassRun],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, reports, _ = graded_class
+    summary = json.loads((reports / "class.json").read_text())
+
+    assert main(["report", str(reports / "class.json")]) == 0
+    output = " ".join(capsys.readouterr().out.split())
+    assert "SyntaxError" in output
+
+    forged = tmp_path / "class.json"
+    changes: list[tuple[str, Any]] = [
+        ("learners", "everyone"),
+        ("generated_at", "x [/nope]"),
+        ("chapters", None),
+    ]
+    for key, value in changes:
+        edited = dict(summary)
+        if value is None:
+            del edited[key]
+        else:
+            edited[key] = value
+        forged.write_text(json.dumps(edited))
+        assert main(["report", str(forged)]) == 2
+    rows: list[tuple[int, str, Any]] = [
+        (0, "percent", "100"),
+        (1, "status", "[link=https://example.invalid/]ok[/link]"),
+    ]
+    for index, key, value in rows:
+        edited = json.loads(json.dumps(summary))
+        edited["learners"][index][key] = value
+        forged.write_text(json.dumps(edited))
+        assert main(["report", str(forged)]) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert f"'{forged}' is not a class summary (field learners is invalid)" in output
+    assert "(field generated_at is invalid)" in output
+    assert "(the top level has no 'chapters' field)" in output
+    assert "(field learners[0].percent is invalid)" in output
+    assert "(field learners[1].status is invalid)" in output
+    assert "Traceback" not in output
 
 
 def test_rerun_grades_only_changed_learners(

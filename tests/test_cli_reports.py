@@ -252,3 +252,18 @@ def test_output_paths_that_would_lose_a_file_name_the_fix(
     assert "Traceback" not in output
     assert {path: path.read_bytes() for path in (report, other)} == kept
     assert sorted(path.name for path in tmp_path.iterdir()) == ["ada.json", "bob.json"]
+
+
+def test_report_with_a_date_that_is_markup_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = json.loads(EXAMPLE.read_text())
+    report["graded_at"] = "[link=https://example.invalid/]2026-01-01[/link] [/nope]"
+    forged = tmp_path / "ada.json"
+    forged.write_text(json.dumps(report))
+
+    assert main(["report", str(forged)]) == 2
+
+    output = " ".join(capsys.readouterr().out.split())
+    assert f"'{forged}' is not a score report (field graded_at is invalid)" in output
+    assert "Traceback" not in output
