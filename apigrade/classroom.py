@@ -97,11 +97,37 @@ class Learner:
     changed: bool = False
     duration: float = 0.0
     results: dict[str, ChapterResult] = field(default_factory=dict)
+    # The learner handed in an archive, `folder`, which is not graded.
+    archive: bool = False
 
 
 # Folders that tools leave beside the learners' folders: unzipping an archive
 # made on macOS adds __MACOSX, and Python adds __pycache__.
 TOOL_FOLDERS = frozenset({"__MACOSX", "__pycache__"})
+
+
+# Endings of archive files that a course site's download of hand-ins may hold.
+ARCHIVE_SUFFIXES = (
+    ".zip",
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".tar.bz2",
+    ".tar.xz",
+    ".7z",
+    ".rar",
+)
+
+
+def _archive_stem(path: Path) -> str | None:
+    """Return an archive file's name without its ending, or None if not an archive."""
+    if path.name.startswith(".") or path.is_symlink() or not path.is_file():
+        return None
+    lowered = path.name.lower()
+    for suffix in ARCHIVE_SUFFIXES:
+        if lowered.endswith(suffix) and len(lowered) > len(suffix):
+            return path.name[: -len(suffix)]
+    return None
 
 
 def _is_learner_folder(path: Path) -> bool:
@@ -112,19 +138,23 @@ def _is_learner_folder(path: Path) -> bool:
     )
 
 
-def entries_not_graded(submissions: Path) -> list[str]:
+def entries_not_graded(
+    submissions: Path, learners: Collection[Learner] = ()
+) -> list[str]:
     """Return the names of the entries of `submissions` that are not learners.
 
-    Those are files, hidden folders and TOOL_FOLDERS. Folder names end in `/`.
+    Those are files, hidden folders and TOOL_FOLDERS, less the archives that
+    are in `learners`. Folder names end in `/`.
     """
     try:
         paths = list(submissions.iterdir())
     except OSError:
         return []
+    archives = {learner.folder.name for learner in learners if learner.archive}
     return sorted(
         (printable_name(path.name) + ("/" if path.is_dir() else ""))
         for path in paths
-        if not _is_learner_folder(path)
+        if not _is_learner_folder(path) and path.name not in archives
     )
 
 
@@ -189,12 +219,33 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
                 "case, or not at all: rename one of them"
             )
         learners[name.casefold()] = Learner(name=name, folder=path.resolve())
+    # An archive gets a row that says to unpack it, so that its learner is not
+    # left out of the gradebook. One beside a folder of its name is taken for
+    # that folder's original, and one without a usable name stays a note.
+    for path in sorted(submissions.iterdir()):
+        stem = _archive_stem(path)
+        name = safe_name(stem) if stem is not None else ""
+        if not name or name.casefold() in learners or name.casefold() in RESERVED_NAMES:
+            continue
+        learners[name.casefold()] = Learner(
+            name=name,
+            folder=path.resolve(),
+            status=ERROR,
+            reason=f"{printable_name(path.name)} is an archive, not a folder: unpack "
+            f"it into {printable_name(stem or '')}/ in the submissions folder, then "
+            "grade again",
+            archive=True,
+        )
     if not learners:
         raise TargetError(
             f"submissions folder {shown!r} contains no learner folders: put one folder "
             "per learner in it, each shaped like exercises/"
         )
-    return list(learners.values())
+    # In the order of the entries' names, archives among the folders.
+    return sorted(
+        learners.values(),
+        key=lambda learner: (learner.folder.name.casefold(), learner.folder.name),
+    )
 
 
 def learner_status(report: dict[str, Any]) -> tuple[str, str | None]:
@@ -401,6 +452,11 @@ def grade_class(
     to_grade: list[Learner] = []
 
     for learner in learners:
+        if learner.archive:
+            # Nothing to grade: find_learners set the status and reason.
+            if on_learner_done is not None:
+                on_learner_done(learner)
+            continue
         stored = _stored_report(reports_dir / f"{learner.name}.json", chapter_ids)
         if stored is not None and stored.get("target") != str(learner.folder):
             # Another class's learner of the same name, sharing the folder.

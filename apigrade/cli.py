@@ -594,7 +594,7 @@ def run_grade_class(args: argparse.Namespace, console: Console) -> int:
         f"[/], {len(chapters)} chapter(s) each; reports go to "
         f"[bold]{shown_path(reports_dir)}[/]."
     )
-    left_out = entries_not_graded(args.submissions)
+    left_out = entries_not_graded(args.submissions, learners)
     if left_out:
         shown = ", ".join(left_out[:MAX_LISTED_ENTRIES])
         if len(left_out) > MAX_LISTED_ENTRIES:

@@ -470,6 +470,39 @@ def test_underscore_learner_folders_are_graded(course: Course, tmp_path: Path) -
     ]
 
 
+def test_archive_handed_in_gets_a_row_that_says_to_unpack_it(
+    course: Course, tmp_path: Path
+) -> None:
+    submissions = tmp_path / "class"
+    add_learner(submissions, "ada")
+    add_learner(submissions, "bob")
+    (submissions / "carol.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    # bob's archive, beside the folder unpacked from it, is not a learner.
+    (submissions / "bob.tar.gz").write_bytes(b"\x1f\x8b")
+    (submissions / "notes.txt").write_text("late: carol")
+    reports = tmp_path / "reports"
+    learners = find_learners(course, submissions)
+
+    run = grade_class(course, [course.chapters[0]], learners, reports)
+
+    assert [learner.name for learner in run.learners] == ["ada", "bob", "carol"]
+    assert entries_not_graded(submissions, learners) == ["bob.tar.gz", "notes.txt"]
+    rows = list(csv.DictReader(io.StringIO((reports / "grades.csv").read_text())))
+    carol = rows[2]
+    assert carol["learner"] == "carol"
+    assert carol["status"] == "error"
+    assert carol["total"] == carol[FIRST_APP] == ""
+    assert carol["reason"] == (
+        "carol.zip is an archive, not a folder: unpack it into carol/ in the "
+        "submissions folder, then grade again"
+    )
+    assert not (reports / "carol.json").exists()
+    summary = json.loads((reports / "class.json").read_text())
+    validate_class_summary(summary)
+    assert summary["chapters"][0]["graded"] == 2
+    assert (submissions / "carol.zip").read_bytes().startswith(b"PK")
+
+
 def test_grade_class_names_entries_not_graded(tmp_path: Path) -> None:
     submissions = tmp_path / "class"
     add_learner(submissions, "_bob")
