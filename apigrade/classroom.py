@@ -185,7 +185,13 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
         )
     learners: dict[str, Learner] = {}
     for path in entries:
-        if (path / CLASS_SUMMARY).is_file() and (path / GRADEBOOK).is_file():
+        # A learner's work has chapter folders, even with copies of the class
+        # files beside them: only a folder without any stops the run.
+        if (
+            (path / CLASS_SUMMARY).is_file()
+            and (path / GRADEBOOK).is_file()
+            and not any((path / folder).is_dir() for folder in chapter_folders)
+        ):
             raise TargetError(
                 f"folder {path.name!r} in the submissions folder contains "
                 f"{CLASS_SUMMARY} and {GRADEBOOK}, so it is a reports folder, not "

@@ -441,6 +441,13 @@ def test_reports_folder_is_not_a_learner(course: Course, tmp_path: Path) -> None
 
     with pytest.raises(TargetError, match=r"'reports' .* is a reports folder"):
         find_learners(course, tmp_path)
+    # A learner's hand-in with copies of the class files is graded all the same.
+    shutil.move(tmp_path / "reports", tmp_path / "bob")
+    add_learner(tmp_path, "bob")
+    assert [learner.name for learner in find_learners(course, tmp_path)] == [
+        "ada",
+        "bob",
+    ]
 
 
 def test_learner_folder_link_is_rejected(course: Course, tmp_path: Path) -> None:
