@@ -70,6 +70,8 @@ CLASS_SUMMARY = "class.json"
 GRADEBOOK = "grades.csv"
 DASHBOARD = "class.html"
 MAX_CSV_REASON = 500
+# Learners named in one warning, at most.
+MAX_NAMED_LEARNERS = 10
 RESERVED_NAMES = {"class", "grades"}
 CHANGED_REASON = (
     "the files changed while they were being graded, so the score may be for "
@@ -378,6 +380,29 @@ def _is_reusable(
     )
 
 
+def _why_graded(
+    stored: dict[str, Any] | None,
+    learner: Learner,
+    version: str,
+    isolation: str,
+    still_stale: Collection[str],
+) -> str:
+    """Say in a few words why a learner's stored report cannot be reused."""
+    if stored is None:
+        return "no report of these chapters"
+    if learner.name in still_stale:
+        return "an interrupted --regrade"
+    if stored.get("changed_during_grading") or (
+        stored.get("submission_digest") != learner.digest
+    ):
+        return "files changed"
+    if stored.get("grader_version") != version:
+        return "graders changed"
+    if stored.get("isolation") != isolation:
+        return f"isolation {stored.get('isolation')}, not {isolation}"
+    return "report not reusable"
+
+
 def keep_older_report(learner: Learner) -> None:
     """Give a learner that an interrupted run did not grade again their older report.
 
@@ -456,6 +481,8 @@ def grade_class(
     lock = threading.Lock()
     pending: dict[str, int] = {}
     to_grade: list[Learner] = []
+    # Learners graded though --regrade-learner did not name them, and why.
+    also_graded: list[str] = []
 
     for learner in learners:
         if learner.archive:
@@ -485,6 +512,19 @@ def grade_class(
         learner.older_report = stored
         pending[learner.name] = len(chapters)
         to_grade.append(learner)
+        if regrade_learners and not regrade and learner.name not in regrade_learners:
+            why = _why_graded(stored, learner, version, level, still_stale)
+            also_graded.append(f"{learner.name} ({why})")
+    if also_graded:
+        shown = ", ".join(also_graded[:MAX_NAMED_LEARNERS])
+        if len(also_graded) > MAX_NAMED_LEARNERS:
+            shown += f" and {len(also_graded) - MAX_NAMED_LEARNERS} more"
+        logger.warning(
+            "%d learner(s) besides those of --regrade-learner are graded, since "
+            "their reports cannot be reused: %s",
+            len(also_graded),
+            shown,
+        )
 
     def finish(learner: Learner) -> None:
         learner.duration = sum(r.duration for r in learner.results.values())

@@ -216,6 +216,35 @@ def test_named_learner_is_regraded_alone(course: Course, tmp_path: Path) -> None
     assert reused == {"ada": True, "bob": False}
 
 
+def test_learners_graded_besides_those_named_are_explained(
+    course: Course, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    submissions = tmp_path / "class"
+    add_learner(submissions, "ada")
+    add_learner(submissions, "bob")
+    chapters = [course.chapters[0]]
+    grade_class(course, chapters, find_learners(course, submissions), tmp_path)
+    add_learner(submissions, "cy")
+    ada = submissions / "ada" / FIRST_APP / "main.py"
+    ada.write_text(ada.read_text() + "\n# edited\n")
+
+    with caplog.at_level("WARNING", logger="apigrade"):
+        run = grade_class(
+            course,
+            chapters,
+            find_learners(course, submissions),
+            tmp_path,
+            regrade_learners={"bob"},
+        )
+
+    assert [learner.reused for learner in run.learners] == [False, False, False]
+    assert (
+        "2 learner(s) besides those of --regrade-learner are graded, since their "
+        "reports cannot be reused: ada (files changed), cy (no report of these "
+        "chapters)"
+    ) in caplog.text
+
+
 def test_report_of_another_class_is_not_reused(course: Course, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     chapters = [course.chapters[0]]
