@@ -139,11 +139,12 @@ def _expect_filtered_by_query(
     names: list[str],
     expected_by_query: dict[str, list[str]],
 ) -> None:
-    """Send each q in `expected_by_query`, a random piece of a name, then two more.
+    """Send each q in `expected_by_query`, a random piece of a name, then more.
 
     The random q is new in every run, so an app that special-cases the fixed
     values still fails. Its expected list is every name that contains it.
-    The same piece in upper case must keep no name, and an empty q every name.
+    The same piece in upper case must keep no name, as must a q of regular
+    expression characters, and an empty q must keep every name.
     """
     random_query = _random_query(names)
     cases = {
@@ -165,6 +166,16 @@ def _expect_filtered_by_query(
         "`q in name`? The README's names are lower case, so an upper-case q "
         "matches none.",
     )
+    # q is plain text, not a pattern: no name contains a dot or a bracket, so
+    # each of these keeps none, where a regular expression would keep every
+    # name for "." and fail on "(".
+    for pattern in (".", "a.", "("):
+        expect_json(
+            http.get(path, params={"q": pattern}),
+            {"q": pattern, "skip": 0, "limit": 100, key: []},
+            hint="Is q matched as plain text, as in `q in name`, rather than as a "
+            "regular expression? No name contains a dot or a bracket.",
+        )
     # An empty q is a value, not a missing one: it comes back as sent, and
     # every name contains it.
     expect_json(
