@@ -98,6 +98,9 @@ TRICKY_EMAILS = [
     "a';DELETE/**/FROM/**/users;--@example.com",
     '"quoted.local"@example.com',
 ]
+# Ids that are not ints, which get 422 from FastAPI: a user_id declared as str
+# or float would pass them to SQLite, which answers 404 or even finds a user.
+NOT_INT_IDS = ("abc", "1.5")
 
 # UserCreate's rules, from the starter: a name of 1 to 100 characters, and an
 # email of at most 254 characters with one "@", no spaces and a dot after the
@@ -477,7 +480,10 @@ def _expect_none_stored(http: httpx.Client, emails: list[str]) -> None:
 
 
 def test_read_user_returns_it(http: httpx.Client) -> None:
-    """GET /users/{id} returns the user created with that id."""
+    """GET /users/{id} returns the user created with that id, and 422 for a non-int id.
+
+    The 422 comes for GET and DELETE alike, for a word and for a fraction.
+    """
     user = _create_user(http, "Alan Turing", "alan@example.com")
     _expect_stored(
         http,
@@ -485,6 +491,15 @@ def test_read_user_returns_it(http: httpx.Client) -> None:
         hint='Does the @app.get("/users/{user_id}") route select the row with '
         "WHERE id = ? and return its id, name and email?",
     )
+    for method in ("GET", "DELETE"):
+        for not_an_int in NOT_INT_IDS:
+            expect_detail_locates(
+                http.request(method, f"/users/{not_an_int}"),
+                ["path", "user_id"],
+                hint="Is user_id annotated as int, as in `user_id: int`? FastAPI "
+                "then answers 422 for an id that is not a whole number, before "
+                "SQLite, which compares text and numbers loosely, sees it.",
+            )
 
 
 def test_missing_user_returns_404(http: httpx.Client) -> None:
@@ -1448,14 +1463,17 @@ def test_concurrent_creates_all_stored(
 
 
 def test_pagination_bounds_are_422(http: httpx.Client) -> None:
-    """Out-of-range skip or limit on GET /users/ returns 422."""
+    """Out-of-range or non-int skip or limit on GET /users/ returns 422."""
     hint = (
-        f"Is skip declared with Query(ge=0) and limit with Query(ge=1, le={MAX_LIMIT})?"
+        f"Are skip and limit ints, with skip declared with Query(ge=0) and limit "
+        f"with Query(ge=1, le={MAX_LIMIT})?"
     )
-    cases: list[tuple[dict[str, int], str]] = [
+    cases: list[tuple[dict[str, int | str], str]] = [
         ({"limit": 0}, "limit"),
         ({"limit": MAX_LIMIT + 1}, "limit"),
         ({"skip": -1}, "skip"),
+        ({"limit": "2.5"}, "limit"),
+        ({"skip": "abc"}, "skip"),
     ]
     for params, name in cases:
         response = http.get("/users/", params=params)
