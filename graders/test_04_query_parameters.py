@@ -359,7 +359,7 @@ def test_limit_above_100_is_422(http: httpx.Client) -> None:
 
 
 def test_out_of_range_values_are_422(http: httpx.Client) -> None:
-    """Values below a parameter's lower bound get a 422 naming the parameter."""
+    """Values below a lower bound, or not whole numbers, get a 422 naming them."""
     expect_detail_locates(
         http.get("/items/", params={"skip": -1}),
         ["query", "skip"],
@@ -375,6 +375,21 @@ def test_out_of_range_values_are_422(http: httpx.Client) -> None:
         ["query", "quantity"],
         hint="Is quantity declared with Query(ge=1)?",
     )
+    # skip, limit, quantity and item_id are ints: a fraction is not one, though
+    # a float parameter would take it, and 4.0 in a body passes for 4.
+    fractions: list[tuple[str, dict[str, Any], list[str | int]]] = [
+        ("/items/", {"skip": "1.5"}, ["query", "skip"]),
+        ("/items/", {"limit": "2.5"}, ["query", "limit"]),
+        ("/items/3/quote", {"quantity": "2.5"}, ["query", "quantity"]),
+        ("/items/3.5/quote", {"quantity": 1}, ["path", "item_id"]),
+    ]
+    for path, params, location in fractions:
+        expect_detail_locates(
+            http.get(path, params=params),
+            location,
+            hint=f"Is {location[1]} annotated as int, not float? A fraction is "
+            "then a 422.",
+        )
 
 
 def test_q_filters_by_name(http: httpx.Client) -> None:
