@@ -168,9 +168,12 @@ LOOP_HINT = (
     "every request that comes next. Make the task a plain `def`, or use "
     "`await asyncio.sleep(...)`."
 )
+# Characters of the log's end that feedback on its line breaks shows.
+SHOWN_LOG_END = 120
 LOG_HINT = (
     "Does the task append to the file named by the NOTIFICATION_LOG environment "
-    'variable, opened with mode "a"?'
+    'variable, opened with mode "a" in a `with` block? A file opened once, at '
+    "import, keeps its lines in a buffer until it is flushed or closed."
 )
 
 
@@ -669,6 +672,21 @@ def test_several_requests_one_line_each(
                 hint='Does the task write f"notification sent to {email}\\n", '
                 "with nothing before or after it?",
             )
+    # The lines above are split at every line break, so the text itself shows
+    # a blank line, or a last line without its "\n", which the next line
+    # written would be joined to.
+    text = read_learner_file(work_dir / LOG_FILE) or ""
+    if not text.endswith("\n") or "\n\n" in text:
+        raise CheckFailed(
+            "The log has a blank line, or its last line does not end in a new line.",
+            request=request,
+            expected='one line per notification, each ending in "\\n", with no '
+            "blank line between them",
+            actual=f"the end of the log is {text[-SHOWN_LOG_END:]!r}",
+            hint='Does the task write f"notification sent to {email}\\n", with the '
+            '"\\n" at the end and nowhere else? print(..., file=log) adds a "\\n" '
+            "of its own, so another one in the text leaves a blank line.",
+        )
     if not lines or lines[0] != EARLIER_LINE:
         raise CheckFailed(
             "The line the log contained before the app started is gone or changed.",
