@@ -197,26 +197,7 @@ def test_rerun_grades_only_changed_learners(
     assert statuses == ["ok", "ok", "error", "timeout", "ok"]
 
 
-def test_named_learner_is_regraded_alone(course: Course, tmp_path: Path) -> None:
-    submissions = tmp_path / "class"
-    add_learner(submissions, "ada")
-    add_learner(submissions, "bob")
-    chapters = [course.chapters[0]]
-    grade_class(course, chapters, find_learners(course, submissions), tmp_path)
-
-    run = grade_class(
-        course,
-        chapters,
-        find_learners(course, submissions),
-        tmp_path,
-        regrade_learners={"bob"},
-    )
-
-    reused = {learner.name: learner.reused for learner in run.learners}
-    assert reused == {"ada": True, "bob": False}
-
-
-def test_learners_graded_besides_those_named_are_explained(
+def test_named_learner_is_regraded_alone(
     course: Course, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     submissions = tmp_path / "class"
@@ -224,11 +205,8 @@ def test_learners_graded_besides_those_named_are_explained(
     add_learner(submissions, "bob")
     chapters = [course.chapters[0]]
     grade_class(course, chapters, find_learners(course, submissions), tmp_path)
-    add_learner(submissions, "cy")
-    ada = submissions / "ada" / FIRST_APP / "main.py"
-    ada.write_text(ada.read_text() + "\n# edited\n")
 
-    with caplog.at_level("WARNING", logger="apigrade"):
+    def regrade_bob() -> dict[str, bool]:
         run = grade_class(
             course,
             chapters,
@@ -236,8 +214,18 @@ def test_learners_graded_besides_those_named_are_explained(
             tmp_path,
             regrade_learners={"bob"},
         )
+        return {learner.name: learner.reused for learner in run.learners}
 
-    assert [learner.reused for learner in run.learners] == [False, False, False]
+    with caplog.at_level("WARNING", logger="apigrade"):
+        assert regrade_bob() == {"ada": True, "bob": False}
+    assert "besides those of --regrade-learner" not in caplog.text
+
+    # Learners without a current report are graded too, and a warning says why.
+    add_learner(submissions, "cy")
+    ada = submissions / "ada" / FIRST_APP / "main.py"
+    ada.write_text(ada.read_text() + "\n# edited\n")
+    with caplog.at_level("WARNING", logger="apigrade"):
+        assert regrade_bob() == {"ada": False, "bob": False, "cy": False}
     assert (
         "2 learner(s) besides those of --regrade-learner are graded, since their "
         "reports cannot be reused: ada (files changed), cy (no report of these "
