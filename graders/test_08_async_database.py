@@ -770,6 +770,12 @@ SAME_EMAIL_HINT = (
     "aiosqlite.IntegrityError from the INSERT and raise a 409, so that the "
     "database itself rejects the second row?"
 )
+LOST_INSERT_HINT = (
+    "One request got 201, yet its user is not stored: did another request's "
+    "rollback, after its 409, undo that insert before it was committed? The "
+    "requests share one connection, so hold write_lock (`async with "
+    "write_lock:`) around each INSERT or DELETE and its commit or rollback."
+)
 # Counts the rows of the users table in the file argv[1] whose email is
 # argv[2], and prints one JSON line: {"count": n}, or {"error": ...}. It takes
 # no write lock, so a transaction the app left open does not stop it, and it
@@ -859,13 +865,16 @@ def _expect_one_of_simultaneous_stored(
         if isinstance(user, dict) and user.get("email") == body["email"]
     ]
     if len(listed) != 1:
+        # One 201 whose row is gone: a 409's rollback undid the insert before
+        # it was committed, which the write lock prevents.
+        lost = len(created) == 1 and not listed
         raise CheckFailed(
             "GET /users/ does not list the email sent at the same time exactly once.",
             request=f"{request} (statuses {statuses}), then GET /users/?skip=0&"
             f"limit={MAX_LIMIT} and the pages after it",
             expected=f"one user with the email {show(body['email'])}",
             actual=f"{len(listed)} such users: {show(listed)}",
-            hint=SAME_EMAIL_HINT,
+            hint=LOST_INSERT_HINT if lost else SAME_EMAIL_HINT,
         )
 
     # Only duplicate rows fail here, so a probe error passes. A file without
