@@ -227,8 +227,8 @@ def find_learners(course: Course, submissions: Path) -> list[Learner]:
                 "case, or not at all: rename one of them"
             )
         learners[name.casefold()] = Learner(name=name, folder=path.resolve())
-    # An archive gets a row that says to unpack it, so that its learner is not
-    # left out of the gradebook. One beside a folder of its name is taken for
+    # An archive gets a row with a reason to unpack it, so that its learner is
+    # not left out of the gradebook. One beside a folder of its name is taken for
     # that folder's original, and one without a usable name stays a note.
     for path in sorted(submissions.iterdir()):
         stem = _archive_stem(path)
@@ -513,8 +513,8 @@ def grade_class(
         pending[learner.name] = len(chapters)
         to_grade.append(learner)
         if regrade_learners and not regrade and learner.name not in regrade_learners:
-            why = _why_graded(stored, learner, version, level, still_stale)
-            also_graded.append(f"{learner.name} ({why})")
+            cause = _why_graded(stored, learner, version, level, still_stale)
+            also_graded.append(f"{learner.name} ({cause})")
     if also_graded:
         shown = ", ".join(also_graded[:MAX_NAMED_LEARNERS])
         if len(also_graded) > MAX_NAMED_LEARNERS:

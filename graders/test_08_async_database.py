@@ -99,7 +99,7 @@ TRICKY_EMAILS = [
     '"quoted.local"@example.com',
 ]
 # Ids that are not ints, which get 422 from FastAPI: a user_id declared as str
-# or float would pass them to SQLite, which answers 404 or even finds a user.
+# or float would pass them to SQLite, which then returns 404 or even a user.
 NOT_INT_IDS = ("abc", "1.5")
 
 # UserCreate's rules, from the starter: a name of 1 to 100 characters, and an

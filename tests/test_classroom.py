@@ -128,7 +128,7 @@ def test_class_summary_counts_checks(graded_class: tuple[Path, Path, ClassRun]) 
     assert summary["chapters"][0]["percent"] == round(100 * (4 + 3) / (5 * 4), 1)
 
 
-def test_report_shows_class_reasons_and_refuses_a_forged_summary(
+def test_class_report_rejects_forged_summary(
     graded_class: tuple[Path, Path, ClassRun],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -220,7 +220,7 @@ def test_named_learner_is_regraded_alone(
         assert regrade_bob() == {"ada": True, "bob": False}
     assert "besides those of --regrade-learner" not in caplog.text
 
-    # Learners without a current report are graded too, and a warning says why.
+    # Learners without a current report are graded too, and a warning names them.
     add_learner(submissions, "cy")
     ada = submissions / "ada" / FIRST_APP / "main.py"
     ada.write_text(ada.read_text() + "\n# edited\n")
@@ -494,9 +494,7 @@ def test_underscore_learner_folders_are_graded(course: Course, tmp_path: Path) -
     ]
 
 
-def test_archive_handed_in_gets_a_row_that_says_to_unpack_it(
-    course: Course, tmp_path: Path
-) -> None:
+def test_archive_gets_unpack_row(course: Course, tmp_path: Path) -> None:
     submissions = tmp_path / "class"
     add_learner(submissions, "ada")
     add_learner(submissions, "bob")
@@ -901,7 +899,7 @@ def test_folders_without_files_are_not_shared(course: Course, tmp_path: Path) ->
     assert str(submissions / "eve") in eve
 
 
-def test_digest_of_a_missing_chapter_covers_folders_lower_down(
+def test_missing_chapter_digest_covers_nested_folders(
     course: Course, tmp_path: Path
 ) -> None:
     chapter = course.chapters[0]
@@ -920,9 +918,7 @@ def test_digest_of_a_missing_chapter_covers_folders_lower_down(
     assert digest("ada") == digest("bob")
 
 
-def test_nested_hand_in_is_told_apart_and_graded_again(
-    course: Course, tmp_path: Path
-) -> None:
+def test_nested_hand_in_regraded_on_change(course: Course, tmp_path: Path) -> None:
     submissions = tmp_path / "class"
     solution = ROOT / "solutions" / FIRST_APP
     shutil.copytree(solution, submissions / "ada" / "clone" / "exercises" / FIRST_APP)

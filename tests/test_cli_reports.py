@@ -225,14 +225,14 @@ def test_class_summary_counts_tied_checks() -> None:
     assert "easy" not in output
 
 
-def test_output_paths_that_would_lose_a_file_name_the_fix(
+def test_output_path_folder_or_report_rejected(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = tmp_path / "ada.json"
     shutil.copy(EXAMPLE, report)
     other = tmp_path / "bob.json"
     shutil.copy(EXAMPLE, other)
-    kept = {path: path.read_bytes() for path in (report, other)}
+    original = {path: path.read_bytes() for path in (report, other)}
 
     export = ["export", str(report), "--format", "junit", "--output"]
     assert main([*export, str(tmp_path)]) == 2
@@ -250,11 +250,11 @@ def test_output_paths_that_would_lose_a_file_name_the_fix(
     assert f"{tmp_path / 'ada.html'}" in output
     assert f"--html '{other}' is a score report or class summary" in output
     assert "Traceback" not in output
-    assert {path: path.read_bytes() for path in (report, other)} == kept
+    assert {path: path.read_bytes() for path in (report, other)} == original
     assert sorted(path.name for path in tmp_path.iterdir()) == ["ada.json", "bob.json"]
 
 
-def test_report_with_a_date_that_is_markup_is_refused(
+def test_report_markup_date_rejected(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = json.loads(EXAMPLE.read_text())
