@@ -372,12 +372,22 @@ def _is_reusable(
     report: dict[str, Any], digest: str, version: str, isolation: str
 ) -> bool:
     """Tell whether a stored report graded these same files with these graders."""
-    return (
-        not report.get("changed_during_grading")
-        and report.get("submission_digest") == digest
-        and report.get("grader_version") == version
-        and report.get("isolation") == isolation
-    )
+    return _stale_cause(report, digest, version, isolation) is None
+
+
+def _stale_cause(
+    report: dict[str, Any], digest: str | None, version: str, isolation: str
+) -> str | None:
+    """Return in a few words why a stored report is out of date, or None."""
+    if report.get("changed_during_grading") or (
+        report.get("submission_digest") != digest
+    ):
+        return "files changed"
+    if report.get("grader_version") != version:
+        return "graders changed"
+    if report.get("isolation") != isolation:
+        return f"isolation {report.get('isolation')}, not {isolation}"
+    return None
 
 
 def _why_graded(
@@ -387,20 +397,13 @@ def _why_graded(
     isolation: str,
     still_stale: Collection[str],
 ) -> str:
-    """Say in a few words why a learner's stored report cannot be reused."""
+    """Return in a few words why a learner's stored report cannot be reused."""
     if stored is None:
         return "no report of these chapters"
     if learner.name in still_stale:
         return "an interrupted --regrade"
-    if stored.get("changed_during_grading") or (
-        stored.get("submission_digest") != learner.digest
-    ):
-        return "files changed"
-    if stored.get("grader_version") != version:
-        return "graders changed"
-    if stored.get("isolation") != isolation:
-        return f"isolation {stored.get('isolation')}, not {isolation}"
-    return "report not reusable"
+    cause = _stale_cause(stored, learner.digest, version, isolation)
+    return cause or "report not reusable"
 
 
 def keep_older_report(learner: Learner) -> None:
